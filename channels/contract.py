@@ -1,0 +1,242 @@
+"""The channel adapter contract: what every channel kind implements.
+
+An adapter gets a rendered payload and returns a receipt or raises a typed error.
+It never touches the database: the orchestrator records what it says.
+
+Life of one delivery, as the orchestrator drives it:
+    payload = adapter.render(release)          # through templates/<kind>/
+    adapter.validate(payload)                  # channel limits, before any call
+    staged = adapter.stage(payload, key)       # slow part, before go-live
+    receipt = adapter.publish(payload, staged, key)   # the one cheap call at go-live
+    adapter.lookup(payload, key)               # did an earlier attempt already go out?
+    adapter.withdraw(receipt)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+JSON = dict[str, Any]
+
+
+# ---------------------------------------------------------------- what goes in
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A stored file, addressed by the SHA-256 of its bytes."""
+
+    sha256: str
+    filename: str
+    media_type: str
+    path: Path  # where the bytes are on this machine (content-addressed store)
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True)
+class ReleaseView:
+    """Everything an adapter may know about a release, and nothing more.
+
+    Built by the orchestrator from the database; adapters only read it.
+    """
+
+    id: int
+    title: str
+    body_html: str  # sanitised
+    summary: str
+    metadata: dict[str, str]  # the 政府信息公开 fields, keys as in orchestrator.domain.release
+    priority: str
+    url: str  # stable URL of the release on the government website
+    overrides: dict[str, Any] = field(default_factory=dict)  # this channel's overrides only
+    images: tuple[Attachment, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    parent_id: int | None = None
+    go_live_at: dt.datetime | None = None
+
+    @property
+    def marker(self) -> str:
+        """A string that identifies this release in anything a channel shows.
+
+        Used by lookup() to find an earlier attempt that did go out.
+        """
+        return self.url
+
+
+# --------------------------------------------------------------- what comes out
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a channel said when the release went live there."""
+
+    remote_id: str
+    url: str | None
+    published_at: dt.datetime
+    details: JSON = field(default_factory=dict)
+
+    def to_json(self) -> JSON:
+        return {
+            "remote_id": self.remote_id,
+            "url": self.url,
+            "published_at": self.published_at.isoformat(),
+            "details": self.details,
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON) -> Receipt:
+        return cls(
+            remote_id=data["remote_id"],
+            url=data.get("url"),
+            published_at=dt.datetime.fromisoformat(data["published_at"]),
+            details=data.get("details", {}),
+        )
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    can_update: bool = False
+    can_withdraw: bool = True
+    can_lookup: bool = True  # lookup() can tell whether an attempt went out
+    async_publish: bool = False  # the platform confirms later (poll or event)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a payload, said so an author can fix it."""
+
+    field: str
+    message: str
+
+
+# ---------------------------------------------------------------------- errors
+
+
+class ChannelError(Exception):
+    """Base of every error an adapter raises; `code` is the channel's own."""
+
+    retryable: ClassVar[bool] = False
+    kind: ClassVar[str] = "error"
+
+    def __init__(self, message: str, *, code: str | int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = None if code is None else str(code)
+
+
+class RetryableError(ChannelError):
+    """A passing fault (busy, 5xx, timeout before sending): try again later."""
+
+    retryable = True
+    kind = "retryable"
+
+    def __init__(
+        self, message: str, *, code: str | int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class RateLimited(RetryableError):
+    """The channel's quota is used up; retry_after says when the window opens."""
+
+    kind = "rate_limited"
+
+
+class CredentialsExpired(ChannelError):
+    """The channel rejected our credentials; an admin must re-authorise."""
+
+    kind = "credentials_expired"
+
+
+class PermanentError(ChannelError):
+    """Retrying cannot help (content refused, payload invalid, API not allowed)."""
+
+    kind = "permanent"
+
+
+class ValidationFailed(PermanentError):
+    """The payload breaks the channel's limits; nothing was sent."""
+
+    kind = "invalid"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems), code="invalid")
+        self.problems = problems
+
+
+class OutcomeUnknown(ChannelError):
+    """The request may have reached the channel (timeout after sending, dropped answer).
+
+    Never retried blindly: the orchestrator reconciles through lookup() first.
+    """
+
+    kind = "outcome_unknown"
+
+
+# --------------------------------------------------------------------- adapter
+
+
+class ChannelAdapter(ABC):
+    """One channel kind. A channel *instance* is an adapter with its config and credentials."""
+
+    kind: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    config_model: ClassVar[type[BaseModel]]
+    credentials_model: ClassVar[type[BaseModel] | None] = None
+    # payload formats `tongfa preview --format` can print; the first is the default
+    formats: ClassVar[tuple[str, ...]] = ("json",)
+
+    def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
+        self.config = self.config_model.model_validate(config)
+        model = self.credentials_model
+        self.credentials = model.model_validate(credentials or {}) if model else None
+
+    @abstractmethod
+    def render(self, release: ReleaseView) -> JSON:
+        """Turn a release into exactly what this channel will show (JSON-able)."""
+
+    def validate(self, payload: JSON) -> None:
+        """Raise ValidationFailed when the payload breaks the channel's limits."""
+        problems = self.problems(payload)
+        if problems:
+            raise ValidationFailed(problems)
+
+    def problems(self, payload: JSON) -> list[Problem]:
+        return []
+
+    def stage(self, payload: JSON, key: str) -> JSON:
+        """Do everything that can be done before go-live; return what publish needs."""
+        return {}
+
+    @abstractmethod
+    def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
+        """Make the release live. `key` is the delivery's idempotency key."""
+
+    def confirm(self, receipt: Receipt) -> Receipt | None:
+        """For async channels: the final receipt once the platform confirms, else None."""
+        return receipt
+
+    @abstractmethod
+    def lookup(self, payload: JSON, key: str) -> Receipt | None:
+        """Find an earlier attempt that went out; None when nothing did."""
+
+    def withdraw(self, receipt: Receipt) -> None:
+        raise PermanentError(f"{self.kind} cannot withdraw", code="unsupported")
+
+    def test_connection(self) -> str:
+        """Check the endpoint and credentials; return a short human message."""
+        return "ok"
+
+    def document(self, payload: JSON, fmt: str) -> str:
+        """The exact document(s) that would be sent, for `tongfa preview`."""
+        import json
+
+        return json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True)

@@ -1,0 +1,184 @@
+"""Weibo (政务微博): one post per release via `statuses/share`; several accounts = several instances.
+
+Weibo has no drafts and no edit, so staging only validates; a correction is a new
+post. A repeated-content answer (20019/20017) may mean an earlier attempt went
+out: it is reported as outcome unknown, and lookup() reads the timeline for the
+release's URL before anything is posted again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+from pydantic import BaseModel, Field
+
+from channels import http
+from channels.contract import (
+    JSON,
+    Capabilities,
+    ChannelAdapter,
+    CredentialsExpired,
+    OutcomeUnknown,
+    PermanentError,
+    Problem,
+    RateLimited,
+    Receipt,
+    ReleaseView,
+    RetryableError,
+)
+from channels.templating import render
+
+URL = re.compile(r"https?://[^\s\u3000-\u303f\uff00-\uffef]+")
+LIMIT = 140  # 汉字
+SHORT_LINK_UNITS = 20  # Weibo counts any link as a short link of ~10 汉字
+
+RATE_LIMITED = {10023, 10024, 20016}
+MAYBE_POSTED = {20019, 20017}
+TOKEN_REJECTED = {21327, 21332, 21314, 21315, 21316, 21317}
+BUSY = {10001, 10009}
+
+
+def weibo_length(text: str) -> int:
+    """Characters as Weibo counts them: ASCII = half, a link = about ten."""
+    units = len(URL.findall(text)) * SHORT_LINK_UNITS
+    for ch in URL.sub("", text):
+        units += 1 if ord(ch) < 128 else 2
+    return math.ceil(units / 2)
+
+
+class WeiboConfig(BaseModel):
+    api_base: str = Field(description="e.g. https://api.weibo.com or the sandbox URL")
+    web_base: str | None = Field(None, description="where posts are read; default api_base")
+    safe_domain: str = Field(description="the app's registered safe domain (安全域名)")
+    uid: str = Field("", description="the account's uid, for post URLs")
+    rate_limit_retry_seconds: float = 60.0
+
+
+class WeiboCredentials(BaseModel):
+    access_token: str = ""
+
+
+class WeiboAdapter(ChannelAdapter):
+    kind = "weibo"
+    capabilities = Capabilities(can_update=False, can_withdraw=True, can_lookup=True)
+    config_model = WeiboConfig
+    credentials_model = WeiboCredentials
+    formats = ("text",)
+
+    def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
+        super().__init__(config, credentials)
+        self.http = requests.Session()
+
+    # ------------------------------------------------------------ render/validate
+
+    def render(self, release: ReleaseView) -> JSON:
+        text = release.overrides.get("text") or render(
+            "weibo", "post.txt", title=release.title, summary=release.summary
+        ).strip()
+        if not any(urlparse(u).hostname == self.config.safe_domain for u in URL.findall(text)):
+            text = f"{text} {release.url}"  # the link of the safe domain Weibo requires
+        payload: JSON = {"text": text, "marker": release.marker}
+        if release.images:
+            image = release.images[0]
+            payload["picture"] = {"sha256": image.sha256, "filename": image.filename,
+                                  "path": str(image.path)}
+        return payload
+
+    def problems(self, payload: JSON) -> list[Problem]:
+        found = []
+        length = weibo_length(payload["text"])
+        if length > LIMIT:
+            found.append(Problem("text", f"{length} characters as Weibo counts them; limit {LIMIT}"))
+        hosts = {urlparse(u).hostname for u in URL.findall(payload["text"])}
+        if self.config.safe_domain not in hosts:
+            found.append(Problem("text", f"needs a link of the safe domain {self.config.safe_domain}"))
+        return found
+
+    def document(self, payload: JSON, fmt: str) -> str:
+        return f"{payload['text']}\n({weibo_length(payload['text'])}/{LIMIT} 字)"
+
+    # ---------------------------------------------------------------- calls
+
+    def _url(self, path: str) -> str:
+        return f"{self.config.api_base.rstrip('/')}/2/{path}"
+
+    def _token(self) -> str:
+        assert self.credentials is not None
+        return self.credentials.access_token
+
+    def _answer(self, response: requests.Response) -> JSON:
+        try:
+            body = response.json()
+        except ValueError:
+            if response.status_code >= 500:
+                raise OutcomeUnknown(f"HTTP {response.status_code} without an answer",
+                                     code=f"http_{response.status_code}") from None
+            raise PermanentError(f"HTTP {response.status_code}: not JSON",
+                                 code=f"http_{response.status_code}") from None
+        if isinstance(body, dict) and "error_code" in body:
+            self._raise(int(body["error_code"]), str(body.get("error", "")), response)
+        return body
+
+    def _raise(self, code: int, message: str, response: requests.Response) -> None:
+        if code in RATE_LIMITED:
+            after = float(response.headers.get("Retry-After") or self.config.rate_limit_retry_seconds)
+            raise RateLimited(message, code=code, retry_after=after)
+        if code in MAYBE_POSTED:
+            raise OutcomeUnknown(f"{message} (an earlier attempt may have posted it)", code=code)
+        if code in TOKEN_REJECTED:
+            raise CredentialsExpired(f"{message}: the account must be re-authorised", code=code)
+        if code in BUSY:
+            raise RetryableError(message, code=code)
+        raise PermanentError(message, code=code)
+
+    def _receipt(self, status: JSON, published_at: dt.datetime) -> Receipt:
+        idstr = str(status.get("idstr") or status["id"])
+        uid = str((status.get("user") or {}).get("idstr") or self.config.uid)
+        web = (self.config.web_base or self.config.api_base).rstrip("/")
+        return Receipt(idstr, f"{web}/{uid}/{idstr}", published_at,
+                       {"created_at": status.get("created_at")})
+
+    def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
+        data = {"access_token": self._token(), "status": payload["text"]}
+        picture = payload.get("picture")
+        if picture:
+            with open(picture["path"], "rb") as handle:
+                files = {"pic": (picture["filename"], handle.read())}
+            response = http.call(self.http, "POST", self._url("statuses/share.json"),
+                                 data=data, files=files)
+        else:
+            response = http.call(self.http, "POST", self._url("statuses/share.json"), data=data)
+        body = self._answer(response)
+        return self._receipt(body, dt.datetime.now(dt.UTC))
+
+    def lookup(self, payload: JSON, key: str) -> Receipt | None:
+        for status in self._timeline(count=100):
+            if payload["marker"] in status.get("text", "") and not status.get("deleted"):
+                return self._receipt(status, _parse_created(status.get("created_at")))
+        return None
+
+    def _timeline(self, count: int) -> list[JSON]:
+        params: dict[str, Any] = {"access_token": self._token(), "count": count}
+        response = http.call(self.http, "GET", self._url("statuses/user_timeline.json"),
+                             params=params)
+        return list(self._answer(response).get("statuses", []))
+
+    def withdraw(self, receipt: Receipt) -> None:
+        response = http.call(self.http, "POST", self._url("statuses/destroy.json"),
+                             data={"access_token": self._token(), "id": receipt.remote_id})
+        self._answer(response)
+
+    def test_connection(self) -> str:
+        posts = self._timeline(count=1)
+        return f"token accepted; {len(posts)} recent post(s) readable"
+
+
+def _parse_created(value: str | None) -> dt.datetime:
+    if not value:
+        return dt.datetime.now(dt.UTC)
+    return dt.datetime.strptime(value, "%a %b %d %H:%M:%S %z %Y").astimezone(dt.UTC)

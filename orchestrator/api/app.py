@@ -1,0 +1,168 @@
+"""The HTTP API (/api/v1): a thin entry point over the use cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
+from orchestrator.domain.release import ReleaseInput
+from orchestrator.store.models import User
+from orchestrator.usecases import audit, channels, deliveries, releases, review
+from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+from orchestrator.usecases.users import require_role, user_for_token
+
+bearer = HTTPBearer(auto_error=False)
+
+
+class Comment(BaseModel):
+    comment: str = ""
+
+
+class ChannelIn(BaseModel):
+    kind: str
+    config: dict[str, Any]
+    credentials: dict[str, Any] | None = None  # write-only: never returned
+
+
+def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
+    app = FastAPI(title="tongfa", version="0.1.0", description="同发 — multi-channel publishing")
+
+    @app.exception_handler(Refused)
+    def _refused(_: Request, exc: Refused) -> JSONResponse:
+        status = (404 if isinstance(exc, NotFound) else 403 if isinstance(exc, Forbidden)
+                  else 422 if isinstance(exc, InvalidInput) else 409)
+        problems = getattr(exc, "problems", None)
+        body: dict[str, Any] = {"detail": str(exc)}
+        if problems:
+            body["problems"] = [{"field": f, "message": m} for f, m in problems]
+        return JSONResponse(body, status_code=status)
+
+    def uow() -> UnitOfWork:
+        return UnitOfWork(ctx)
+
+    def current_user(
+        cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> User:
+        if cred is None:
+            raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
+        with uow() as u:
+            try:
+                return user_for_token(u.session, cred.credentials)
+            except Forbidden:
+                raise HTTPException(401, "invalid token", {"WWW-Authenticate": "Bearer"}) from None
+
+    Actor = Annotated[User, Depends(current_user)]
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        with ctx.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    @app.post("/api/v1/releases", status_code=201)
+    def create_release(body: ReleaseInput, user: Actor) -> dict[str, Any]:
+        _no_file_paths(body)
+        with uow() as u:
+            release_id = releases.create(u, body, user.name)
+            return releases.as_dict(u.session, releases.get_release(u.session, release_id))
+
+    @app.put("/api/v1/releases/{release_id}")
+    def edit_release(release_id: int, body: ReleaseInput, user: Actor) -> dict[str, Any]:
+        _no_file_paths(body)
+        with uow() as u:
+            releases.edit(u, release_id, body, user.name)
+            return releases.as_dict(u.session, releases.get_release(u.session, release_id))
+
+    @app.get("/api/v1/releases")
+    def list_releases(user: Actor, state: str | None = None) -> list[dict[str, Any]]:
+        with uow() as u:
+            return [releases.as_dict(u.session, r) for r in releases.list_releases(u.session, state)]
+
+    @app.get("/api/v1/releases/{release_id}")
+    def show_release(release_id: int, user: Actor) -> dict[str, Any]:
+        with uow() as u:
+            return releases.as_dict(u.session, releases.get_release(u.session, release_id))
+
+    @app.get("/api/v1/releases/{release_id}/preview")
+    def preview(release_id: int, user: Actor) -> dict[str, Any]:
+        with uow() as u:
+            return releases.preview(u, release_id)
+
+    @app.post("/api/v1/releases/{release_id}/submit")
+    def submit(release_id: int, user: Actor) -> dict[str, Any]:
+        with uow() as u:
+            releases.submit(u, release_id, user.name)
+            return releases.as_dict(u.session, releases.get_release(u.session, release_id))
+
+    @app.post("/api/v1/releases/{release_id}/approve")
+    def approve(release_id: int, body: Comment, user: Actor) -> dict[str, Any]:
+        with uow() as u:
+            review.approve(u, release_id, user.name, body.comment)
+            return releases.as_dict(u.session, releases.get_release(u.session, release_id))
+
+    @app.post("/api/v1/releases/{release_id}/reject")
+    def reject(release_id: int, body: Comment, user: Actor) -> dict[str, Any]:
+        with uow() as u:
+            review.reject(u, release_id, user.name, body.comment)
+            return releases.as_dict(u.session, releases.get_release(u.session, release_id))
+
+    @app.get("/api/v1/releases/{release_id}/deliveries")
+    def list_deliveries(release_id: int, user: Actor) -> list[dict[str, Any]]:
+        with uow() as u:
+            return [deliveries.as_dict(u.session, d)
+                    for d in deliveries.for_release(u.session, release_id)]
+
+    @app.get("/api/v1/audit")
+    def audit_query(
+        user: Actor, release: int | None = None, channel: str | None = None,
+        actor: str | None = None, action: str | None = None, since: dt.datetime | None = None,
+        until: dt.datetime | None = None, after_id: int = 0, limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        require_role(user, "auditor")
+        with uow() as u:
+            rows = audit.query(u.session, release_id=release, channel=channel, actor=actor,
+                               action=action, since=since, until=until, after_id=after_id,
+                               limit=min(limit, 10000))
+            return [audit.as_dict(e) for e in rows]
+
+    @app.get("/api/v1/channels")
+    def list_channels(user: Actor) -> list[dict[str, Any]]:
+        with uow() as u:
+            return [channels.public_view(c) for c in channels.list_channels(u.session)]
+
+    @app.put("/api/v1/channels/{name}")
+    def save_channel(name: str, body: ChannelIn, user: Actor) -> dict[str, Any]:
+        require_role(user, "channel_admin")
+        with uow() as u:
+            row = channels.save_channel(u, name, body.kind, body.config, body.credentials, user.name)
+            return channels.public_view(row)
+
+    @app.post("/api/v1/channels/{name}/test")
+    def test_channel(name: str, user: Actor) -> dict[str, Any]:
+        require_role(user, "channel_admin")
+        with uow() as u:
+            ok, message = channels.test_channel(u, name, user.name)
+            return {"ok": ok, "message": message}
+
+    for path, target in (mounts or {}).items():
+        app.mount(path, target)
+    site = ctx.settings.resolved_site_root
+    site.mkdir(parents=True, exist_ok=True)
+    app.mount("/site", StaticFiles(directory=str(site), html=True, check_dir=False), name="site")
+    return app
+
+
+def _no_file_paths(body: ReleaseInput) -> None:
+    """The API never reads paths on the server; files come in through the CLI for now."""
+    problems = [(f, "file paths are not accepted over the API") for f in ("images", "attachments")
+                if getattr(body, f)]
+    if problems:
+        raise InvalidInput(problems)

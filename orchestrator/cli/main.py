@@ -1,0 +1,328 @@
+"""`tongfa`: the command line. Thin: parse, call one use case, print.
+
+A refused action exits 1 with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+import yaml
+
+from orchestrator.domain.errors import Refused
+from orchestrator.domain.release import parse_release
+from orchestrator.settings import get_settings
+from orchestrator.usecases import audit, channels, deliveries, releases, review, users
+from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+
+app = typer.Typer(help="同发 tongfa — one approved release, every channel, the same moment.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+release_app = typer.Typer(help="Write, edit, submit and show releases.", no_args_is_help=True)
+review_app = typer.Typer(help="Sign off or reject a release.", no_args_is_help=True)
+users_app = typer.Typer(help="People and their roles.", no_args_is_help=True)
+channels_app = typer.Typer(help="Channel instances.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+for sub, name in ((release_app, "release"), (review_app, "review"), (users_app, "users"),
+                  (channels_app, "channels"), (audit_app, "audit"), (db_app, "db")):
+    app.add_typer(sub, name=name)
+
+As = Annotated[str, typer.Option("--as", help="the user acting")]
+Json = Annotated[bool, typer.Option("--json", help="machine-readable output (docs/cli.md)")]
+
+
+def refusals(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a refused action into one line on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Refused as exc:
+            typer.echo(f"refused: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def context() -> Context:
+    from orchestrator.cli.stack import make_context
+
+    return make_context(get_settings())
+
+
+def emit(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def load_file(path: Path) -> Any:
+    if not path.is_file():
+        raise Refused(f"no such file: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise Refused(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
+                      f"{str(exc).splitlines()[0]}") from None
+
+
+# ------------------------------------------------------------------ running
+
+
+@app.command()
+def serve(workers: Optional[int] = typer.Option(None, help="worker processes")) -> None:
+    """Start the whole system: API, website at /site/, sandboxes, workers, scheduler."""
+    from orchestrator.cli import seed
+    from orchestrator.cli.stack import Stack
+
+    settings = get_settings()
+    ctx = context()
+    with UnitOfWork(ctx) as uow:
+        fresh = not channels.list_channels(uow.session)
+    if fresh:
+        seed.seed_channels(ctx, f"http://{settings.host}:{settings.port}")
+        token_file = settings.var_dir / "demo-tokens.txt"
+        seed.write_tokens(token_file, seed.seed_users(ctx))
+        typer.echo(f"first start: demo channels and people created; their API tokens: {token_file}")
+    stack = Stack(settings, workers).start()
+    typer.echo(f"tongfa is up: API {stack.url}/docs · website {stack.url}/site/ · "
+               f"{stack.workers} worker process(es). Ctrl-C stops.")
+    stack.wait()
+
+
+@app.command()
+def worker(queues: str = "urgent,normal", concurrency: int = 2, name: str = "w") -> None:
+    """Run one Celery worker process (production: one per host or container)."""
+    import os
+
+    from orchestrator.cli.stack import worker_command
+
+    os.execv(sys.executable, worker_command(name, queues, concurrency))
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the scheduler: due go-lives and the reaper (exactly one per installation)."""
+    import time
+
+    from orchestrator.usecases.scheduler import tick
+
+    ctx = context()
+    while True:
+        tick(ctx)
+        time.sleep(0.25)
+
+
+@app.command()
+def demo(
+    json_out: Json = False,
+    keep: Optional[Path] = typer.Option(None, help="data directory to use and keep"),
+    timeout: float = typer.Option(60.0, help="seconds to wait for every channel"),
+) -> None:
+    """Run one sample release through review to every channel, print the outcome, exit."""
+    from orchestrator.cli.demo import run_demo
+
+    raise typer.Exit(run_demo(json_out, keep, timeout))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations (also done automatically on first use)."""
+    from orchestrator.store.db import upgrade
+
+    upgrade(get_settings().resolved_database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+# ------------------------------------------------------------------ releases
+
+
+@release_app.command("create")
+@refusals
+def release_create(file: Path, as_: As) -> None:
+    """Create a release from a YAML/JSON file; prints the new id alone."""
+    data = parse_release(load_file(file))
+    with UnitOfWork(context()) as uow:
+        typer.echo(releases.create(uow, data, as_, base=file.parent))
+
+
+@release_app.command("edit")
+@refusals
+def release_edit(release_id: int, file: Path, as_: As) -> None:
+    """Replace a release's content; any sign-off so far is void."""
+    data = parse_release(load_file(file))
+    with UnitOfWork(context()) as uow:
+        releases.edit(uow, release_id, data, as_, base=file.parent)
+        release = releases.get_release(uow.session, release_id)
+        typer.echo(f"release {release_id} is {release.state} (revision {release.revision})")
+
+
+@release_app.command("submit")
+@refusals
+def release_submit(release_id: int, as_: As) -> None:
+    """Send a release to review; prints its content hash."""
+    with UnitOfWork(context()) as uow:
+        typer.echo(releases.submit(uow, release_id, as_))
+
+
+@release_app.command("show")
+@refusals
+def release_show(release_id: int, json_out: Json = False) -> None:
+    with UnitOfWork(context()) as uow:
+        view = releases.as_dict(uow.session, releases.get_release(uow.session, release_id))
+    if json_out:
+        return emit(view)
+    typer.echo(f"#{view['id']} {view['title']}\nstate: {view['state']} {view['state_reason']}\n"
+               f"content hash: {view['content_hash']}\nchannels: {', '.join(view['channels'])}")
+    for s in view["signoffs"]:
+        typer.echo(f"  step {s['step']} {s['role']}: {s['decision']} by {s['signer']}"
+                   f"{' (void)' if s['voided'] else ''} — {s['content_hash'][:16]}")
+
+
+@app.command("preview")
+@refusals
+def preview(file: Path, kind: str = typer.Option(..., help="adapter kind"),
+            format: Optional[str] = typer.Option(None, help="document format")) -> None:
+    """Print exactly what an adapter kind would send for a release file."""
+    from orchestrator.cli.preview import preview_file
+
+    typer.echo(preview_file(context(), file, load_file(file), kind, format))
+
+
+# ------------------------------------------------------------------ review
+
+
+@review_app.command("approve")
+@refusals
+def review_approve(release_id: int, as_: As, comment: str = "") -> None:
+    with UnitOfWork(context()) as uow:
+        typer.echo(f"release {release_id} is {review.approve(uow, release_id, as_, comment)}")
+
+
+@review_app.command("reject")
+@refusals
+def review_reject(release_id: int, as_: As, comment: str = typer.Option(..., help="the reason")) -> None:
+    with UnitOfWork(context()) as uow:
+        review.reject(uow, release_id, as_, comment)
+        typer.echo(f"release {release_id} is rejected")
+
+
+# ------------------------------------------------------------------ deliveries, audit
+
+
+@app.command("deliveries")
+@refusals
+def list_deliveries(release_id: int, json_out: Json = False) -> None:
+    """Where a release went: one line per channel."""
+    with UnitOfWork(context()) as uow:
+        rows = [deliveries.as_dict(uow.session, d)
+                for d in deliveries.for_release(uow.session, release_id)]
+    if json_out:
+        return emit(rows)
+    for d in rows:
+        typer.echo(f"{d['channel']:<16} {d['state']:<12} {d['remote_id'] or '-':<14} "
+                   f"{d['url'] or '-'}  {d['published_at'] or ''}"
+                   f"{'  ' + d['last_error'] if d['last_error'] else ''}")
+
+
+@audit_app.command("query")
+def audit_query(
+    release: Optional[int] = None, channel: Optional[str] = None, actor: Optional[str] = None,
+    action: Optional[str] = None, since: Optional[dt.datetime] = None,
+    until: Optional[dt.datetime] = None, json_out: Json = False,
+    csv_out: Annotated[bool, typer.Option("--csv")] = False,
+) -> None:
+    """The audit trail, filtered; --json or --csv for export."""
+    with UnitOfWork(context()) as uow:
+        rows = [audit.as_dict(e) for e in audit.query(
+            uow.session, release_id=release, channel=channel, actor=actor, action=action,
+            since=_aware(since), until=_aware(until), limit=10_000_000)]
+    if json_out:
+        return emit(rows)
+    if csv_out:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["id"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
+                             for k, v in row.items()})
+        return
+    for r in rows:
+        typer.echo(f"{r['at']} {r['actor']:<10} {r['action']:<26} {r['subject_type']}:"
+                   f"{r['subject_id']} {json.dumps(r['after'], ensure_ascii=False) if r['after'] else ''}")
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    return value.replace(tzinfo=dt.UTC) if value and value.tzinfo is None else value
+
+
+# ------------------------------------------------------------------ users, channels
+
+
+@users_app.command("add")
+@refusals
+def users_add(name: str, role: list[str] = typer.Option(..., "--role", help="repeatable")) -> None:
+    """Add a person (or roles to one); prints a new API token, shown only once."""
+    with UnitOfWork(context()) as uow:
+        typer.echo(users.add_user(uow, name, role, actor="cli"))
+
+
+@users_app.command("list")
+def users_list() -> None:
+    with UnitOfWork(context()) as uow:
+        for user in users.list_users(uow.session):
+            typer.echo(f"{user.name:<16} {','.join(user.roles)}")
+
+
+@channels_app.command("list")
+def channels_list(json_out: Json = False) -> None:
+    with UnitOfWork(context()) as uow:
+        rows = [channels.public_view(c) for c in channels.list_channels(uow.session)]
+    if json_out:
+        return emit(rows)
+    for c in rows:
+        flag = " CREDENTIALS REJECTED" if c["credentials_rejected"] else ""
+        typer.echo(f"{c['name']:<16} {c['kind']:<10} {json.dumps(c['config'], ensure_ascii=False)}{flag}")
+
+
+@channels_app.command("add")
+@refusals
+def channels_add(
+    name: str, kind: str = typer.Option(...),
+    config: str = typer.Option("{}", help="JSON, or a YAML/JSON file"),
+    credentials: Optional[str] = typer.Option(None, help="JSON, or a YAML/JSON file"),
+    as_: As = "cli",
+) -> None:
+    """Add or replace a channel instance; credentials are stored encrypted."""
+    with UnitOfWork(context()) as uow:
+        creds = _json_or_file(credentials) if credentials is not None else None
+        channels.save_channel(uow, name, kind, _json_or_file(config), creds, as_)
+        typer.echo(f"channel {name} saved")
+
+
+@channels_app.command("test")
+@refusals
+def channels_test(name: str, as_: As = "cli") -> None:
+    with UnitOfWork(context()) as uow:
+        ok, message = channels.test_channel(uow, name, as_)
+    typer.echo(f"{name}: {'ok' if ok else 'FAILED'} — {message}")
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _json_or_file(value: str) -> dict[str, Any]:
+    path = Path(value)
+    data = load_file(path) if path.suffix in (".json", ".yaml", ".yml") else json.loads(value)
+    if not isinstance(data, dict):
+        raise Refused("config and credentials must be a mapping")
+    return data
+
+
+if __name__ == "__main__":
+    app()

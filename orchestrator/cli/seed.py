@@ -1,0 +1,56 @@
+"""The embedded default's first start: demo people and channels, so `make run` shows something."""
+
+from __future__ import annotations
+
+import os
+import secrets as pysecrets
+from pathlib import Path
+
+from orchestrator.usecases import channels, users
+from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+
+DEMO_USERS = {
+    "press": ["author"],  # 新闻办 press officer
+    "reviewer": ["reviewer"],  # 部门审核
+    "secrecy": ["secrecy"],  # 保密审查
+    "leader": ["approver"],  # 领导签发
+    "channels": ["channel_admin"],
+    "auditor": ["auditor"],
+}
+WEIBO_ACCOUNTS = {"weibo-office": "5000000001", "weibo-press": "5000000002"}
+
+
+def seed_users(ctx: Context) -> dict[str, str]:
+    """Create the demo people; returns their API tokens (shown once)."""
+    tokens = {}
+    for name, roles in DEMO_USERS.items():
+        with UnitOfWork(ctx) as uow:
+            tokens[name] = users.add_user(uow, name, roles, actor="seed")
+    return tokens
+
+
+def seed_channels(ctx: Context, api_url: str) -> list[str]:
+    """The website and two Weibo accounts on the built-in sandbox."""
+    settings = ctx.settings
+    with UnitOfWork(ctx) as uow:
+        channels.save_channel(
+            uow, "website", "website",
+            {"web_root": str(settings.resolved_site_root), "base_url": settings.site_base_url},
+            None, "seed",
+        )
+    for name, uid in WEIBO_ACCOUNTS.items():
+        with UnitOfWork(ctx) as uow:
+            channels.save_channel(
+                uow, name, "weibo",
+                {"api_base": f"{api_url}/sandbox/weibo", "safe_domain": "127.0.0.1", "uid": uid,
+                 "sandbox": True},
+                {"access_token": "sbx_" + pysecrets.token_urlsafe(16)}, "seed",
+            )
+    return ["website", *WEIBO_ACCOUNTS]
+
+
+def write_tokens(path: Path, tokens: dict[str, str]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        for name, token in tokens.items():
+            handle.write(f"{name}\t{','.join(DEMO_USERS[name])}\t{token}\n")

@@ -1,0 +1,121 @@
+"""The whole system in one command: API + website + sandboxes, worker processes, scheduler.
+
+`tongfa serve` runs it until stopped; `tongfa demo` runs it around one release.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from orchestrator.settings import Settings
+from orchestrator.store import secrets
+from orchestrator.store.db import engine_for
+from orchestrator.usecases import scheduler
+from orchestrator.usecases.channels import list_channels
+from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+def make_context(settings: Settings) -> Context:
+    from workers.queue import CeleryQueue  # entry points may know Celery; use cases do not
+
+    return Context(engine_for(settings.resolved_database_url), settings, CeleryQueue(settings))
+
+
+def sandbox_mounts(ctx: Context) -> dict[str, Any]:
+    """Sandboxes of the channel APIs, with the accounts of the channels that point at them."""
+    from channels.sandbox import weibo
+
+    accounts: dict[str, str] = {}
+    with UnitOfWork(ctx) as uow:
+        for row in list_channels(uow.session):
+            if row.kind == "weibo" and row.config.get("sandbox"):
+                creds = secrets.decrypt(ctx.settings, row.credentials_encrypted)
+                accounts[row.config.get("uid") or row.name] = creds.get("access_token", "")
+    return {"/sandbox/weibo": weibo.create_app(accounts=accounts, safe_domain="127.0.0.1")}
+
+
+class Stack:
+    def __init__(self, settings: Settings, workers: int | None = None) -> None:
+        self.settings = settings
+        self.workers = settings.workers if workers is None else workers
+        self.ctx = make_context(settings)
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.server: uvicorn.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    def start(self) -> Stack:
+        from orchestrator.api.app import create_app
+
+        app = create_app(self.ctx, mounts=sandbox_mounts(self.ctx))
+        config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port,
+                                log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self._spawn(self.server.run, "api")
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not start on {self.url}")
+            time.sleep(0.05)
+        for i in range(self.workers):
+            self._procs.append(subprocess.Popen(worker_command(f"w{i}"), env=os.environ.copy()))
+        self._spawn(self._schedule, "scheduler")
+        return self
+
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _schedule(self) -> None:
+        while not self._stop.wait(0.25):
+            try:
+                scheduler.tick(self.ctx)
+            except Exception:  # keep ticking; the next tick retries
+                log.exception("scheduler tick failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        for proc in self._procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if self.server is not None:
+            self.server.should_exit = True
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def wait(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if any(p.poll() is not None for p in self._procs):
+                    raise RuntimeError("a worker process exited")
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+
+def worker_command(name: str, queues: str = "urgent,normal", concurrency: int = 2) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+            "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h", "-l", "WARNING",
+            "--without-gossip", "--without-mingle", "--without-heartbeat"]

@@ -1,0 +1,74 @@
+"""The review gate (谁发布谁审查、谁审查谁负责): who may sign which step, and when it is done."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from orchestrator.domain.errors import Forbidden, InvalidInput
+
+ROLES = ("author", "reviewer", "secrecy", "approver", "channel_admin", "auditor", "admin")
+
+
+@dataclass(frozen=True)
+class ReviewStep:
+    role: str
+    signatures: int = 1
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A valid (not voided) approval already given."""
+
+    signer: str
+    step: int
+
+
+@dataclass(frozen=True)
+class ReviewPolicy:
+    steps: tuple[ReviewStep, ...]
+
+    def current_step(self, signatures: list[Signature]) -> int | None:
+        """Index of the first step still short of signatures; None when all are done."""
+        for index, step in enumerate(self.steps):
+            if sum(1 for s in signatures if s.step == index) < step.signatures:
+                return index
+        return None
+
+    def check_signer(
+        self, signer: str, roles: set[str], author: str, signatures: list[Signature]
+    ) -> int:
+        """The step this person signs now, or Forbidden with the reason."""
+        if signer == author:
+            raise Forbidden("the author cannot sign off their own release")
+        if any(s.signer == signer for s in signatures):
+            raise Forbidden(f"{signer} has already signed this release")
+        step = self.current_step(signatures)
+        if step is None:
+            raise Forbidden("every review step is already signed")
+        role = self.steps[step].role
+        if role not in roles:
+            raise Forbidden(f"step {step + 1} needs the role {role}; {signer} does not hold it")
+        return step
+
+
+DEFAULT_POLICY = ReviewPolicy(
+    (ReviewStep("reviewer"), ReviewStep("secrecy"), ReviewStep("approver"))
+)
+
+
+def parse_policy(text: str | None) -> ReviewPolicy:
+    """A policy from JSON: [{"role": "reviewer", "signatures": 1}, ...]."""
+    if not text:
+        return DEFAULT_POLICY
+    try:
+        raw = json.loads(text)
+        steps = tuple(ReviewStep(str(s["role"]), int(s.get("signatures", 1))) for s in raw)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidInput([("TONGFA_REVIEW_POLICY", f"not a list of steps: {exc}")]) from None
+    for i, step in enumerate(steps):
+        if step.role not in ROLES or step.signatures < 1:
+            raise InvalidInput([(f"TONGFA_REVIEW_POLICY[{i}]", f"bad step {step}")])
+    if not steps:
+        raise InvalidInput([("TONGFA_REVIEW_POLICY", "needs at least one step")])
+    return ReviewPolicy(steps)

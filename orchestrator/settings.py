@@ -1,0 +1,56 @@
+"""All configuration, read once from the environment (prefix TONGFA_)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TONGFA_", extra="ignore", frozen=True)
+
+    var_dir: Path = Field(Path("var"), description="Where the embedded default keeps its data")
+    database_url: str | None = Field(None, description="Default: SQLite (WAL) under var_dir")
+    broker_url: str | None = Field(None, description="Default: kombu filesystem transport")
+    secret_key: SecretStr | None = Field(
+        None, description="Fernet key for channel credentials; default: var_dir/secret.key"
+    )
+    site_base_url: str = Field("http://127.0.0.1:8000/site", description="Public URL of /site")
+    site_root: Path | None = Field(None, description="Website web root; default var_dir/site")
+    files_dir: Path | None = Field(None, description="Content-addressed file store")
+    review_policy: str | None = Field(
+        None, description='JSON list of steps, e.g. [{"role":"reviewer","signatures":1}]'
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = Field(2, description="Celery worker processes started by `tongfa serve`")
+    lease_seconds: float = Field(60.0, description="How long a claimed delivery is held")
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.var_dir / 'tongfa.db').resolve()}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def broker_dir(self) -> Path:
+        return (self.var_dir / "broker").resolve()
+
+    @property
+    def resolved_site_root(self) -> Path:
+        return (self.site_root or self.var_dir / "site").resolve()
+
+    @property
+    def resolved_files_dir(self) -> Path:
+        return (self.files_dir or self.var_dir / "files").resolve()
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()

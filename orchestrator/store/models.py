@@ -1,0 +1,154 @@
+"""The tables. The database is the source of truth; the broker only carries ids."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from orchestrator.domain.clock import utcnow
+
+
+def _json(default: Any = None) -> Any:
+    factory = (lambda: type(default)()) if default is not None else None
+    if factory:
+        return Field(default_factory=factory, sa_type=JSON)
+    return Field(default=None, sa_type=JSON)
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=64)
+    display_name: str = ""
+    roles: list[str] = _json([])
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class ApiToken(SQLModel, table=True):
+    """Bearer tokens, stored only as SHA-256."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    token_hash: str = Field(unique=True, max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class ChannelInstance(SQLModel, table=True):
+    """An adapter kind with its config and encrypted credentials (e.g. one Weibo account)."""
+
+    __tablename__ = "channel_instance"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=64)
+    kind: str = Field(max_length=32)
+    config: dict[str, Any] = _json({})
+    credentials_encrypted: str = ""  # Fernet token; never leaves the store decrypted
+    enabled: bool = True
+    credentials_rejected: bool = False
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Release(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    title: str
+    body_source: str
+    body_format: str = "markdown"
+    body_html: str
+    summary: str = ""
+    meta: dict[str, Any] = _json({})
+    site_column: str = "新闻发布"  # the website 栏目
+    channels: list[str] = _json([])
+    overrides: dict[str, Any] = _json({})
+    images: list[dict[str, Any]] = _json([])
+    attachments: list[dict[str, Any]] = _json([])
+    priority: str = "normal"
+    parent_id: int | None = Field(default=None, foreign_key="release.id")
+    go_live_at: dt.datetime | None = None
+    state: str = Field(default="draft", index=True, max_length=32)
+    state_reason: str = ""
+    author: str = Field(max_length=64)
+    revision: int = 1  # +1 on every edit; sign-offs and deliveries belong to one revision
+    content_hash: str = ""  # of the current content, as submitted
+    approved_hash: str | None = None  # what the sign-offs bound; the dispatcher checks it
+    first_live_at: dt.datetime | None = None
+    last_live_at: dt.datetime | None = None
+    spread_ms: float | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class SignOff(SQLModel, table=True):
+    __tablename__ = "sign_off"
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    revision: int
+    step: int
+    role: str
+    signer: str = Field(max_length=64)
+    decision: str  # approve | reject
+    comment: str = ""
+    content_hash: str
+    voided: bool = False
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """What must reach one channel instance for one revision of a release."""
+
+    __table_args__ = (
+        UniqueConstraint("release_id", "channel", "revision"),
+        Index("ix_delivery_state_lease", "state", "lease_until"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    revision: int
+    channel: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    state: str = Field(default="pending", max_length=32)
+    idempotency_key: str = Field(max_length=80)
+    payload: dict[str, Any] = _json({})
+    staged: dict[str, Any] = _json({})
+    receipt: dict[str, Any] | None = _json()
+    remote_id: str | None = None
+    url: str | None = None
+    published_at: dt.datetime | None = None
+    attempts: int = 0
+    fence: int = 0  # +1 on every claim; a stale worker's write is refused
+    lease_until: dt.datetime | None = None
+    next_attempt_at: dt.datetime | None = None
+    last_error_code: str | None = None
+    last_error: str | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow)
+    updated_at: dt.datetime = Field(default_factory=utcnow)
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    __tablename__ = "delivery_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    number: int
+    phase: str  # stage | publish | confirm | lookup
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    duration_ms: float
+    outcome: str  # ok | retryable | rate_limited | credentials_expired | permanent | ...
+    error_code: str | None = None
+    message: str | None = None  # redacted
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_release_at", "release_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=64, index=True)
+    action: str = Field(max_length=64, index=True)
+    subject_type: str = Field(max_length=32)
+    subject_id: str = Field(max_length=64)
+    release_id: int | None = None
+    channel: str | None = Field(default=None, max_length=64)
+    before: dict[str, Any] | None = _json()
+    after: dict[str, Any] | None = _json()
+    detail: dict[str, Any] | None = _json()

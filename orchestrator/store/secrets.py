@@ -1,0 +1,47 @@
+"""Channel credentials at rest: Fernet, with the key from the environment.
+
+On the embedded default a key is made once under var/ (mode 0600), so a newcomer
+needs to configure nothing; production sets TONGFA_SECRET_KEY.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from orchestrator.settings import Settings
+
+
+class CredentialsUnreadable(Exception):
+    pass
+
+
+def _key(settings: Settings) -> bytes:
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    path = Path(settings.var_dir) / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(Fernet.generate_key())
+    return path.read_bytes().strip()
+
+
+def encrypt(settings: Settings, credentials: dict[str, Any]) -> str:
+    if not credentials:
+        return ""
+    return Fernet(_key(settings)).encrypt(json.dumps(credentials).encode()).decode()
+
+
+def decrypt(settings: Settings, token: str) -> dict[str, Any]:
+    if not token:
+        return {}
+    try:
+        return json.loads(Fernet(_key(settings)).decrypt(token.encode()))
+    except InvalidToken:
+        raise CredentialsUnreadable("channel credentials cannot be decrypted with this key") from None

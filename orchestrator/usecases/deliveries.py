@@ -1,0 +1,52 @@
+"""What the press office and auditors read about deliveries and their attempts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from orchestrator.domain.clock import iso
+from orchestrator.store.models import Delivery, DeliveryAttempt
+from orchestrator.usecases.releases import get_release
+
+
+def for_release(session: Session, release_id: int, all_revisions: bool = False) -> list[Delivery]:
+    release = get_release(session, release_id)
+    stmt = select(Delivery).where(Delivery.release_id == release_id)
+    if not all_revisions:
+        stmt = stmt.where(Delivery.revision == release.revision)
+    return list(session.exec(stmt.order_by(Delivery.id)))
+
+
+def attempts(session: Session, delivery_id: int) -> list[DeliveryAttempt]:
+    return list(session.exec(
+        select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id)
+        .order_by(DeliveryAttempt.id)
+    ))
+
+
+def as_dict(session: Session, delivery: Delivery, with_attempts: bool = True) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": delivery.id,
+        "release_id": delivery.release_id,
+        "revision": delivery.revision,
+        "channel": delivery.channel,
+        "kind": delivery.kind,
+        "state": delivery.state,
+        "remote_id": delivery.remote_id,
+        "url": delivery.url,
+        "published_at": iso(delivery.published_at),
+        "attempts": delivery.attempts,
+        "next_attempt_at": iso(delivery.next_attempt_at),
+        "last_error_code": delivery.last_error_code,
+        "last_error": delivery.last_error,
+    }
+    if with_attempts:
+        view["attempt_log"] = [
+            {"number": a.number, "phase": a.phase, "started_at": iso(a.started_at),
+             "ended_at": iso(a.ended_at), "duration_ms": a.duration_ms, "outcome": a.outcome,
+             "error_code": a.error_code, "message": a.message}
+            for a in attempts(session, delivery.id)
+        ]
+    return view

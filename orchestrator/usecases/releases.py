@@ -1,0 +1,242 @@
+"""Writing, editing and submitting a release."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session, select
+
+from channels.contract import ChannelError, ValidationFailed
+from orchestrator.domain.clock import iso, utcnow
+from orchestrator.domain.errors import InvalidInput, NotFound, Refused
+from orchestrator.domain.release import Disclosure, ReleaseInput, sanitised_body
+from orchestrator.domain.states import (
+    EDITABLE_RELEASE_STATES,
+    DeliveryState,
+    ReleaseState,
+    release_transition,
+)
+from orchestrator.store import files
+from orchestrator.store.models import Delivery, Release, SignOff
+from orchestrator.usecases import audit
+from orchestrator.usecases.channels import list_channels
+from orchestrator.usecases.rendering import adapters, render_all
+from orchestrator.usecases.unit_of_work import UnitOfWork
+from orchestrator.usecases.users import get_user, require_role
+
+
+def get_release(session: Session, release_id: int) -> Release:
+    release = session.get(Release, release_id)
+    if release is None:
+        raise NotFound(f"no release with id {release_id}")
+    return release
+
+
+def _store_files(uow: UnitOfWork, paths: list[str], base: Path, field: str) -> list[dict]:
+    refs, problems = [], []
+    for i, name in enumerate(paths):
+        path = (base / name) if not Path(name).is_absolute() else Path(name)
+        if not path.is_file():
+            problems.append((f"{field}[{i}]", f"file not found: {name}"))
+            continue
+        refs.append(files.put(uow.ctx.settings.resolved_files_dir, path.read_bytes(), path.name))
+    if problems:
+        raise InvalidInput(problems)
+    return refs
+
+
+def _check_references(session: Session, data: ReleaseInput) -> None:
+    known = {c.name for c in list_channels(session)}
+    problems = [
+        (f"channels[{i}]", f"no channel named {name!r} (configured: {', '.join(sorted(known))})")
+        for i, name in enumerate(data.channels) if name not in known
+    ]
+    problems += [
+        (f"overrides.{name}", "overrides a channel that is not a target")
+        for name in data.overrides if name not in data.channels
+    ]
+    if data.parent is not None and session.get(Release, data.parent) is None:
+        problems.append(("parent", f"no release with id {data.parent}"))
+    if problems:
+        raise InvalidInput(problems)
+
+
+def _apply(uow: UnitOfWork, release: Release, data: ReleaseInput, base: Path) -> None:
+    _check_references(uow.session, data)
+    images = _store_files(uow, data.images, base, "images")
+    attachments = _store_files(uow, data.attachments, base, "attachments")
+    meta = data.metadata.model_dump(mode="json")
+    meta["date_published"] = meta["date_published"] or utcnow().date().isoformat()
+    release.title, release.summary = data.title, data.summary
+    release.body_source, release.body_format = data.body, data.body_format
+    release.body_html = sanitised_body(data.body, data.body_format)
+    release.meta, release.site_column = meta, data.column
+    release.channels, release.overrides = list(data.channels), data.overrides
+    release.images, release.attachments = images, attachments
+    release.priority, release.parent_id = data.priority.value, data.parent
+    release.go_live_at = data.go_live_at
+    release.updated_at = utcnow()
+
+
+def create(uow: UnitOfWork, data: ReleaseInput, actor: str, base: Path = Path(".")) -> int:
+    require_role(get_user(uow.session, actor), "author")
+    release = Release(title="", body_source="", body_html="", author=actor)
+    _apply(uow, release, data, base)
+    uow.session.add(release)
+    uow.session.flush()
+    audit.record(
+        uow.session, actor=actor, action="release.created", subject_type="release",
+        subject_id=release.id, release_id=release.id, after={"state": release.state},
+    )
+    uow.commit()
+    assert release.id is not None
+    return release.id
+
+
+def _void_signoffs(session: Session, release: Release) -> int:
+    rows = session.exec(
+        select(SignOff).where(SignOff.release_id == release.id, SignOff.voided == False)  # noqa: E712
+    ).all()
+    for row in rows:
+        row.voided = True
+        session.add(row)
+    return len(rows)
+
+
+def _cancel_open_deliveries(session: Session, release: Release) -> int:
+    rows = session.exec(
+        select(Delivery).where(
+            Delivery.release_id == release.id,
+            Delivery.state.in_([DeliveryState.PENDING, DeliveryState.STAGED]),
+        )
+    ).all()
+    for row in rows:
+        row.state = DeliveryState.CANCELLED
+        session.add(row)
+    return len(rows)
+
+
+def edit(uow: UnitOfWork, release_id: int, data: ReleaseInput, actor: str, base: Path = Path(".")) -> None:
+    """Any edit voids every sign-off so far and sends a reviewed release back to review."""
+    s = uow.session
+    user = get_user(s, actor)
+    require_role(user, "author")
+    release = get_release(s, release_id)
+    if release.state not in EDITABLE_RELEASE_STATES:
+        raise Refused(f"a release in state {release.state} cannot be edited")
+    before = {"state": release.state, "revision": release.revision, "content_hash": release.content_hash}
+    target = {
+        ReleaseState.DRAFT: None,
+        ReleaseState.REJECTED: ReleaseState.DRAFT,
+    }.get(ReleaseState(release.state), ReleaseState.IN_REVIEW)
+    if target is not None:
+        release.state = release_transition(release.state, target)
+    _apply(uow, release, data, base)
+    release.revision += 1
+    release.approved_hash = None
+    voided = _void_signoffs(s, release)
+    cancelled = _cancel_open_deliveries(s, release)
+    if release.state == ReleaseState.IN_REVIEW:
+        release.content_hash = _validated_hash(uow, release)
+    s.add(release)
+    audit.record(
+        s, actor=actor, action="release.edited", subject_type="release", subject_id=release.id,
+        release_id=release.id, before=before,
+        after={"state": release.state, "revision": release.revision,
+               "content_hash": release.content_hash},
+        detail={"signoffs_voided": voided, "deliveries_cancelled": cancelled},
+    )
+    uow.commit()
+
+
+def _validated_hash(uow: UnitOfWork, release: Release) -> str:
+    """Render every channel, check its limits, and return the content hash."""
+    settings = uow.ctx.settings
+    payloads, digest = render_all(settings, uow.session, release)
+    problems = []
+    for name, adapter in adapters(settings, uow.session, release).items():
+        try:
+            adapter.validate(payloads[name])
+        except ValidationFailed as exc:
+            problems += [(f"{name}.{p.field}", p.message) for p in exc.problems]
+        except ChannelError as exc:
+            problems.append((name, exc.message))
+    if problems:
+        raise InvalidInput(problems)
+    return digest
+
+
+def submit(uow: UnitOfWork, release_id: int, actor: str) -> str:
+    s = uow.session
+    release = get_release(s, release_id)
+    if actor != release.author:
+        require_role(get_user(s, actor), "author")
+    if release.meta.get("disclosure") != Disclosure.PROACTIVE:
+        raise Refused(
+            f"only 主动公开 items may be published; this one is {release.meta.get('disclosure')}"
+        )
+    before = {"state": release.state}
+    release.state = release_transition(release.state, ReleaseState.IN_REVIEW)
+    release.content_hash = _validated_hash(uow, release)
+    release.updated_at = utcnow()
+    s.add(release)
+    audit.record(
+        s, actor=actor, action="release.submitted", subject_type="release", subject_id=release.id,
+        release_id=release.id, before=before,
+        after={"state": release.state, "content_hash": release.content_hash},
+    )
+    uow.commit()
+    return release.content_hash
+
+
+def preview(uow: UnitOfWork, release_id: int) -> dict[str, Any]:
+    """Every channel's payload as it would be sent now."""
+    release = get_release(uow.session, release_id)
+    payloads, digest = render_all(uow.ctx.settings, uow.session, release)
+    return {"content_hash": digest, "channels": payloads}
+
+
+def signoffs_view(session: Session, release: Release) -> list[dict[str, Any]]:
+    rows = session.exec(
+        select(SignOff).where(SignOff.release_id == release.id).order_by(SignOff.id)
+    ).all()
+    return [
+        {"signer": r.signer, "role": r.role, "step": r.step + 1, "decision": r.decision,
+         "comment": r.comment, "content_hash": r.content_hash, "voided": r.voided,
+         "revision": r.revision, "at": iso(r.created_at)}
+        for r in rows
+    ]
+
+
+def as_dict(session: Session, release: Release) -> dict[str, Any]:
+    return {
+        "id": release.id,
+        "title": release.title,
+        "state": release.state,
+        "state_reason": release.state_reason,
+        "author": release.author,
+        "revision": release.revision,
+        "priority": release.priority,
+        "parent": release.parent_id,
+        "channels": release.channels,
+        "column": release.site_column,
+        "metadata": release.meta,
+        "summary": release.summary,
+        "content_hash": release.content_hash,
+        "approved_hash": release.approved_hash,
+        "go_live_at": iso(release.go_live_at),
+        "first_live_at": iso(release.first_live_at),
+        "last_live_at": iso(release.last_live_at),
+        "spread_ms": release.spread_ms,
+        "signoffs": signoffs_view(session, release),
+        "created_at": iso(release.created_at),
+    }
+
+
+def list_releases(session: Session, state: str | None = None, limit: int = 100) -> list[Release]:
+    stmt = select(Release).order_by(Release.id.desc()).limit(limit)
+    if state:
+        stmt = stmt.where(Release.state == state)
+    return list(session.exec(stmt))
+

@@ -1,0 +1,69 @@
+"""From a stored release to what each channel will show, and the hash that binds it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from channels.contract import ChannelAdapter, ReleaseView
+from orchestrator.domain.hashing import content_hash
+from orchestrator.settings import Settings
+from orchestrator.store import files
+from orchestrator.store.models import Release
+from orchestrator.usecases.channels import adapter_for, get_channel
+
+
+def release_url(settings: Settings, release_id: int) -> str:
+    """The stable address of a release on the government website."""
+    return f"{settings.site_base_url.rstrip('/')}/articles/{release_id}.html"
+
+
+def release_view(settings: Settings, release: Release, channel: str) -> ReleaseView:
+    store = settings.resolved_files_dir
+    assert release.id is not None
+    return ReleaseView(
+        id=release.id,
+        title=release.title,
+        body_html=release.body_html,
+        summary=release.summary,
+        metadata={**{k: str(v) for k, v in release.meta.items() if v is not None},
+                  "column": release.site_column},
+        priority=release.priority,
+        url=release_url(settings, release.id),
+        overrides=dict(release.overrides.get(channel, {})),
+        images=tuple(files.attachment(store, ref) for ref in release.images),
+        attachments=tuple(files.attachment(store, ref) for ref in release.attachments),
+        parent_id=release.parent_id,
+        go_live_at=release.go_live_at,
+    )
+
+
+def hashed_fields(release: Release) -> dict[str, Any]:
+    """The release-level part of what reviewers sign (besides every channel's payload)."""
+    return {
+        "id": release.id,
+        "title": release.title,
+        "summary": release.summary,
+        "metadata": release.meta,
+        "column": release.site_column,
+        "priority": release.priority,
+        "parent_id": release.parent_id,
+        "images": [ref["sha256"] for ref in release.images],
+        "attachments": [ref["sha256"] for ref in release.attachments],
+    }
+
+
+def adapters(settings: Settings, session: Session, release: Release) -> dict[str, ChannelAdapter]:
+    return {name: adapter_for(settings, get_channel(session, name)) for name in release.channels}
+
+
+def render_all(
+    settings: Settings, session: Session, release: Release
+) -> tuple[dict[str, dict[str, Any]], str]:
+    """Every target channel's payload, and the content hash over them all."""
+    payloads = {
+        name: adapter.render(release_view(settings, release, name))
+        for name, adapter in adapters(settings, session, release).items()
+    }
+    return payloads, content_hash(hashed_fields(release), payloads)

@@ -1,0 +1,102 @@
+"""Sign-off and rejection (谁审查谁负责): each signature binds the exact content hash."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from orchestrator.domain.clock import utcnow
+from orchestrator.domain.errors import InvalidInput, Refused
+from orchestrator.domain.review import ReviewPolicy, Signature, parse_policy
+from orchestrator.domain.states import ReleaseState, release_transition
+from orchestrator.store.models import Release, SignOff
+from orchestrator.usecases import audit, fanout
+from orchestrator.usecases.releases import get_release
+from orchestrator.usecases.rendering import render_all
+from orchestrator.usecases.unit_of_work import UnitOfWork
+from orchestrator.usecases.users import get_user
+
+
+def policy_for(uow: UnitOfWork, release: Release) -> ReviewPolicy:
+    return parse_policy(uow.ctx.settings.review_policy)
+
+
+def _signatures(session: Session, release: Release) -> list[Signature]:
+    rows = session.exec(
+        select(SignOff).where(
+            SignOff.release_id == release.id,
+            SignOff.revision == release.revision,
+            SignOff.voided == False,  # noqa: E712
+            SignOff.decision == "approve",
+        )
+    ).all()
+    return [Signature(r.signer, r.step) for r in rows]
+
+
+def _prepare(uow: UnitOfWork, release_id: int, actor: str) -> tuple[Release, ReviewPolicy, int, str]:
+    """Check who may sign now, and that the content is still what was submitted."""
+    s = uow.session
+    release = get_release(s, release_id)
+    if release.state != ReleaseState.IN_REVIEW:
+        raise Refused(f"release {release_id} is {release.state}, not in review")
+    user = get_user(s, actor)
+    policy = policy_for(uow, release)
+    step = policy.check_signer(actor, set(user.roles), release.author, _signatures(s, release))
+    _, digest = render_all(uow.ctx.settings, s, release)
+    if digest != release.content_hash:
+        raise Refused("the content changed since it was submitted; submit it again to review it")
+    return release, policy, step, digest
+
+
+def approve(uow: UnitOfWork, release_id: int, actor: str, comment: str = "") -> str:
+    """Sign the current step; the last signature approves and fans out. Returns the new state."""
+    s = uow.session
+    release, policy, step, digest = _prepare(uow, release_id, actor)
+    s.add(SignOff(release_id=release.id, revision=release.revision, step=step,
+                  role=policy.steps[step].role, signer=actor, decision="approve",
+                  comment=comment, content_hash=digest))
+    audit.record(
+        s, actor=actor, action="review.signed", subject_type="release", subject_id=release.id,
+        release_id=release.id,
+        after={"step": step + 1, "role": policy.steps[step].role, "content_hash": digest},
+        detail={"comment": comment} if comment else None,
+    )
+    s.flush()
+    if policy.current_step(_signatures(s, release)) is None:
+        _approve(uow, release, actor, digest)
+    uow.commit()
+    return release.state
+
+
+def _approve(uow: UnitOfWork, release: Release, actor: str, digest: str) -> None:
+    before = {"state": release.state}
+    release.state = release_transition(release.state, ReleaseState.APPROVED)
+    release.approved_hash = digest
+    if release.go_live_at is not None and release.go_live_at > utcnow():
+        release.state = release_transition(release.state, ReleaseState.SCHEDULED)
+    release.updated_at = utcnow()
+    uow.session.add(release)
+    audit.record(
+        uow.session, actor=actor, action="release.approved", subject_type="release",
+        subject_id=release.id, release_id=release.id, before=before,
+        after={"state": release.state, "approved_hash": digest},
+    )
+    fanout.create_deliveries(uow, release)
+
+
+def reject(uow: UnitOfWork, release_id: int, actor: str, comment: str) -> None:
+    if not comment.strip():
+        raise InvalidInput([("comment", "a rejection needs a reason")])
+    s = uow.session
+    release, policy, step, digest = _prepare(uow, release_id, actor)
+    s.add(SignOff(release_id=release.id, revision=release.revision, step=step,
+                  role=policy.steps[step].role, signer=actor, decision="reject",
+                  comment=comment, content_hash=digest))
+    release.state = release_transition(release.state, ReleaseState.REJECTED)
+    release.state_reason = comment
+    s.add(release)
+    audit.record(
+        s, actor=actor, action="review.rejected", subject_type="release", subject_id=release.id,
+        release_id=release.id, before={"state": ReleaseState.IN_REVIEW},
+        after={"state": release.state, "step": step + 1}, detail={"comment": comment},
+    )
+    uow.commit()

@@ -1,0 +1,103 @@
+"""The scheduler's tick: fire due go-lives and re-drive whatever a lost message left behind.
+
+Driven from the database alone (no long ETA tasks parked in the broker), so a
+restarted scheduler, a purged queue or a SIGKILLed worker costs time, not work.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import select
+
+from orchestrator.domain.clock import utcnow
+from orchestrator.domain.states import DeliveryState as D, ReleaseState as R
+from orchestrator.store.models import Delivery, Release
+from orchestrator.usecases import audit, fanout
+from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+
+REDRIVE_TASK = {D.PENDING: "stage", D.STAGED: "publish", D.RECONCILING: "reconcile",
+                D.CONFIRMING: "confirm"}
+# a claimed delivery whose lease ran out: where it goes, and why that is safe
+EXPIRED_LEASE = {D.STAGING: D.PENDING,  # staging again is harmless
+                 D.PUBLISHING: D.RECONCILING}  # it may have gone out: look before re-sending
+
+
+def tick(ctx: Context, redrive_after: float = 30.0) -> dict[str, int]:
+    counts = {"fired": _fire_due(ctx), "expired": _expire_leases(ctx)}
+    counts["redriven"] = _redrive(ctx, redrive_after)
+    for release_id in _ids(ctx, R.APPROVED):
+        fanout.hold_or_fire(ctx, release_id)
+    for release_id in _ids(ctx, R.PUBLISHING):
+        fanout.finish(ctx, release_id)
+    return counts
+
+
+def _ids(ctx: Context, state: R) -> list[int]:
+    with UnitOfWork(ctx) as uow:
+        return list(uow.session.exec(select(Release.id).where(Release.state == state)))
+
+
+def _fire_due(ctx: Context) -> int:
+    fired = 0
+    with UnitOfWork(ctx) as uow:
+        due = uow.session.exec(
+            select(Release).where(Release.state == R.SCHEDULED, Release.go_live_at <= utcnow())
+        ).all()
+        for release in due:
+            deliveries = fanout.current_deliveries(uow.session, release)
+            if deliveries and all(d.state == D.STAGED for d in deliveries):
+                fanout.go_live(uow, release, actor="scheduler")
+                fired += 1
+        uow.commit()
+    return fired
+
+
+def _expire_leases(ctx: Context) -> int:
+    expired = 0
+    with UnitOfWork(ctx) as uow:
+        for source, target in EXPIRED_LEASE.items():
+            rows = uow.session.exec(
+                select(Delivery).where(Delivery.state == source, Delivery.lease_until < utcnow())
+            ).all()
+            for delivery in rows:
+                fanout.set_state(uow, delivery, target)
+                delivery.lease_until = None
+                audit.record(
+                    uow.session, actor="reaper", action="delivery.lease_expired",
+                    subject_type="delivery", subject_id=delivery.id,
+                    release_id=delivery.release_id, channel=delivery.channel,
+                    before={"state": source}, after={"state": target},
+                )
+                expired += 1
+        uow.commit()
+    return expired
+
+
+def _redrive(ctx: Context, redrive_after: float) -> int:
+    """Re-send the task of every delivery idle past redrive_after; claims dedupe."""
+    now = utcnow()
+    idle = now - timedelta(seconds=redrive_after)
+    sent = 0
+    with UnitOfWork(ctx) as uow:
+        rows = uow.session.exec(
+            select(Delivery, Release.state, Release.priority)
+            .join(Release, Release.id == Delivery.release_id)
+            .where(Delivery.state.in_(list(REDRIVE_TASK)), Delivery.updated_at < idle,
+                   Delivery.revision == Release.revision)
+        ).all()
+        for delivery, release_state, priority in rows:
+            if delivery.state == D.STAGED and release_state != R.PUBLISHING:
+                continue  # staged and waiting for its go-live: nothing owed yet
+            if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+                continue
+            if delivery.lease_until is not None and delivery.lease_until > now:
+                continue
+            uow.session.execute(update(Delivery).where(Delivery.id == delivery.id)
+                                .values(updated_at=now))
+            uow.enqueue(REDRIVE_TASK[D(delivery.state)], priority=priority,
+                        delivery_id=delivery.id)
+            sent += 1
+        uow.commit()
+    return sent

@@ -1,0 +1,71 @@
+"""One use case = one transaction; work for the broker is sent only after commit.
+
+If sending fails after the commit, nothing is lost: the rows say what is owed and
+the reaper re-drives it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from orchestrator.settings import Settings
+from orchestrator.store.db import session as new_session
+
+log = logging.getLogger(__name__)
+
+
+class WorkQueue(Protocol):
+    """Where use cases hand work to the workers (Celery, in workers/)."""
+
+    def send(self, task: str, *, priority: str, countdown: float, **kwargs: int) -> None: ...
+
+
+class NoQueue:
+    """For entry points that must not enqueue (the reaper re-drives later)."""
+
+    def send(self, task: str, *, priority: str, countdown: float, **kwargs: int) -> None:
+        log.info("not enqueued (no queue): %s %s", task, kwargs)
+
+
+@dataclass
+class Context:
+    """What every use case needs: where the data is, where work goes, the settings."""
+
+    engine: Engine
+    settings: Settings
+    queue: WorkQueue = field(default_factory=NoQueue)
+
+
+class UnitOfWork:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._outbox: list[tuple[str, str, float, dict[str, int]]] = []
+
+    def __enter__(self) -> UnitOfWork:
+        self.session: Session = new_session(self.ctx.engine)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
+        if exc_type is not None:
+            self.session.rollback()
+        self.session.close()
+
+    def enqueue(
+        self, task: str, *, priority: str = "normal", countdown: float = 0.0, **kwargs: int
+    ) -> None:
+        """Send `task(**kwargs)` to the workers once this transaction has committed."""
+        self._outbox.append((task, priority, countdown, kwargs))
+
+    def commit(self) -> None:
+        self.session.commit()
+        outbox, self._outbox = self._outbox, []
+        for task, priority, countdown, kwargs in outbox:
+            try:
+                self.ctx.queue.send(task, priority=priority, countdown=countdown, **kwargs)
+            except Exception:  # the reaper re-drives from the database
+                log.exception("enqueue of %s %s failed after commit", task, kwargs)

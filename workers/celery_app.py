@@ -1,0 +1,56 @@
+"""The Celery app: settings chosen so that no work is lost.
+
+The broker carries only ids; the database says what is owed, and the reaper
+re-drives anything a lost message leaves behind.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from celery import Celery
+
+from orchestrator.settings import Settings, get_settings
+
+QUEUES = ("urgent", "normal")
+
+
+def make_app(settings: Settings) -> Celery:
+    url = settings.resolved_broker_url
+    app = Celery("tongfa", broker=url, include=["workers.tasks"])
+    options: dict = {}
+    if url.startswith("filesystem://"):
+        folder = settings.broker_dir
+        for sub in ("out", "processed"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        options = {
+            "data_folder_in": str(folder / "out"),
+            "data_folder_out": str(folder / "out"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+            "polling_interval": 0.05,
+        }
+    elif url.startswith(("redis://", "rediss://")):
+        options = {"visibility_timeout": 3600}
+    app.conf.update(
+        broker_transport_options=options,
+        broker_connection_retry_on_startup=True,
+        task_acks_late=True,  # a task is acked only when it has run
+        task_reject_on_worker_lost=True,  # a killed worker's task goes back to the queue
+        worker_prefetch_multiplier=1,  # a worker holds one task it has not started
+        task_ignore_result=True,
+        task_default_queue="normal",
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+@cache
+def app_for(settings: Settings) -> Celery:
+    return make_app(settings)
+
+
+app = app_for(get_settings())  # what `celery -A workers.celery_app worker` runs

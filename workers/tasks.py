@@ -1,0 +1,43 @@
+"""Thin Celery tasks: each calls one use case with ids; all state is in the database."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from orchestrator.settings import get_settings
+from orchestrator.store.db import engine_for
+from orchestrator.usecases import fanout
+from orchestrator.usecases.unit_of_work import Context
+from workers.celery_app import app
+from workers.queue import CeleryQueue
+
+
+@cache
+def context() -> Context:
+    settings = get_settings()
+    return Context(engine_for(settings.resolved_database_url), settings, CeleryQueue(settings))
+
+
+@app.task(name="tongfa.stage")
+def stage(delivery_id: int) -> None:
+    fanout.stage(context(), delivery_id)
+
+
+@app.task(name="tongfa.fire")
+def fire(release_id: int) -> None:
+    fanout.fire(context(), release_id)
+
+
+@app.task(name="tongfa.publish")
+def publish(delivery_id: int) -> None:
+    fanout.publish_one(context(), delivery_id)
+
+
+@app.task(name="tongfa.reconcile")
+def reconcile(delivery_id: int) -> None:
+    fanout.reconcile(context(), delivery_id)
+
+
+@app.task(name="tongfa.confirm")
+def confirm(delivery_id: int) -> None:
+    fanout.confirm(context(), delivery_id)

@@ -194,7 +194,7 @@ def set_state(uow: UnitOfWork, delivery: Delivery, target: D,
     before = delivery.state
     delivery.state = delivery_transition(delivery.state, target)
     delivery.updated_at = utcnow()
-    if target in TERMINAL_DELIVERY_STATES or target == D.STAGED:
+    if target not in (D.STAGING, D.PUBLISHING):  # the claim ends with the call
         delivery.lease_until = None
     if error is not None:
         delivery.last_error_code, delivery.last_error = error[0], redact_text(error[1])[:1000]

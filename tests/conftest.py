@@ -1,0 +1,130 @@
+"""Shared fixtures: real objects (SQLite or PostgreSQL, real adapters), no mocks of our code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from channels import registry
+from orchestrator.domain.release import parse_release
+from orchestrator.settings import Settings
+from orchestrator.store.db import engine_for
+from orchestrator.usecases import channels, fanout, users
+from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+from tests import fakes
+
+PEOPLE = {"press": ["author"], "press2": ["author"], "reviewer": ["reviewer"],
+          "secrecy": ["secrecy"], "leader": ["approver"], "admin_ops": ["channel_admin"],
+          "auditor": ["auditor"], "allrounder": ["reviewer", "secrecy", "approver"]}
+
+
+class RecordingQueue:
+    """Holds what the use cases enqueue, so a test can run it (or run it twice)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, int]]] = []
+
+    def send(self, task: str, *, priority: str, countdown: float = 0.0, **kwargs: int) -> None:
+        self.sent.append((task, kwargs))
+
+
+TASKS: dict[str, Callable[..., None]] = {
+    "stage": lambda ctx, delivery_id: fanout.stage(ctx, delivery_id),
+    "fire": lambda ctx, release_id: fanout.fire(ctx, release_id),
+    "publish": lambda ctx, delivery_id: fanout.publish_one(ctx, delivery_id),
+    "reconcile": lambda ctx, delivery_id: fanout.reconcile(ctx, delivery_id),
+    "confirm": lambda ctx, delivery_id: fanout.confirm(ctx, delivery_id),
+}
+
+
+def drain(ctx: Context, limit: int = 500) -> list[str]:
+    """Run queued tasks in order, as a worker would, until none are left."""
+    queue: RecordingQueue = ctx.queue  # type: ignore[assignment]
+    ran = []
+    while queue.sent and len(ran) < limit:
+        task, kwargs = queue.sent.pop(0)
+        TASKS[task](ctx, **kwargs)
+        ran.append(task)
+    return ran
+
+
+@pytest.fixture(autouse=True)
+def _memory_kind(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setitem(registry.loaded, "memory", fakes.MemoryAdapter)
+    fakes.reset()
+    yield
+    fakes.reset()
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
+    return f"sqlite:///{tmp_path / 'tongfa.db'}"
+
+
+@pytest.fixture
+def settings(tmp_path, database_url: str) -> Settings:  # type: ignore[no-untyped-def]
+    return Settings(var_dir=tmp_path, database_url=database_url,
+                    site_base_url="http://127.0.0.1:8000/site", _env_file=None)
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Context:
+    return Context(engine_for(settings.resolved_database_url), settings, RecordingQueue())
+
+
+@pytest.fixture
+def people(ctx: Context) -> dict[str, str]:
+    tokens = {}
+    for name, roles in PEOPLE.items():
+        with UnitOfWork(ctx) as uow:
+            tokens[name] = users.add_user(uow, name, roles)
+    return tokens
+
+
+@pytest.fixture
+def memory_channels(ctx: Context) -> list[str]:
+    for name in ("alpha", "beta"):
+        with UnitOfWork(ctx) as uow:
+            channels.save_channel(uow, name, "memory",
+                                  {"account": name, "retry": {"base_seconds": 0.0}},
+                                  {"token": f"secret-token-{name}"}, "admin_ops")
+    return ["alpha", "beta"]
+
+
+def release_input(**changes: Any) -> Any:
+    data: dict[str, Any] = {
+        "title": "关于做好冬季安全生产工作的通知",
+        "summary": "部署冬季安全生产。",
+        "body": "各市人民政府：\n\n请**认真贯彻落实**。",
+        "metadata": {"index_number": "11440000/2026-00001", "issuing_body": "省人民政府办公厅",
+                     "document_number": "某政办发〔2026〕8号", "date_written": "2026-11-20",
+                     "date_published": "2026-11-29", "disclosure": "主动公开"},
+        "channels": ["alpha", "beta"],
+    }
+    data.update(changes)
+    return parse_release(data)
+
+
+@pytest.fixture
+def new_release(ctx: Context, people: dict[str, str], memory_channels: list[str]):  # type: ignore[no-untyped-def]
+    def make(**changes: Any) -> int:
+        from orchestrator.usecases import releases
+
+        with UnitOfWork(ctx) as uow:
+            return releases.create(uow, release_input(**changes), "press")
+
+    return make
+
+
+def approve_all(ctx: Context, release_id: int) -> str:
+    from orchestrator.usecases import releases, review
+
+    with UnitOfWork(ctx) as uow:
+        releases.submit(uow, release_id, "press")
+    state = ""
+    for signer in ("reviewer", "secrecy", "leader"):
+        with UnitOfWork(ctx) as uow:
+            state = review.approve(uow, release_id, signer)
+    return state

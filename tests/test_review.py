@@ -1,0 +1,135 @@
+"""The review gate: named sign-off bound to the content, never by the author."""
+
+import pytest
+from sqlmodel import select
+
+from orchestrator.domain.errors import Forbidden, InvalidInput, Refused
+from orchestrator.store.models import AuditEvent, Delivery, Release, SignOff
+from orchestrator.usecases import releases, review
+from orchestrator.usecases.unit_of_work import UnitOfWork
+from tests.conftest import approve_all, release_input
+
+
+def submit(ctx, release_id, actor="press"):
+    with UnitOfWork(ctx) as uow:
+        return releases.submit(uow, release_id, actor)
+
+
+def approve(ctx, release_id, signer, comment=""):
+    with UnitOfWork(ctx) as uow:
+        return review.approve(uow, release_id, signer, comment)
+
+
+def state_of(ctx, release_id):
+    with UnitOfWork(ctx) as uow:
+        return uow.session.get(Release, release_id).state
+
+
+def test_the_default_policy_needs_reviewer_secrecy_and_approver(ctx, new_release):
+    rid = new_release()
+    digest = submit(ctx, rid)
+    assert approve(ctx, rid, "reviewer") == "in_review"
+    assert approve(ctx, rid, "secrecy") == "in_review"
+    assert approve(ctx, rid, "leader") == "approved"
+    with UnitOfWork(ctx) as uow:
+        rows = uow.session.exec(select(SignOff).where(SignOff.release_id == rid)).all()
+        assert [r.role for r in rows] == ["reviewer", "secrecy", "approver"]
+        assert {r.content_hash for r in rows} == {digest}
+        assert uow.session.get(Release, rid).approved_hash == digest
+        assert len(uow.session.exec(select(Delivery)).all()) == 2
+
+
+def test_the_author_cannot_sign_their_own_release(ctx, new_release):
+    from orchestrator.usecases.users import add_user
+
+    with UnitOfWork(ctx) as uow:  # the author also holds the reviewer role
+        add_user(uow, "press", ["reviewer"])
+    rid = new_release()
+    submit(ctx, rid)
+    with pytest.raises(Forbidden, match="author cannot sign"):
+        approve(ctx, rid, "press")
+    assert state_of(ctx, rid) == "in_review"
+
+
+def test_one_person_signs_once(ctx, new_release):
+    rid = new_release()
+    submit(ctx, rid)
+    approve(ctx, rid, "allrounder")  # holds every reviewing role
+    with pytest.raises(Forbidden, match="already signed"):
+        approve(ctx, rid, "allrounder")
+
+
+def test_a_signer_without_the_step_role_is_refused(ctx, new_release):
+    rid = new_release()
+    submit(ctx, rid)
+    with pytest.raises(Forbidden, match="needs the role reviewer"):
+        approve(ctx, rid, "leader")  # the approver cannot jump the queue
+
+
+def test_edit_after_signoff_voids_it(ctx, new_release):
+    rid = new_release()
+    submit(ctx, rid)
+    approve(ctx, rid, "reviewer")
+    with UnitOfWork(ctx) as uow:
+        releases.edit(uow, rid, release_input(title="关于做好冬季安全生产工作的通知（修订）"), "press")
+    with UnitOfWork(ctx) as uow:
+        rows = uow.session.exec(select(SignOff).where(SignOff.release_id == rid)).all()
+        assert [r.voided for r in rows] == [True]
+        edited = uow.session.exec(select(AuditEvent).where(AuditEvent.action == "release.edited")).one()
+        assert edited.detail["signoffs_voided"] == 1
+    assert state_of(ctx, rid) == "in_review"
+    approve(ctx, rid, "reviewer")  # the same reviewer must sign the new content again
+
+
+def test_edit_after_approval_goes_back_to_review_and_cancels_deliveries(ctx, new_release):
+    rid = new_release()
+    approve_all(ctx, rid)
+    with UnitOfWork(ctx) as uow:
+        releases.edit(uow, rid, release_input(summary="新的摘要"), "press")
+    assert state_of(ctx, rid) == "in_review"
+    with UnitOfWork(ctx) as uow:
+        assert {d.state for d in uow.session.exec(select(Delivery)).all()} == {"cancelled"}
+        assert uow.session.get(Release, rid).approved_hash is None
+
+
+def test_reject_needs_a_reason_and_returns_to_draft_on_edit(ctx, new_release):
+    rid = new_release()
+    submit(ctx, rid)
+    with UnitOfWork(ctx) as uow, pytest.raises(InvalidInput, match="comment"):
+        review.reject(uow, rid, "reviewer", "  ")
+    with UnitOfWork(ctx) as uow:
+        review.reject(uow, rid, "reviewer", "文号有误")
+    assert state_of(ctx, rid) == "rejected"
+    with UnitOfWork(ctx) as uow:
+        releases.edit(uow, rid, release_input(), "press")
+    assert state_of(ctx, rid) == "draft"
+
+
+@pytest.mark.parametrize("disclosure", ["依申请公开", "不予公开"])
+def test_only_proactive_disclosure_can_be_submitted(ctx, people, memory_channels, disclosure):
+    meta = release_input().metadata.model_dump(mode="json")
+    data = release_input(metadata={**meta, "disclosure": disclosure})
+    with UnitOfWork(ctx) as uow:
+        rid = releases.create(uow, data, "press")
+    with pytest.raises(Refused, match="主动公开"):
+        submit(ctx, rid)
+    assert state_of(ctx, rid) == "draft"
+
+
+def test_over_limit_payload_is_refused_at_submit_naming_channel_and_field(ctx, new_release):
+    rid = new_release(overrides={"alpha": {"text": "长" * 600}})
+    with pytest.raises(InvalidInput, match=r"alpha\.text"):
+        submit(ctx, rid)
+    assert state_of(ctx, rid) == "draft"
+
+
+def test_content_changed_behind_the_gate_cannot_be_signed(ctx, new_release):
+    rid = new_release()
+    submit(ctx, rid)
+    with UnitOfWork(ctx) as uow:  # someone edits the row directly, not through the use case
+        row = uow.session.get(Release, rid)
+        row.body_html = "<p>篡改</p>"
+        uow.session.add(row)
+        uow.commit()
+    with pytest.raises(Refused, match="content changed"):
+        approve(ctx, rid, "reviewer")

@@ -32,8 +32,24 @@ class ChannelIn(BaseModel):
     credentials: dict[str, Any] | None = None  # write-only: never returned
 
 
+def current_user(
+    request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> User:
+    if cred is None:
+        raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
+    with UnitOfWork(request.app.state.ctx) as u:
+        try:
+            return user_for_token(u.session, cred.credentials)
+        except Forbidden:
+            raise HTTPException(401, "invalid token", {"WWW-Authenticate": "Bearer"}) from None
+
+
+Actor = Annotated[User, Depends(current_user)]
+
+
 def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
     app = FastAPI(title="tongfa", version="0.1.0", description="同发 — multi-channel publishing")
+    app.state.ctx = ctx
 
     @app.exception_handler(Refused)
     def _refused(_: Request, exc: Refused) -> JSONResponse:
@@ -47,19 +63,6 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
 
     def uow() -> UnitOfWork:
         return UnitOfWork(ctx)
-
-    def current_user(
-        cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> User:
-        if cred is None:
-            raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
-        with uow() as u:
-            try:
-                return user_for_token(u.session, cred.credentials)
-            except Forbidden:
-                raise HTTPException(401, "invalid token", {"WWW-Authenticate": "Bearer"}) from None
-
-    Actor = Annotated[User, Depends(current_user)]
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -10,8 +10,9 @@ import datetime as dt
 import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -77,7 +78,7 @@ def load_file(path: Path) -> Any:
 
 
 @app.command()
-def serve(workers: Optional[int] = typer.Option(None, help="worker processes")) -> None:
+def serve(workers: int | None = typer.Option(None, help="worker processes")) -> None:
     """Start the whole system: API, website at /site/, sandboxes, workers, scheduler."""
     from orchestrator.cli import seed
     from orchestrator.cli.stack import Stack
@@ -93,7 +94,8 @@ def serve(workers: Optional[int] = typer.Option(None, help="worker processes")) 
         typer.echo(f"first start: demo channels and people created; their API tokens: {token_file}")
     stack = Stack(settings, workers).start()
     typer.echo(f"tongfa is up: API {stack.url}/docs · website {stack.url}/site/ · "
-               f"{stack.workers} worker process(es). Ctrl-C stops.")
+               f"{stack.workers} worker process(es), logs in {settings.var_dir / 'logs'}. "
+               "Ctrl-C stops.")
     stack.wait()
 
 
@@ -123,7 +125,7 @@ def scheduler() -> None:
 @app.command()
 def demo(
     json_out: Json = False,
-    keep: Optional[Path] = typer.Option(None, help="data directory to use and keep"),
+    keep: Path | None = typer.Option(None, help="data directory to use and keep"),
     timeout: float = typer.Option(60.0, help="seconds to wait for every channel"),
 ) -> None:
     """Run one sample release through review to every channel, print the outcome, exit."""
@@ -189,7 +191,7 @@ def release_show(release_id: int, json_out: Json = False) -> None:
 @app.command("preview")
 @refusals
 def preview(file: Path, kind: str = typer.Option(..., help="adapter kind"),
-            format: Optional[str] = typer.Option(None, help="document format")) -> None:
+            format: str | None = typer.Option(None, help="document format")) -> None:
     """Print exactly what an adapter kind would send for a release file."""
     from orchestrator.cli.preview import preview_file
 
@@ -234,9 +236,9 @@ def list_deliveries(release_id: int, json_out: Json = False) -> None:
 
 @audit_app.command("query")
 def audit_query(
-    release: Optional[int] = None, channel: Optional[str] = None, actor: Optional[str] = None,
-    action: Optional[str] = None, since: Optional[dt.datetime] = None,
-    until: Optional[dt.datetime] = None, json_out: Json = False,
+    release: int | None = None, channel: str | None = None, actor: str | None = None,
+    action: str | None = None, since: dt.datetime | None = None,
+    until: dt.datetime | None = None, json_out: Json = False,
     csv_out: Annotated[bool, typer.Option("--csv")] = False,
 ) -> None:
     """The audit trail, filtered; --json or --csv for export."""
@@ -296,7 +298,7 @@ def channels_list(json_out: Json = False) -> None:
 def channels_add(
     name: str, kind: str = typer.Option(...),
     config: str = typer.Option("{}", help="JSON, or a YAML/JSON file"),
-    credentials: Optional[str] = typer.Option(None, help="JSON, or a YAML/JSON file"),
+    credentials: str | None = typer.Option(None, help="JSON, or a YAML/JSON file"),
     as_: As = "cli",
 ) -> None:
     """Add or replace a channel instance; credentials are stored encrypted."""

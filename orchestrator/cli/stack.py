@@ -72,8 +72,13 @@ class Stack:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the API did not start on {self.url}")
             time.sleep(0.05)
+        logs = self.settings.var_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
         for i in range(self.workers):
-            self._procs.append(subprocess.Popen(worker_command(f"w{i}"), env=os.environ.copy()))
+            with open(logs / f"worker-{i}.log", "ab") as log_file:  # the child keeps its own fd
+                self._procs.append(subprocess.Popen(
+                    worker_command(f"w{i}"), env=os.environ.copy(),
+                    stdout=log_file, stderr=subprocess.STDOUT))
         self._spawn(self._schedule, "scheduler")
         return self
 

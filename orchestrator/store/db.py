@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Iterator
 
 from alembic import command
 from alembic.config import Config

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import or_, update
 from sqlmodel import Session, select
@@ -25,10 +26,14 @@ from orchestrator.domain.redaction import redact_text
 from orchestrator.domain.retry import RetryPolicy
 from orchestrator.domain.states import (
     TERMINAL_DELIVERY_STATES,
-    DeliveryState as D,
-    ReleaseState as R,
     delivery_transition,
     release_transition,
+)
+from orchestrator.domain.states import (
+    DeliveryState as D,
+)
+from orchestrator.domain.states import (
+    ReleaseState as R,
 )
 from orchestrator.store.models import ChannelInstance, Delivery, DeliveryAttempt, Release
 from orchestrator.usecases import audit
@@ -376,7 +381,7 @@ def _publish_all(ctx: Context, claims: list[Claim]) -> None:
 
     with ThreadPoolExecutor(max_workers=len(claims)) as pool:
         outcomes = list(pool.map(one, claims))
-    for claim, out in zip(claims, outcomes):
+    for claim, out in zip(claims, outcomes, strict=False):
         _record_publish(ctx, claim, out)
 
 

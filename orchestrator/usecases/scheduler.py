@@ -12,7 +12,8 @@ from sqlalchemy import update
 from sqlmodel import select
 
 from orchestrator.domain.clock import utcnow
-from orchestrator.domain.states import DeliveryState as D, ReleaseState as R
+from orchestrator.domain.states import DeliveryState as D
+from orchestrator.domain.states import ReleaseState as R
 from orchestrator.store.models import Delivery, Release
 from orchestrator.usecases import audit, fanout
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork

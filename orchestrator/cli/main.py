@@ -275,6 +275,16 @@ def users_add(name: str, role: list[str] = typer.Option(..., "--role", help="rep
         typer.echo(users.add_user(uow, name, role, actor="cli"))
 
 
+@users_app.command("passwd")
+@refusals
+def users_passwd(name: str, password: str = typer.Option(..., prompt=True, hide_input=True,
+                                                         confirmation_prompt=True)) -> None:
+    """Set the console password of a person."""
+    with UnitOfWork(context()) as uow:
+        users.set_password(uow, name, password, actor="cli")
+    typer.echo(f"password of {name} set")
+
+
 @users_app.command("list")
 def users_list() -> None:
     with UnitOfWork(context()) as uow:

@@ -23,6 +23,7 @@ class User(SQLModel, table=True):
     name: str = Field(unique=True, index=True, max_length=64)
     display_name: str = ""
     roles: list[str] = _json([])
+    password_hash: str = ""  # argon2; empty = cannot sign in to the console
     created_at: dt.datetime = Field(default_factory=utcnow)
 
 
@@ -46,6 +47,7 @@ class ChannelInstance(SQLModel, table=True):
     credentials_encrypted: str = ""  # Fernet token; never leaves the store decrypted
     enabled: bool = True
     credentials_rejected: bool = False
+    paused: bool = False  # an admin holds its deliveries
     created_at: dt.datetime = Field(default_factory=utcnow)
     updated_at: dt.datetime = Field(default_factory=utcnow)
 

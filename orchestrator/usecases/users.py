@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -67,3 +68,40 @@ def require_role(user: User, *roles: str) -> None:
 
 def list_users(session: Session) -> list[User]:
     return list(session.exec(select(User).order_by(User.name)))
+
+
+_hasher = None
+
+
+def _argon() -> Any:
+    global _hasher
+    if _hasher is None:
+        from argon2 import PasswordHasher
+
+        _hasher = PasswordHasher()
+    return _hasher
+
+
+def set_password(uow: UnitOfWork, name: str, password: str, actor: str) -> None:
+    if len(password) < 10:
+        raise InvalidInput([("password", "at least 10 characters")])
+    user = get_user(uow.session, name)
+    user.password_hash = _argon().hash(password)
+    uow.session.add(user)
+    audit.record(uow.session, actor=actor, action="user.password_set", subject_type="user",
+                 subject_id=name)
+    uow.commit()
+
+
+def check_password(session: Session, name: str, password: str) -> User | None:
+    """The user if the password is right; None otherwise (never says which part was wrong)."""
+    from argon2.exceptions import VerificationError
+
+    user = session.exec(select(User).where(User.name == name)).first()
+    if user is None or not user.password_hash:
+        return None
+    try:
+        _argon().verify(user.password_hash, password)
+    except VerificationError:
+        return None
+    return user

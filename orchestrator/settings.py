@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         None, description="Fernet key for channel credentials; default: var_dir/secret.key"
     )
+    audit_key: SecretStr | None = Field(
+        None, description="HMAC key for audit checkpoints; default: var_dir/audit.key"
+    )
     site_base_url: str = Field("http://127.0.0.1:8000/site", description="Public URL of /site")
     site_root: Path | None = Field(None, description="Website web root; default var_dir/site")
     files_dir: Path | None = Field(None, description="Content-addressed file store")

@@ -260,6 +260,32 @@ def audit_query(
                    f"{r['subject_id']} {json.dumps(r['after'], ensure_ascii=False) if r['after'] else ''}")
 
 
+@audit_app.command("verify")
+def audit_verify(json_out: Json = False) -> None:
+    """Walk the hash chain and the signed checkpoints; exit 1 if anything was altered."""
+    ctx = context()
+    with UnitOfWork(ctx) as uow:
+        verdict = audit.verify(uow.session, ctx.settings)
+    if json_out:
+        emit(verdict)
+    else:
+        where = f" (first bad event: {verdict['first_bad_id']})" if not verdict["ok"] else ""
+        typer.echo(f"{'OK' if verdict['ok'] else 'ALTERED'}: {verdict['reason']}{where}; "
+                   f"{verdict['checked']} events checked")
+    if not verdict["ok"]:
+        raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the chain's head now (the scheduler also does this every minute)."""
+    ctx = context()
+    with UnitOfWork(ctx) as uow:
+        row = audit.checkpoint(uow.session, ctx.settings)
+        uow.commit()
+    typer.echo(f"checkpoint at event {row.event_id}" if row else "nothing new to sign")
+
+
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value and value.tzinfo is None else value
 

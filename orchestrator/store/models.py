@@ -117,6 +117,7 @@ class Delivery(SQLModel, table=True):
     url: str | None = None
     published_at: dt.datetime | None = None
     attempts: int = 0
+    budget_from: int = 0  # attempts made before the last re-send: the policy counts from here
     fence: int = 0  # +1 on every claim; a stale worker's write is refused
     lease_until: dt.datetime | None = None
     next_attempt_at: dt.datetime | None = None
@@ -154,3 +155,16 @@ class AuditEvent(SQLModel, table=True):
     before: dict[str, Any] | None = _json()
     after: dict[str, Any] | None = _json()
     detail: dict[str, Any] | None = _json()
+    prev_hash: str = Field(default="", max_length=64)
+    hash: str = Field(default="", max_length=64)  # sha256(prev_hash + canonical(this event))
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed note of the chain's head, so a truncated tail is detected too."""
+
+    __tablename__ = "audit_checkpoint"
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int
+    event_hash: str = Field(max_length=64)
+    at: dt.datetime = Field(default_factory=utcnow)
+    signature: str = Field(max_length=64)  # HMAC-SHA256 with a key held outside the database

@@ -20,16 +20,30 @@ class CredentialsUnreadable(Exception):
     pass
 
 
-def _key(settings: Settings) -> bytes:
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value().encode()
-    path = Path(settings.var_dir) / "secret.key"
+def _key_file(path: Path) -> bytes:
+    """A key made once, readable only by its owner."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_bytes().strip()
         with os.fdopen(fd, "wb") as handle:
             handle.write(Fernet.generate_key())
     return path.read_bytes().strip()
+
+
+def _key(settings: Settings) -> bytes:
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    return _key_file(Path(settings.var_dir) / "secret.key")
+
+
+def audit_key(settings: Settings) -> bytes:
+    """The HMAC key of audit checkpoints: outside the database, so the database cannot forge them."""
+    if settings.audit_key is not None:
+        return settings.audit_key.get_secret_value().encode()
+    return _key_file(Path(settings.var_dir) / "audit.key")
 
 
 def encrypt(settings: Settings, credentials: dict[str, Any]) -> str:

@@ -1,15 +1,28 @@
-"""The one place that writes audit rows, and the auditor's queries."""
+"""The one place that writes audit rows; the auditor's queries; the chain's verification.
+
+Each event carries the hash of the one before it (a hash chain over a canonical
+form), and signed checkpoints note the head, so an edited, removed, reordered or
+truncated event is found by `verify`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+from hashlib import sha256
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from orchestrator.domain.clock import iso
+from orchestrator.domain.hashing import canonical_json
 from orchestrator.domain.redaction import redact
-from orchestrator.store.models import AuditEvent
+from orchestrator.settings import Settings
+from orchestrator.store.models import AuditCheckpoint, AuditEvent
+from orchestrator.store.secrets import audit_key
+
+CHAIN_LOCK = 7420002  # PostgreSQL advisory lock: one appender at a time keeps one chain
 
 
 def record(
@@ -26,19 +39,24 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Add one AuditEvent to the caller's transaction (it commits with the change)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
+    prev = session.exec(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
     event = AuditEvent(
-        actor=actor,
-        action=action,
-        subject_type=subject_type,
-        subject_id=str(subject_id),
-        release_id=release_id,
-        channel=channel,
-        before=redact(before),
-        after=redact(after),
-        detail=redact(detail),
+        actor=actor, action=action, subject_type=subject_type, subject_id=str(subject_id),
+        release_id=release_id, channel=channel,
+        before=redact(before), after=redact(after), detail=redact(detail), prev_hash=prev or "",
     )
     session.add(event)
+    session.flush()  # the id is part of what is hashed
+    event.hash = event_hash(event)
+    session.add(event)
     return event
+
+
+def event_hash(event: AuditEvent) -> str:
+    body = {k: v for k, v in as_dict(event).items() if k not in ("hash",)}
+    return sha256(event.prev_hash.encode() + canonical_json(body)).hexdigest()
 
 
 def query(
@@ -83,4 +101,60 @@ def as_dict(event: AuditEvent) -> dict[str, Any]:
         "before": event.before,
         "after": event.after,
         "detail": event.detail,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
     }
+
+
+# ------------------------------------------------------------------ checkpoints, verify
+
+
+def _sign(settings: Settings, event_id: int, event_hash_: str) -> str:
+    return hmac.new(audit_key(settings), f"{event_id}:{event_hash_}".encode(), sha256).hexdigest()
+
+
+def checkpoint(session: Session, settings: Settings) -> AuditCheckpoint | None:
+    """Sign the chain's current head (caller commits). None when nothing is new."""
+    head = session.exec(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
+    last = session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)).first()
+    if head is None or (last is not None and last.event_id == head.id):
+        return None
+    row = AuditCheckpoint(event_id=head.id, event_hash=head.hash,
+                          signature=_sign(settings, head.id, head.hash))
+    session.add(row)
+    return row
+
+
+def verify(session: Session, settings: Settings | None = None, batch: int = 5000) -> dict[str, Any]:
+    """Walk the chain; report the first event that was altered, removed, reordered or cut off."""
+    prev_hash, checked, after_id, last_id = "", 0, 0, 0
+    hashes: dict[int, str] = {}
+    while True:
+        rows = list(session.exec(select(AuditEvent).where(AuditEvent.id > after_id)
+                                 .order_by(AuditEvent.id).limit(batch)))
+        if not rows:
+            break
+        for event in rows:
+            if event.prev_hash != prev_hash:
+                return _verdict(False, checked, event.id,
+                                "an event before this one was removed or the order changed")
+            if event_hash(event) != event.hash:
+                return _verdict(False, checked, event.id, "this event was altered")
+            prev_hash, last_id, checked = event.hash, event.id, checked + 1
+            hashes[event.id] = event.hash
+        after_id = rows[-1].id
+    if settings is not None:
+        for cp in session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.id)):
+            if not hmac.compare_digest(cp.signature, _sign(settings, cp.event_id, cp.event_hash)):
+                return _verdict(False, checked, cp.event_id, f"checkpoint {cp.id} is not genuine")
+            if cp.event_id > last_id:
+                return _verdict(False, checked, last_id + 1,
+                                f"the trail was cut off: checkpoint {cp.id} saw event {cp.event_id}")
+            if hashes.get(cp.event_id) != cp.event_hash:
+                return _verdict(False, checked, cp.event_id,
+                                f"event differs from what checkpoint {cp.id} signed")
+    return _verdict(True, checked, None, "the audit trail is intact")
+
+
+def _verdict(ok: bool, checked: int, first_bad_id: int | None, reason: str) -> dict[str, Any]:
+    return {"ok": ok, "checked": checked, "first_bad_id": first_bad_id, "reason": reason}

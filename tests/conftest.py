@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from channels import registry
+from orchestrator.domain import clock
 from orchestrator.domain.release import parse_release
 from orchestrator.settings import Settings
 from orchestrator.store.db import engine_for
@@ -56,6 +57,7 @@ def _memory_kind(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     fakes.reset()
     yield
     fakes.reset()
+    clock.reset()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from channels.contract import (
     JSON,
     ChannelAdapter,
+    CredentialsExpired,
     OutcomeUnknown,
     PermanentError,
     Problem,
@@ -71,6 +72,8 @@ class MemoryAdapter(ChannelAdapter):
             raise RateLimited("quota", code="quota", retry_after=0.0)
         if fault == "permanent":
             raise PermanentError("refused", code="refused")
+        if fault == "credentials":
+            raise CredentialsExpired("token expired", code="21327")
         return fault
 
     def stage(self, payload: JSON, key: str) -> JSON:

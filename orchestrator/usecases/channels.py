@@ -99,3 +99,15 @@ def test_channel(uow: UnitOfWork, name: str, actor: str) -> tuple[bool, str]:
     )
     uow.commit()
     return ok, message
+
+
+def set_paused(uow: UnitOfWork, name: str, paused: bool, actor: str) -> None:
+    """A paused channel's deliveries wait (nothing is claimed) until it is resumed."""
+    row = get_channel(uow.session, name)
+    before = {"paused": row.paused}
+    row.paused, row.updated_at = paused, utcnow()
+    uow.session.add(row)
+    audit.record(uow.session, actor=actor, action="channel.paused" if paused else "channel.resumed",
+                 subject_type="channel", subject_id=name, channel=name, before=before,
+                 after={"paused": paused})
+    uow.commit()

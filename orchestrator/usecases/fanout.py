@@ -84,6 +84,11 @@ class Claim:
     attempt: int
 
 
+_waiting_channels = select(ChannelInstance.name).where(
+    or_(ChannelInstance.paused, ChannelInstance.credentials_rejected)
+)
+
+
 def _claim(
     uow: UnitOfWork, delivery_id: int, from_states: tuple[D, ...], to: D
 ) -> Delivery | None:
@@ -96,6 +101,7 @@ def _claim(
             Delivery.state.in_(from_states),
             or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
             or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now),
+            Delivery.channel.not_in(_waiting_channels),  # paused, or credentials rejected
         )
         .values(
             state=to, fence=Delivery.fence + 1, attempts=Delivery.attempts + 1,
@@ -124,7 +130,7 @@ def _as_claim(uow: UnitOfWork, delivery: Delivery) -> Claim:
     )
 
 
-def _locked(session: Session, model: type, row_id: int) -> Any:
+def locked(session: Session, model: type, row_id: int) -> Any:
     """The row, locked until commit (PostgreSQL; SQLite's write lock is already held)."""
     return session.exec(select(model).where(model.id == row_id).with_for_update()).one()
 
@@ -215,7 +221,7 @@ def set_state(uow: UnitOfWork, delivery: Delivery, target: D,
 
 def _fenced(uow: UnitOfWork, delivery_id: int, fence: int) -> Delivery | None:
     """The delivery if we still hold it; a stale worker's result is dropped."""
-    delivery = _locked(uow.session, Delivery, delivery_id)
+    delivery = locked(uow.session, Delivery, delivery_id)
     if delivery.fence != fence:
         log.warning("delivery %s: fence %s is stale (now %s)", delivery_id, fence, delivery.fence)
         return None
@@ -225,17 +231,22 @@ def _fenced(uow: UnitOfWork, delivery_id: int, fence: int) -> Delivery | None:
 def _retry_or_fail(uow: UnitOfWork, delivery: Delivery, err: ChannelError,
                    back_to: D, task: str) -> None:
     channel = get_channel(uow.session, delivery.channel)
+    if err.kind == "credentials_expired":  # wait for an admin; this costs no attempt
+        _flag_credentials(uow, channel)
+        set_state(uow, delivery, back_to, error=(err.code, err.message))
+        delivery.budget_from += 1
+        uow.enqueue(task, delivery_id=delivery.id)  # claimed only once credentials are fixed
+        return
     policy = RetryPolicy.from_config(channel.config.get("retry"))
     age = (utcnow() - delivery.created_at).total_seconds()
-    if err.retryable and policy.may_retry(delivery.attempts, age):
-        delay = policy.delay(delivery.attempts, getattr(err, "retry_after", None))
+    tries = delivery.attempts - delivery.budget_from
+    if err.retryable and policy.may_retry(tries, age):
+        delay = policy.delay(tries, getattr(err, "retry_after", None))
         set_state(uow, delivery, back_to, error=(err.code, err.message))
         delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
         delivery.lease_until = None
         uow.enqueue(task, countdown=delay, delivery_id=delivery.id)
         return
-    if err.kind == "credentials_expired":
-        _flag_credentials(uow, channel)
     set_state(uow, delivery, D.FAILED, error=(err.code, f"{err.kind}: {err.message}"))
 
 
@@ -295,7 +306,13 @@ def current_deliveries(session: Session, release: Release) -> list[Delivery]:
 def hold_or_fire(ctx: Context, release_id: int) -> None:
     """When every channel is staged, an approved release goes live; a failed stage holds it."""
     with UnitOfWork(ctx) as uow:
-        release = _locked(uow.session, Release, release_id)
+        release = locked(uow.session, Release, release_id)
+        if release.state == R.PUBLISHING:  # a re-sent channel joins a release already live
+            for delivery in current_deliveries(uow.session, release):
+                if delivery.state == D.STAGED:
+                    uow.enqueue("publish", priority=release.priority, delivery_id=delivery.id)
+            uow.commit()
+            return
         if release.state != R.APPROVED:
             return
         deliveries = current_deliveries(uow.session, release)
@@ -331,7 +348,7 @@ def go_live(uow: UnitOfWork, release: Release, actor: str) -> None:
 def fire(ctx: Context, release_id: int) -> None:
     """Publish every staged channel of a release concurrently, at one instant."""
     with UnitOfWork(ctx) as uow:
-        release = _locked(uow.session, Release, release_id)
+        release = locked(uow.session, Release, release_id)
         if release.state != R.PUBLISHING:
             return
         claims, signed = [], _signed_payloads(uow, release)
@@ -475,10 +492,11 @@ def _release_of(ctx: Context, delivery_id: int) -> int:
 def finish(ctx: Context, release_id: int) -> None:
     """When every channel is done, the release is published, partially published or failed."""
     with UnitOfWork(ctx) as uow:
-        release = _locked(uow.session, Release, release_id)
+        release = locked(uow.session, Release, release_id)
         if release.state != R.PUBLISHING:
             return
-        deliveries = [d for d in current_deliveries(uow.session, release) if d.state != D.CANCELLED]
+        deliveries = [d for d in current_deliveries(uow.session, release)
+                      if d.state != D.CANCELLED or d.last_error_code == "left_out"]
         if not all(d.state in TERMINAL_DELIVERY_STATES for d in deliveries):
             return
         live = sorted(d.published_at for d in deliveries if d.published_at is not None)

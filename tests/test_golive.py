@@ -1,0 +1,194 @@
+"""Going live: schedules driven from the database, holds, forced partial go-live, re-sends."""
+
+import datetime as dt
+import random
+
+import pytest
+from sqlmodel import select
+
+from orchestrator.domain import clock
+from orchestrator.domain.errors import Forbidden, InvalidInput
+from orchestrator.domain.retry import RetryPolicy
+from orchestrator.store.models import AuditEvent, ChannelInstance, Delivery, Release
+from orchestrator.usecases import channels, golive, recovery, scheduler
+from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+from tests import fakes
+from tests.conftest import RecordingQueue, approve_all, drain
+
+
+def release(ctx, rid):
+    with UnitOfWork(ctx) as uow:
+        return uow.session.get(Release, rid)
+
+
+def delivery(ctx, channel):
+    with UnitOfWork(ctx) as uow:
+        return uow.session.exec(select(Delivery).where(Delivery.channel == channel)).one()
+
+
+def soon(minutes=10):
+    return clock.utcnow() + dt.timedelta(minutes=minutes)
+
+
+def test_a_scheduled_release_is_staged_ahead_and_fires_once_at_its_time(ctx, new_release):
+    rid = new_release(go_live_at=soon().isoformat())
+    assert approve_all(ctx, rid) == "scheduled"
+    drain(ctx)
+    assert {delivery(ctx, c).state for c in ("alpha", "beta")} == {"staged"}
+    assert scheduler.tick(ctx)["fired"] == 0 and fakes.posts("alpha") == []
+    clock.travel(11 * 60)
+    assert scheduler.tick(ctx)["fired"] == 1
+    drain(ctx)
+    # a restarted scheduler (a new process: new context) finds nothing more to fire
+    restarted = Context(ctx.engine, ctx.settings, RecordingQueue())
+    assert scheduler.tick(restarted)["fired"] == 0 and restarted.queue.sent == []
+    assert release(ctx, rid).state == "published"
+    assert [len(fakes.posts(a)) for a in ("alpha", "beta")] == [1, 1]
+
+
+def test_rescheduling_and_holding_are_audited(ctx, new_release):
+    rid = new_release(go_live_at=soon().isoformat())
+    approve_all(ctx, rid)
+    drain(ctx)
+    with UnitOfWork(ctx) as uow:
+        golive.schedule(uow, rid, soon(30), "leader")
+    clock.travel(11 * 60)
+    assert scheduler.tick(ctx)["fired"] == 0  # moved to later
+    with UnitOfWork(ctx) as uow:
+        golive.hold(uow, rid, "leader")
+    clock.travel(60 * 60)
+    assert scheduler.tick(ctx)["fired"] == 0 and release(ctx, rid).state == "scheduled"
+    with UnitOfWork(ctx) as uow:
+        actions = [e.action for e in uow.session.exec(select(AuditEvent))]
+    assert actions.count("release.scheduled") == 1 and "release.held" in actions
+
+
+def test_forced_partial_go_live_needs_the_right_role_and_a_reason(ctx, new_release):
+    rid = new_release()
+    fakes.plan("beta", "stage", "permanent")
+    approve_all(ctx, rid)
+    drain(ctx)
+    assert release(ctx, rid).state == "approved" and fakes.posts("alpha") == []
+    with UnitOfWork(ctx) as uow, pytest.raises(Forbidden):
+        golive.force_go_live(uow, rid, "reviewer", "急需发布")
+    with UnitOfWork(ctx) as uow, pytest.raises(InvalidInput, match="reason"):
+        golive.force_go_live(uow, rid, "leader", "")
+    with UnitOfWork(ctx) as uow:
+        assert golive.force_go_live(uow, rid, "leader", "微博账号维护中，先发网站") == ["beta"]
+    drain(ctx)
+    assert len(fakes.posts("alpha")) == 1 and fakes.posts("beta") == []
+    assert release(ctx, rid).state == "partially_published"
+    with UnitOfWork(ctx) as uow:
+        event = uow.session.exec(select(AuditEvent).where(
+            AuditEvent.action == "release.forced_go_live")).one()
+    assert event.actor == "leader" and event.detail["reason"] == "微博账号维护中，先发网站"
+
+
+def test_a_failed_delivery_can_be_resent_by_a_channel_admin(ctx, new_release):
+    rid = new_release()
+    fakes.plan("beta", "publish", "permanent")
+    approve_all(ctx, rid)
+    drain(ctx)
+    assert release(ctx, rid).state == "partially_published"
+    beta = delivery(ctx, "beta")
+    with UnitOfWork(ctx) as uow, pytest.raises(Forbidden):
+        recovery.resend(uow, beta.id, "press")
+    with UnitOfWork(ctx) as uow:
+        recovery.resend(uow, beta.id, "admin_ops")
+    drain(ctx)
+    assert release(ctx, rid).state == "published"
+    assert len(fakes.posts("beta")) == 1 and delivery(ctx, "beta").attempts > beta.attempts
+
+
+def test_cancelling_a_failed_delivery_settles_the_release(ctx, new_release):
+    rid = new_release()
+    fakes.plan("beta", "publish", "permanent")
+    approve_all(ctx, rid)
+    drain(ctx)
+    with UnitOfWork(ctx) as uow:
+        recovery.cancel(uow, delivery(ctx, "beta").id, "admin_ops")
+    assert delivery(ctx, "beta").state == "cancelled"
+
+
+def test_a_paused_channel_waits_and_resumes(ctx, new_release):
+    with UnitOfWork(ctx) as uow:
+        channels.set_paused(uow, "beta", True, "admin_ops")
+    rid = new_release()
+    approve_all(ctx, rid)
+    drain(ctx)
+    assert delivery(ctx, "beta").state == "pending" and delivery(ctx, "beta").attempts == 0
+    with UnitOfWork(ctx) as uow:
+        channels.set_paused(uow, "beta", False, "admin_ops")
+    scheduler.tick(ctx, redrive_after=0)
+    drain(ctx)
+    assert release(ctx, rid).state == "published"
+
+
+def test_rejected_credentials_flag_the_channel_and_the_delivery_waits(ctx, new_release):
+    rid = new_release()
+    fakes.plan("alpha", "publish", "credentials")
+    approve_all(ctx, rid)
+    drain(ctx)
+    alpha = delivery(ctx, "alpha")
+    assert alpha.state == "staged" and alpha.last_error_code == "21327"
+    with UnitOfWork(ctx) as uow:
+        assert uow.session.exec(select(ChannelInstance).where(
+            ChannelInstance.name == "alpha")).one().credentials_rejected
+    scheduler.tick(ctx, redrive_after=0)
+    drain(ctx)
+    assert delivery(ctx, "alpha").state == "staged"  # still waiting for the admin
+    with UnitOfWork(ctx) as uow:  # the admin re-authorises
+        channels.save_channel(uow, "alpha", "memory", {"account": "alpha"},
+                              {"token": "new-token"}, "admin_ops")
+    scheduler.tick(ctx, redrive_after=0)
+    drain(ctx)
+    assert release(ctx, rid).state == "published" and len(fakes.posts("alpha")) == 1
+
+
+def test_the_reaper_recovers_a_delivery_whose_worker_died(ctx, new_release):
+    rid = new_release()
+    approve_all(ctx, rid)
+    ctx.queue.sent.clear()  # the broker lost every message
+    with UnitOfWork(ctx) as uow:  # and a worker died holding alpha's claim
+        row = uow.session.exec(select(Delivery).where(Delivery.channel == "alpha")).one()
+        row.state, row.lease_until = "staging", clock.utcnow() + dt.timedelta(seconds=60)
+        uow.session.add(row)
+        uow.commit()
+    assert scheduler.tick(ctx)["expired"] == 0  # the lease still holds
+    clock.travel(61)
+    counts = scheduler.tick(ctx)
+    assert counts["expired"] == 1 and counts["redriven"] == 1  # alpha re-sent on expiry, beta idle
+    drain(ctx)
+    assert release(ctx, rid).state == "published"
+    assert [len(fakes.posts(a)) for a in ("alpha", "beta")] == [1, 1]
+
+
+def test_a_publish_cut_off_by_a_dead_worker_is_reconciled_not_reposted(ctx, new_release):
+    rid = new_release()
+    approve_all(ctx, rid)
+    drain(ctx)
+    # as if alpha's post went out and its worker died before recording it
+    with UnitOfWork(ctx) as uow:
+        row = uow.session.exec(select(Delivery).where(Delivery.channel == "alpha")).one()
+        row.state, row.lease_until = "publishing", clock.utcnow()
+        uow.session.add(row)
+        release_row = uow.session.get(Release, rid)
+        release_row.state = "publishing"
+        uow.session.add(release_row)
+        uow.commit()
+    clock.travel(1)
+    scheduler.tick(ctx)
+    drain(ctx)
+    assert delivery(ctx, "alpha").state == "published"
+    assert len(fakes.posts("alpha")) == 1
+
+
+def test_retry_delays_follow_the_policy():
+    policy = RetryPolicy(base_seconds=2, cap_seconds=60, max_attempts=5)
+    rng = random.Random(7)
+    for attempt in range(1, 10):
+        delay = policy.delay(attempt, rng=rng)
+        assert 0 <= delay <= min(60, 2 * 2 ** (attempt - 1))
+    assert policy.delay(1, retry_after=300, rng=rng) == 300  # the channel's window is a floor
+    assert policy.may_retry(4, 10) and not policy.may_retry(5, 10)
+    assert not policy.may_retry(1, policy.max_age_seconds + 1)

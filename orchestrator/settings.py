@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     review_policy: str | None = Field(
         None, description='JSON list of steps, e.g. [{"role":"reviewer","signatures":1}]'
     )
+    urgent_review_policy: str | None = Field(
+        None, description="fast-track policy for urgent releases; default: secrecy → approver"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(2, description="Celery worker processes started by `tongfa serve`")

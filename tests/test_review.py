@@ -133,3 +133,16 @@ def test_content_changed_behind_the_gate_cannot_be_signed(ctx, new_release):
         uow.commit()
     with pytest.raises(Refused, match="content changed"):
         approve(ctx, rid, "reviewer")
+
+
+def test_urgent_releases_take_the_fast_track_but_never_self_approval(ctx, new_release):
+    from orchestrator.usecases.users import add_user
+
+    with UnitOfWork(ctx) as uow:
+        add_user(uow, "press", ["secrecy"])  # the author also holds the first urgent role
+    rid = new_release(priority="urgent")
+    submit(ctx, rid)
+    with pytest.raises(Forbidden, match="author cannot sign"):
+        approve(ctx, rid, "press")
+    assert approve(ctx, rid, "secrecy") == "in_review"
+    assert approve(ctx, rid, "leader") == "approved"

@@ -74,10 +74,12 @@ class Stack:
             time.sleep(0.05)
         logs = self.settings.var_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        for i in range(self.workers):
-            with open(logs / f"worker-{i}.log", "ab") as log_file:  # the child keeps its own fd
+        # normal workers, plus one that serves only the urgent queue: a backlog never delays it
+        plan = [(f"w{i}", "normal", 2) for i in range(self.workers)] + [("urgent", "urgent", 1)]
+        for name, queues, concurrency in plan:
+            with open(logs / f"worker-{name}.log", "ab") as log_file:  # the child keeps its fd
                 self._procs.append(subprocess.Popen(
-                    worker_command(f"w{i}"), env=os.environ.copy(),
+                    worker_command(name, queues, concurrency), env=os.environ.copy(),
                     stdout=log_file, stderr=subprocess.STDOUT))
         self._spawn(self._schedule, "scheduler")
         return self

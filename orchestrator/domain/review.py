@@ -57,10 +57,14 @@ DEFAULT_POLICY = ReviewPolicy(
 )
 
 
-def parse_policy(text: str | None) -> ReviewPolicy:
+# 重大突发事件: fewer steps, but the confidentiality check and a leader's signature stay
+URGENT_POLICY = ReviewPolicy((ReviewStep("secrecy"), ReviewStep("approver")))
+
+
+def parse_policy(text: str | None, default: ReviewPolicy = DEFAULT_POLICY) -> ReviewPolicy:
     """A policy from JSON: [{"role": "reviewer", "signatures": 1}, ...]."""
     if not text:
-        return DEFAULT_POLICY
+        return default
     try:
         raw = json.loads(text)
         steps = tuple(ReviewStep(str(s["role"]), int(s.get("signatures", 1))) for s in raw)

@@ -68,6 +68,13 @@ def create_deliveries(uow: UnitOfWork, release: Release) -> None:
         uow.enqueue("stage", priority=release.priority, delivery_id=delivery.id)
 
 
+def send(uow: UnitOfWork, task: str, delivery: Delivery, countdown: float = 0.0) -> None:
+    """Enqueue a delivery's next step on its release's queue (urgent work never waits)."""
+    release = uow.session.get(Release, delivery.release_id)
+    priority = release.priority if release is not None else "normal"
+    uow.enqueue(task, priority=priority, countdown=countdown, delivery_id=delivery.id)
+
+
 # ------------------------------------------------------------------ claiming
 
 
@@ -235,7 +242,7 @@ def _retry_or_fail(uow: UnitOfWork, delivery: Delivery, err: ChannelError,
         _flag_credentials(uow, channel)
         set_state(uow, delivery, back_to, error=(err.code, err.message))
         delivery.budget_from += 1
-        uow.enqueue(task, delivery_id=delivery.id)  # claimed only once credentials are fixed
+        send(uow, task, delivery)  # claimed only once credentials are fixed
         return
     policy = RetryPolicy.from_config(channel.config.get("retry"))
     age = (utcnow() - delivery.created_at).total_seconds()
@@ -245,7 +252,7 @@ def _retry_or_fail(uow: UnitOfWork, delivery: Delivery, err: ChannelError,
         set_state(uow, delivery, back_to, error=(err.code, err.message))
         delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
         delivery.lease_until = None
-        uow.enqueue(task, countdown=delay, delivery_id=delivery.id)
+        send(uow, task, delivery, countdown=delay)
         return
     set_state(uow, delivery, D.FAILED, error=(err.code, f"{err.kind}: {err.message}"))
 
@@ -310,7 +317,7 @@ def hold_or_fire(ctx: Context, release_id: int) -> None:
         if release.state == R.PUBLISHING:  # a re-sent channel joins a release already live
             for delivery in current_deliveries(uow.session, release):
                 if delivery.state == D.STAGED:
-                    uow.enqueue("publish", priority=release.priority, delivery_id=delivery.id)
+                    send(uow, "publish", delivery)
             uow.commit()
             return
         if release.state != R.APPROVED:
@@ -413,7 +420,7 @@ def _record_publish(ctx: Context, claim: Claim, out: Outcome) -> None:
             _accept_receipt(uow, delivery, out.value, claim.adapter)
         elif err.kind == "outcome_unknown" or err.code == "internal":
             set_state(uow, delivery, D.RECONCILING, error=(err.code, err.message))
-            uow.enqueue("reconcile", countdown=1.0, delivery_id=delivery.id)
+            send(uow, "reconcile", delivery, countdown=1.0)
         else:
             _retry_or_fail(uow, delivery, err, D.STAGED, "publish")
         uow.commit()
@@ -425,7 +432,7 @@ def _accept_receipt(uow: UnitOfWork, delivery: Delivery, receipt: Receipt,
     delivery.remote_id, delivery.url = receipt.remote_id, receipt.url
     if adapter.capabilities.async_publish and not receipt.details.get("confirmed"):
         set_state(uow, delivery, D.CONFIRMING)
-        uow.enqueue("confirm", countdown=0.5, delivery_id=delivery.id)
+        send(uow, "confirm", delivery, countdown=0.5)
         return
     delivery.published_at = receipt.published_at
     set_state(uow, delivery, D.PUBLISHED)
@@ -462,8 +469,7 @@ def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
                 delivery.lease_until = None
                 delay = RetryPolicy().delay(delivery.attempts)
                 delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
-                uow.enqueue("reconcile" if phase == "lookup" else "confirm",
-                            countdown=delay, delivery_id=delivery_id)
+                send(uow, "reconcile" if phase == "lookup" else "confirm", delivery, delay)
             else:
                 set_state(uow, delivery, D.FAILED, error=(out.error.code, out.error.message))
         elif out.value is not None:
@@ -473,11 +479,11 @@ def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
             set_state(uow, delivery, D.PUBLISHED)
         elif phase == "lookup":  # it never went out: publish again, from staged
             set_state(uow, delivery, D.STAGED)
-            uow.enqueue("publish", delivery_id=delivery_id)
+            send(uow, "publish", delivery)
         else:  # still publishing on the platform's side
             delivery.lease_until = None
             delivery.next_attempt_at = utcnow() + timedelta(seconds=1)
-            uow.enqueue("confirm", countdown=1.0, delivery_id=delivery_id)
+            send(uow, "confirm", delivery, countdown=1.0)
         uow.commit()
     finish(ctx, _release_of(ctx, delivery_id))
 

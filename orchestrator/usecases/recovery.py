@@ -37,7 +37,7 @@ def resend(uow: UnitOfWork, delivery_id: int, actor: str) -> None:
     audit.record(uow.session, actor=actor, action="delivery.resend", subject_type="delivery",
                  subject_id=delivery.id, release_id=release.id, channel=delivery.channel,
                  after={"release_state": release.state})
-    uow.enqueue("stage", priority=release.priority, delivery_id=delivery.id)
+    fanout.send(uow, "stage", delivery)
     uow.commit()
 
 

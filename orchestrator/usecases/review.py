@@ -6,7 +6,7 @@ from sqlmodel import Session, select
 
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import InvalidInput, Refused
-from orchestrator.domain.review import ReviewPolicy, Signature, parse_policy
+from orchestrator.domain.review import URGENT_POLICY, ReviewPolicy, Signature, parse_policy
 from orchestrator.domain.states import ReleaseState, release_transition
 from orchestrator.store.models import Release, SignOff
 from orchestrator.usecases import audit, fanout
@@ -17,7 +17,11 @@ from orchestrator.usecases.users import get_user
 
 
 def policy_for(uow: UnitOfWork, release: Release) -> ReviewPolicy:
-    return parse_policy(uow.ctx.settings.review_policy)
+    """Urgent releases take the fast track; it is never self-approved either."""
+    settings = uow.ctx.settings
+    if release.priority == "urgent":
+        return parse_policy(settings.urgent_review_policy, URGENT_POLICY)
+    return parse_policy(settings.review_policy)
 
 
 def _signatures(session: Session, release: Release) -> list[Signature]:

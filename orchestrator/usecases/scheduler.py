@@ -71,7 +71,7 @@ def _expire_leases(ctx: Context) -> int:
                     release_id=delivery.release_id, channel=delivery.channel,
                     before={"state": source}, after={"state": target},
                 )
-                uow.enqueue(REDRIVE_TASK[target], delivery_id=delivery.id)
+                fanout.send(uow, REDRIVE_TASK[target], delivery)
                 expired += 1
         uow.commit()
     return expired

@@ -122,6 +122,9 @@ class WeiboAdapter(ChannelAdapter):
                                  code=f"http_{response.status_code}") from None
         if isinstance(body, dict) and "error_code" in body:
             self._raise(int(body["error_code"]), str(body.get("error", "")), response)
+        if response.status_code >= 500:  # a gateway's answer, not Weibo's: it may have posted
+            raise OutcomeUnknown(f"HTTP {response.status_code} from a gateway",
+                                 code=f"http_{response.status_code}")
         return body
 
     def _raise(self, code: int, message: str, response: requests.Response) -> None:

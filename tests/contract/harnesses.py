@@ -1,0 +1,120 @@
+"""One harness per adapter kind: how to build it against a real local counterpart,
+how to see from the channel's side whether something is live, and how to make the
+channel fail. A new adapter joins the kit by adding a harness here (or in its own
+package's tests, reusing tests/contract/test_contract.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from channels.contract import ChannelAdapter, Receipt, ReleaseView
+
+
+def view(release_id: int = 42, **changes: Any) -> ReleaseView:
+    base = dict(
+        id=release_id, title="关于做好冬季安全生产工作的通知",
+        body_html="<p>各市人民政府：</p><p>请<strong>认真贯彻落实</strong>。</p>",
+        summary="部署冬季安全生产。",
+        metadata={"index_number": "11440000/2026-00042", "issuing_body": "省人民政府办公厅",
+                  "document_number": "某政办发〔2026〕8号", "date_written": "2026-11-20",
+                  "date_published": "2026-11-29", "subject_category": "安全生产",
+                  "disclosure": "主动公开", "validity": "有效", "column": "政务要闻"},
+        priority="normal", url=f"http://127.0.0.1:8000/site/articles/{release_id}.html",
+    )
+    base.update(changes)
+    return ReleaseView(**base)
+
+
+@dataclass
+class Harness:
+    kind: str
+    adapter: Callable[[], ChannelAdapter]
+    is_live: Callable[[Receipt], bool]
+    bad_view: ReleaseView | None = None  # breaks the channel's limits
+    faults: dict[str, Callable[[], None]] = field(default_factory=dict)  # error kind -> arm it
+
+
+@contextmanager
+def website(tmp_path: Path) -> Iterator[Harness]:
+    root = tmp_path / "site"
+
+    def make() -> ChannelAdapter:
+        from channels.website import WebsiteAdapter
+
+        return WebsiteAdapter({"web_root": str(root)})
+
+    def is_live(receipt: Receipt) -> bool:
+        page = root / receipt.details["path"]
+        return page.is_file() and "本信息已撤回" not in page.read_text(encoding="utf-8")
+
+    yield Harness("website", make, is_live, bad_view=view(title=""))
+
+
+@contextmanager
+def weibo(tmp_path: Path) -> Iterator[Harness]:
+    from channels.sandbox.server import SandboxServer
+    from channels.sandbox.weibo import create_app
+
+    with SandboxServer(create_app(accounts={"5000000001": "tok-1"})) as server:
+        def make() -> ChannelAdapter:
+            from channels.weibo import WeiboAdapter
+
+            return WeiboAdapter({"api_base": server.url, "safe_domain": "127.0.0.1",
+                                 "uid": "5000000001", "rate_limit_retry_seconds": 1},
+                                {"access_token": "tok-1"})
+
+        def is_live(receipt: Receipt) -> bool:
+            posts = requests.get(f"{server.url}/_sandbox/posts", timeout=5).json()
+            return any(str(p["id"]) == receipt.remote_id and not p["deleted"] for p in posts)
+
+        def fault(settings: dict[str, Any]) -> Callable[[], None]:
+            return lambda: requests.post(f"{server.url}/_sandbox/faults", json=settings, timeout=5)
+
+        yield Harness("weibo", make, is_live, bad_view=view(summary="长" * 200), faults={
+            "retryable": fault({"busy_share": 1.0}),
+            "credentials_expired": fault({"expire_tokens": True}),
+            "rate_limited": fault({"rate_limit": 0}),
+            "outcome_unknown": fault({"drop_responses": 1}),
+        })
+
+
+@contextmanager
+def memory(tmp_path: Path) -> Iterator[Harness]:
+    from channels import registry
+    from tests import fakes
+
+    registry.loaded["memory"] = fakes.MemoryAdapter
+    fakes.reset()
+    try:
+        yield Harness(
+            "memory", lambda: fakes.MemoryAdapter({"account": "kit", "limit": 100}),
+            lambda r: any(p["id"] == r.remote_id for p in fakes.posts("kit")),
+            bad_view=view(title="长" * 200),
+            faults={k: (lambda v=v: fakes.plan("kit", "publish", v))
+                    for k, v in {"retryable": "retryable", "rate_limited": "rate_limited",
+                                 "permanent": "permanent", "credentials_expired": "credentials",
+                                 "outcome_unknown": "unknown_after_post"}.items()},
+        )
+    finally:
+        fakes.reset()
+        registry.loaded.pop("memory", None)
+
+
+HARNESSES = {"website": website, "weibo": weibo, "memory": memory}
+# which faults each harness can make happen (a website on disk has no quota or token)
+FAULTS = {
+    "website": (),
+    "weibo": ("retryable", "credentials_expired", "rate_limited", "outcome_unknown"),
+    "memory": ("retryable", "rate_limited", "permanent", "credentials_expired", "outcome_unknown"),
+}
+
+
+def aware(value: dt.datetime) -> bool:
+    return value.tzinfo is not None and value.utcoffset() == dt.timedelta(0)

@@ -52,6 +52,15 @@ class ChannelInstance(SQLModel, table=True):
     updated_at: dt.datetime = Field(default_factory=utcnow)
 
 
+class ChannelQuota(SQLModel, table=True):
+    """One token bucket per channel instance, shared by every worker process."""
+
+    __tablename__ = "channel_quota"
+    channel: str = Field(primary_key=True, max_length=64)
+    tokens: float
+    refilled_at: dt.datetime
+
+
 class Release(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     title: str

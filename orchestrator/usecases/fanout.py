@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 from channels.contract import ChannelAdapter, ChannelError, Receipt
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.hashing import canonical_json
+from orchestrator.domain.ratelimit import RateLimit
 from orchestrator.domain.redaction import redact_text
 from orchestrator.domain.retry import RetryPolicy
 from orchestrator.domain.states import (
@@ -36,7 +37,7 @@ from orchestrator.domain.states import (
     ReleaseState as R,
 )
 from orchestrator.store.models import ChannelInstance, Delivery, DeliveryAttempt, Release
-from orchestrator.usecases import audit
+from orchestrator.usecases import audit, quota
 from orchestrator.usecases.channels import adapter_for, get_channel
 from orchestrator.usecases.rendering import render_all
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
@@ -365,7 +366,7 @@ def fire(ctx: Context, release_id: int) -> None:
             if not _intact(signed, delivery):
                 _refuse_tampered(uow, release, delivery)
                 continue
-            claimed = _claim_for(uow, delivery.id, (D.STAGED,), D.PUBLISHING)
+            claimed = _claim_publish(uow, delivery)
             if claimed is not None:
                 claims.append(claimed)
         uow.commit()
@@ -387,11 +388,27 @@ def publish_one(ctx: Context, delivery_id: int) -> None:
             uow.commit()
             finish(ctx, release.id)
             return
-        claim = _claim_for(uow, delivery_id, (D.STAGED,), D.PUBLISHING)
+        claim = _claim_publish(uow, delivery)
         uow.commit()
     if claim is not None:
         _publish_all(ctx, [claim])
         finish(ctx, release.id)
+
+
+def _claim_publish(uow: UnitOfWork, delivery: Delivery) -> Claim | None:
+    """Claim for publishing, within the channel's posting quota shared by all workers."""
+    channel = get_channel(uow.session, delivery.channel)
+    wait = quota.take(uow.session, channel.name, RateLimit.from_config(channel.config.get("rate")))
+    if wait > 0:  # over quota: the post waits for its window instead of being refused
+        if delivery.next_attempt_at is None or delivery.next_attempt_at <= utcnow():
+            delivery.next_attempt_at = utcnow() + timedelta(seconds=wait)
+            uow.session.add(delivery)
+            send(uow, "publish", delivery, countdown=wait)
+        return None
+    claim = _claim_for(uow, delivery.id, (D.STAGED,), D.PUBLISHING)
+    if claim is None:
+        quota.give_back(uow.session, channel.name)
+    return claim
 
 
 def _publish_all(ctx: Context, claims: list[Claim]) -> None:

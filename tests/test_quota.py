@@ -1,0 +1,74 @@
+"""A channel account's posting quota holds across worker processes."""
+
+import multiprocessing
+
+import pytest
+from sqlmodel import select
+
+from orchestrator.domain.ratelimit import RateLimit
+from orchestrator.store.db import engine_for, upgrade
+from orchestrator.store.models import Delivery
+from orchestrator.usecases import channels, quota
+from orchestrator.usecases.unit_of_work import UnitOfWork
+from tests import fakes
+from tests.conftest import approve_all, drain
+from tests.services import fresh_postgres_database
+
+LIMIT = RateLimit(capacity=5, per_seconds=3600)
+
+
+def _take_many(url: str, count: int, results) -> None:  # runs in another process
+    from sqlmodel import Session
+
+    engine = engine_for(url)
+    taken = 0
+    for _ in range(count):
+        with Session(engine) as session:
+            if quota.take(session, "weibo-office", LIMIT) == 0:
+                taken += 1
+            session.commit()
+    results.put(taken)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_worker_processes_never_exceed_the_quota(backend, tmp_path):
+    def run(url):
+        upgrade(url)
+        mp = multiprocessing.get_context("spawn")
+        results = mp.Queue()
+        procs = [mp.Process(target=_take_many, args=(url, 10, results)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert sum(results.get(timeout=5) for _ in procs) == 5
+
+    if backend == "sqlite":
+        run(f"sqlite:///{tmp_path / 'q.db'}")
+    else:
+        with fresh_postgres_database() as url:
+            run(url)
+
+
+def test_the_bucket_refills_and_says_how_long_to_wait():
+    limit = RateLimit(capacity=30, per_seconds=3600)
+    assert limit.wait_for_one(0) == pytest.approx(120)
+    assert limit.refill(0, 240) == pytest.approx(2)
+    assert limit.refill(29, 10_000) == 30
+
+
+def test_an_over_quota_post_waits_for_its_window(ctx, new_release):
+    with UnitOfWork(ctx) as uow:
+        channels.save_channel(uow, "alpha", "memory",
+                              {"account": "alpha", "rate": {"capacity": 1, "per_seconds": 3600}},
+                              None, "admin_ops")
+    first, second = new_release(), new_release(title="第二条通知")
+    approve_all(ctx, first)
+    drain(ctx)
+    approve_all(ctx, second)
+    drain(ctx)
+    assert len(fakes.posts("alpha")) == 1 and len(fakes.posts("beta")) == 2
+    with UnitOfWork(ctx) as uow:
+        waiting = uow.session.exec(select(Delivery).where(
+            Delivery.release_id == second, Delivery.channel == "alpha")).one()
+    assert waiting.state == "staged" and waiting.next_attempt_at is not None

@@ -57,6 +57,7 @@ class WeiboConfig(BaseModel):
     safe_domain: str = Field(description="the app's registered safe domain (安全域名)")
     uid: str = Field("", description="the account's uid, for post URLs")
     rate_limit_retry_seconds: float = 60.0
+    timeout_seconds: float = Field(15.0, description="read timeout of one API call")
 
 
 class WeiboCredentials(BaseModel):
@@ -153,9 +154,10 @@ class WeiboAdapter(ChannelAdapter):
             with open(picture["path"], "rb") as handle:
                 files = {"pic": (picture["filename"], handle.read())}
             response = http.call(self.http, "POST", self._url("statuses/share.json"),
-                                 data=data, files=files)
+                                 data=data, files=files, read_timeout=self.config.timeout_seconds)
         else:
-            response = http.call(self.http, "POST", self._url("statuses/share.json"), data=data)
+            response = http.call(self.http, "POST", self._url("statuses/share.json"), data=data,
+                                 read_timeout=self.config.timeout_seconds)
         body = self._answer(response)
         return self._receipt(body, dt.datetime.now(dt.UTC))
 

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = Field(2, description="Celery worker processes started by `tongfa serve`")
     lease_seconds: float = Field(60.0, description="How long a claimed delivery is held")
+    redrive_seconds: float = Field(
+        30.0, description="The reaper re-sends the task of a delivery idle this long"
+    )
     log_level: str = "INFO"
 
     @property

@@ -54,6 +54,9 @@ def create_app(accounts: dict[str, str], safe_domain: str = "127.0.0.1",
         faults = state.faults
         if faults.get("latency_ms"):
             await asyncio.sleep(faults["latency_ms"] / 1000)
+        if faults.get("busy_next", 0) > 0:  # the next N calls find the system busy
+            faults["busy_next"] -= 1
+            return _error(request.url.path, 10001, "system error", 500)
         if faults.get("busy_share", 0) and state.rng.random() < faults["busy_share"]:
             return _error(request.url.path, 10001, "system error", 500)
         uid = state.tokens.get(token or "")

@@ -118,7 +118,10 @@ def scheduler() -> None:
 
     ctx = context()
     while True:
-        tick(ctx)
+        try:
+            tick(ctx, redrive_after=ctx.settings.redrive_seconds)
+        except Exception as exc:  # keep going: the next tick retries
+            typer.echo(f"scheduler tick failed: {type(exc).__name__}: {exc}", err=True)
         time.sleep(0.25)
 
 

@@ -92,7 +92,7 @@ class Stack:
     def _schedule(self) -> None:
         while not self._stop.wait(0.25):
             try:
-                scheduler.tick(self.ctx)
+                scheduler.tick(self.ctx, redrive_after=self.settings.redrive_seconds)
             except Exception:  # keep ticking; the next tick retries
                 log.exception("scheduler tick failed")
 

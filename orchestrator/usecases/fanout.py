@@ -482,11 +482,18 @@ def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
             return
         _record_attempt(uow, delivery, phase, out)
         if out.error is not None:
-            if out.error.retryable or out.error.kind == "outcome_unknown":
-                delivery.lease_until = None
-                delay = RetryPolicy().delay(delivery.attempts)
+            task = "reconcile" if phase == "lookup" else "confirm"
+            delivery.lease_until = None
+            if out.error.kind == "credentials_expired":  # wait for the admin, as publish does
+                _flag_credentials(uow, get_channel(uow.session, delivery.channel))
+                send(uow, task, delivery)
+            elif out.error.retryable or out.error.kind == "outcome_unknown":
+                # never give up asking: until the channel answers, nothing may be re-sent
+                channel = get_channel(uow.session, delivery.channel)
+                policy = RetryPolicy.from_config(channel.config.get("retry"))
+                delay = policy.delay(delivery.attempts - delivery.budget_from)
                 delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
-                send(uow, "reconcile" if phase == "lookup" else "confirm", delivery, delay)
+                send(uow, task, delivery, delay)
             else:
                 set_state(uow, delivery, D.FAILED, error=(out.error.code, out.error.message))
         elif out.value is not None:

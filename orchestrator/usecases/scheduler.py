@@ -14,7 +14,7 @@ from sqlmodel import select
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
-from orchestrator.store.models import Delivery, Release
+from orchestrator.store.models import AuditCheckpoint, Delivery, Release
 from orchestrator.usecases import audit, fanout
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
@@ -32,7 +32,19 @@ def tick(ctx: Context, redrive_after: float = 30.0) -> dict[str, int]:
         fanout.hold_or_fire(ctx, release_id)
     for release_id in _ids(ctx, R.PUBLISHING):
         fanout.finish(ctx, release_id)
+    _checkpoint_audit(ctx)
     return counts
+
+
+def _checkpoint_audit(ctx: Context, every_seconds: float = 60.0) -> None:
+    """Sign the audit chain's head now and then, so a cut-off tail is detected."""
+    with UnitOfWork(ctx) as uow:
+        last = uow.session.exec(select(AuditCheckpoint.at).order_by(
+            AuditCheckpoint.id.desc()).limit(1)).first()
+        if last is not None and (utcnow() - last).total_seconds() < every_seconds:
+            return
+        if audit.checkpoint(uow.session, ctx.settings) is not None:
+            uow.commit()
 
 
 def _ids(ctx: Context, state: R) -> list[int]:

@@ -43,9 +43,11 @@ def free_port() -> int:
 
 class Rig:
     def __init__(self, var_dir: Path, backend: str = "postgres-redis", weibo_accounts: int = 4,
-                 workers: int = 2, lease_seconds: float = 5, redrive_seconds: float = 2) -> None:
+                 workers: int = 2, lease_seconds: float = 5, redrive_seconds: float = 2,
+                 with_website: bool = True) -> None:
+        self.with_website = with_website
         self.var_dir, self.backend = var_dir, backend
-        self.accounts = {f"50000000{i:02d}": f"tok-{i}" for i in range(weibo_accounts)}
+        self.accounts = {f"5000000{i:03d}": f"tok-{i}" for i in range(weibo_accounts)}
         self.worker_count = workers
         self.env = {"TONGFA_VAR_DIR": str(var_dir),
                     "TONGFA_SITE_BASE_URL": "http://127.0.0.1:8000/site",
@@ -109,17 +111,20 @@ class Rig:
         for name, roles in PEOPLE.items():
             with UnitOfWork(self.ctx) as uow:
                 users.add_user(uow, name, roles)
-        with UnitOfWork(self.ctx) as uow:
-            channels.save_channel(uow, "website", "website",
-                                  {"web_root": str(self.settings.resolved_site_root)}, None, "ops")
+        if self.with_website:
+            with UnitOfWork(self.ctx) as uow:
+                channels.save_channel(uow, "website", "website",
+                                      {"web_root": str(self.settings.resolved_site_root)}, None,
+                                      "ops")
         retry = {"base_seconds": 0.2, "cap_seconds": 2.0, "max_attempts": 50}
         for uid, token in self.accounts.items():
             with UnitOfWork(self.ctx) as uow:
-                channels.save_channel(uow, f"weibo-{uid[-2:]}", "weibo", {
+                channels.save_channel(uow, f"weibo-{uid[-3:]}", "weibo", {
                     "api_base": self.sandbox.url, "safe_domain": "127.0.0.1", "uid": uid,
                     "rate_limit_retry_seconds": 0.5, "timeout_seconds": 2.0, "retry": retry},
                     {"access_token": token}, "ops")
-        self.channel_names = ["website", *(f"weibo-{uid[-2:]}" for uid in self.accounts)]
+        self.channel_names = (["website"] if self.with_website else []) + [
+            f"weibo-{uid[-3:]}" for uid in self.accounts]
 
     def _spawn(self, command: list[str], name: str) -> subprocess.Popen[bytes]:
         log = open(self.var_dir / f"{name}.log", "ab")  # noqa: SIM115 (the child owns it)
@@ -144,11 +149,11 @@ class Rig:
 
     # ------------------------------------------------------------------ work
 
-    def approve_release(self, n: int) -> int:
+    def approve_release(self, n: int, **changes: Any) -> int:
         from tests.conftest import release_input
 
         data = release_input(title=f"第{n}号通知：冬季安全生产", channels=self.channel_names,
-                             summary=f"第{n}号。")
+                             summary=f"第{n}号。", **changes)
         with UnitOfWork(self.ctx) as uow:
             rid = releases.create(uow, data, "press")
         with UnitOfWork(self.ctx) as uow:
@@ -218,7 +223,7 @@ def reauthorize(rig: Rig) -> None:
     """What a channel admin does after a token expired: save the account's credentials again."""
     for uid, token in rig.accounts.items():
         with UnitOfWork(rig.ctx) as uow:
-            row = channels.get_channel(uow.session, f"weibo-{uid[-2:]}")
+            row = channels.get_channel(uow.session, f"weibo-{uid[-3:]}")
             channels.save_channel(uow, row.name, "weibo", row.config, {"access_token": token}, "ops")
 
 

@@ -114,15 +114,13 @@ def scheduler() -> None:
     """Run the scheduler: due go-lives and the reaper (exactly one per installation)."""
     import time
 
-    from orchestrator.usecases.scheduler import tick
+    from orchestrator.usecases import scheduler as loop
 
-    ctx = context()
-    while True:
-        try:
-            tick(ctx, redrive_after=ctx.settings.redrive_seconds)
-        except Exception as exc:  # keep going: the next tick retries
-            typer.echo(f"scheduler tick failed: {type(exc).__name__}: {exc}", err=True)
-        time.sleep(0.25)
+    def sleep(seconds: float) -> bool:
+        time.sleep(seconds)
+        return False
+
+    loop.run(context(), sleep)
 
 
 @app.command()

@@ -90,11 +90,7 @@ class Stack:
         self._threads.append(thread)
 
     def _schedule(self) -> None:
-        while not self._stop.wait(0.25):
-            try:
-                scheduler.tick(self.ctx, redrive_after=self.settings.redrive_seconds)
-            except Exception:  # keep ticking; the next tick retries
-                log.exception("scheduler tick failed")
+        scheduler.run(self.ctx, self._stop.wait)
 
     def stop(self) -> None:
         self._stop.set()

@@ -6,6 +6,8 @@ restarted scheduler, a purged queue or a SIGKILLed worker costs time, not work.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -18,6 +20,7 @@ from orchestrator.store.models import AuditCheckpoint, Delivery, Release
 from orchestrator.usecases import audit, fanout
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
+log = logging.getLogger(__name__)
 REDRIVE_TASK = {D.PENDING: "stage", D.STAGED: "publish", D.RECONCILING: "reconcile",
                 D.CONFIRMING: "confirm"}
 # a claimed delivery whose lease ran out: where it goes, and why that is safe
@@ -115,3 +118,24 @@ def _redrive(ctx: Context, redrive_after: float) -> int:
             sent += 1
         uow.commit()
     return sent
+
+
+def seconds_to_next_go_live(ctx: Context) -> float | None:
+    with UnitOfWork(ctx) as uow:
+        due = uow.session.exec(select(Release.go_live_at).where(
+            Release.state == R.SCHEDULED, Release.go_live_at.is_not(None))
+            .order_by(Release.go_live_at).limit(1)).first()
+    return None if due is None else (due - utcnow()).total_seconds()
+
+
+def run(ctx: Context, should_stop: Callable[[float], bool], period: float = 0.25) -> None:
+    """Tick until told to stop; wake exactly at a go-live time rather than up to a period late."""
+    while True:
+        try:
+            tick(ctx, redrive_after=ctx.settings.redrive_seconds)
+            wait = seconds_to_next_go_live(ctx)
+        except Exception:  # keep going: the next tick retries
+            log.exception("scheduler tick failed")
+            wait = None
+        if should_stop(period if wait is None else max(0.0, min(period, wait))):
+            return

@@ -1,0 +1,163 @@
+"""Same moment on every channel: go-live spread, latency, throughput against bare Celery.
+
+Runs real worker processes against PostgreSQL + Redis (or --embedded) and the Weibo
+sandbox (no added latency), and measures from the sandbox's own receive times:
+
+  spread        last channel live − first channel live, per release
+  approve→live  last channel live − the final sign-off
+  throughput    deliveries per second at saturation, ours / bare Celery tasks doing
+                only the same HTTP calls to the same sandbox (a ratio, not a machine time)
+  schedule err  first channel live − the scheduled go-live time
+
+    .venv/bin/python -m bench.golive            # the full table (several minutes)
+    .venv/bin/python -m bench.golive --quick    # under a minute; last line is JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.rig import Rig  # noqa: E402
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def live_times(rig: Rig) -> dict[int, list[float]]:
+    """Per release, the sandbox's receive time on each account (epoch seconds)."""
+    posts = requests.get(f"{rig.sandbox.url}/_sandbox/posts", timeout=30).json()
+    by_release: dict[int, list[float]] = defaultdict(list)
+    for post in posts:
+        marker = post["text"].rsplit("/articles/", 1)
+        if len(marker) == 2:
+            by_release[int(marker[1].split(".")[0])].append(post["received_at"])
+    return by_release
+
+
+def run_ours(backend: str, releases: int, channels: int, scheduled: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp, Rig(
+        Path(tmp), backend=backend, weibo_accounts=channels, with_website=False, workers=2,
+        lease_seconds=60, redrive_seconds=30,
+    ) as rig:
+        time.sleep(3)  # workers up
+        approved_at: dict[int, float] = {}
+        start = time.time()
+        for n in range(releases):
+            rid = rig.approve_release(n)
+            approved_at[rid] = time.time()
+        rig.wait_until_done(timeout=600)
+        saturated_s = max(max(v) for v in live_times(rig).values()) - start
+        lives = live_times(rig)
+        spreads = [(max(v) - min(v)) * 1000 for v in lives.values()]
+        to_live = [(max(lives[r]) - t) * 1000 for r, t in approved_at.items()]
+        errors = schedule_errors(rig, scheduled, releases)
+        return {
+            "spread_p50_ms": pct(spreads, 50), "spread_p95_ms": pct(spreads, 95),
+            "spread_max_ms": max(spreads), "approve_to_live_p50_ms": pct(to_live, 50),
+            "approve_to_live_p95_ms": pct(to_live, 95),
+            "deliveries_per_s": releases * channels / saturated_s,
+            "schedule_error_p50_ms": pct(errors, 50), "schedule_error_p95_ms": pct(errors, 95),
+        }
+
+
+def schedule_errors(rig: Rig, count: int, offset: int) -> list[float]:
+    """Releases scheduled a few seconds ahead: how late did the first channel go live?"""
+    if count == 0:
+        return []
+    wanted: dict[int, float] = {}
+    base = time.time() + 4 + count * 0.3
+    for i in range(count):
+        at = base + i * 0.5
+        rid = rig.approve_release(offset + i, go_live_at=dt.datetime.fromtimestamp(
+            at, dt.UTC).isoformat())
+        wanted[rid] = at
+    rig.wait_until_done(timeout=120)
+    lives = live_times(rig)
+    return [(min(lives[r]) - at) * 1000 for r, at in wanted.items()]
+
+
+def run_bare(backend: str, releases: int, channels: int) -> float:
+    """Bare Celery: the same share calls, one task each, no database, no review."""
+    with tempfile.TemporaryDirectory() as tmp, Rig(
+        Path(tmp), backend=backend, weibo_accounts=channels, with_website=False, workers=0,
+    ) as rig:
+        env = {**os.environ, **rig.env, "BARE_SANDBOX": rig.sandbox.url}
+        workers = [subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "bench.bare_tasks", "worker", "-Q", "bare",
+             "-c", "2", "-n", f"bare{i}@%h", "-l", "WARNING", "--without-gossip",
+             "--without-mingle", "--without-heartbeat"], env=env,
+            cwd=str(Path(__file__).parent.parent))
+            for i in range(2)]
+        try:
+            from workers.celery_app import make_app
+
+            sender = make_app(rig.settings)
+            time.sleep(3)
+            start = time.time()
+            for n in range(releases):
+                for token in rig.accounts.values():
+                    text = f"第{n}号 http://127.0.0.1:8000/site/articles/{n}.html"
+                    sender.send_task("bench.share", args=[rig.sandbox.url, token, text],
+                                     queue="bare")
+            expected = releases * channels
+            while True:
+                posts = requests.get(f"{rig.sandbox.url}/_sandbox/posts", timeout=30).json()
+                if len(posts) >= expected:
+                    return expected / (max(p["received_at"] for p in posts) - start)
+                time.sleep(0.2)
+        finally:
+            for w in workers:
+                w.terminate()
+            for w in workers:
+                w.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small run, under a minute")
+    parser.add_argument("--embedded", action="store_true", help="SQLite + filesystem broker")
+    args = parser.parse_args()
+    backend = "embedded" if args.embedded else "postgres-redis"
+    plan = [(20, 5, 5)] if args.quick else [(50, 2, 5), (50, 5, 10), (20, 20, 5), (10, 50, 5)]
+    rows = []
+    for releases, channels, scheduled in plan:
+        ours = run_ours(backend, releases, channels, scheduled)
+        bare = run_bare(backend, releases, channels)
+        ours["throughput_ratio_vs_bare"] = ours["deliveries_per_s"] / bare
+        ours["bare_deliveries_per_s"] = bare
+        rows.append((releases, channels, ours))
+    print(f"backend: {backend}; sandbox without added latency; {os.cpu_count()} cores")
+    head = ("N", "M", "spread p50", "p95", "max", "appr→live p50", "p95", "deliv/s",
+            "bare/s", "ratio", "sched err p50", "p95")
+    print(" | ".join(f"{h:>12}" for h in head))
+    for releases, channels, r in rows:
+        cells = (releases, channels, r["spread_p50_ms"], r["spread_p95_ms"], r["spread_max_ms"],
+                 r["approve_to_live_p50_ms"], r["approve_to_live_p95_ms"], r["deliveries_per_s"],
+                 r["bare_deliveries_per_s"], r["throughput_ratio_vs_bare"],
+                 r["schedule_error_p50_ms"], r["schedule_error_p95_ms"])
+        print(" | ".join(f"{c:>12.1f}" if isinstance(c, float) else f"{c:>12}" for c in cells))
+    r = rows[0][2]
+    print(json.dumps({k: round(r[k], 2) for k in (
+        "spread_p95_ms", "spread_max_ms", "approve_to_live_p95_ms", "throughput_ratio_vs_bare",
+        "schedule_error_p95_ms")}))
+
+
+if __name__ == "__main__":
+    main()

@@ -132,3 +132,23 @@ def test_every_delivery_step_is_in_the_audit_trail(ctx, new_release):
     for expected in ("release.created", "release.submitted", "review.signed", "release.approved",
                      "delivery.created", "release.go_live", "release.finished"):
         assert expected in actions
+
+
+def test_a_template_altered_after_sign_off_is_caught(ctx, people, tmp_path, monkeypatch):
+    import channels.website as website
+    from orchestrator.usecases import channels as channel_cases
+    from orchestrator.usecases import releases as release_cases
+    from tests.conftest import release_input
+
+    with UnitOfWork(ctx) as uow:
+        channel_cases.save_channel(uow, "website", "website",
+                                   {"web_root": str(tmp_path / "site")}, None, "admin_ops")
+    with UnitOfWork(ctx) as uow:
+        rid = release_cases.create(uow, release_input(channels=["website"]), "press")
+    approve_all(ctx, rid)
+    original = website.render
+    monkeypatch.setattr(website, "render", lambda kind, name, **kw: original(kind, name, **kw)
+                        .replace("<main>", "<main><p>博彩 六合彩 网上赌场</p>"))
+    drain(ctx)
+    assert not (tmp_path / "site" / "articles" / f"{rid}.html").exists()
+    assert deliveries(ctx, rid)["website"].last_error_code == "content_hash_mismatch"

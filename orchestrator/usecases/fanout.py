@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from channels.contract import ChannelAdapter, ChannelError, Receipt
 from orchestrator.domain.clock import utcnow
-from orchestrator.domain.hashing import canonical_json
+from orchestrator.domain.hashing import canonical_json, content_hash
 from orchestrator.domain.ratelimit import RateLimit
 from orchestrator.domain.redaction import redact_text
 from orchestrator.domain.retry import RetryPolicy
@@ -39,7 +39,7 @@ from orchestrator.domain.states import (
 from orchestrator.store.models import ChannelInstance, Delivery, DeliveryAttempt, Release
 from orchestrator.usecases import audit, quota
 from orchestrator.usecases.channels import adapter_for, get_channel
-from orchestrator.usecases.rendering import render_all
+from orchestrator.usecases.rendering import hashed_fields, release_view, render_all
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -143,17 +143,23 @@ def locked(session: Session, model: type, row_id: int) -> Any:
     return session.exec(select(model).where(model.id == row_id).with_for_update()).one()
 
 
-def _signed_payloads(uow: UnitOfWork, release: Release) -> dict[str, Any] | None:
-    """Re-render; the payloads only if they hash to what the sign-offs bound."""
-    payloads, digest = render_all(uow.ctx.settings, uow.session, release)
-    return payloads if digest == release.approved_hash else None
+def _signed(uow: UnitOfWork, release: Release) -> bool:
+    """The stored payloads and release fields still hash to what the sign-offs bound."""
+    stored = {d.channel: d.payload for d in current_deliveries(uow.session, release)}
+    return content_hash(hashed_fields(release), stored) == release.approved_hash
 
 
-def _intact(signed: dict[str, Any] | None, delivery: Delivery) -> bool:
-    """Never send anything but what was signed off."""
-    return signed is not None and canonical_json(signed.get(delivery.channel)) == canonical_json(
-        delivery.payload
-    )
+def _intact(uow: UnitOfWork, release: Release, delivery: Delivery, signed: bool) -> bool:
+    """Never send anything but what was signed off.
+
+    The payload must be the signed one, and rendering it again today (templates, channel
+    config) must give the same bytes: a template altered on disk is caught here too.
+    """
+    if not signed:
+        return False
+    adapter = adapter_for(uow.ctx.settings, get_channel(uow.session, delivery.channel))
+    fresh = adapter.render(release_view(uow.ctx.settings, release, delivery.channel))
+    return canonical_json(fresh) == canonical_json(delivery.payload)
 
 
 def _refuse_tampered(uow: UnitOfWork, release: Release, delivery: Delivery) -> None:
@@ -277,7 +283,7 @@ def stage(ctx: Context, delivery_id: int) -> None:
             return
         release = uow.session.get(Release, delivery.release_id)
         assert release is not None
-        if not _intact(_signed_payloads(uow, release), delivery):
+        if not _intact(uow, release, delivery, _signed(uow, release)):
             _refuse_tampered(uow, release, delivery)
             uow.commit()
             hold_or_fire(ctx, release.id)
@@ -359,11 +365,11 @@ def fire(ctx: Context, release_id: int) -> None:
         release = locked(uow.session, Release, release_id)
         if release.state != R.PUBLISHING:
             return
-        claims, signed = [], _signed_payloads(uow, release)
+        claims, signed = [], _signed(uow, release)
         for delivery in current_deliveries(uow.session, release):
             if delivery.state != D.STAGED:
                 continue
-            if not _intact(signed, delivery):
+            if not _intact(uow, release, delivery, signed):
                 _refuse_tampered(uow, release, delivery)
                 continue
             claimed = _claim_publish(uow, delivery)
@@ -383,7 +389,7 @@ def publish_one(ctx: Context, delivery_id: int) -> None:
         release = uow.session.get(Release, delivery.release_id)
         if release is None or release.state != R.PUBLISHING:
             return
-        if not _intact(_signed_payloads(uow, release), delivery):
+        if not _intact(uow, release, delivery, _signed(uow, release)):
             _refuse_tampered(uow, release, delivery)
             uow.commit()
             finish(ctx, release.id)

@@ -57,22 +57,30 @@ def run_ours(backend: str, releases: int, channels: int, scheduled: int) -> dict
         lease_seconds=60, redrive_seconds=30,
     ) as rig:
         time.sleep(3)  # workers up
+        # latency and spread: releases approved one after another, as a press office does
         approved_at: dict[int, float] = {}
-        start = time.time()
         for n in range(releases):
             rid = rig.approve_release(n)
             approved_at[rid] = time.time()
+            time.sleep(0.1)
         rig.wait_until_done(timeout=600)
-        saturated_s = max(max(v) for v in live_times(rig).values()) - start
         lives = live_times(rig)
         spreads = [(max(v) - min(v)) * 1000 for v in lives.values()]
         to_live = [(max(lives[r]) - t) * 1000 for r, t in approved_at.items()]
         errors = schedule_errors(rig, scheduled, releases)
+        # saturation: a backlog approved while no worker runs, then drained
+        for i in range(len(rig.workers)):
+            rig.kill_worker(i)
+        backlog = [rig.approve_release(10_000 + n) for n in range(releases)]
+        for i in range(len(rig.workers)):
+            rig.start_worker(i)
+        rig.wait_until_done(timeout=600)
+        times = [t for r, v in live_times(rig).items() if r in backlog for t in v]
         return {
             "spread_p50_ms": pct(spreads, 50), "spread_p95_ms": pct(spreads, 95),
             "spread_max_ms": max(spreads), "approve_to_live_p50_ms": pct(to_live, 50),
             "approve_to_live_p95_ms": pct(to_live, 95),
-            "deliveries_per_s": releases * channels / saturated_s,
+            "deliveries_per_s": len(times) / (max(times) - min(times)),
             "schedule_error_p50_ms": pct(errors, 50), "schedule_error_p95_ms": pct(errors, 95),
         }
 
@@ -110,7 +118,6 @@ def run_bare(backend: str, releases: int, channels: int) -> float:
 
             sender = make_app(rig.settings)
             time.sleep(3)
-            start = time.time()
             for n in range(releases):
                 for token in rig.accounts.values():
                     text = f"第{n}号 http://127.0.0.1:8000/site/articles/{n}.html"
@@ -120,7 +127,8 @@ def run_bare(backend: str, releases: int, channels: int) -> float:
             while True:
                 posts = requests.get(f"{rig.sandbox.url}/_sandbox/posts", timeout=30).json()
                 if len(posts) >= expected:
-                    return expected / (max(p["received_at"] for p in posts) - start)
+                    times = [p["received_at"] for p in posts]
+                    return expected / (max(times) - min(times))
                 time.sleep(0.2)
         finally:
             for w in workers:

@@ -32,6 +32,7 @@ class RecordingQueue:
 
 
 TASKS: dict[str, Callable[..., None]] = {
+    "stage_release": lambda ctx, release_id: fanout.stage_release(ctx, release_id),
     "stage": lambda ctx, delivery_id: fanout.stage(ctx, delivery_id),
     "fire": lambda ctx, release_id: fanout.fire(ctx, release_id),
     "publish": lambda ctx, delivery_id: fanout.publish_one(ctx, delivery_id),

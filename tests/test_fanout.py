@@ -23,9 +23,9 @@ def release(ctx, release_id):
 def test_approval_stages_every_channel_then_publishes_all(ctx, new_release):
     rid = new_release()
     assert approve_all(ctx, rid) == "approved"
-    assert ctx.queue.sent == [("stage", {"delivery_id": 1}), ("stage", {"delivery_id": 2})]
+    assert ctx.queue.sent == [("stage_release", {"release_id": rid})]
     ran = drain(ctx)
-    assert ran == ["stage", "stage", "fire"]
+    assert ran == ["stage_release"]  # the worker that staged the last channel fires at once
     assert [len(fakes.posts(a)) for a in ("alpha", "beta")] == [1, 1]
     done = release(ctx, rid)
     assert done.state == "published" and done.spread_ms is not None

@@ -18,6 +18,11 @@ def context() -> Context:
     return Context(engine_for(settings.resolved_database_url), settings, CeleryQueue(settings))
 
 
+@app.task(name="tongfa.stage_release")
+def stage_release(release_id: int) -> None:
+    fanout.stage_release(context(), release_id)
+
+
 @app.task(name="tongfa.stage")
 def stage(delivery_id: int) -> None:
     fanout.stage(context(), delivery_id)

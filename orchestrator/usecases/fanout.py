@@ -66,7 +66,7 @@ def create_deliveries(uow: UnitOfWork, release: Release) -> None:
             subject_id=delivery.id, release_id=release.id, channel=name,
             after={"state": delivery.state},
         )
-        uow.enqueue("stage", priority=release.priority, delivery_id=delivery.id)
+    uow.enqueue("stage_release", priority=release.priority, release_id=release.id)
 
 
 def send(uow: UnitOfWork, task: str, delivery: Delivery, countdown: float = 0.0) -> None:
@@ -276,38 +276,57 @@ def _flag_credentials(uow: UnitOfWork, channel: ChannelInstance) -> None:
 # ------------------------------------------------------------------ staging
 
 
-def stage(ctx: Context, delivery_id: int) -> None:
+def stage_release(ctx: Context, release_id: int) -> None:
+    """Stage every pending channel of a release at once; go live when all are staged."""
     with UnitOfWork(ctx) as uow:
-        delivery = _claim(uow, delivery_id, (D.PENDING,), D.STAGING)
-        if delivery is None:
+        release = uow.session.get(Release, release_id)
+        if release is None or release.state not in (R.APPROVED, R.SCHEDULED):
             return
-        release = uow.session.get(Release, delivery.release_id)
-        assert release is not None
-        if not _intact(uow, release, delivery, _signed(uow, release)):
-            _refuse_tampered(uow, release, delivery)
-            uow.commit()
-            hold_or_fire(ctx, release.id)
-            return
-        claim = _as_claim(uow, delivery)
+        pending = [d.id for d in current_deliveries(uow.session, release) if d.state == D.PENDING]
+    _stage(ctx, pending)
+
+
+def stage(ctx: Context, delivery_id: int) -> None:
+    """Stage one channel (a retry, a re-send, a re-drive)."""
+    _stage(ctx, [delivery_id])
+
+
+def _stage(ctx: Context, delivery_ids: list[int]) -> None:
+    claims, release_ids = [], set()
+    with UnitOfWork(ctx) as uow:
+        for delivery_id in delivery_ids:
+            delivery = _claim(uow, delivery_id, (D.PENDING,), D.STAGING)
+            if delivery is None:
+                continue
+            release = uow.session.get(Release, delivery.release_id)
+            assert release is not None
+            release_ids.add(release.id)
+            if _intact(uow, release, delivery, _signed(uow, release)):
+                claims.append(_as_claim(uow, delivery))
+            else:
+                _refuse_tampered(uow, release, delivery)
         uow.commit()
 
-    def run() -> dict[str, Any]:
+    def run(claim: Claim) -> dict[str, Any]:
         claim.adapter.validate(claim.payload)
         return claim.adapter.stage(claim.payload, claim.key)
 
-    out = _call(run)
-    with UnitOfWork(ctx) as uow:
-        delivery = _fenced(uow, delivery_id, claim.fence)
-        if delivery is None:
-            return
-        _record_attempt(uow, delivery, "stage", out)
-        if out.error is None:
-            delivery.staged = out.value or {}
-            set_state(uow, delivery, D.STAGED)
-        else:
-            _retry_or_fail(uow, delivery, out.error, D.PENDING, "stage")
+    outcomes = _concurrently(claims, run)
+    with UnitOfWork(ctx) as uow:  # every channel's outcome in one transaction
+        for claim, out in zip(claims, outcomes, strict=True):
+            delivery = _fenced(uow, claim.delivery_id, claim.fence)
+            if delivery is None:
+                continue
+            _record_attempt(uow, delivery, "stage", out)
+            if out.error is None:
+                delivery.staged = out.value or {}
+                set_state(uow, delivery, D.STAGED)
+            else:
+                _retry_or_fail(uow, delivery, out.error, D.PENDING, "stage")
         uow.commit()
-    hold_or_fire(ctx, delivery.release_id)
+    for release_id in release_ids:
+        if hold_or_fire(ctx, release_id, enqueue_fire=False):
+            fire(ctx, release_id)  # this worker goes on to fire: no broker hop at go-live
 
 
 def current_deliveries(session: Session, release: Release) -> list[Delivery]:
@@ -317,8 +336,11 @@ def current_deliveries(session: Session, release: Release) -> list[Delivery]:
     ))
 
 
-def hold_or_fire(ctx: Context, release_id: int) -> None:
-    """When every channel is staged, an approved release goes live; a failed stage holds it."""
+def hold_or_fire(ctx: Context, release_id: int, enqueue_fire: bool = True) -> bool:
+    """When every channel is staged, an approved release goes live; a failed stage holds it.
+
+    True when it went live now (with enqueue_fire=False the caller fires it).
+    """
     with UnitOfWork(ctx) as uow:
         release = locked(uow.session, Release, release_id)
         if release.state == R.PUBLISHING:  # a re-sent channel joins a release already live
@@ -326,9 +348,9 @@ def hold_or_fire(ctx: Context, release_id: int) -> None:
                 if delivery.state == D.STAGED:
                     send(uow, "publish", delivery)
             uow.commit()
-            return
+            return False
         if release.state != R.APPROVED:
-            return
+            return False
         deliveries = current_deliveries(uow.session, release)
         failed = [d.channel for d in deliveries if d.state == D.FAILED]
         if failed:
@@ -337,13 +359,15 @@ def hold_or_fire(ctx: Context, release_id: int) -> None:
                 release.state_reason = reason
                 uow.session.add(release)
                 uow.commit()
-            return
+            return False
         if deliveries and all(d.state == D.STAGED for d in deliveries):
-            go_live(uow, release, actor=WORKER)
+            go_live(uow, release, actor=WORKER, enqueue_fire=enqueue_fire)
             uow.commit()
+            return True
+        return False
 
 
-def go_live(uow: UnitOfWork, release: Release, actor: str) -> None:
+def go_live(uow: UnitOfWork, release: Release, actor: str, enqueue_fire: bool = True) -> None:
     before = {"state": release.state}
     release.state = release_transition(release.state, R.PUBLISHING)
     release.state_reason = ""
@@ -353,7 +377,8 @@ def go_live(uow: UnitOfWork, release: Release, actor: str) -> None:
         subject_id=release.id, release_id=release.id, before=before,
         after={"state": release.state},
     )
-    uow.enqueue("fire", priority=release.priority, release_id=release.id)
+    if enqueue_fire:
+        uow.enqueue("fire", priority=release.priority, release_id=release.id)
 
 
 # ------------------------------------------------------------------ going live
@@ -417,36 +442,41 @@ def _claim_publish(uow: UnitOfWork, delivery: Delivery) -> Claim | None:
     return claim
 
 
-def _publish_all(ctx: Context, claims: list[Claim]) -> None:
+def _concurrently(claims: list[Claim], call: Callable[[Claim], Any]) -> list[Outcome]:
+    """Run one adapter call per channel in threads, all leaving at the same instant."""
     if not claims:
-        return
+        return []
     start = threading.Barrier(len(claims))
 
     def one(claim: Claim) -> Outcome:
-        start.wait()  # every channel's call leaves at the same instant
-        return _call(lambda: claim.adapter.publish(claim.payload, claim.staged, claim.key))
+        start.wait()
+        return _call(lambda: call(claim))
 
     with ThreadPoolExecutor(max_workers=len(claims)) as pool:
-        outcomes = list(pool.map(one, claims))
-    for claim, out in zip(claims, outcomes, strict=False):
-        _record_publish(ctx, claim, out)
+        return list(pool.map(one, claims))
 
 
-def _record_publish(ctx: Context, claim: Claim, out: Outcome) -> None:
-    with UnitOfWork(ctx) as uow:
-        delivery = _fenced(uow, claim.delivery_id, claim.fence)
-        if delivery is None:
-            return
-        _record_attempt(uow, delivery, "publish", out)
-        err = out.error
-        if err is None:
-            _accept_receipt(uow, delivery, out.value, claim.adapter)
-        elif err.kind == "outcome_unknown" or err.code == "internal":
-            set_state(uow, delivery, D.RECONCILING, error=(err.code, err.message))
-            send(uow, "reconcile", delivery, countdown=1.0)
-        else:
-            _retry_or_fail(uow, delivery, err, D.STAGED, "publish")
+def _publish_all(ctx: Context, claims: list[Claim]) -> None:
+    outcomes = _concurrently(claims, lambda c: c.adapter.publish(c.payload, c.staged, c.key))
+    with UnitOfWork(ctx) as uow:  # every channel's outcome in one transaction
+        for claim, out in zip(claims, outcomes, strict=True):
+            _record_publish(uow, claim, out)
         uow.commit()
+
+
+def _record_publish(uow: UnitOfWork, claim: Claim, out: Outcome) -> None:
+    delivery = _fenced(uow, claim.delivery_id, claim.fence)
+    if delivery is None:
+        return
+    _record_attempt(uow, delivery, "publish", out)
+    err = out.error
+    if err is None:
+        _accept_receipt(uow, delivery, out.value, claim.adapter)
+    elif err.kind == "outcome_unknown" or err.code == "internal":
+        set_state(uow, delivery, D.RECONCILING, error=(err.code, err.message))
+        send(uow, "reconcile", delivery, countdown=1.0)
+    else:
+        _retry_or_fail(uow, delivery, err, D.STAGED, "publish")
 
 
 def _accept_receipt(uow: UnitOfWork, delivery: Delivery, receipt: Receipt,

@@ -44,8 +44,9 @@ def free_port() -> int:
 class Rig:
     def __init__(self, var_dir: Path, backend: str = "postgres-redis", weibo_accounts: int = 4,
                  workers: int = 2, lease_seconds: float = 5, redrive_seconds: float = 2,
-                 with_website: bool = True) -> None:
+                 with_website: bool = True, queues: tuple[str, ...] = ("urgent,normal",)) -> None:
         self.with_website = with_website
+        self.queues = queues
         self.var_dir, self.backend = var_dir, backend
         self.accounts = {f"5000000{i:03d}": f"tok-{i}" for i in range(weibo_accounts)}
         self.worker_count = workers
@@ -64,9 +65,12 @@ class Rig:
     def __enter__(self) -> Rig:
         if self.backend != "embedded":
             self.env["TONGFA_DATABASE_URL"] = self._postgres()
+        if self.backend == "postgres-redis":
             self.redis_port = free_port()
             self._start_redis()
             self.env["TONGFA_BROKER_URL"] = f"redis://127.0.0.1:{self.redis_port}/0"
+        elif self.backend == "postgres-rabbitmq":
+            self.env["TONGFA_BROKER_URL"] = self._rabbit_vhost()
         self.settings = Settings(**{k.removeprefix("TONGFA_").lower(): v
                                     for k, v in self.env.items()})
         self.ctx = make_context(self.settings)
@@ -77,7 +81,7 @@ class Rig:
             create_app(accounts=self.accounts, safe_domain="127.0.0.1", posts_per_hour=100_000)))
         self._configure()
         for i in range(self.worker_count):
-            self.start_worker(i)
+            self.start_worker(i, self.queues[i % len(self.queues)])
         self.procs.append(self._spawn([sys.executable, "-m", "orchestrator.cli.main",
                                        "scheduler"], "scheduler"))
         return self
@@ -89,6 +93,14 @@ class Rig:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.db_name}"')
         return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{self.db_name}"
+
+    def _rabbit_vhost(self) -> str:
+        """A virtual host of our own on the machine's RabbitMQ: no queue shared with others."""
+        self.vhost = f"tongfa-{uuid.uuid4().hex[:8]}"
+        subprocess.run(["rabbitmqctl", "add_vhost", self.vhost], check=True, capture_output=True)
+        subprocess.run(["rabbitmqctl", "set_permissions", "-p", self.vhost, "guest", ".*", ".*",
+                        ".*"], check=True, capture_output=True)
+        return f"amqp://guest:guest@127.0.0.1:5672/{self.vhost}"
 
     def _start_redis(self) -> None:
         """A Redis of our own with no persistence: a restart loses every queued message."""
@@ -131,8 +143,8 @@ class Rig:
         return subprocess.Popen(command, env={**os.environ, **self.env}, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
-    def start_worker(self, i: int) -> None:
-        proc = self._spawn(worker_command(f"rig{i}-{uuid.uuid4().hex[:4]}", "urgent,normal", 2),
+    def start_worker(self, i: int, queues: str = "urgent,normal") -> None:
+        proc = self._spawn(worker_command(f"rig{i}-{uuid.uuid4().hex[:4]}", queues, 2),
                            f"worker-{i}")
         if i < len(self.workers):
             self.workers[i] = proc
@@ -158,7 +170,9 @@ class Rig:
             rid = releases.create(uow, data, "press")
         with UnitOfWork(self.ctx) as uow:
             releases.submit(uow, rid, "press")
-        for signer in ("reviewer", "secrecy", "leader"):
+        signers = ("secrecy", "leader") if data.priority == "urgent" else (
+            "reviewer", "secrecy", "leader")
+        for signer in signers:
             with UnitOfWork(self.ctx) as uow:
                 review.approve(uow, rid, signer)
         self.release_ids.append(rid)
@@ -208,9 +222,12 @@ class Rig:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-        if self.backend != "embedded":
+        if self.backend == "postgres-redis":
             self.redis.kill()
             self.redis.wait()
+        if self.backend == "postgres-rabbitmq":
+            subprocess.run(["rabbitmqctl", "delete_vhost", self.vhost], capture_output=True)
+        if self.backend != "embedded":
             self.ctx.engine.dispose()
             import psycopg
 

@@ -164,8 +164,9 @@ class Rig:
     def approve_release(self, n: int, **changes: Any) -> int:
         from tests.conftest import release_input
 
-        data = release_input(title=f"第{n}号通知：冬季安全生产", channels=self.channel_names,
-                             summary=f"第{n}号。", **changes)
+        fields = {"title": f"第{n}号通知：冬季安全生产", "channels": self.channel_names,
+                  "summary": f"第{n}号。", **changes}
+        data = release_input(**fields)
         with UnitOfWork(self.ctx) as uow:
             rid = releases.create(uow, data, "press")
         with UnitOfWork(self.ctx) as uow:
@@ -182,6 +183,16 @@ class Rig:
         with UnitOfWork(self.ctx) as uow:
             return Counter(releases.get_release(uow.session, rid).state
                            for rid in self.release_ids)
+
+    def states_of(self, release_ids: list[int]) -> dict[int, str]:
+        from sqlmodel import select
+
+        from orchestrator.store.models import Release
+
+        with UnitOfWork(self.ctx) as uow:
+            rows = uow.session.exec(select(Release.id, Release.state)
+                                    .where(Release.id.in_(release_ids))).all()
+        return dict(rows)
 
     def wait_until_done(self, timeout: float) -> float:
         deadline = time.monotonic() + timeout

@@ -4,7 +4,6 @@
 Run on Redis and on RabbitMQ.
 """
 
-import time
 
 import pytest
 

@@ -192,3 +192,38 @@ def test_retry_delays_follow_the_policy():
     assert policy.delay(1, retry_after=300, rng=rng) == 300  # the channel's window is a floor
     assert policy.may_retry(4, 10) and not policy.may_retry(5, 10)
     assert not policy.may_retry(1, policy.max_age_seconds + 1)
+
+
+def test_a_second_scheduler_waits_for_the_lease(ctx):
+    assert scheduler.hold_lease(ctx, "first", ttl=10)
+    assert not scheduler.hold_lease(ctx, "second", ttl=10)
+    assert scheduler.hold_lease(ctx, "first", ttl=10)  # renewing
+    clock.travel(11)  # the first one died and stopped renewing
+    assert scheduler.hold_lease(ctx, "second", ttl=10)
+    assert not scheduler.hold_lease(ctx, "first", ttl=10)
+
+
+def test_two_schedulers_never_fire_a_release_twice(ctx, new_release):
+    rid = new_release(go_live_at=soon().isoformat())
+    approve_all(ctx, rid)
+    drain(ctx)
+    clock.travel(11 * 60)
+    other = Context(ctx.engine, ctx.settings, RecordingQueue())
+    fired = scheduler.tick(ctx)["fired"] + scheduler.tick(other)["fired"]
+    drain(ctx)
+    drain(other)
+    assert fired == 1 and [len(fakes.posts(a)) for a in ("alpha", "beta")] == [1, 1]
+
+
+def test_a_go_live_group_goes_live_as_one(ctx, new_release):
+    policy = new_release(title="关于促进民营经济发展的若干措施", group="民营经济-2026")
+    reading = new_release(title="《若干措施》政策解读", group="民营经济-2026")
+    approve_all(ctx, policy)
+    drain(ctx)
+    assert release(ctx, policy).state == "approved" and fakes.posts("alpha") == []
+    assert "group" in release(ctx, policy).state_reason
+    approve_all(ctx, reading)
+    drain(ctx)
+    assert release(ctx, policy).state == release(ctx, reading).state == "published"
+    times = sorted(p["at"] for p in fakes.posts("alpha") + fakes.posts("beta"))
+    assert len(times) == 4 and (times[-1] - times[0]).total_seconds() < 1

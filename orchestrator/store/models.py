@@ -61,6 +61,15 @@ class ChannelQuota(SQLModel, table=True):
     refilled_at: dt.datetime
 
 
+class SchedulerLease(SQLModel, table=True):
+    """Who is the one scheduler now; a second one started by mistake waits."""
+
+    __tablename__ = "scheduler_lease"
+    name: str = Field(primary_key=True, max_length=32)
+    holder: str = Field(max_length=80)
+    expires_at: dt.datetime
+
+
 class Release(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     title: str
@@ -76,6 +85,7 @@ class Release(SQLModel, table=True):
     attachments: list[dict[str, Any]] = _json([])
     priority: str = "normal"
     parent_id: int | None = Field(default=None, foreign_key="release.id")
+    golive_group: str | None = Field(default=None, index=True, max_length=64)  # 政策解读同步
     go_live_at: dt.datetime | None = None
     state: str = Field(default="draft", index=True, max_length=32)
     state_reason: str = ""

@@ -339,6 +339,7 @@ def current_deliveries(session: Session, release: Release) -> list[Delivery]:
 def hold_or_fire(ctx: Context, release_id: int, enqueue_fire: bool = True) -> bool:
     """When every channel is staged, an approved release goes live; a failed stage holds it.
 
+    A release in a go-live group goes live only with every other member of the group.
     True when it went live now (with enqueue_fire=False the caller fires it).
     """
     with UnitOfWork(ctx) as uow:
@@ -351,20 +352,42 @@ def hold_or_fire(ctx: Context, release_id: int, enqueue_fire: bool = True) -> bo
             return False
         if release.state != R.APPROVED:
             return False
-        deliveries = current_deliveries(uow.session, release)
-        failed = [d.channel for d in deliveries if d.state == D.FAILED]
+        failed = [d.channel for d in current_deliveries(uow.session, release)
+                  if d.state == D.FAILED]
         if failed:
-            reason = f"held: {', '.join(failed)} could not be staged"
-            if release.state_reason != reason:
-                release.state_reason = reason
-                uow.session.add(release)
-                uow.commit()
+            _note(uow, release, f"held: {', '.join(failed)} could not be staged")
             return False
-        if deliveries and all(d.state == D.STAGED for d in deliveries):
-            go_live(uow, release, actor=WORKER, enqueue_fire=enqueue_fire)
-            uow.commit()
-            return True
-        return False
+        members = ready_members(uow.session, release, (R.APPROVED,))
+        if members is None:
+            if release.golive_group:
+                _note(uow, release, f"waiting for the rest of group {release.golive_group}")
+            return False
+        for member in members:
+            go_live(uow, member, actor=WORKER, enqueue_fire=enqueue_fire and member is members[0])
+        uow.commit()
+        return True
+
+
+def _note(uow: UnitOfWork, release: Release, reason: str) -> None:
+    if release.state_reason != reason:
+        release.state_reason = reason
+        uow.session.add(release)
+        uow.commit()
+
+
+def ready_members(session: Session, release: Release, states: tuple[R, ...]) -> list[Release] | None:
+    """The releases that go live together with this one, if every one is ready; else None."""
+    members = [release]
+    if release.golive_group:
+        members = [locked(session, Release, rid) for rid in session.exec(
+            select(Release.id).where(Release.golive_group == release.golive_group,
+                                     Release.state != R.WITHDRAWN).order_by(Release.id))]
+    for member in members:
+        deliveries = current_deliveries(session, member)
+        if member.state not in states or not deliveries or any(
+                d.state != D.STAGED for d in deliveries):
+            return None
+    return members
 
 
 def go_live(uow: UnitOfWork, release: Release, actor: str, enqueue_fire: bool = True) -> None:
@@ -385,24 +408,32 @@ def go_live(uow: UnitOfWork, release: Release, actor: str, enqueue_fire: bool = 
 
 
 def fire(ctx: Context, release_id: int) -> None:
-    """Publish every staged channel of a release concurrently, at one instant."""
+    """Publish every staged channel of a release (and of its go-live group) at one instant."""
     with UnitOfWork(ctx) as uow:
-        release = locked(uow.session, Release, release_id)
-        if release.state != R.PUBLISHING:
-            return
-        claims, signed = [], _signed(uow, release)
-        for delivery in current_deliveries(uow.session, release):
-            if delivery.state != D.STAGED:
+        first = locked(uow.session, Release, release_id)
+        members = [first]
+        if first.golive_group:
+            members = list(uow.session.exec(select(Release).where(
+                Release.golive_group == first.golive_group).order_by(Release.id)))
+        claims = []
+        for release in members:
+            if release.state != R.PUBLISHING:
                 continue
-            if not _intact(uow, release, delivery, signed):
-                _refuse_tampered(uow, release, delivery)
-                continue
-            claimed = _claim_publish(uow, delivery)
-            if claimed is not None:
-                claims.append(claimed)
+            signed = _signed(uow, release)
+            for delivery in current_deliveries(uow.session, release):
+                if delivery.state != D.STAGED:
+                    continue
+                if not _intact(uow, release, delivery, signed):
+                    _refuse_tampered(uow, release, delivery)
+                    continue
+                claimed = _claim_publish(uow, delivery)
+                if claimed is not None:
+                    claims.append(claimed)
+        member_ids = [m.id for m in members]
         uow.commit()
     _publish_all(ctx, claims)
-    finish(ctx, release_id)
+    for member_id in member_ids:
+        finish(ctx, member_id)
 
 
 def publish_one(ctx: Context, delivery_id: int) -> None:

@@ -75,6 +75,7 @@ def _apply(uow: UnitOfWork, release: Release, data: ReleaseInput, base: Path) ->
     release.channels, release.overrides = list(data.channels), data.overrides
     release.images, release.attachments = images, attachments
     release.priority, release.parent_id = data.priority.value, data.parent
+    release.golive_group = data.group
     release.go_live_at = data.go_live_at
     release.updated_at = utcnow()
 
@@ -219,6 +220,7 @@ def as_dict(session: Session, release: Release) -> dict[str, Any]:
         "revision": release.revision,
         "priority": release.priority,
         "parent": release.parent_id,
+        "group": release.golive_group,
         "channels": release.channels,
         "column": release.site_column,
         "metadata": release.meta,

@@ -7,16 +7,20 @@ restarted scheduler, a purged queue or a SIGKILLed worker costs time, not work.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
-from orchestrator.store.models import AuditCheckpoint, Delivery, Release
+from orchestrator.store.models import AuditCheckpoint, Delivery, Release, SchedulerLease
 from orchestrator.usecases import audit, fanout
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
@@ -62,10 +66,12 @@ def _fire_due(ctx: Context) -> int:
             select(Release).where(Release.state == R.SCHEDULED, Release.go_live_at <= utcnow())
         ).all()
         for release in due:
-            deliveries = fanout.current_deliveries(uow.session, release)
-            if deliveries and all(d.state == D.STAGED for d in deliveries):
-                fanout.go_live(uow, release, actor="scheduler")
-                fired += 1
+            if release.state != R.SCHEDULED:
+                continue  # already gone live with its group in this tick
+            members = fanout.ready_members(uow.session, release, (R.SCHEDULED, R.APPROVED))
+            for member in members or []:
+                fanout.go_live(uow, member, actor="scheduler", enqueue_fire=member is members[0])
+            fired += bool(members)
         uow.commit()
     return fired
 
@@ -128,10 +134,37 @@ def seconds_to_next_go_live(ctx: Context) -> float | None:
     return None if due is None else (due - utcnow()).total_seconds()
 
 
+def hold_lease(ctx: Context, holder: str, ttl: float = 10.0) -> bool:
+    """Take or renew the scheduler lease; False while another scheduler holds it."""
+    now = utcnow()
+    with UnitOfWork(ctx) as uow:
+        lease = uow.session.exec(select(SchedulerLease).where(SchedulerLease.name == "scheduler")
+                                 .with_for_update()).first()
+        if lease is not None and lease.holder != holder and lease.expires_at > now:
+            return False
+        lease = lease or SchedulerLease(name="scheduler", holder=holder, expires_at=now)
+        lease.holder, lease.expires_at = holder, now + timedelta(seconds=ttl)
+        uow.session.add(lease)
+        try:
+            uow.commit()
+        except IntegrityError:  # another scheduler created the row first
+            return False
+    return True
+
+
 def run(ctx: Context, should_stop: Callable[[float], bool], period: float = 0.25) -> None:
-    """Tick until told to stop; wake exactly at a go-live time rather than up to a period late."""
+    """Tick until told to stop; wake exactly at a go-live time rather than up to a period late.
+
+    Only the holder of the scheduler lease ticks: a second scheduler started by mistake
+    waits, and takes over within the lease's ttl if the first one dies.
+    """
+    holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     while True:
         try:
+            if not hold_lease(ctx, holder):
+                if should_stop(1.0):
+                    return
+                continue
             tick(ctx, redrive_after=ctx.settings.redrive_seconds)
             wait = seconds_to_next_go_live(ctx)
         except Exception:  # keep going: the next tick retries

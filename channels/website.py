@@ -93,7 +93,8 @@ class WebsiteAdapter(ChannelAdapter):
         return {"id": release.id, "path": f"articles/{release.id}.html", "url": release.url,
                 "title": title, "column": meta["column"], "summary": release.summary,
                 "date_published": meta["date_published"], "issuing_body": meta["issuing_body"],
-                "meta": meta, "files": files, "html": html, "body": release.body_html}
+                "meta": meta, "files": files, "html": html, "body": release.body_html,
+                "parent_id": release.parent_id}
 
     def problems(self, payload: JSON) -> list[Problem]:
         found = []
@@ -137,7 +138,8 @@ class WebsiteAdapter(ChannelAdapter):
             manifest[str(payload["id"])] = {
                 k: payload[k] for k in ("url", "title", "column", "summary", "date_published",
                                         "issuing_body", "path")
-            } | {"updated": now.isoformat(timespec="seconds"), "page_sha256": _sha(data)}
+            } | {"updated": now.isoformat(timespec="seconds"), "page_sha256": _sha(data),
+                 "id": payload["id"], "parent_id": payload.get("parent_id")}
         return Receipt(str(payload["id"]), payload["url"], now,
                        {"page_sha256": _sha(data), "path": payload["path"]})
 
@@ -197,6 +199,10 @@ class WebsiteAdapter(ChannelAdapter):
             self._write(f"columns/{column['slug']}.html", self._page(
                 "list.html", heading=column["name"], columns=nav,
                 entries=[e for e in entries if e["column"] == column["name"]]))
+        for root, items in _threads(manifest).items():  # 重大突发事件: first statement + updates
+            self._write(f"threads/{root}.html", self._page(
+                "list.html", heading=f"{manifest[str(root)]['title']}（持续更新）", columns=nav,
+                entries=items))
         updated = max((e["updated"] for e in entries), default="1970-01-01T00:00:00+00:00")
         self._write("feed.atom", render("website", "feed.atom", site_name=self.config.site_name,
                                         base_url=self.base, entries=entries[:50], updated=updated))
@@ -204,6 +210,24 @@ class WebsiteAdapter(ChannelAdapter):
 
     def _write(self, relative: str, text: str) -> None:
         write_atomically(self.root / relative, text.encode("utf-8"))
+
+
+def _threads(manifest: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
+    """Follow-ups grouped under the first release of their story, oldest first."""
+    def root(entry: dict[str, Any]) -> int:
+        seen = set()
+        while entry.get("parent_id") and str(entry["parent_id"]) in manifest \
+                and entry["parent_id"] not in seen:
+            seen.add(entry["parent_id"])
+            entry = manifest[str(entry["parent_id"])]
+        return int(entry.get("id", 0))
+
+    threads: dict[int, list[dict[str, Any]]] = {}
+    for entry in manifest.values():
+        if entry.get("id") is not None:
+            threads.setdefault(root(entry), []).append(entry)
+    return {r: sorted(items, key=lambda e: e["updated"])
+            for r, items in threads.items() if len(items) > 1}
 
 
 def _sha(data: bytes) -> str:

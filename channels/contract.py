@@ -231,6 +231,14 @@ class ChannelAdapter(ABC):
     def withdraw(self, receipt: Receipt) -> None:
         raise PermanentError(f"{self.kind} cannot withdraw", code="unsupported")
 
+    def read_back(self, payload: JSON, receipt: Receipt) -> str | None:
+        """What the channel shows now for this receipt (None: cannot be read back)."""
+        return None
+
+    def shown(self, payload: JSON) -> str:
+        """What the channel should show for this payload, comparable with read_back()."""
+        raise NotImplementedError
+
     def test_connection(self) -> str:
         """Check the endpoint and credentials; return a short human message."""
         return "ok"

@@ -160,6 +160,13 @@ class WebsiteAdapter(ChannelAdapter):
                                 withdrawn_at=dt.datetime.now(dt.UTC).date().isoformat())
             write_atomically(self.root / entry["path"], notice.encode("utf-8"))
 
+    def read_back(self, payload: JSON, receipt: Receipt) -> str | None:
+        page = self.root / payload["path"]
+        return page.read_text(encoding="utf-8", errors="replace") if page.is_file() else ""
+
+    def shown(self, payload: JSON) -> str:
+        return payload["html"]
+
     def test_connection(self) -> str:
         try:
             self.root.mkdir(parents=True, exist_ok=True)

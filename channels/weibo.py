@@ -178,6 +178,15 @@ class WeiboAdapter(ChannelAdapter):
                              data={"access_token": self._token(), "id": receipt.remote_id})
         self._answer(response)
 
+    def read_back(self, payload: JSON, receipt: Receipt) -> str | None:
+        for status in self._timeline(count=100):
+            if str(status.get("idstr") or status.get("id")) == receipt.remote_id:
+                return str(status.get("text", ""))
+        return ""  # gone from the account
+
+    def shown(self, payload: JSON) -> str:
+        return payload["text"]
+
     def test_connection(self) -> str:
         posts = self._timeline(count=1)
         return f"token accepted; {len(posts)} recent post(s) readable"

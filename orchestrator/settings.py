@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     urgent_review_policy: str | None = Field(
         None, description="fast-track policy for urgent releases; default: secrecy → approver"
     )
+    integrity_interval_seconds: float = Field(
+        300.0, description="How often what is live is compared with what was approved"
+    )
+    alert_webhook_url: str | None = Field(None, description="POSTed a JSON alert on defacement")
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(2, description="Celery worker processes started by `tongfa serve`")

@@ -136,6 +136,14 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
                                limit=min(limit, 10000))
             return [audit.as_dict(e) for e in rows]
 
+    @app.get("/api/v1/alerts")
+    def alerts(user: Actor) -> list[dict[str, Any]]:
+        """Open integrity alerts: published items that no longer show what was approved."""
+        require_role(user, "channel_admin", "auditor")
+        from orchestrator.usecases import integrity
+
+        return integrity.open_alerts(ctx)
+
     @app.get("/api/v1/channels")
     def list_channels(user: Actor) -> list[dict[str, Any]]:
         with uow() as u:

@@ -261,6 +261,25 @@ def audit_query(
                    f"{r['subject_id']} {json.dumps(r['after'], ensure_ascii=False) if r['after'] else ''}")
 
 
+@app.command("integrity")
+def integrity_check(json_out: Json = False) -> None:
+    """Compare everything live with what was approved now; exit 1 on any open alert."""
+    from orchestrator.usecases import integrity
+
+    ctx = context()
+    integrity.check(ctx, every_seconds=0, limit=100_000)
+    alerts = integrity.open_alerts(ctx)
+    if json_out:
+        emit(alerts)
+    for alert in [] if json_out else alerts:
+        typer.echo(f"ALERT #{alert['id']} release {alert['release_id']} on {alert['channel']} "
+                   f"({alert['detected_at']}):\n{alert['diff']}")
+    if not json_out and not alerts:
+        typer.echo("every published item shows what was approved")
+    if alerts:
+        raise typer.Exit(1)
+
+
 @audit_app.command("verify")
 def audit_verify(json_out: Json = False) -> None:
     """Walk the hash chain and the signed checkpoints; exit 1 if anything was altered."""

@@ -135,6 +135,7 @@ class Delivery(SQLModel, table=True):
     remote_id: str | None = None
     url: str | None = None
     published_at: dt.datetime | None = None
+    checked_at: dt.datetime | None = None  # last integrity check of what is live
     attempts: int = 0
     budget_from: int = 0  # attempts made before the last re-send: the policy counts from here
     fence: int = 0  # +1 on every claim; a stale worker's write is refused
@@ -176,6 +177,20 @@ class AuditEvent(SQLModel, table=True):
     detail: dict[str, Any] | None = _json()
     prev_hash: str = Field(default="", max_length=64)
     hash: str = Field(default="", max_length=64)  # sha256(prev_hash + canonical(this event))
+
+
+class IntegrityAlert(SQLModel, table=True):
+    """A published item that no longer shows what was approved (defaced, injected, removed)."""
+
+    __tablename__ = "integrity_alert"
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    release_id: int = Field(index=True)
+    channel: str = Field(max_length=64)
+    detected_at: dt.datetime = Field(default_factory=utcnow)
+    diff: str  # unified diff, approved → found
+    found_sha256: str = Field(max_length=64)
+    resolved: bool = False
 
 
 class AuditCheckpoint(SQLModel, table=True):

@@ -21,7 +21,7 @@ from orchestrator.domain.clock import utcnow
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.store.models import AuditCheckpoint, Delivery, Release, SchedulerLease
-from orchestrator.usecases import audit, fanout
+from orchestrator.usecases import audit, fanout, integrity
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,16 @@ def tick(ctx: Context, redrive_after: float = 30.0) -> dict[str, int]:
     for release_id in _ids(ctx, R.PUBLISHING):
         fanout.finish(ctx, release_id)
     _checkpoint_audit(ctx)
+    counts["alerts"] = len(_watch(ctx))
     return counts
+
+
+def _watch(ctx: Context) -> list[dict]:
+    from orchestrator import notify  # sends over HTTP: after the alert rows are committed
+
+    alerts = integrity.check(ctx)
+    notify.alerts(ctx.settings, alerts)
+    return alerts
 
 
 def _checkpoint_audit(ctx: Context, every_seconds: float = 60.0) -> None:

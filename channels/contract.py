@@ -60,6 +60,15 @@ class ReleaseView:
     attachments: tuple[Attachment, ...] = ()
     parent_id: int | None = None
     go_live_at: dt.datetime | None = None
+    corrects_id: int | None = None  # this release corrects that one (更正)
+    corrects_url: str | None = None
+
+    @property
+    def link(self) -> str:
+        """Where readers should go: a correction points at the corrected page."""
+        if self.corrects_url:
+            return f"{self.corrects_url}#correction-{self.id}"
+        return self.url
 
     @property
     def marker(self) -> str:
@@ -67,7 +76,7 @@ class ReleaseView:
 
         Used by lookup() to find an earlier attempt that did go out.
         """
-        return self.url
+        return self.link
 
 
 # --------------------------------------------------------------- what comes out

@@ -87,10 +87,13 @@ class WebsiteAdapter(ChannelAdapter):
         title = release.overrides.get("title") or release.title
         files = [{"sha256": f.sha256, "filename": f.filename, "source": str(f.path)}
                  for f in (*release.images, *release.attachments)]
+        # a correction replaces the corrected page, at the same address (更正)
+        page_id = release.corrects_id or release.id
+        url = release.corrects_url or release.url
         html = self._page("article.html", title=title, meta=meta, body_html=release.body_html,
-                          url=release.url, release_id=release.id,
+                          url=url, release_id=page_id, corrected=bool(release.corrects_id),
                           images=release.images, attachments=release.attachments)
-        return {"id": release.id, "path": f"articles/{release.id}.html", "url": release.url,
+        return {"id": page_id, "path": f"articles/{page_id}.html", "url": url,
                 "title": title, "column": meta["column"], "summary": release.summary,
                 "date_published": meta["date_published"], "issuing_body": meta["issuing_body"],
                 "meta": meta, "files": files, "html": html, "body": release.body_html,

@@ -78,11 +78,12 @@ class WeiboAdapter(ChannelAdapter):
     # ------------------------------------------------------------ render/validate
 
     def render(self, release: ReleaseView) -> JSON:
+        template = "correction.txt" if release.corrects_id else "post.txt"
         text = release.overrides.get("text") or render(
-            "weibo", "post.txt", title=release.title, summary=release.summary
+            "weibo", template, title=release.title, summary=release.summary
         ).strip()
-        if not any(urlparse(u).hostname == self.config.safe_domain for u in URL.findall(text)):
-            text = f"{text} {release.url}"  # the link of the safe domain Weibo requires
+        if release.marker not in text:
+            text = f"{text} {release.link}"  # the link of the safe domain Weibo requires
         payload: JSON = {"text": text, "marker": release.marker}
         if release.images:
             image = release.images[0]

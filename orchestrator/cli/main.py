@@ -189,6 +189,30 @@ def release_show(release_id: int, json_out: Json = False) -> None:
                    f"{' (void)' if s['voided'] else ''} — {s['content_hash'][:16]}")
 
 
+@release_app.command("withdraw")
+@refusals
+def release_withdraw(release_id: int, as_: As, reason: str = typer.Option(...)) -> None:
+    """Take a published release down on every channel (approver)."""
+    from orchestrator.usecases import corrections
+
+    with UnitOfWork(context()) as uow:
+        count = corrections.withdraw(uow, release_id, as_, reason)
+    typer.echo(f"release {release_id} withdrawn; {count} channel(s) being taken down")
+
+
+@release_app.command("plan")
+@refusals
+def release_plan(release_id: int) -> None:
+    """How each channel will carry out a correction (更正)."""
+    from orchestrator.usecases import corrections
+
+    ctx = context()
+    with UnitOfWork(ctx) as uow:
+        view = corrections.as_plan_view(ctx.settings, uow.session, release_id)
+    for step in view["plan"]:
+        typer.echo(f"{step['channel']:<16} {step['kind']:<10} {step['strategy']}")
+
+
 @app.command("preview")
 @refusals
 def preview(file: Path, kind: str = typer.Option(..., help="adapter kind"),

@@ -76,6 +76,7 @@ class ReleaseInput(BaseModel):
     attachments: list[str] = Field(default_factory=list, description="file paths")
     priority: Priority = Priority.NORMAL
     parent: int | None = Field(None, description="id of the release this one follows up")
+    corrects: int | None = Field(None, description="id of the published release this corrects")
     group: str | None = Field(
         None, max_length=64, description="go-live group: releases that go live as one"
     )

@@ -86,6 +86,7 @@ class Release(SQLModel, table=True):
     priority: str = "normal"
     parent_id: int | None = Field(default=None, foreign_key="release.id")
     golive_group: str | None = Field(default=None, index=True, max_length=64)  # 政策解读同步
+    corrects_id: int | None = Field(default=None, foreign_key="release.id")  # 更正
     go_live_at: dt.datetime | None = None
     state: str = Field(default="draft", index=True, max_length=32)
     state_reason: str = ""

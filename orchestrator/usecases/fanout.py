@@ -184,7 +184,7 @@ class Outcome:
     error: ChannelError | None = None
 
 
-def _call(fn: Callable[[], Any]) -> Outcome:
+def call_adapter(fn: Callable[[], Any]) -> Outcome:
     started, t0 = utcnow(), time.perf_counter()
     try:
         value, error = fn(), None
@@ -196,7 +196,7 @@ def _call(fn: Callable[[], Any]) -> Outcome:
     return Outcome(started, utcnow(), (time.perf_counter() - t0) * 1000, value, error)
 
 
-def _record_attempt(uow: UnitOfWork, delivery: Delivery, phase: str, out: Outcome) -> None:
+def record_attempt(uow: UnitOfWork, delivery: Delivery, phase: str, out: Outcome) -> None:
     err = out.error
     uow.session.add(DeliveryAttempt(
         delivery_id=delivery.id, number=delivery.attempts, phase=phase,
@@ -317,7 +317,7 @@ def _stage(ctx: Context, delivery_ids: list[int]) -> None:
             delivery = _fenced(uow, claim.delivery_id, claim.fence)
             if delivery is None:
                 continue
-            _record_attempt(uow, delivery, "stage", out)
+            record_attempt(uow, delivery, "stage", out)
             if out.error is None:
                 delivery.staged = out.value or {}
                 set_state(uow, delivery, D.STAGED)
@@ -481,7 +481,7 @@ def _concurrently(claims: list[Claim], call: Callable[[Claim], Any]) -> list[Out
 
     def one(claim: Claim) -> Outcome:
         start.wait()
-        return _call(lambda: call(claim))
+        return call_adapter(lambda: call(claim))
 
     with ThreadPoolExecutor(max_workers=len(claims)) as pool:
         return list(pool.map(one, claims))
@@ -499,7 +499,7 @@ def _record_publish(uow: UnitOfWork, claim: Claim, out: Outcome) -> None:
     delivery = _fenced(uow, claim.delivery_id, claim.fence)
     if delivery is None:
         return
-    _record_attempt(uow, delivery, "publish", out)
+    record_attempt(uow, delivery, "publish", out)
     err = out.error
     if err is None:
         _accept_receipt(uow, delivery, out.value, claim.adapter)
@@ -539,15 +539,15 @@ def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
     if claim is None:
         return
     if phase == "lookup":
-        out = _call(lambda: claim.adapter.lookup(claim.payload, claim.key))
+        out = call_adapter(lambda: claim.adapter.lookup(claim.payload, claim.key))
     else:
         receipt = Receipt.from_json(claim.receipt or {})
-        out = _call(lambda: claim.adapter.confirm(receipt))
+        out = call_adapter(lambda: claim.adapter.confirm(receipt))
     with UnitOfWork(ctx) as uow:
         delivery = _fenced(uow, delivery_id, claim.fence)
         if delivery is None:
             return
-        _record_attempt(uow, delivery, phase, out)
+        record_attempt(uow, delivery, phase, out)
         if out.error is not None:
             task = "reconcile" if phase == "lookup" else "confirm"
             delivery.lease_until = None

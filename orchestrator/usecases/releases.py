@@ -58,6 +58,10 @@ def _check_references(session: Session, data: ReleaseInput) -> None:
     ]
     if data.parent is not None and session.get(Release, data.parent) is None:
         problems.append(("parent", f"no release with id {data.parent}"))
+    if data.corrects is not None:
+        corrected = session.get(Release, data.corrects)
+        if corrected is None or corrected.state not in ("published", "partially_published"):
+            problems.append(("corrects", f"release {data.corrects} is not published"))
     if problems:
         raise InvalidInput(problems)
 
@@ -75,7 +79,7 @@ def _apply(uow: UnitOfWork, release: Release, data: ReleaseInput, base: Path) ->
     release.channels, release.overrides = list(data.channels), data.overrides
     release.images, release.attachments = images, attachments
     release.priority, release.parent_id = data.priority.value, data.parent
-    release.golive_group = data.group
+    release.golive_group, release.corrects_id = data.group, data.corrects
     release.go_live_at = data.go_live_at
     release.updated_at = utcnow()
 
@@ -221,6 +225,7 @@ def as_dict(session: Session, release: Release) -> dict[str, Any]:
         "priority": release.priority,
         "parent": release.parent_id,
         "group": release.golive_group,
+        "corrects": release.corrects_id,
         "channels": release.channels,
         "column": release.site_column,
         "metadata": release.meta,

@@ -36,6 +36,8 @@ def release_view(settings: Settings, release: Release, channel: str) -> ReleaseV
         attachments=tuple(files.attachment(store, ref) for ref in release.attachments),
         parent_id=release.parent_id,
         go_live_at=release.go_live_at,
+        corrects_id=release.corrects_id,
+        corrects_url=release_url(settings, release.corrects_id) if release.corrects_id else None,
     )
 
 
@@ -49,6 +51,7 @@ def hashed_fields(release: Release) -> dict[str, Any]:
         "column": release.site_column,
         "priority": release.priority,
         "parent_id": release.parent_id,
+        "corrects_id": release.corrects_id,
         "images": [ref["sha256"] for ref in release.images],
         "attachments": [ref["sha256"] for ref in release.attachments],
     }

@@ -1,0 +1,90 @@
+"""Corrections (更正) and withdrawals (撤回) across channels, planned from each adapter's abilities.
+
+A correction is a release of its own (`corrects: ID`), reviewed and signed like any
+other; each channel's adapter carries it out its way: the website replaces the page at
+the same address, Weibo (no edit) posts a correction that links the corrected page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from channels.contract import ChannelError, Receipt
+from orchestrator.domain.errors import InvalidInput, Refused
+from orchestrator.domain.states import DeliveryState as D
+from orchestrator.domain.states import ReleaseState as R
+from orchestrator.domain.states import release_transition
+from orchestrator.settings import Settings
+from orchestrator.store.models import Delivery, Release
+from orchestrator.usecases import audit, fanout
+from orchestrator.usecases.channels import adapter_for, get_channel
+from orchestrator.usecases.releases import get_release
+from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+from orchestrator.usecases.users import get_user, require_role
+
+
+def plan(settings: Settings, session: Session, release: Release) -> list[dict[str, str]]:
+    """How each target channel will carry out this correction."""
+    steps = []
+    for name in release.channels:
+        adapter = adapter_for(settings, get_channel(session, name))
+        how = ("replace the published item at the same address" if adapter.capabilities.can_update
+               else "publish a correction notice that links the corrected item")
+        steps.append({"channel": name, "kind": adapter.kind, "strategy": how})
+    return steps
+
+
+def withdraw(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> int:
+    """Take a published release down everywhere it went; returns how many channels."""
+    s = uow.session
+    require_role(get_user(s, actor), "approver")
+    if not reason.strip():
+        raise InvalidInput([("reason", "a withdrawal needs a reason")])
+    release = fanout.locked(s, Release, release_id)
+    if release.state not in (R.PUBLISHED, R.PARTIALLY_PUBLISHED):
+        raise Refused(f"release {release_id} is {release.state}: only what is live can be withdrawn")
+    before = {"state": release.state}
+    release.state = release_transition(release.state, R.WITHDRAWN)
+    release.state_reason = reason
+    s.add(release)
+    live = [d for d in fanout.current_deliveries(s, release) if d.state == D.PUBLISHED]
+    for delivery in live:
+        fanout.send(uow, "withdraw", delivery)
+    audit.record(s, actor=actor, action="release.withdrawn", subject_type="release",
+                 subject_id=release.id, release_id=release.id, before=before,
+                 after={"state": release.state, "channels": [d.channel for d in live]},
+                 detail={"reason": reason})
+    uow.commit()
+    return len(live)
+
+
+def withdraw_delivery(ctx: Context, delivery_id: int) -> None:
+    """One channel's part of a withdrawal (idempotent: a second run finds it withdrawn)."""
+    with UnitOfWork(ctx) as uow:
+        delivery = uow.session.get(Delivery, delivery_id)
+        if delivery is None or delivery.state != D.PUBLISHED or not delivery.receipt:
+            return
+        adapter = adapter_for(ctx.settings, get_channel(uow.session, delivery.channel))
+        receipt = Receipt.from_json(delivery.receipt)
+    out = fanout.call_adapter(lambda: adapter.withdraw(receipt))
+    with UnitOfWork(ctx) as uow:
+        delivery = fanout.locked(uow.session, Delivery, delivery_id)
+        if delivery.state != D.PUBLISHED:
+            return
+        fanout.record_attempt(uow, delivery, "withdraw", out)
+        if out.error is None:
+            fanout.set_state(uow, delivery, D.WITHDRAWN)
+        elif isinstance(out.error, ChannelError) and out.error.retryable:
+            fanout.send(uow, "withdraw", delivery, countdown=5.0)
+        else:
+            delivery.last_error_code, delivery.last_error = out.error.code, out.error.message
+            uow.session.add(delivery)
+        uow.commit()
+
+
+def as_plan_view(settings: Settings, session: Session, release_id: int) -> dict[str, Any]:
+    release = get_release(session, release_id)
+    return {"release": release_id, "corrects": release.corrects_id,
+            "plan": plan(settings, session, release)}

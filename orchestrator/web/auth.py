@@ -1,0 +1,249 @@
+"""Who is at the console: the signed session cookie, CSRF, login throttling, role checks.
+
+The session lives in a cookie signed with itsdangerous (nothing to store server-side,
+so any number of API processes can serve the console). It carries only the user's
+name, the CSRF token and one-shot messages; roles are read from the database on every
+request, so a role taken away is gone at the next click. The cookie is set by hand
+rather than by Starlette's SessionMiddleware because the Secure flag must follow the
+request (TLS terminated by a proxy says so with X-Forwarded-Proto).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+from fastapi import HTTPException, Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.responses import Response
+
+from orchestrator.domain.errors import Forbidden, NotFound
+from orchestrator.settings import Settings
+from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+from orchestrator.usecases.users import get_user
+
+COOKIE = "tongfa_console"
+SESSION_SECONDS = 8 * 3600  # one working day; then sign in again
+MAX_FAILURES = 5
+FAILURE_WINDOW = 300.0  # seconds
+
+# Which room needs which roles (admin passes every check, as in users.require_role).
+PRESS = ("author",)
+REVIEW = ("reviewer", "secrecy", "approver")
+CHANNELS = ("channel_admin",)
+AUDIT = ("auditor",)
+
+
+def session_key(settings: Settings) -> bytes:
+    """Derived from TONGFA_SECRET_KEY when set (every process agrees); else a key file."""
+    if settings.secret_key is not None:
+        secret = settings.secret_key.get_secret_value().encode()
+        return hmac.new(secret, b"tongfa console session v1", sha256).digest()
+    path = Path(settings.var_dir) / "console.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_bytes().strip()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_hex(32).encode())
+    return path.read_bytes().strip()
+
+
+class ConsoleSession(dict[str, Any]):
+    """A dict that knows whether it must be written back to the cookie."""
+
+    modified = False
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.modified = True
+        super().__setitem__(key, value)
+
+    def pop(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if key in self:
+            self.modified = True
+        return super().pop(key, default)
+
+    def reset(self) -> None:
+        """A new session (after sign-in or sign-out): no fixation, a fresh CSRF token."""
+        self.clear()
+        self.modified = True
+
+
+class Throttle:
+    """At most MAX_FAILURES failed sign-ins per user and address in FAILURE_WINDOW seconds.
+
+    Kept in this process's memory: behind several processes each counts on its own,
+    which still bounds guessing to a small multiple of the limit.
+    """
+
+    def __init__(self, limit: int = MAX_FAILURES, window: float = FAILURE_WINDOW) -> None:
+        self.limit, self.window = limit, window
+        self._failures: dict[tuple[str, str], list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
+        kept = [t for t in self._failures.get(key, []) if now - t < self.window]
+        if kept:
+            self._failures[key] = kept
+        else:
+            self._failures.pop(key, None)
+        return kept
+
+    def wait_seconds(self, key: tuple[str, str]) -> float:
+        """0 when a try is allowed; otherwise how long until the oldest failure expires."""
+        now = time.monotonic()
+        with self._lock:
+            recent = self._recent(key, now)
+            if len(recent) < self.limit:
+                return 0.0
+            return max(1.0, self.window - (now - recent[0]))
+
+    def fail(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._failures.setdefault(key, []).append(time.monotonic())
+
+    def clear(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+
+@dataclass
+class Viewer:
+    """The signed-in person, with the roles the database holds for them now."""
+
+    name: str
+    roles: list[str] = field(default_factory=list)
+
+    def has(self, *roles: str) -> bool:
+        return "admin" in self.roles or any(r in self.roles for r in roles)
+
+    @property
+    def rooms(self) -> dict[str, bool]:
+        return {"press": self.has(*PRESS), "review": self.has(*REVIEW),
+                "channels": self.has(*CHANNELS), "audit": self.has(*AUDIT)}
+
+
+class SignInRequired(Exception):
+    """No valid session: pages redirect to the sign-in form, JSON answers 401."""
+
+
+def is_https(request: Request) -> bool:
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return forwarded == "https" or request.url.scheme == "https"
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, made on first use (the sign-in form gets one too)."""
+    session: ConsoleSession = request.state.session
+    token = session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return str(token)
+
+
+async def check_csrf(request: Request) -> None:
+    """Every state-changing request carries the session's token (form field or header)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    sent = request.headers.get("x-csrf-token", "")
+    if not sent and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        sent = str((await request.form()).get("csrf", ""))
+    expected = request.state.session.get("csrf", "")
+    if not sent or not expected or not hmac.compare_digest(str(sent), str(expected)):
+        raise HTTPException(403, "表单已失效或缺少校验码（CSRF），请刷新页面后重试。")
+
+
+def flash(request: Request, message: str, level: str = "ok") -> None:
+    """A message shown once on the next page (after a redirect)."""
+    session: ConsoleSession = request.state.session
+    session["flash"] = [*session.get("flash", []), [level, message]]
+
+
+def viewer(request: Request) -> Viewer:
+    """The signed-in person or SignInRequired (a user removed since sign-in is signed out)."""
+    name = request.state.session.get("user")
+    if not name:
+        raise SignInRequired()
+    ctx: Context = request.app.state.ctx
+    with UnitOfWork(ctx) as uow:
+        try:
+            user = get_user(uow.session, name)
+        except NotFound:
+            request.state.session.reset()
+            raise SignInRequired() from None
+        return Viewer(user.name, list(user.roles))
+
+
+def require(*roles: str) -> Callable[[Request], Viewer]:
+    """A dependency: the signed-in viewer, who must hold one of `roles` (none = anyone)."""
+
+    def dependency(request: Request) -> Viewer:
+        who = viewer(request)
+        if roles and not who.has(*roles):
+            raise Forbidden(f"{who.name} 没有访问此页面所需的角色（{' / '.join(roles)}）")
+        return who
+
+    return dependency
+
+
+def session_middleware(settings: Settings) -> Callable[..., Awaitable[Response]]:
+    """Load the session before a request; write it back (signed, flagged) after."""
+    signer = URLSafeTimedSerializer(session_key(settings), salt="tongfa-console")
+
+    async def middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]
+                         ) -> Response:
+        data: dict[str, Any] = {}
+        raw = request.cookies.get(COOKIE)
+        if raw:
+            try:
+                loaded = signer.loads(raw, max_age=SESSION_SECONDS)
+                data = loaded if isinstance(loaded, dict) else {}
+            except BadSignature:
+                data = {}
+        session = ConsoleSession(data)
+        request.state.session = session
+        response = await call_next(request)
+        if session.modified:
+            path = request.scope.get("root_path", "") or "/"
+            if session:
+                response.set_cookie(COOKIE, signer.dumps(dict(session)), max_age=SESSION_SECONDS,
+                                    path=path, httponly=True, samesite="lax",
+                                    secure=is_https(request))
+            else:
+                response.delete_cookie(COOKIE, path=path, httponly=True, samesite="lax",
+                                       secure=is_https(request))
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        if "/static/" not in request.url.path:
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return middleware
+
+
+SECURITY_HEADERS = {
+    # the console's own scripts only; website previews sit in sandboxed srcdoc frames
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline' http: https:; "
+        "img-src 'self' data: http: https:; frame-src 'self'; frame-ancestors 'none'; "
+        "form-action 'self'; base-uri 'self'; object-src 'none'"),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}

@@ -304,6 +304,36 @@ def integrity_check(json_out: Json = False) -> None:
         raise typer.Exit(1)
 
 
+report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("assessment")
+@refusals
+def report_assessment(
+    quarter: str = typer.Option(..., help="e.g. 2026Q4"),
+    csv_out: Annotated[bool, typer.Option("--csv")] = False,
+    svg: Path | None = typer.Option(None, help="also write a bar chart here"),
+) -> None:
+    """考核: per department, per channel — published, median approval→live, failures, corrections."""
+    from orchestrator.usecases import report
+
+    with UnitOfWork(context()) as uow:
+        rows = report.assessment(uow.session, quarter)
+    if svg is not None:
+        svg.write_text(report.svg_chart(rows, f"{quarter} 各部门各渠道发布数"), encoding="utf-8")
+    if csv_out:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(report.COLUMNS))
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    typer.echo(f"{'部门':<20}{'渠道':<16}{'发布':>6}{'审批→上线中位(秒)':>18}{'失败':>6}{'更正':>6}")
+    for r in rows:
+        median = "-" if r["median_approval_to_live_s"] is None else r["median_approval_to_live_s"]
+        typer.echo(f"{r['department']:<20}{r['channel']:<16}{r['published']:>6}{median!s:>18}"
+                   f"{r['failures']:>6}{r['corrections']:>6}")
+
+
 @audit_app.command("verify")
 def audit_verify(json_out: Json = False) -> None:
     """Walk the hash chain and the signed checkpoints; exit 1 if anything was altered."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from channels.contract import Attachment, ReleaseView
-from channels.registry import adapter_class
+from channels.registry import UnknownKind, adapter_class
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.release import ReleaseInput, parse_release, sanitised_body
 from orchestrator.usecases.channels import adapter_for, list_channels
@@ -45,7 +45,10 @@ def view_of(ctx: Context, data: ReleaseInput, base: Path, channel: str) -> Relea
 
 def preview_file(ctx: Context, file: Path, raw: Any, kind: str, fmt: str | None) -> str:
     data = parse_release(raw)
-    adapter_class(kind)  # an unknown kind is refused before anything else
+    try:
+        adapter_class(kind)  # an unknown kind is refused before anything else
+    except UnknownKind as exc:
+        raise InvalidInput([("kind", str(exc))]) from None
     with UnitOfWork(ctx) as uow:
         configured = [c for c in list_channels(uow.session) if c.kind == kind]
         instance = next((c for c in configured if c.name in data.channels), None)

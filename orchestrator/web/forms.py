@@ -1,0 +1,161 @@
+"""The compose form ⇄ the release input the use cases take, and the unsaved preview.
+
+One flat dict of form values is used both ways, so a refused form comes back exactly
+as it was typed. The preview renders the unsaved input through the real adapters
+(the same path as `tongfa preview`), so what the author sees is what would be sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from starlette.datastructures import FormData
+
+from channels.contract import ChannelError
+from orchestrator.cli.preview import view_of
+from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.release import Disclosure, parse_release
+from orchestrator.store.models import ChannelInstance, Release
+from orchestrator.usecases.channels import adapter_for, list_channels
+from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+from orchestrator.web.pages import field_label, zh
+
+log = logging.getLogger(__name__)
+
+# (key, label, input type, required) — the 政府信息公开 fields, in the order officers read them
+METADATA = (
+    ("index_number", "索引号", "text", True),
+    ("issuing_body", "发布机构", "text", True),
+    ("document_number", "文号", "text", False),
+    ("date_written", "成文日期", "date", False),
+    ("date_published", "发布日期", "date", False),
+    ("subject_category", "主题分类", "text", False),
+    ("disclosure", "公开属性", "select", True),
+    ("validity", "有效性", "text", False),
+)
+DISCLOSURES = [d.value for d in Disclosure]
+# what an author may override per channel kind (adapters read these keys)
+OVERRIDES: dict[str, tuple[tuple[str, str], ...]] = {
+    "website": (("title", "网站标题（留空用主标题）"), ("column", "网站栏目（留空用上面的栏目）")),
+}
+DEFAULT_OVERRIDES = (("text", "本渠道文案（留空自动生成）"),)
+
+
+def override_fields(kind: str) -> tuple[tuple[str, str], ...]:
+    return OVERRIDES.get(kind, DEFAULT_OVERRIDES)
+
+
+def blank_values() -> dict[str, Any]:
+    return {"title": "", "summary": "", "body": "", "column": "新闻发布", "priority": "normal",
+            "parent": "", "channels": [], "md": {"subject_category": "综合政务",
+                                                 "disclosure": Disclosure.PROACTIVE.value,
+                                                 "validity": "有效"}, "ov": {}}
+
+
+def values_of(form: FormData) -> dict[str, Any]:
+    """The form as typed, for re-display and for release_data()."""
+    values = blank_values()
+    for key in ("title", "summary", "body", "column", "priority", "parent"):
+        values[key] = str(form.get(key, "")).strip()
+    values["body"] = str(form.get("body", ""))
+    values["channels"] = [str(c) for c in form.getlist("channels")]
+    values["md"] = {key: str(form.get(f"md_{key}", "")).strip() for key, *_ in METADATA}
+    values["ov"] = {
+        name[3:]: str(value) for name, value in form.multi_items() if name.startswith("ov_")
+    }
+    return values
+
+
+def values_of_release(release: Release) -> dict[str, Any]:
+    values = blank_values()
+    values.update(title=release.title, summary=release.summary, body=release.body_source,
+                  column=release.site_column, priority=release.priority,
+                  parent=str(release.parent_id or ""), channels=list(release.channels))
+    values["md"] = {key: str(release.meta.get(key) or "") for key, *_ in METADATA}
+    values["ov"] = {f"{key}__{channel}": str(value)
+                    for channel, fields in release.overrides.items()
+                    for key, value in fields.items()}
+    return values
+
+
+def release_data(values: dict[str, Any]) -> dict[str, Any]:
+    """Form values → the raw input parse_release() validates (empty optional fields omitted)."""
+    overrides: dict[str, dict[str, str]] = {}
+    for name, value in values["ov"].items():
+        key, _, channel = name.partition("__")
+        if value.strip() and channel in values["channels"]:
+            overrides.setdefault(channel, {})[key] = value.strip()
+    data: dict[str, Any] = {
+        "title": values["title"], "summary": values["summary"], "body": values["body"],
+        "column": values["column"] or "新闻发布", "channels": values["channels"],
+        "overrides": overrides, "priority": values["priority"] or "normal",
+        "metadata": {k: v for k, v in values["md"].items() if v},
+    }
+    if values["parent"]:
+        data["parent"] = int(values["parent"]) if values["parent"].isdigit() else values["parent"]
+    return data
+
+
+def problems_of(exc: InvalidInput) -> list[dict[str, str]]:
+    return [{"field": field_label(f), "message": zh(m)} for f, m in exc.problems]
+
+
+def channel_rows(ctx: Context) -> list[ChannelInstance]:
+    with UnitOfWork(ctx) as uow:
+        rows = list_channels(uow.session)
+        for row in rows:
+            uow.session.expunge(row)
+        return rows
+
+
+def counted(kind: str, payload: dict[str, Any]) -> str | None:
+    """Characters as the channel counts them, for the channels that have a limit on text."""
+    text = payload.get("text")
+    if not isinstance(text, str):
+        return None
+    if kind == "weibo":
+        from channels.weibo import LIMIT, weibo_length
+
+        return f"{weibo_length(text)} / {LIMIT} 字"
+    return f"{len(text)} 字"
+
+
+def preview(ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+    """Every chosen channel's document for the unsaved form, with its problems."""
+    try:
+        data = parse_release(release_data(values))
+    except InvalidInput as exc:
+        return {"ok": False, "problems": problems_of(exc), "channels": []}
+    problems = []
+    if data.metadata.disclosure != Disclosure.PROACTIVE:
+        problems.append({"field": "公开属性", "message": "只有“主动公开”的信息可以发布"})
+    rows = {row.name: row for row in channel_rows(ctx)}
+    shown = []
+    for name in data.channels:
+        row = rows.get(name)
+        if row is None:
+            problems.append({"field": "发布渠道", "message": f"没有名为 {name} 的渠道"})
+            continue
+        shown.append(_one(ctx, row, data))
+    return {"ok": not problems and all(not c["problems"] for c in shown),
+            "problems": problems, "channels": shown}
+
+
+def _one(ctx: Context, row: ChannelInstance, data: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": row.name, "kind": row.kind, "problems": [],
+                             "document": "", "html": False, "count": None}
+    try:
+        adapter = adapter_for(ctx.settings, row)
+        payload = adapter.render(view_of(ctx, data, Path("."), row.name))
+        fmt = adapter.formats[0]
+        entry.update(document=adapter.document(payload, fmt), html=fmt == "html",
+                     count=counted(row.kind, payload))
+        entry["problems"] = [f"{p.field}：{p.message}" for p in adapter.problems(payload)]
+    except (ChannelError, InvalidInput) as exc:
+        entry["problems"] = [str(exc)]
+    except Exception as exc:  # a preview must show the trouble, not fail the page
+        log.exception("preview of %s failed", row.name)
+        entry["problems"] = [f"无法渲染：{type(exc).__name__}"]
+    return entry

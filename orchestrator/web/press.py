@@ -1,0 +1,178 @@
+"""The press office's room: compose with live per-channel preview, submit, schedule, follow.
+
+Thin over the use cases: releases.create/edit/submit, golive.schedule/force_go_live,
+deliveries.for_release. The board is one small JSON document polled every second,
+so following a go-live needs no reload and no extra server machinery.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+
+from orchestrator.domain.clock import iso, utcnow
+from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.release import parse_release
+from orchestrator.domain.states import EDITABLE_RELEASE_STATES
+from orchestrator.usecases import deliveries, golive, releases
+from orchestrator.usecases.unit_of_work import UnitOfWork
+from orchestrator.web import forms
+from orchestrator.web.auth import PRESS, Viewer, flash, require
+from orchestrator.web.pages import (
+    STATE_LABELS,
+    act,
+    ctx_of,
+    local_time,
+    parse_local,
+    redirect,
+    render,
+)
+
+router = APIRouter(prefix="/press")
+Author = Annotated[Viewer, Depends(require(*PRESS))]
+Approver = Annotated[Viewer, Depends(require("approver"))]
+# a go-live time can be set from the draft on, until the release has gone live
+SCHEDULABLE = ("draft", "in_review", "rejected", "approved", "scheduled")
+
+
+@router.get("")
+def press_home(request: Request, who: Author) -> Response:
+    with UnitOfWork(ctx_of(request)) as uow:
+        rows = [releases.as_dict(uow.session, r) for r in releases.list_releases(uow.session)]
+    return render(request, "press_list.html", who, releases=rows)
+
+
+def _compose(request: Request, who: Viewer, values: dict[str, Any], release: dict | None,
+             problems: list[dict[str, str]] | None = None, status: int = 200) -> Response:
+    return render(request, "compose.html", who, status=status, values=values, release=release,
+                  channels=forms.channel_rows(ctx_of(request)), metadata=forms.METADATA,
+                  disclosures=forms.DISCLOSURES, override_fields=forms.override_fields,
+                  problems=problems or [])
+
+
+@router.get("/new")
+def new_form(request: Request, who: Author) -> Response:
+    return _compose(request, who, forms.blank_values(), None)
+
+
+def _save(request: Request, who: Viewer, values: dict[str, Any], release_id: int | None,
+          then_submit: bool) -> Response:
+    ctx = ctx_of(request)
+    try:
+        data = parse_release(forms.release_data(values))
+        with UnitOfWork(ctx) as uow:
+            if release_id is None:
+                release_id = releases.create(uow, data, who.name)
+            else:
+                releases.edit(uow, release_id, data, who.name)
+    except InvalidInput as exc:
+        shown = None if release_id is None else {"id": release_id}
+        return _compose(request, who, values, shown, forms.problems_of(exc), status=422)
+    flash(request, f"稿件 {release_id} 已保存")
+    if then_submit:
+        return _submit(request, who, release_id)
+    return redirect(request, f"/press/{release_id}")
+
+
+@router.post("/new")
+async def create(request: Request, who: Author) -> Response:
+    form = await request.form()
+    return _save(request, who, forms.values_of(form), None, form.get("then") == "submit")
+
+
+@router.post("/preview")
+async def preview(request: Request, who: Author) -> JSONResponse:
+    values = forms.values_of(await request.form())
+    return JSONResponse(forms.preview(ctx_of(request), values))
+
+
+def _release(request: Request, release_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    with UnitOfWork(ctx_of(request)) as uow:
+        release = releases.get_release(uow.session, release_id)
+        rows = [deliveries.as_dict(uow.session, d, with_attempts=False)
+                for d in deliveries.for_release(uow.session, release_id)]
+        return releases.as_dict(uow.session, release), rows
+
+
+@router.get("/{release_id}")
+def show(request: Request, release_id: int, who: Author) -> Response:
+    release, rows = _release(request, release_id)
+    return render(request, "release.html", who, release=release, deliveries=rows,
+                  editable=release["state"] in EDITABLE_RELEASE_STATES,
+                  schedulable=release["state"] in SCHEDULABLE,
+                  can_force=who.has("approver") and release["state"] in ("approved", "scheduled")
+                  and any(d["state"] in ("failed", "pending") for d in rows))
+
+
+@router.get("/{release_id}/board.json")
+def board(request: Request, release_id: int, who: Author) -> JSONResponse:
+    release, rows = _release(request, release_id)
+    for row in rows:
+        row["state_label"] = STATE_LABELS.get(row["state"], row["state"])
+    return JSONResponse({
+        "release": {k: release[k] for k in ("id", "state", "state_reason", "go_live_at",
+                                            "first_live_at", "last_live_at", "spread_ms")}
+        | {"state_label": STATE_LABELS.get(release["state"], release["state"])},
+        "deliveries": rows, "at": iso(utcnow()),
+    })
+
+
+@router.get("/{release_id}/edit")
+def edit_form(request: Request, release_id: int, who: Author) -> Response:
+    with UnitOfWork(ctx_of(request)) as uow:
+        release = releases.get_release(uow.session, release_id)
+        values, state = forms.values_of_release(release), release.state
+    if state not in EDITABLE_RELEASE_STATES:
+        flash(request, f"稿件处于“{STATE_LABELS.get(state, state)}”状态，不能再修改", "error")
+        return redirect(request, f"/press/{release_id}")
+    return _compose(request, who, values, {"id": release_id, "state": state})
+
+
+@router.post("/{release_id}/edit")
+async def edit(request: Request, release_id: int, who: Author) -> Response:
+    form = await request.form()
+    return _save(request, who, forms.values_of(form), release_id, form.get("then") == "submit")
+
+
+def _submit(request: Request, who: Viewer, release_id: int) -> Response:
+    def run() -> str:
+        with UnitOfWork(ctx_of(request)) as uow:
+            digest = releases.submit(uow, release_id, who.name)
+        return f"已提交审核；审核人将签署的内容指纹：{digest[:16]}…"
+
+    return act(request, who, run, f"/press/{release_id}")
+
+
+@router.post("/{release_id}/submit")
+def submit(request: Request, release_id: int, who: Author) -> Response:
+    return _submit(request, who, release_id)
+
+
+@router.post("/{release_id}/schedule")
+async def schedule(request: Request, release_id: int, who: Author) -> Response:
+    form = await request.form()
+
+    def run() -> str:
+        at = None if form.get("now") else parse_local(str(form.get("at", "")), "at")
+        with UnitOfWork(ctx_of(request)) as uow:
+            state = golive.schedule(uow, release_id, at, who.name)
+        when = f"定于 {local_time(at)}（北京时间）上线" if at else "各渠道就绪后立即同时上线"
+        return f"{when}；当前状态：{STATE_LABELS.get(state, state)}"
+
+    return act(request, who, run, f"/press/{release_id}")
+
+
+@router.post("/{release_id}/force")
+async def force(request: Request, release_id: int, who: Approver) -> Response:
+    reason = str((await request.form()).get("reason", ""))
+
+    def run() -> str:
+        with UnitOfWork(ctx_of(request)) as uow:
+            left = golive.force_go_live(uow, release_id, who.name, reason)
+        return f"已强制上线；未上线的渠道：{'、'.join(left) or '无'}"
+
+    return act(request, who, run, f"/press/{release_id}")
+

@@ -176,6 +176,9 @@ class WebsiteAdapter(ChannelAdapter):
             probe = self.root / ".probe"
             probe.write_text("ok")
             probe.unlink()
+            if not (self.root / "index.html").exists():  # a new site has a home page at once
+                with self._manifest():
+                    pass
         except OSError as exc:
             raise PermanentError(f"web root not writable: {exc}", code="io") from None
         return f"web root {self.root} writable"

@@ -62,6 +62,7 @@ class Stack:
     def start(self) -> Stack:
         from orchestrator.api.app import create_app
 
+        self._check_channels()
         app = create_app(self.ctx, mounts=sandbox_mounts(self.ctx))
         config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port,
                                 log_level="warning", lifespan="off")
@@ -83,6 +84,18 @@ class Stack:
                     stdout=log_file, stderr=subprocess.STDOUT))
         self._spawn(self._schedule, "scheduler")
         return self
+
+    def _check_channels(self) -> None:
+        """Test every website channel at start: it also lays out a new site's home page."""
+        from orchestrator.usecases.channels import test_channel
+
+        with UnitOfWork(self.ctx) as uow:
+            names = [c.name for c in list_channels(uow.session) if c.kind == "website"]
+        for name in names:
+            with UnitOfWork(self.ctx) as uow:
+                ok, message = test_channel(uow, name, "serve")
+            if not ok:
+                log.warning("channel %s: %s", name, message)
 
     def _spawn(self, target: Any, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

@@ -1,0 +1,1 @@
+"""The web console: server-rendered rooms for the press office, reviewers, channel admins, auditors."""

@@ -1,0 +1,188 @@
+"""The channel admins' room: instances and their health, configure, test, pause, re-send.
+
+Credentials are write-only here as everywhere: the form never holds them, and an
+empty credentials field keeps what is stored (channels.save_channel with None).
+Health is read from the delivery records, the same rows operators read when
+something failed (the Saleor EventDeliveryAttempt idea).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import func
+from sqlmodel import Session, select
+from starlette.responses import Response
+
+from channels.registry import UnknownKind, adapter_class, kinds
+from orchestrator.domain.clock import utcnow
+from orchestrator.domain.errors import InvalidInput, NotFound
+from orchestrator.store.models import ChannelInstance, Delivery, DeliveryAttempt, Release
+from orchestrator.usecases import channels, recovery
+from orchestrator.usecases.unit_of_work import UnitOfWork
+from orchestrator.web.auth import CHANNELS, Viewer, flash, require
+from orchestrator.web.pages import act, ctx_of, redirect, render
+
+router = APIRouter()
+Admin = Annotated[Viewer, Depends(require(*CHANNELS))]
+HEALTH_WINDOW = dt.timedelta(days=7)
+
+
+def health(session: Session, row: ChannelInstance) -> dict[str, Any]:
+    """Last success, and the share of failed attempts over the last week."""
+    last_ok = session.exec(select(func.max(Delivery.published_at))
+                           .where(Delivery.channel == row.name)).one()
+    since = utcnow() - HEALTH_WINDOW
+    outcomes = session.exec(
+        select(DeliveryAttempt.outcome, func.count())
+        .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+        .where(Delivery.channel == row.name, DeliveryAttempt.started_at >= since)
+        .group_by(DeliveryAttempt.outcome)).all()
+    total = sum(n for _, n in outcomes)
+    failed = sum(n for outcome, n in outcomes if outcome != "ok")
+    return {**channels.public_view(row), "paused": row.paused, "last_success": last_ok,
+            "attempts": total, "failure_rate": (failed / total) if total else None,
+            "updated_at": row.updated_at}
+
+
+def failed_deliveries(session: Session) -> list[dict[str, Any]]:
+    """Failed deliveries of each release's current revision: the ones a re-send can help."""
+    rows = session.exec(
+        select(Delivery, Release.title).join(Release, Release.id == Delivery.release_id)
+        .where(Delivery.state == "failed", Delivery.revision == Release.revision)
+        .order_by(Delivery.updated_at.desc()).limit(200)).all()
+    return [{"id": d.id, "release_id": d.release_id, "title": title, "channel": d.channel,
+             "attempts": d.attempts, "error_code": d.last_error_code, "error": d.last_error,
+             "at": d.updated_at} for d, title in rows]
+
+
+@router.get("/channels")
+def channel_list(request: Request, who: Admin) -> Response:
+    with UnitOfWork(ctx_of(request)) as uow:
+        rows = [health(uow.session, r) for r in channels.list_channels(uow.session)]
+        failed = failed_deliveries(uow.session)
+    return render(request, "channels.html", who, channels=rows, failed=failed)
+
+
+def _credential_fields(kind: str) -> list[str]:
+    try:
+        model = adapter_class(kind).credentials_model
+    except UnknownKind:
+        return []
+    return list(model.model_fields) if model else []
+
+
+def _form(request: Request, who: Viewer, values: dict[str, Any], existing: dict | None,
+          problems: list[str] | None = None, status: int = 200) -> Response:
+    return render(request, "channel_form.html", who, status=status, values=values,
+                  existing=existing, kinds=kinds(), problems=problems or [],
+                  credential_fields={k: _credential_fields(k) for k in kinds()})
+
+
+@router.get("/channels/new")
+def new_channel(request: Request, who: Admin) -> Response:
+    return _form(request, who, {"name": "", "kind": "", "config": "{\n}"}, None)
+
+
+@router.get("/channels/{name}/edit")
+def edit_channel(request: Request, name: str, who: Admin) -> Response:
+    with UnitOfWork(ctx_of(request)) as uow:
+        view = channels.public_view(channels.get_channel(uow.session, name))
+    values = {"name": name, "kind": view["kind"],
+              "config": json.dumps(view["config"], ensure_ascii=False, indent=2)}
+    return _form(request, who, values, view)
+
+
+def _json_field(text: str, field: str, empty: Any) -> Any:
+    if not text.strip():
+        return empty
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput([(field, f"不是有效的 JSON：{exc.msg}（第 {exc.lineno} 行）")]) from None
+    if not isinstance(value, dict):
+        raise InvalidInput([(field, "应为一个 JSON 对象 {…}")])
+    return value
+
+
+async def _save(request: Request, who: Viewer, name: str | None) -> Response:
+    form = await request.form()
+    values = {"name": (name or str(form.get("name", ""))).strip(),
+              "kind": str(form.get("kind", "")).strip(), "config": str(form.get("config", ""))}
+    existing = None
+    ctx = ctx_of(request)
+    try:
+        if name is not None:
+            with UnitOfWork(ctx) as uow:
+                existing = channels.public_view(channels.get_channel(uow.session, name))
+        if not values["name"] or len(values["name"]) > 64:
+            raise InvalidInput([("name", "1 到 64 个字符")])
+        config = _json_field(values["config"], "config", {})
+        creds = _json_field(str(form.get("credentials", "")), "credentials", None)
+        with UnitOfWork(ctx) as uow:
+            if name is None and values["name"] in {c.name for c in
+                                                   channels.list_channels(uow.session)}:
+                raise InvalidInput([("name", "已有同名渠道；请到该渠道的“编辑”页修改")])
+            channels.save_channel(uow, values["name"], values["kind"], config, creds, who.name)
+    except InvalidInput as exc:
+        problems = [f"{f}：{m}" for f, m in exc.problems]
+        return _form(request, who, values, existing, problems, status=422)
+    flash(request, f"渠道 {values['name']} 已保存" + ("（凭据已更新）" if creds is not None else ""))
+    return redirect(request, "/channels")
+
+
+@router.post("/channels/new")
+async def create_channel(request: Request, who: Admin) -> Response:
+    return await _save(request, who, None)
+
+
+@router.post("/channels/{name}/edit")
+async def update_channel(request: Request, name: str, who: Admin) -> Response:
+    return await _save(request, who, name)
+
+
+@router.post("/channels/{name}/test")
+def test_channel(request: Request, name: str, who: Admin) -> Response:
+    with UnitOfWork(ctx_of(request)) as uow:
+        try:
+            ok, message = channels.test_channel(uow, name, who.name)
+        except NotFound as exc:
+            flash(request, str(exc), "error")
+            return redirect(request, "/channels")
+    flash(request, f"{name} 连接测试{'通过' if ok else '失败'}：{message}", "ok" if ok else "error")
+    return redirect(request, "/channels")
+
+
+@router.post("/channels/{name}/pause")
+async def pause_channel(request: Request, name: str, who: Admin) -> Response:
+    paused = (await request.form()).get("paused") == "1"
+
+    def run() -> str:
+        with UnitOfWork(ctx_of(request)) as uow:
+            channels.set_paused(uow, name, paused, who.name)
+        return f"渠道 {name} 已{'暂停' if paused else '恢复'}"
+
+    return act(request, who, run, "/channels")
+
+
+@router.post("/deliveries/{delivery_id}/resend")
+def resend(request: Request, delivery_id: int, who: Admin) -> Response:
+    def run() -> str:
+        with UnitOfWork(ctx_of(request)) as uow:
+            recovery.resend(uow, delivery_id, who.name)
+        return f"投递 {delivery_id} 已重新排队发送"
+
+    return act(request, who, run, "/channels")
+
+
+@router.post("/deliveries/{delivery_id}/cancel")
+def cancel(request: Request, delivery_id: int, who: Admin) -> Response:
+    def run() -> str:
+        with UnitOfWork(ctx_of(request)) as uow:
+            recovery.cancel(uow, delivery_id, who.name)
+        return f"投递 {delivery_id} 已取消"
+
+    return act(request, who, run, "/channels")

@@ -266,15 +266,17 @@ def audit_query(
     until: dt.datetime | None = None, json_out: Json = False,
     csv_out: Annotated[bool, typer.Option("--csv")] = False,
 ) -> None:
-    """The audit trail, filtered; --json or --csv for export."""
-    with UnitOfWork(context()) as uow:
-        rows = [audit.as_dict(e) for e in audit.query(
-            uow.session, release_id=release, channel=channel, actor=actor, action=action,
-            since=_aware(since), until=_aware(until), limit=10_000_000)]
-    if json_out:
-        return emit(rows)
+    """The audit trail, filtered, oldest first; --json or --csv export streams at any size."""
+    rows = audit.export(context().engine, release_id=release, channel=channel, actor=actor,
+                        action=action, since=_aware(since), until=_aware(until))
+    if json_out:  # a JSON array, written as it is read
+        sys.stdout.write("[")
+        for i, row in enumerate(rows):
+            sys.stdout.write(("," if i else "") + "\n" + json.dumps(row, ensure_ascii=False))
+        sys.stdout.write("\n]\n")
+        return
     if csv_out:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["id"])
+        writer = csv.DictWriter(sys.stdout, fieldnames=AUDIT_FIELDS)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
@@ -358,6 +360,10 @@ def audit_checkpoint() -> None:
         row = audit.checkpoint(uow.session, ctx.settings)
         uow.commit()
     typer.echo(f"checkpoint at event {row.event_id}" if row else "nothing new to sign")
+
+
+AUDIT_FIELDS = ["id", "at", "actor", "action", "subject_type", "subject_id", "release_id",
+                "channel", "before", "after", "detail", "prev_hash", "hash"]
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

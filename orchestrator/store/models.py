@@ -150,6 +150,7 @@ class Delivery(SQLModel, table=True):
 
 class DeliveryAttempt(SQLModel, table=True):
     __tablename__ = "delivery_attempt"
+    __table_args__ = (Index("ix_attempt_outcome_id", "outcome", "id"),)
     id: int | None = Field(default=None, primary_key=True)
     delivery_id: int = Field(foreign_key="delivery.id", index=True)
     number: int
@@ -164,7 +165,14 @@ class DeliveryAttempt(SQLModel, table=True):
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_release_at", "release_id", "at"),)
+    # each filter an auditor uses, paired with id: "WHERE x = ? AND id > ? ORDER BY id LIMIT n"
+    __table_args__ = (
+        Index("ix_audit_release_at", "release_id", "at"),
+        Index("ix_audit_release_id", "release_id", "id"),
+        Index("ix_audit_channel_id", "channel", "id"),
+        Index("ix_audit_actor_id", "actor", "id"),
+        Index("ix_audit_action_id", "action", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     at: dt.datetime = Field(default_factory=utcnow, index=True)
     actor: str = Field(max_length=64, index=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+from collections.abc import Iterator
 from hashlib import sha256
 from typing import Any
 
@@ -86,6 +87,19 @@ def query(
     if until:
         stmt = stmt.where(AuditEvent.at < until)
     return list(session.exec(stmt.order_by(AuditEvent.id).limit(limit)))
+
+
+def export(engine: Any, batch: int = 2000, **filters: Any) -> Iterator[dict[str, Any]]:
+    """Every matching event, oldest first, a page at a time: memory stays flat at any size."""
+    after_id = 0
+    while True:
+        with Session(engine) as session:
+            rows = query(session, limit=batch, after_id=after_id, **filters)
+            page = [as_dict(e) for e in rows]
+        yield from page
+        if len(page) < batch:
+            return
+        after_id = page[-1]["id"]
 
 
 def as_dict(event: AuditEvent) -> dict[str, Any]:

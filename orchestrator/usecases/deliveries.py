@@ -50,3 +50,29 @@ def as_dict(session: Session, delivery: Delivery, with_attempts: bool = True) ->
             for a in attempts(session, delivery.id)
         ]
     return view
+
+
+def attempts_query(
+    session: Session, *, release_id: int | None = None, channel: str | None = None,
+    outcome: str | None = None, since: Any = None, until: Any = None, after_id: int = 0,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Delivery attempts for auditors, filtered; keyset pagination through after_id."""
+    stmt = (select(DeliveryAttempt, Delivery.release_id, Delivery.channel)
+            .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+            .where(DeliveryAttempt.id > after_id))
+    if release_id is not None:
+        stmt = stmt.where(Delivery.release_id == release_id)
+    if channel:
+        stmt = stmt.where(Delivery.channel == channel)
+    if outcome:
+        stmt = stmt.where(DeliveryAttempt.outcome == outcome)
+    if since:
+        stmt = stmt.where(DeliveryAttempt.started_at >= since)
+    if until:
+        stmt = stmt.where(DeliveryAttempt.started_at < until)
+    rows = session.exec(stmt.order_by(DeliveryAttempt.id).limit(limit)).all()
+    return [{"id": a.id, "release_id": rid, "channel": ch, "delivery_id": a.delivery_id,
+             "number": a.number, "phase": a.phase, "outcome": a.outcome,
+             "error_code": a.error_code, "message": a.message, "started_at": iso(a.started_at),
+             "duration_ms": a.duration_ms} for a, rid, ch in rows]

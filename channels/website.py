@@ -1,24 +1,33 @@
 """The government website (政府网站是第一平台): static pages written into a web root.
 
 Staging writes the page where readers cannot see it; publishing is one rename plus
-regenerating the derived pages (home, column lists, Atom feed, sitemap) from the
-site's own manifest, under a file lock, each file replaced atomically, so a reader
+regenerating the derived pages (home, column lists, threads, Atom feed, sitemap) from
+the site's own manifest, under a file lock, each file replaced atomically, so a reader
 never sees half a page and two workers never lose each other's entries.
+
+Layout of the web root:
+    articles/<id>.html          the article (a correction replaces it at the same URL)
+    files/<sha256>/<filename>   images and attachments, content-addressed
+    index.html, columns/<slug>.html, threads/<id>.html, feed.atom, sitemap.xml
+    manifest.json               the site's own record: id -> entry (written last)
+    .staging/<key>.html, .lock  never linked from any page
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import hashlib
 import json
 import os
-import shutil
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+from urllib.parse import quote
 
 from pydantic import BaseModel
 
@@ -26,37 +35,75 @@ from channels.contract import (
     JSON,
     Capabilities,
     ChannelAdapter,
+    ChannelError,
+    OutcomeUnknown,
     PermanentError,
     Problem,
     Receipt,
     ReleaseView,
+    RetryableError,
 )
 from channels.templating import render
 
+META_KEYS = ("index_number", "issuing_body", "document_number", "date_written",
+             "date_published", "subject_category", "disclosure", "validity")
 REQUIRED_METADATA = ("index_number", "issuing_body", "date_published", "disclosure")
+PUBLISHABLE = "主动公开"  # 公开为常态: only proactively disclosed items go on the site
+TITLE_LIMIT = 200
 HOME_ENTRIES = 30
+HOME_PER_COLUMN = 5
+FEED_ENTRIES = 50
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EAGAIN, errno.EIO, errno.EBUSY}
+SAFE_KEY = re.compile(r"[A-Za-z0-9._-]{1,120}")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class WebsiteConfig(BaseModel):
+    """Where the site lives on this machine and how readers reach it; no credentials."""
+
     web_root: str
     base_url: str = "http://127.0.0.1:8000/site"
     site_name: str = "某省人民政府"
 
 
 def column_slug(name: str) -> str:
-    """Stable ASCII file name for a 栏目."""
+    """Stable ASCII file name for a 栏目 (the same name always gives the same page)."""
     return "c" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:10]
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def safe_filename(name: str) -> str:
+    """Last path component only, no leading dots: an upload's name must not climb out."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
+    return base or "file"
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[IO[bytes]]:
+    """A temp file beside `path`, renamed over it only once fully written and synced."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as handle:
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    with atomic_file(path) as handle:
         handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+
+
+def io_error(exc: OSError, doing: str) -> ChannelError:
+    """A full disk passes; a missing permission or a read-only root needs an admin."""
+    cls = RetryableError if exc.errno in TRANSIENT_ERRNOS else PermanentError
+    return cls(f"{doing}时写入网站目录失败：{exc.strerror or exc}", code=f"io:{exc.errno}")
 
 
 class WebsiteAdapter(ChannelAdapter):
@@ -80,33 +127,56 @@ class WebsiteAdapter(ChannelAdapter):
     # ------------------------------------------------------------ render/validate
 
     def render(self, release: ReleaseView) -> JSON:
-        meta = {k: release.metadata.get(k, "") for k in (
-            "index_number", "issuing_body", "document_number", "date_written",
-            "date_published", "subject_category", "disclosure", "validity", "column")}
-        meta["column"] = release.overrides.get("column") or meta["column"]
-        title = release.overrides.get("title") or release.title
-        files = [{"sha256": f.sha256, "filename": f.filename, "source": str(f.path)}
-                 for f in (*release.images, *release.attachments)]
+        """The whole page as readers will get it; nothing here depends on the clock."""
+        meta = {k: str(release.metadata.get(k) or "") for k in META_KEYS}
+        meta["column"] = str(release.overrides.get("column") or release.metadata.get("column")
+                             or "")
+        title = str(release.overrides.get("title") or release.title)
+        files = [self._file(f.sha256, f.filename, str(f.path), role)
+                 for role, group in (("image", release.images), ("attachment", release.attachments))
+                 for f in group]
         # a correction replaces the corrected page, at the same address (更正)
         page_id = release.corrects_id or release.id
         url = release.corrects_url or release.url
-        html = self._page("article.html", title=title, meta=meta, body_html=release.body_html,
-                          url=url, release_id=page_id, corrected=bool(release.corrects_id),
-                          images=release.images, attachments=release.attachments)
+        html = self._page(
+            "article.html", title=title, meta=meta, body_html=release.body_html, url=url,
+            release_id=page_id, corrected=bool(release.corrects_id),
+            column_href=f"{self.base}/columns/{column_slug(meta['column'])}.html",
+            images=[f for f in files if f["role"] == "image"],
+            attachments=[f for f in files if f["role"] == "attachment"])
         return {"id": page_id, "path": f"articles/{page_id}.html", "url": url,
                 "title": title, "column": meta["column"], "summary": release.summary,
                 "date_published": meta["date_published"], "issuing_body": meta["issuing_body"],
                 "meta": meta, "files": files, "html": html, "body": release.body_html,
                 "parent_id": release.parent_id}
 
+    def _file(self, sha256: str, filename: str, source: str, role: str) -> JSON:
+        name = safe_filename(filename)
+        return {"sha256": sha256, "filename": name, "source": source, "role": role,
+                "href": f"{self.base}/files/{sha256}/{quote(name)}"}
+
     def problems(self, payload: JSON) -> list[Problem]:
         found = []
-        if not payload["title"].strip() or len(payload["title"]) > 200:
-            found.append(Problem("title", "1 to 200 characters"))
-        if not payload["body"].strip():
-            found.append(Problem("body", "empty"))
-        found += [Problem(f"metadata.{k}", "required on the website")
-                  for k in REQUIRED_METADATA if not payload["meta"].get(k)]
+        title = payload["title"]
+        if not title.strip():
+            found.append(Problem("title", "标题不能为空"))
+        elif len(title) > TITLE_LIMIT:
+            found.append(Problem("title", f"网站标题不超过{TITLE_LIMIT}字（现为{len(title)}字）"))
+        if not re.sub(r"<[^>]*>|&nbsp;|\s", "", payload["body"]) and "<img" not in payload["body"]:
+            found.append(Problem("body", "正文不能为空"))
+        if not payload["column"].strip():
+            found.append(Problem("column", "网站栏目不能为空"))
+        meta = payload["meta"]
+        found += [Problem(f"metadata.{k}", "网站发布必填")
+                  for k in REQUIRED_METADATA if not meta.get(k, "").strip()]
+        if meta.get("disclosure") and meta["disclosure"] != PUBLISHABLE:
+            found.append(Problem("metadata.disclosure",
+                                 f"只有{PUBLISHABLE}的信息可以在网站发布（现为{meta['disclosure']}）"))
+        for k in ("date_published", "date_written"):
+            if meta.get(k) and not _is_iso_date(meta[k]):
+                found.append(Problem(f"metadata.{k}", "日期格式应为 2026-11-29"))
+        found += [Problem("attachments", f"文件 {f['filename']} 的摘要不是 SHA-256")
+                  for f in payload["files"] if not SHA256_HEX.fullmatch(f["sha256"])]
         return found
 
     def document(self, payload: JSON, fmt: str) -> str:
@@ -115,53 +185,67 @@ class WebsiteAdapter(ChannelAdapter):
     # ---------------------------------------------------------------- calls
 
     def stage(self, payload: JSON, key: str) -> JSON:
+        """The slow part before go-live: files copied and verified, page written aside."""
+        staged = self.root / ".staging" / f"{_key_name(key)}.html"
         try:
-            for f in payload["files"]:
-                target = self.root / "files" / f["sha256"] / f["filename"]
-                if not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(f["source"], target)
-            staged = self.root / ".staging" / f"{key}.html"
+            self._copy_files(payload["files"])
             write_atomically(staged, payload["html"].encode("utf-8"))
         except OSError as exc:
-            raise PermanentError(f"cannot write into the web root: {exc}", code="io") from None
+            raise io_error(exc, "暂存") from None
         return {"staged_path": str(staged)}
 
     def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
+        """Go live: rename the staged page into place, then record it in the site's lists."""
         page = self.root / payload["path"]
         data = payload["html"].encode("utf-8")
-        staged_path = Path(staged.get("staged_path", ""))
-        page.parent.mkdir(parents=True, exist_ok=True)
-        if staged_path.is_file() and staged_path.read_bytes() == data:
-            os.replace(staged_path, page)  # the go-live instant: one rename
-        else:
-            write_atomically(page, data)
-        now = dt.datetime.now(dt.UTC)
-        with self._manifest() as manifest:
+        staged_path = Path(staged["staged_path"]) if staged.get("staged_path") else None
+        with self._site() as manifest:
+            try:
+                if staged_path and staged_path.is_file() and staged_path.read_bytes() == data:
+                    page.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staged_path, page)  # the go-live instant: one rename
+                else:  # not staged here (a re-publish, or staged content went stale)
+                    self._copy_files(payload["files"])
+                    write_atomically(page, data)
+                    if staged_path:
+                        staged_path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise io_error(exc, "发布页面") from None  # nothing changed for readers
+            now = dt.datetime.now(dt.UTC)
             manifest[str(payload["id"])] = {
                 k: payload[k] for k in ("url", "title", "column", "summary", "date_published",
                                         "issuing_body", "path")
-            } | {"updated": now.isoformat(timespec="seconds"), "page_sha256": _sha(data),
+            } | {"updated": now.isoformat(), "page_sha256": _sha(data),
                  "id": payload["id"], "parent_id": payload.get("parent_id")}
         return Receipt(str(payload["id"]), payload["url"], now,
                        {"page_sha256": _sha(data), "path": payload["path"]})
 
     def lookup(self, payload: JSON, key: str) -> Receipt | None:
+        """Live means: this exact page is on disk *and* the site lists it."""
         page = self.root / payload["path"]
         entry = self._read_manifest().get(str(payload["id"]))
-        if entry is None or not page.is_file() or page.read_bytes() != payload["html"].encode():
+        data = payload["html"].encode("utf-8")
+        if entry is None or not page.is_file() or page.read_bytes() != data:
             return None
         return Receipt(str(payload["id"]), payload["url"],
                        dt.datetime.fromisoformat(entry["updated"]),
                        {"page_sha256": entry["page_sha256"], "path": payload["path"]})
 
     def withdraw(self, receipt: Receipt) -> None:
-        with self._manifest() as manifest:
+        """Take it off every list and leave a notice at the same URL (links keep working)."""
+        with self._site() as manifest:
             entry = manifest.pop(receipt.remote_id, None)
-        if entry is not None:
-            notice = self._page("withdrawn.html", title=entry["title"],
-                                withdrawn_at=dt.datetime.now(dt.UTC).date().isoformat())
-            write_atomically(self.root / entry["path"], notice.encode("utf-8"))
+            page = self.root / (entry["path"] if entry else
+                                receipt.details.get("path", f"articles/{receipt.remote_id}.html"))
+            if entry is None and (not page.is_file() or _is_notice(page)):
+                return  # already withdrawn: a second run changes nothing
+            notice = self._page("withdrawn.html", release_id=receipt.remote_id,
+                                title=entry["title"] if entry else "",
+                                withdrawn_on=dt.datetime.now(BEIJING).date().isoformat())
+            try:
+                write_atomically(page, notice.encode("utf-8"))
+            except OSError as exc:
+                raise io_error(exc, "撤回页面") from None
 
     def read_back(self, payload: JSON, receipt: Receipt) -> str | None:
         page = self.root / payload["path"]
@@ -171,54 +255,96 @@ class WebsiteAdapter(ChannelAdapter):
         return payload["html"]
 
     def test_connection(self) -> str:
+        """Writable web root; a new site also gets its (empty) home page, feed and sitemap."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe = self.root / ".probe"
             probe.write_text("ok")
             probe.unlink()
-            if not (self.root / "index.html").exists():  # a new site has a home page at once
-                with self._manifest():
+            if not (self.root / "index.html").exists():
+                with self._site():
                     pass
         except OSError as exc:
-            raise PermanentError(f"web root not writable: {exc}", code="io") from None
+            raise PermanentError(f"网站目录 {self.root} 不可写：{exc.strerror or exc}",
+                                 code="io") from None
         return f"web root {self.root} writable"
 
     # ------------------------------------------------------------ the site's own record
+
+    def _copy_files(self, files: list[JSON]) -> None:
+        """Copy each file to files/<sha256>/<name>, refusing bytes that are not the approved ones."""
+        for f in files:
+            if not SHA256_HEX.fullmatch(f["sha256"]):
+                raise PermanentError(f"文件 {f['filename']} 的摘要无效", code="bad-file")
+            target = self.root / "files" / f["sha256"] / safe_filename(f["filename"])
+            if target.is_file() and _file_sha(target) == f["sha256"]:
+                continue
+            digest = hashlib.sha256()
+            try:
+                with open(f["source"], "rb") as src, atomic_file(target) as dst:
+                    while chunk := src.read(1 << 20):
+                        digest.update(chunk)
+                        dst.write(chunk)
+                    if digest.hexdigest() != f["sha256"]:
+                        raise PermanentError(f"文件 {f['filename']} 的内容与审核时不一致",
+                                             code="file-changed")
+            except FileNotFoundError:
+                raise PermanentError(f"找不到文件 {f['filename']}（{f['source']}）",
+                                     code="file-missing") from None
 
     def _read_manifest(self) -> dict[str, Any]:
         path = self.root / "manifest.json"
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
     @contextmanager
-    def _manifest(self) -> Iterator[dict[str, Any]]:
-        """The manifest, locked; on exit it and every derived page are rewritten."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as lock:
+    def _site(self) -> Iterator[dict[str, Any]]:
+        """The manifest, locked against every other process; on a clean exit the derived
+        pages are rewritten, then the manifest last: it is the commit point lookup() reads.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = open(self.root / ".lock", "a")  # held for the whole block
+        except OSError as exc:
+            raise io_error(exc, "加锁") from None
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             manifest = self._read_manifest()
             yield manifest
-            write_atomically(self.root / "manifest.json",
-                             json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
-            self._regenerate(manifest)
+            try:
+                self._regenerate(manifest)
+                write_atomically(self.root / "manifest.json",
+                                 json.dumps(manifest, ensure_ascii=False, indent=1,
+                                            sort_keys=True).encode("utf-8"))
+            except OSError as exc:  # the page may be live while the lists are not
+                raise OutcomeUnknown(f"页面已写入，但首页/栏目/订阅未能更新：{exc}",
+                                     code=f"io:{exc.errno}") from None
 
     def _regenerate(self, manifest: dict[str, Any]) -> None:
         entries = sorted(manifest.values(), key=lambda e: (e["date_published"], e["updated"]),
                          reverse=True)
         columns = sorted({e["column"] for e in entries})
-        nav = [{"name": c, "slug": column_slug(c)} for c in columns]
-        self._write("index.html", self._page("list.html", heading=self.config.site_name,
-                                             entries=entries[:HOME_ENTRIES], columns=nav))
+        nav = [{"name": c, "slug": column_slug(c),
+                "entries": [e for e in entries if e["column"] == c]} for c in columns]
+        written = {"index.html"}
+        self._write("index.html", self._page("index.html", entries=entries[:HOME_ENTRIES],
+                                             columns=nav, per_column=HOME_PER_COLUMN))
         for column in nav:
+            written.add(f"columns/{column['slug']}.html")
             self._write(f"columns/{column['slug']}.html", self._page(
-                "list.html", heading=column["name"], columns=nav,
-                entries=[e for e in entries if e["column"] == column["name"]]))
+                "list.html", heading=column["name"], columns=nav, entries=column["entries"]))
         for root, items in _threads(manifest).items():  # 重大突发事件: first statement + updates
+            written.add(f"threads/{root}.html")
             self._write(f"threads/{root}.html", self._page(
                 "list.html", heading=f"{manifest[str(root)]['title']}（持续更新）", columns=nav,
                 entries=items))
+        for folder in ("columns", "threads"):  # a column or thread emptied by a withdrawal
+            for stale in (self.root / folder).glob("*.html"):
+                if f"{folder}/{stale.name}" not in written:
+                    stale.unlink(missing_ok=True)
         updated = max((e["updated"] for e in entries), default="1970-01-01T00:00:00+00:00")
         self._write("feed.atom", render("website", "feed.atom", site_name=self.config.site_name,
-                                        base_url=self.base, entries=entries[:50], updated=updated))
+                                        base_url=self.base, entries=entries[:FEED_ENTRIES],
+                                        updated=updated))
         self._write("sitemap.xml", render("website", "sitemap.xml", entries=entries))
 
     def _write(self, relative: str, text: str) -> None:
@@ -243,5 +369,28 @@ def _threads(manifest: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
             for r, items in threads.items() if len(items) > 1}
 
 
+def _key_name(key: str) -> str:
+    """The delivery key as a file name, hashed when it holds anything but [A-Za-z0-9._-]."""
+    return key if SAFE_KEY.fullmatch(key) and not key.startswith(".") else \
+        "k" + hashlib.sha1(key.encode("utf-8")).hexdigest()
+
+
+def _is_iso_date(value: str) -> bool:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
+
+
+def _is_notice(page: Path) -> bool:
+    return b'name="tongfa-withdrawn"' in page.read_bytes()
+
+
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

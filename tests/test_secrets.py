@@ -53,3 +53,16 @@ def test_redaction_of_error_messages():
 
     assert "abc123" not in redact_text("GET /2/x?access_token=abc123&count=1 failed")
     assert redact({"config": {"appsecret": "s3"}, "ok": 1}) == {"config": {"appsecret": "***"}, "ok": 1}
+
+
+def test_staged_pages_and_the_manifest_are_not_served(ctx, tmp_path):
+    site = ctx.settings.resolved_site_root
+    (site / ".staging").mkdir(parents=True)
+    (site / ".staging" / "tongfa-1-r1-website.html").write_text("embargoed")
+    (site / "manifest.json").write_text("{}")
+    (site / "index.html").write_text("<p>home</p>")
+    client = TestClient(create_app(ctx))
+    assert client.get("/site/.staging/tongfa-1-r1-website.html").status_code == 404
+    assert client.get("/site/manifest.json").status_code == 404
+    assert client.get("/site/%2Estaging/tongfa-1-r1-website.html").status_code == 404
+    assert client.get("/site/").status_code == 200

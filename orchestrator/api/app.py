@@ -167,8 +167,19 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
         app.mount(path, target)
     site = ctx.settings.resolved_site_root
     site.mkdir(parents=True, exist_ok=True)
-    app.mount("/site", StaticFiles(directory=str(site), html=True, check_dir=False), name="site")
+    app.mount("/site", PublicFiles(directory=str(site), html=True, check_dir=False), name="site")
     return app
+
+
+class PublicFiles(StaticFiles):
+    """The web root as readers see it: staged pages, locks and the manifest stay hidden."""
+
+    async def get_response(self, path: str, scope: Any) -> Any:
+        parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+        if any(part.startswith(".") for part in parts) \
+                or path.endswith("manifest.json"):
+            raise HTTPException(404)
+        return await super().get_response(path, scope)
 
 
 def _no_file_paths(body: ReleaseInput) -> None:

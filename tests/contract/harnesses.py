@@ -107,10 +107,38 @@ def memory(tmp_path: Path) -> Iterator[Harness]:
         registry.loaded.pop("memory", None)
 
 
-HARNESSES = {"website": website, "weibo": weibo, "memory": memory}
+@contextmanager
+def wechat(tmp_path: Path) -> Iterator[Harness]:
+    from channels.sandbox.server import SandboxServer
+    from channels.sandbox.wechat import create_app
+
+    with SandboxServer(create_app(accounts={"wx0001": "secret-1"})) as server:
+        def make() -> ChannelAdapter:
+            from channels.wechat import WeChatAdapter
+
+            return WeChatAdapter({"api_base": server.url, "appid": "wx0001",
+                                  "token_store": str(tmp_path / "tokens")},
+                                 {"appsecret": "secret-1"})
+
+        def is_live(receipt: Receipt) -> bool:
+            articles = requests.get(f"{server.url}/_sandbox/articles", timeout=5).json()
+            return any(a["article_id"] == receipt.remote_id and not a["deleted"]
+                       for a in articles)
+
+        def fault(settings: dict[str, Any]) -> Callable[[], None]:
+            return lambda: requests.post(f"{server.url}/_sandbox/faults", json=settings, timeout=5)
+
+        yield Harness("wechat", make, is_live, bad_view=view(title="长" * 40), faults={
+            "retryable": fault({"busy_next": 1}),
+            "rate_limited": fault({"quota_exhausted": True}),
+        })
+
+
+HARNESSES = {"website": website, "weibo": weibo, "memory": memory, "wechat": wechat}
 # which faults each harness can make happen (a website on disk has no quota or token)
 FAULTS = {
     "website": (),
+    "wechat": ("retryable", "rate_limited"),
     "weibo": ("retryable", "credentials_expired", "rate_limited", "outcome_unknown"),
     "memory": ("retryable", "rate_limited", "permanent", "credentials_expired", "outcome_unknown"),
 }

@@ -6,6 +6,7 @@ render → validate → stage → publish → lookup → withdraw, and the typin
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -68,6 +69,15 @@ def test_stage_publish_lookup_withdraw(harness):
     assert adapter.lookup(payload, "kit-key-1") is None  # staged is not live
     receipt = adapter.publish(payload, staged, "kit-key-1")
     assert receipt.remote_id and aware(receipt.published_at)
+    if adapter.capabilities.async_publish:  # live only once the platform confirms
+        assert not harness.is_live(receipt) or receipt.details.get("confirmed", True)
+        for _ in range(50):
+            confirmed = adapter.confirm(receipt)
+            if confirmed is not None:
+                receipt = confirmed
+                break
+            time.sleep(0.1)
+        assert receipt.details.get("confirmed") and receipt.url
     assert harness.is_live(receipt)
     found = adapter.lookup(payload, "kit-key-1")
     assert found is not None and found.remote_id == receipt.remote_id

@@ -1,0 +1,256 @@
+"""The WeChat official account (政务微信): draft staged ahead, `freepublish` at go-live.
+
+Staging uploads the cover as permanent material and in-body images to the image host,
+then creates the draft; going live is one `freepublish/submit`. Publishing is
+asynchronous on the platform's side: the delivery is `published` only when
+`freepublish/get` (or the PUBLISHJOBFINISH event) says so, with the article's URL.
+Errors arrive as `{"errcode": N, "errmsg": ...}` with HTTP 200.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import lxml.html
+import requests
+from pydantic import BaseModel, Field
+
+from channels import http
+from channels.contract import (
+    JSON,
+    Capabilities,
+    ChannelAdapter,
+    CredentialsExpired,
+    PermanentError,
+    Problem,
+    RateLimited,
+    Receipt,
+    ReleaseView,
+    RetryableError,
+)
+from channels.templating import TEMPLATES_DIR, render
+from channels.wechat_token import TokenCache, store_for
+
+DEFAULT_COVER = TEMPLATES_DIR / "wechat" / "cover.png"
+IMAGE_REF = "tongfa-image:"  # in the signed payload; the upload URL replaces it at staging
+TOKEN_REJECTED = {40001, 42001, 40014}
+WRONG_ACCOUNT = {40125, 40013, 40164}  # bad secret, bad appid, IP not whitelisted
+BUSY = {-1}
+FREQUENCY = {45009, 45011, 45047}
+PUBLISH_STATUS = {2: "original-content check failed", 3: "publishing failed",
+                  4: "rejected by the platform's audit", 5: "deleted", 6: "banned"}
+LIMITS = {"title": 32, "author": 16, "digest": 128}
+
+
+class WeChatConfig(BaseModel):
+    api_base: str = Field(description="https://api.weixin.qq.com or the sandbox URL")
+    appid: str
+    author: str = ""
+    token_store: str = Field("", description="directory or redis:// URL shared by workers")
+    callback_token: str = Field("", description="Token of the event callback (signature)")
+    timeout_seconds: float = 15.0
+
+
+class WeChatCredentials(BaseModel):
+    appsecret: str = ""
+
+
+def wechat_html(body_html: str) -> str:
+    """The HTML WeChat accepts: no scripts, links only to official-account articles."""
+    if not body_html.strip():
+        return ""
+    root = lxml.html.fragment_fromstring(body_html, create_parent="section")
+    for bad in root.xpath("//script|//style|//iframe"):
+        bad.drop_tree()
+    for link in root.xpath("//a"):
+        if "mp.weixin.qq.com" not in (link.get("href") or ""):
+            link.drop_tag()  # keep the words, lose the external link (45166 otherwise)
+    return "".join(lxml.html.tostring(child, encoding="unicode") for child in root)
+
+
+class WeChatAdapter(ChannelAdapter):
+    kind = "wechat"
+    capabilities = Capabilities(can_update=False, can_withdraw=True, can_lookup=True,
+                                async_publish=True)
+    config_model = WeChatConfig
+    credentials_model = WeChatCredentials
+    formats = ("html", "json")
+
+    def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
+        super().__init__(config, credentials)
+        self.http = requests.Session()
+        self.tokens = TokenCache(store_for(self.config.token_store), self.config.appid,
+                                 self._fetch_token)
+
+    # ------------------------------------------------------------ render/validate
+
+    def render(self, release: ReleaseView) -> JSON:
+        o = release.overrides
+        cover = _file_ref(release.images[0]) if release.images else None
+        images = [_file_ref(a) for a in release.images[1:]]
+        content = render("wechat", "article.html", body_html=wechat_html(release.body_html),
+                         image_urls=[IMAGE_REF + i["sha256"] for i in images],
+                         issuing_body=release.metadata.get("issuing_body", ""),
+                         date_published=release.metadata.get("date_published", ""))
+        return {"title": o.get("title") or release.title,
+                "author": o.get("author") or self.config.author,
+                "digest": o.get("digest") or release.summary, "content": content,
+                "content_source_url": release.link, "cover": cover, "images": images,
+                "marker": release.marker}
+
+    def problems(self, payload: JSON) -> list[Problem]:
+        found = [Problem(f, f"{len(payload[f])} characters; limit {n}")
+                 for f, n in LIMITS.items() if len(payload[f]) > n]
+        if len(payload["content"]) >= 20_000 or len(payload["content"].encode()) >= 1_000_000:
+            found.append(Problem("content", "must be under 20,000 characters and 1 MB"))
+        if not payload["title"].strip():
+            found.append(Problem("title", "empty"))
+        return found
+
+    def document(self, payload: JSON, fmt: str) -> str:
+        if fmt == "html":
+            return payload["content"]
+        return json.dumps({k: payload[k] for k in ("title", "author", "digest",
+                           "content_source_url")}, ensure_ascii=False, indent=2)
+
+    # ---------------------------------------------------------------- calls
+
+    def _fetch_token(self) -> tuple[str, float]:
+        assert self.credentials is not None
+        body = self._answer(http.call(self.http, "POST", self._url("stable_token"), json={
+            "grant_type": "client_credential", "appid": self.config.appid,
+            "secret": self.credentials.appsecret, "force_refresh": False}))
+        return body["access_token"], float(body.get("expires_in", 7200))
+
+    def _url(self, path: str) -> str:
+        return f"{self.config.api_base.rstrip('/')}/cgi-bin/{path}"
+
+    def _api(self, method: str, path: str, **kwargs: Any) -> JSON:
+        """One API call; a rejected token is refreshed once and the call made again."""
+        token, params = self.tokens.get(), kwargs.pop("params", {})
+        for retry in (True, False):
+            response = http.call(self.http, method, self._url(path),
+                                 params={"access_token": token, **params},
+                                 read_timeout=self.config.timeout_seconds, **kwargs)
+            try:
+                return self._answer(response)
+            except CredentialsExpired:
+                if not retry:
+                    raise
+                token = self.tokens.refresh(stale=token)  # does not count as an attempt
+        raise AssertionError("unreachable")
+
+    def _answer(self, response: requests.Response) -> JSON:
+        if response.status_code >= 500:
+            raise RetryableError(f"HTTP {response.status_code}", code=f"http_{response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise PermanentError(f"HTTP {response.status_code}: not JSON",
+                                 code=f"http_{response.status_code}") from None
+        code = int(body.get("errcode", 0) or 0)
+        if code == 0:
+            return body
+        message = str(body.get("errmsg", ""))
+        if code in TOKEN_REJECTED:
+            raise CredentialsExpired(message, code=code)
+        if code in WRONG_ACCOUNT:
+            raise CredentialsExpired(f"{message}: check the account's appid/secret", code=code)
+        if code in BUSY:
+            raise RetryableError(message, code=code)
+        if code in FREQUENCY:
+            raise RateLimited(message, code=code, retry_after=3600.0)
+        if code == 48001:
+            raise PermanentError("this official account is not authorised for the API "
+                                 "(48001): an admin must enable it on the platform", code=code)
+        raise PermanentError(message, code=code)
+
+    def _upload(self, path: str, ref: JSON, **params: str) -> JSON:
+        data = Path(ref["path"]).read_bytes()
+        return self._api("POST", path, params=params,
+                         files={"media": (ref["filename"], data, ref["media_type"])})
+
+    def stage(self, payload: JSON, key: str) -> JSON:
+        cover = payload["cover"] or {"path": str(DEFAULT_COVER), "filename": "cover.png",
+                                     "media_type": "image/png", "sha256": ""}
+        thumb = self._upload("material/add_material", cover, type="image")["media_id"]
+        content = payload["content"]
+        for image in payload["images"]:
+            content = content.replace(IMAGE_REF + image["sha256"],
+                                      self._upload("media/uploadimg", image)["url"])
+        article = {"title": payload["title"], "author": payload["author"],
+                   "digest": payload["digest"], "content": content,
+                   "content_source_url": payload["content_source_url"],
+                   "thumb_media_id": thumb, "need_open_comment": 0, "only_fans_can_comment": 0}
+        draft = self._api("POST", "draft/add", data=_json_body({"articles": [article]}),
+                          headers={"Content-Type": "application/json"})
+        return {"draft_media_id": draft["media_id"], "thumb_media_id": thumb}
+
+    def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
+        body = self._api("POST", "freepublish/submit",
+                         data=_json_body({"media_id": staged["draft_media_id"]}),
+                         headers={"Content-Type": "application/json"})
+        publish_id = str(body["publish_id"])  # a number in real answers, a string in the docs
+        return Receipt(publish_id, None, dt.datetime.now(dt.UTC),
+                       {"confirmed": False, "publish_id": publish_id})
+
+    def confirm(self, receipt: Receipt) -> Receipt | None:
+        body = self._api("POST", "freepublish/get",
+                         data=_json_body({"publish_id": receipt.details["publish_id"]}),
+                         headers={"Content-Type": "application/json"})
+        status = int(body.get("publish_status", 1))
+        if status == 1:
+            return None  # still publishing
+        if status != 0:
+            raise PermanentError(PUBLISH_STATUS.get(status, f"status {status}"),
+                                 code=f"publish_status_{status}")
+        return _confirmed(body, receipt.details["publish_id"])
+
+    def lookup(self, payload: JSON, key: str) -> Receipt | None:
+        body = self._api("POST", "freepublish/batchget",
+                         data=_json_body({"offset": 0, "count": 20, "no_content": 1}),
+                         headers={"Content-Type": "application/json"})
+        for item in body.get("item", []):
+            for news in item.get("content", {}).get("news_item", []):
+                if news.get("content_source_url") == payload["content_source_url"]:
+                    return Receipt(str(item["article_id"]), news.get("url"),
+                                   dt.datetime.now(dt.UTC), {"confirmed": True})
+        return None
+
+    def withdraw(self, receipt: Receipt) -> None:
+        self._api("POST", "freepublish/delete",
+                  data=_json_body({"article_id": receipt.remote_id, "index": 1}),
+                  headers={"Content-Type": "application/json"})
+
+    def read_back(self, payload: JSON, receipt: Receipt) -> str | None:
+        return None  # the published article is read through the platform's own page
+
+    def test_connection(self) -> str:
+        self.tokens.get()
+        return "access_token obtained"
+
+
+def _file_ref(attachment: Any) -> JSON:
+    return {"sha256": attachment.sha256, "filename": attachment.filename,
+            "media_type": attachment.media_type, "path": str(attachment.path)}
+
+
+def _json_body(value: JSON) -> bytes:
+    """UTF-8 JSON with Chinese as is: WeChat counts and shows what it receives."""
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+def _confirmed(body: JSON, publish_id: str) -> Receipt:
+    items = (body.get("article_detail") or {}).get("item") or [{}]
+    return Receipt(str(body.get("article_id", publish_id)), items[0].get("article_url"),
+                   dt.datetime.now(dt.UTC), {"confirmed": True, "publish_id": publish_id})
+
+
+def check_signature(token: str, signature: str, timestamp: str, nonce: str) -> bool:
+    """The platform signs event callbacks: sha1 of the sorted token, timestamp and nonce."""
+    expected = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+    return bool(signature) and expected == signature

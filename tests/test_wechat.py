@@ -176,3 +176,36 @@ def test_the_sandbox_speaks_what_wechatpy_expects(sandbox):
     assert client.post("freepublish/get", data={"publish_id": job["publish_id"]})[
         "publish_status"] == 0  # wechatpy refreshed on 42001 by itself, as with the real API
     assert threading  # (kept: the sandbox is thread safe for concurrent clients)
+
+
+def test_the_publish_event_callback_checks_its_signature(ctx, people, new_release):
+    import hashlib
+
+    from fastapi.testclient import TestClient
+
+    from orchestrator.api.app import create_app
+    from orchestrator.store.models import Delivery
+    from orchestrator.usecases import channels
+    from orchestrator.usecases.unit_of_work import UnitOfWork
+
+    with UnitOfWork(ctx) as uow:
+        channels.save_channel(uow, "wechat", "wechat", {"api_base": "http://127.0.0.1:9",
+                              "appid": "wx1", "callback_token": "cbtok"}, {"appsecret": "s"},
+                              "admin_ops")
+    rid = new_release()
+    with UnitOfWork(ctx) as uow:  # a delivery waiting for the platform's word on job 42
+        uow.session.add(Delivery(release_id=rid, revision=1, channel="wechat", kind="wechat",
+                                 state="confirming", idempotency_key="k", remote_id="42"))
+        uow.commit()
+    client = TestClient(create_app(ctx))
+    xml = ("<xml><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[PUBLISHJOBFINISH]]></Event>"
+           "<PublishEventInfo><publish_id>42</publish_id><publish_status>0</publish_status>"
+           "</PublishEventInfo></xml>").encode()
+    url = "/api/v1/channels/wechat/wechat-events"
+    bad = client.post(url, params={"signature": "0" * 40, "timestamp": "1", "nonce": "n"},
+                      content=xml)
+    assert bad.status_code == 403 and not any(t == "confirm" for t, _ in ctx.queue.sent)
+    sig = hashlib.sha1("".join(sorted(["cbtok", "1", "n"])).encode()).hexdigest()
+    good = client.post(url, params={"signature": sig, "timestamp": "1", "nonce": "n"}, content=xml)
+    assert good.status_code == 200 and good.text == "success"
+    assert ctx.queue.sent[-1][0] == "confirm"

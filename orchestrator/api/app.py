@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
@@ -155,6 +155,31 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
         with uow() as u:
             row = channels.save_channel(u, name, body.kind, body.config, body.credentials, user.name)
             return channels.public_view(row)
+
+    @app.post("/api/v1/channels/{name}/wechat-events", include_in_schema=True)
+    async def wechat_event(name: str, request: Request, signature: str = "",
+                           timestamp: str = "", nonce: str = "") -> Response:
+        """WeChat's event callback (PUBLISHJOBFINISH), authenticated by its signature."""
+        from lxml import etree
+
+        from channels.wechat import check_signature
+        from orchestrator.usecases import fanout
+
+        with uow() as u:
+            row = channels.get_channel(u.session, name)
+        token = row.config.get("callback_token", "")
+        if row.kind != "wechat" or not token or not check_signature(token, signature, timestamp,
+                                                                    nonce):
+            raise HTTPException(403, "bad signature")
+        try:
+            event = etree.fromstring(await request.body(), etree.XMLParser(resolve_entities=False))
+        except etree.XMLSyntaxError:
+            raise HTTPException(400, "not XML") from None
+        publish_id = event.findtext("PublishEventInfo/publish_id") or ""
+        if event.findtext("Event") == "PUBLISHJOBFINISH" and publish_id:
+            with uow() as u:
+                fanout.platform_says_done(u, name, publish_id.strip())
+        return Response("success", media_type="text/plain")
 
     @app.post("/api/v1/channels/{name}/test")
     def test_channel(name: str, user: Actor) -> dict[str, Any]:

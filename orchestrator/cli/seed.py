@@ -18,6 +18,7 @@ DEMO_USERS = {
     "auditor": ["auditor"],
 }
 WEIBO_ACCOUNTS = {"weibo-office": "5000000001", "weibo-press": "5000000002"}
+WECHAT_APPID = "wx5a0d0b0x0sandbox"
 
 
 def seed_users(ctx: Context) -> dict[str, str]:
@@ -46,7 +47,15 @@ def seed_channels(ctx: Context, api_url: str) -> list[str]:
                  "sandbox": True},
                 {"access_token": "sbx_" + pysecrets.token_urlsafe(16)}, "seed",
             )
-    return ["website", *WEIBO_ACCOUNTS]
+    with UnitOfWork(ctx) as uow:
+        channels.save_channel(
+            uow, "wechat", "wechat",
+            {"api_base": f"{api_url}/sandbox/wechat", "appid": WECHAT_APPID, "author": "新闻办",
+             "token_store": str((settings.var_dir / "tokens").resolve()), "sandbox": True,
+             "callback_token": "sbx_" + pysecrets.token_urlsafe(12)},
+            {"appsecret": "sbx_" + pysecrets.token_urlsafe(16)}, "seed",
+        )
+    return ["website", *WEIBO_ACCOUNTS, "wechat"]
 
 
 def write_tokens(path: Path, tokens: dict[str, str]) -> None:

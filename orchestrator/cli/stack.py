@@ -32,17 +32,25 @@ def make_context(settings: Settings) -> Context:
     return Context(engine_for(settings.resolved_database_url), settings, CeleryQueue(settings))
 
 
-def sandbox_mounts(ctx: Context) -> dict[str, Any]:
+def sandbox_mounts(ctx: Context, api_url: str) -> dict[str, Any]:
     """Sandboxes of the channel APIs, with the accounts of the channels that point at them."""
-    from channels.sandbox import weibo
+    from channels.sandbox import wechat, weibo
 
     accounts: dict[str, str] = {}
+    apps: dict[str, Any] = {}
     with UnitOfWork(ctx) as uow:
-        for row in list_channels(uow.session):
-            if row.kind == "weibo" and row.config.get("sandbox"):
-                creds = secrets.decrypt(ctx.settings, row.credentials_encrypted)
-                accounts[row.config.get("uid") or row.name] = creds.get("access_token", "")
-    return {"/sandbox/weibo": weibo.create_app(accounts=accounts, safe_domain="127.0.0.1")}
+        rows = [r for r in list_channels(uow.session) if r.config.get("sandbox")]
+        creds = {r.name: secrets.decrypt(ctx.settings, r.credentials_encrypted) for r in rows}
+    for row in rows:
+        if row.kind == "weibo":
+            accounts[row.config.get("uid") or row.name] = creds[row.name].get("access_token", "")
+        if row.kind == "wechat":  # one account per sandbox, with its event callback
+            apps["/sandbox/wechat"] = wechat.create_app(
+                accounts={row.config["appid"]: creds[row.name].get("appsecret", "")},
+                callback_url=f"{api_url}/api/v1/channels/{row.name}/wechat-events",
+                callback_token=row.config.get("callback_token", ""))
+    apps["/sandbox/weibo"] = weibo.create_app(accounts=accounts, safe_domain="127.0.0.1")
+    return apps
 
 
 class Stack:
@@ -63,7 +71,7 @@ class Stack:
         from orchestrator.api.app import create_app
 
         self._check_channels()
-        app = create_app(self.ctx, mounts=sandbox_mounts(self.ctx))
+        app = create_app(self.ctx, mounts=sandbox_mounts(self.ctx, self.url))
         config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port,
                                 log_level="warning", lifespan="off")
         self.server = uvicorn.Server(config)

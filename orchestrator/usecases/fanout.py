@@ -515,11 +515,27 @@ def _accept_receipt(uow: UnitOfWork, delivery: Delivery, receipt: Receipt,
     delivery.receipt = receipt.to_json()
     delivery.remote_id, delivery.url = receipt.remote_id, receipt.url
     if adapter.capabilities.async_publish and not receipt.details.get("confirmed"):
+        delivery.published_at = receipt.published_at  # the instant the platform took it
         set_state(uow, delivery, D.CONFIRMING)
         send(uow, "confirm", delivery, countdown=0.5)
         return
     delivery.published_at = receipt.published_at
     set_state(uow, delivery, D.PUBLISHED)
+
+
+def platform_says_done(uow: UnitOfWork, channel: str, remote_id: str) -> bool:
+    """The platform announced (e.g. WeChat's PUBLISHJOBFINISH) that a publish job ended:
+    ask it now instead of at the next poll. False when no delivery waits on that job."""
+    delivery = uow.session.exec(select(Delivery).where(
+        Delivery.channel == channel, Delivery.remote_id == remote_id,
+        Delivery.state == D.CONFIRMING)).first()
+    if delivery is None:
+        return False
+    delivery.next_attempt_at = None
+    uow.session.add(delivery)
+    send(uow, "confirm", delivery)
+    uow.commit()
+    return True
 
 
 def reconcile(ctx: Context, delivery_id: int) -> None:
@@ -566,7 +582,8 @@ def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
         elif out.value is not None:
             delivery.receipt = out.value.to_json()
             delivery.remote_id, delivery.url = out.value.remote_id, out.value.url
-            delivery.published_at = out.value.published_at
+            # an async platform went live at the accepted go-live call; confirming came later
+            delivery.published_at = delivery.published_at or out.value.published_at
             set_state(uow, delivery, D.PUBLISHED)
         elif phase == "lookup":  # it never went out: publish again, from staged
             set_state(uow, delivery, D.STAGED)
@@ -596,7 +613,8 @@ def finish(ctx: Context, release_id: int) -> None:
                       if d.state != D.CANCELLED or d.last_error_code == "left_out"]
         if not all(d.state in TERMINAL_DELIVERY_STATES for d in deliveries):
             return
-        live = sorted(d.published_at for d in deliveries if d.published_at is not None)
+        live = sorted(d.published_at for d in deliveries
+                      if d.state == D.PUBLISHED and d.published_at is not None)
         target = (R.PUBLISHED if len(live) == len(deliveries)
                   else R.PARTIALLY_PUBLISHED if live else R.FAILED)
         release.state = release_transition(release.state, target)

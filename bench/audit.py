@@ -95,7 +95,8 @@ def time_queries(url: str, start: dt.datetime, releases: int, rounds: int) -> li
 
     engine = engine_for(url)
     rng = random.Random(2)
-    timings = []
+    timings: list[float] = []
+    by_kind: dict[str, list[float]] = {}
     with Session(engine) as session:
         for _ in range(rounds):
             since = start + dt.timedelta(days=rng.uniform(0, 85))
@@ -112,6 +113,11 @@ def time_queries(url: str, start: dt.datetime, releases: int, rounds: int) -> li
             else:
                 audit.query(session, limit=100, **filters)
             timings.append((time.perf_counter() - t0) * 1000)
+            by_kind.setdefault("+".join(sorted(filters)), []).append(timings[-1])
+    for kind, values in sorted(by_kind.items()):
+        values.sort()
+        print(f"  {kind:<22} n={len(values):<4} p50 {values[len(values) // 2]:6.1f} ms  "
+              f"p95 {values[int(len(values) * 0.95)]:6.1f} ms")
     return timings
 
 

@@ -73,6 +73,10 @@ def query(
     after_id: int = 0,
 ) -> list[AuditEvent]:
     """Events in order, filtered; keyset pagination through after_id."""
+    if since is not None:  # events are appended in time order: start the id scan there
+        first = session.exec(select(AuditEvent.id).where(AuditEvent.at >= since)
+                             .order_by(AuditEvent.at, AuditEvent.id).limit(1)).first()
+        after_id = max(after_id, (first or 2**62) - 1)
     stmt = select(AuditEvent).where(AuditEvent.id > after_id)
     if release_id is not None:
         stmt = stmt.where(AuditEvent.release_id == release_id)

@@ -234,8 +234,12 @@ class ChannelAdapter(ABC):
         return receipt
 
     @abstractmethod
-    def lookup(self, payload: JSON, key: str) -> Receipt | None:
-        """Find an earlier attempt that went out; None when nothing did."""
+    def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
+        """Find an earlier attempt that went out; None only when sure nothing did.
+
+        `staged` is what stage() returned, when there was a stage. Raise OutcomeUnknown
+        when the channel cannot tell yet (e.g. an asynchronous publish in progress).
+        """
 
     def withdraw(self, receipt: Receipt) -> None:
         raise PermanentError(f"{self.kind} cannot withdraw", code="unsupported")

@@ -220,7 +220,7 @@ class WebsiteAdapter(ChannelAdapter):
         return Receipt(str(payload["id"]), payload["url"], now,
                        {"page_sha256": _sha(data), "path": payload["path"]})
 
-    def lookup(self, payload: JSON, key: str) -> Receipt | None:
+    def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
         """Live means: this exact page is on disk *and* the site lists it."""
         page = self.root / payload["path"]
         entry = self._read_manifest().get(str(payload["id"]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from channels.contract import (
     Capabilities,
     ChannelAdapter,
     CredentialsExpired,
+    OutcomeUnknown,
     PermanentError,
     Problem,
     RateLimited,
@@ -44,6 +46,7 @@ FREQUENCY = {45009, 45011, 45047}
 PUBLISH_STATUS = {2: "original-content check failed", 3: "publishing failed",
                   4: "rejected by the platform's audit", 5: "deleted", 6: "banned"}
 LIMITS = {"title": 32, "author": 16, "digest": 128}
+SUBMIT_SETTLES = 600.0  # seconds after a submit before "not listed" may mean "not published"
 
 
 class WeChatConfig(BaseModel):
@@ -145,8 +148,9 @@ class WeChatAdapter(ChannelAdapter):
         raise AssertionError("unreachable")
 
     def _answer(self, response: requests.Response) -> JSON:
-        if response.status_code >= 500:
-            raise RetryableError(f"HTTP {response.status_code}", code=f"http_{response.status_code}")
+        if response.status_code >= 500:  # a gateway's page, not WeChat's: it may have acted
+            raise OutcomeUnknown(f"HTTP {response.status_code} from a gateway",
+                                 code=f"http_{response.status_code}")
         try:
             body = response.json()
         except ValueError:
@@ -191,6 +195,8 @@ class WeChatAdapter(ChannelAdapter):
         return {"draft_media_id": draft["media_id"], "thumb_media_id": thumb}
 
     def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
+        # noted before the call: if its answer is lost, lookup() knows a submit may be under way
+        self.tokens.store.remember(f"submit:{key}", str(time.time()))
         body = self._api("POST", "freepublish/submit",
                          data=_json_body({"media_id": staged["draft_media_id"]}),
                          headers={"Content-Type": "application/json"})
@@ -210,7 +216,7 @@ class WeChatAdapter(ChannelAdapter):
                                  code=f"publish_status_{status}")
         return _confirmed(body, receipt.details["publish_id"])
 
-    def lookup(self, payload: JSON, key: str) -> Receipt | None:
+    def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
         body = self._api("POST", "freepublish/batchget",
                          data=_json_body({"offset": 0, "count": 20, "no_content": 1}),
                          headers={"Content-Type": "application/json"})
@@ -219,7 +225,21 @@ class WeChatAdapter(ChannelAdapter):
                 if news.get("content_source_url") == payload["content_source_url"]:
                     return Receipt(str(item["article_id"]), news.get("url"),
                                    dt.datetime.now(dt.UTC), {"confirmed": True})
-        return None
+        submitted = self.tokens.store.recall(f"submit:{key}")
+        if submitted and time.time() - float(submitted) < SUBMIT_SETTLES:
+            # a submit went out and its article is not listed yet: it may be publishing
+            raise OutcomeUnknown("submitted, not yet published: look again", code="publishing")
+        if staged and not self._draft_waiting(staged["draft_media_id"]):
+            raise OutcomeUnknown("the draft left the draft box: look again", code="publishing")
+        return None  # never submitted, or its publishing ended without an article
+
+    def _draft_waiting(self, media_id: str) -> bool:
+        try:
+            self._api("POST", "draft/get", data=_json_body({"media_id": media_id}),
+                      headers={"Content-Type": "application/json"})
+        except PermanentError:
+            return False
+        return True
 
     def withdraw(self, receipt: Receipt) -> None:
         self._api("POST", "freepublish/delete",

@@ -9,6 +9,7 @@ and read the new one.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import tempfile
@@ -25,6 +26,8 @@ class TokenStore(Protocol):
     def read(self, appid: str) -> tuple[str, float] | None: ...
     def write(self, appid: str, token: str, expires_at: float) -> None: ...
     def lock(self, appid: str) -> Iterator[None]: ...
+    def remember(self, name: str, value: str) -> None: ...
+    def recall(self, name: str) -> str | None: ...
 
 
 class FileTokenStore:
@@ -48,6 +51,14 @@ class FileTokenStore:
             json.dump({"token": token, "expires_at": expires_at}, handle)
         os.chmod(tmp, 0o600)
         os.replace(tmp, self._path(appid))
+
+    def remember(self, name: str, value: str) -> None:
+        path = self.dir / f"note-{hashlib.sha256(name.encode()).hexdigest()[:32]}"
+        path.write_text(value)
+
+    def recall(self, name: str) -> str | None:
+        path = self.dir / f"note-{hashlib.sha256(name.encode()).hexdigest()[:32]}"
+        return path.read_text() if path.exists() else None
 
     @contextmanager
     def lock(self, appid: str) -> Iterator[None]:
@@ -76,6 +87,13 @@ class RedisTokenStore:
         ttl = max(1, int(expires_at - time.time()))
         self.redis.set(f"tongfa:wechat:token:{appid}",
                        json.dumps({"token": token, "expires_at": expires_at}), ex=ttl)
+
+    def remember(self, name: str, value: str) -> None:
+        self.redis.set(f"tongfa:wechat:note:{name}", value, ex=7 * 86400)
+
+    def recall(self, name: str) -> str | None:
+        raw = self.redis.get(f"tongfa:wechat:note:{name}")
+        return None if raw is None else raw.decode()
 
     @contextmanager
     def lock(self, appid: str) -> Iterator[None]:

@@ -162,7 +162,7 @@ class WeiboAdapter(ChannelAdapter):
         body = self._answer(response)
         return self._receipt(body, dt.datetime.now(dt.UTC))
 
-    def lookup(self, payload: JSON, key: str) -> Receipt | None:
+    def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
         for status in self._timeline(count=100):
             if payload["marker"] in status.get("text", "") and not status.get("deleted"):
                 return self._receipt(status, _parse_created(status.get("created_at")))

@@ -34,6 +34,13 @@ class Settings(BaseSettings):
         300.0, description="How often what is live is compared with what was approved"
     )
     alert_webhook_url: str | None = Field(None, description="POSTed a JSON alert on defacement")
+    allowed_link_domains: list[str] = Field(
+        default_factory=lambda: ["gov.cn", "mp.weixin.qq.com"],
+        description="links in a release may go only here (and to the site itself)",
+    )
+    sensitive_words_file: Path | None = Field(
+        None, description="one word a line; default: the list shipped with tongfa"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(2, description="Celery worker processes started by `tongfa serve`")

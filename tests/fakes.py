@@ -89,7 +89,7 @@ class MemoryAdapter(ChannelAdapter):
             raise OutcomeUnknown("answer lost", code="timeout")
         return Receipt(post["id"], f"memory://{self.config.account}/{post['id']}", post["at"])
 
-    def lookup(self, payload: JSON, key: str) -> Receipt | None:
+    def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
         for post in POSTS[self.config.account]:
             if post["key"] == key:
                 return Receipt(post["id"], f"memory://{self.config.account}/{post['id']}", post["at"])

@@ -146,3 +146,20 @@ def test_urgent_releases_take_the_fast_track_but_never_self_approval(ctx, new_re
         approve(ctx, rid, "press")
     assert approve(ctx, rid, "secrecy") == "in_review"
     assert approve(ctx, rid, "leader") == "approved"
+
+
+def test_a_confidentiality_marking_blocks_submission_naming_the_paragraph(ctx, new_release):
+    rid = new_release(body="各市人民政府：\n\n机密★1年\n\n请认真贯彻落实。")
+    with pytest.raises(InvalidInput) as err:
+        submit(ctx, rid)
+    assert any(field.startswith("body:paragraph") and "机密" in msg
+               for field, msg in err.value.problems)
+    assert state_of(ctx, rid) == "draft"
+
+
+def test_flagged_words_are_shown_but_do_not_block(ctx, new_release):
+    rid = new_release(summary="严厉打击网上赌场等违法犯罪活动。")
+    submit(ctx, rid)
+    with UnitOfWork(ctx) as uow:
+        found = releases.check(uow, rid)
+    assert any(f["rule"] == "sensitive_word" and f["severity"] == "flag" for f in found)

@@ -100,7 +100,7 @@ def test_platform_audit_rejection_is_permanent(sandbox, tmp_path):
 
 @pytest.mark.parametrize(("settings", "error"), [
     ({"busy_next": 1}, RetryableError), ({"quota_exhausted": True}, RateLimited),
-    ({"drop_responses": 1}, RetryableError),  # a 5xx without errcode: the gateway, not WeChat
+    ({"drop_responses": 1}, OutcomeUnknown),  # a 5xx without errcode: the gateway; it may have acted
 ])
 def test_errors_are_typed(sandbox, tmp_path, settings, error):
     wx, payload, stage = staged(sandbox, tmp_path)
@@ -133,10 +133,19 @@ def test_callback_signature():
 
 def test_an_unknown_submit_outcome_is_found_by_lookup(sandbox, tmp_path):
     wx, payload, stage = staged(sandbox, tmp_path)
-    receipt = wx.confirm(wx.publish(payload, stage, "k1"))
-    found = wx.lookup(payload, "k1")
-    assert found is not None and found.remote_id == receipt.remote_id
-    assert OutcomeUnknown  # (the orchestrator routes unknown outcomes to this lookup)
+    assert wx.lookup(payload, "k1", staged=stage) is None  # the draft still waits: not sent
+    faults(sandbox, publish_seconds=0.5, drop_responses=1)
+    with pytest.raises(OutcomeUnknown):
+        wx.publish(payload, stage, "k1")  # submitted, but the answer was lost
+    with pytest.raises(OutcomeUnknown):  # publishing: never "not sent", never a second submit
+        wx.lookup(payload, "k1", staged=stage)
+    import time
+
+    time.sleep(0.7)
+    found = wx.lookup(payload, "k1", staged=stage)
+    assert found is not None and found.url
+    fresh = adapter(sandbox, tmp_path)  # another worker process sees the same note
+    assert fresh.lookup(payload, "k1", staged=stage).remote_id == found.remote_id
 
 
 # ---------------------------------------------------------------- fidelity: wechatpy
@@ -198,9 +207,9 @@ def test_the_publish_event_callback_checks_its_signature(ctx, people, new_releas
                                  state="confirming", idempotency_key="k", remote_id="42"))
         uow.commit()
     client = TestClient(create_app(ctx))
-    xml = ("<xml><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[PUBLISHJOBFINISH]]></Event>"
-           "<PublishEventInfo><publish_id>42</publish_id><publish_status>0</publish_status>"
-           "</PublishEventInfo></xml>").encode()
+    xml = (b"<xml><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[PUBLISHJOBFINISH]]></Event>"
+           b"<PublishEventInfo><publish_id>42</publish_id><publish_status>0</publish_status>"
+           b"</PublishEventInfo></xml>")
     url = "/api/v1/channels/wechat/wechat-events"
     bad = client.post(url, params={"signature": "0" * 40, "timestamp": "1", "nonce": "n"},
                       content=xml)

@@ -18,6 +18,7 @@ from orchestrator.store.models import User
 from orchestrator.usecases import audit, channels, deliveries, releases, review
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from orchestrator.usecases.users import require_role, user_for_token
+from orchestrator.web.console import console_app
 
 bearer = HTTPBearer(auto_error=False)
 
@@ -98,6 +99,12 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
     def preview(release_id: int, user: Actor) -> dict[str, Any]:
         with uow() as u:
             return releases.preview(u, release_id)
+
+    @app.get("/api/v1/releases/{release_id}/checks")
+    def checks(release_id: int, user: Actor) -> list[dict[str, Any]]:
+        """Pre-publish findings (severity block or flag, and where each one is)."""
+        with uow() as u:
+            return releases.check(u, release_id)
 
     @app.post("/api/v1/releases/{release_id}/submit")
     def submit(release_id: int, user: Actor) -> dict[str, Any]:
@@ -188,6 +195,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
             ok, message = channels.test_channel(u, name, user.name)
             return {"ok": ok, "message": message}
 
+    app.mount("/console", console_app(ctx))
     for path, target in (mounts or {}).items():
         app.mount(path, target)
     site = ctx.settings.resolved_site_root

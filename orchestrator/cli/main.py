@@ -189,6 +189,20 @@ def release_show(release_id: int, json_out: Json = False) -> None:
                    f"{' (void)' if s['voided'] else ''} — {s['content_hash'][:16]}")
 
 
+@release_app.command("check")
+@refusals
+def release_check(release_id: int, json_out: Json = False) -> None:
+    """Pre-publish checks of what every channel would show: blocks and flags, with where."""
+    with UnitOfWork(context()) as uow:
+        found = releases.check(uow, release_id)
+    if json_out:
+        return emit(found)
+    for f in found:
+        typer.echo(f"{f['severity'].upper():<5} {f['where']:<28} {f['message']}")
+    if not found:
+        typer.echo("no findings")
+
+
 @release_app.command("withdraw")
 @refusals
 def release_withdraw(release_id: int, as_: As, reason: str = typer.Option(...)) -> None:

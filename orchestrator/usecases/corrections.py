@@ -18,7 +18,8 @@ from orchestrator.domain.states import ReleaseState as R
 from orchestrator.domain.states import release_transition
 from orchestrator.settings import Settings
 from orchestrator.store.models import Delivery, Release
-from orchestrator.usecases import audit, fanout
+from orchestrator.usecases import audit
+from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.channels import adapter_for, get_channel
 from orchestrator.usecases.releases import get_release
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
@@ -42,16 +43,16 @@ def withdraw(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> int:
     require_role(get_user(s, actor), "approver")
     if not reason.strip():
         raise InvalidInput([("reason", "a withdrawal needs a reason")])
-    release = fanout.locked(s, Release, release_id)
+    release = steps.locked(s, Release, release_id)
     if release.state not in (R.PUBLISHED, R.PARTIALLY_PUBLISHED):
         raise Refused(f"release {release_id} is {release.state}: only what is live can be withdrawn")
     before = {"state": release.state}
     release.state = release_transition(release.state, R.WITHDRAWN)
     release.state_reason = reason
     s.add(release)
-    live = [d for d in fanout.current_deliveries(s, release) if d.state == D.PUBLISHED]
+    live = [d for d in steps.current_deliveries(s, release) if d.state == D.PUBLISHED]
     for delivery in live:
-        fanout.send(uow, "withdraw", delivery)
+        steps.send(uow, "withdraw", delivery)
     audit.record(s, actor=actor, action="release.withdrawn", subject_type="release",
                  subject_id=release.id, release_id=release.id, before=before,
                  after={"state": release.state, "channels": [d.channel for d in live]},
@@ -68,16 +69,16 @@ def withdraw_delivery(ctx: Context, delivery_id: int) -> None:
             return
         adapter = adapter_for(ctx.settings, get_channel(uow.session, delivery.channel))
         receipt = Receipt.from_json(delivery.receipt)
-    out = fanout.call_adapter(lambda: adapter.withdraw(receipt))
+    out = steps.call_adapter(lambda: adapter.withdraw(receipt))
     with UnitOfWork(ctx) as uow:
-        delivery = fanout.locked(uow.session, Delivery, delivery_id)
+        delivery = steps.locked(uow.session, Delivery, delivery_id)
         if delivery.state != D.PUBLISHED:
             return
-        fanout.record_attempt(uow, delivery, "withdraw", out)
+        steps.record_attempt(uow, delivery, "withdraw", out)
         if out.error is None:
-            fanout.set_state(uow, delivery, D.WITHDRAWN)
+            steps.set_state(uow, delivery, D.WITHDRAWN)
         elif isinstance(out.error, ChannelError) and out.error.retryable:
-            fanout.send(uow, "withdraw", delivery, countdown=5.0)
+            steps.send(uow, "withdraw", delivery, countdown=5.0)
         else:
             delivery.last_error_code, delivery.last_error = out.error.code, out.error.message
             uow.session.add(delivery)

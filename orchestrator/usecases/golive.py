@@ -13,6 +13,7 @@ from orchestrator.domain.states import ReleaseState as R
 from orchestrator.domain.states import release_transition
 from orchestrator.store.models import Delivery, Release
 from orchestrator.usecases import audit, fanout
+from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.releases import get_release
 from orchestrator.usecases.unit_of_work import UnitOfWork
 from orchestrator.usecases.users import get_user, require_role
@@ -69,7 +70,7 @@ def force_go_live(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> 
     require_role(get_user(s, actor), "approver")
     if not reason.strip():
         raise InvalidInput([("reason", "say why the release goes live without every channel")])
-    release = fanout.locked(s, Release, release_id)
+    release = steps.locked(s, Release, release_id)
     if release.state not in (R.APPROVED, R.SCHEDULED):
         raise Refused(f"release {release_id} is {release.state}, not waiting to go live")
     rows = s.exec(select(Delivery).where(Delivery.release_id == release.id,
@@ -82,7 +83,7 @@ def force_go_live(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> 
         raise Refused("no channel is staged: nothing could go live")
     left_out = [d for d in rows if d.state in (D.PENDING, D.FAILED)]
     for delivery in left_out:
-        fanout.set_state(uow, delivery, D.CANCELLED, error=("left_out", reason))
+        steps.set_state(uow, delivery, D.CANCELLED, error=("left_out", reason))
     audit.record(s, actor=actor, action="release.forced_go_live", subject_type="release",
                  subject_id=release.id, release_id=release.id,
                  after={"left_out": [d.channel for d in left_out]}, detail={"reason": reason})

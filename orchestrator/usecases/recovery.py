@@ -8,6 +8,7 @@ from orchestrator.domain.states import ReleaseState as R
 from orchestrator.domain.states import release_transition
 from orchestrator.store.models import Delivery, Release
 from orchestrator.usecases import audit, fanout
+from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.unit_of_work import UnitOfWork
 from orchestrator.usecases.users import get_user, require_role
 
@@ -16,7 +17,7 @@ def _delivery(uow: UnitOfWork, delivery_id: int) -> tuple[Delivery, Release]:
     delivery = uow.session.get(Delivery, delivery_id)
     if delivery is None:
         raise NotFound(f"no delivery with id {delivery_id}")
-    release = fanout.locked(uow.session, Release, delivery.release_id)
+    release = steps.locked(uow.session, Release, delivery.release_id)
     if delivery.revision != release.revision:
         raise Refused("this delivery belongs to an earlier revision of the release")
     return delivery, release
@@ -31,13 +32,13 @@ def resend(uow: UnitOfWork, delivery_id: int, actor: str) -> None:
     if release.state in (R.PARTIALLY_PUBLISHED, R.FAILED):
         release.state = release_transition(release.state, R.PUBLISHING)
         uow.session.add(release)
-    fanout.set_state(uow, delivery, D.PENDING)
+    steps.set_state(uow, delivery, D.PENDING)
     delivery.budget_from, delivery.next_attempt_at = delivery.attempts, None
     delivery.last_error_code = delivery.last_error = None
     audit.record(uow.session, actor=actor, action="delivery.resend", subject_type="delivery",
                  subject_id=delivery.id, release_id=release.id, channel=delivery.channel,
                  after={"release_state": release.state})
-    fanout.send(uow, "stage", delivery)
+    steps.send(uow, "stage", delivery)
     uow.commit()
 
 
@@ -46,7 +47,7 @@ def cancel(uow: UnitOfWork, delivery_id: int, actor: str) -> None:
     delivery, release = _delivery(uow, delivery_id)
     if delivery.state not in (D.FAILED, D.PENDING, D.STAGED):
         raise Refused(f"a delivery that is {delivery.state} cannot be cancelled")
-    fanout.set_state(uow, delivery, D.CANCELLED)
+    steps.set_state(uow, delivery, D.CANCELLED)
     audit.record(uow.session, actor=actor, action="delivery.cancelled", subject_type="delivery",
                  subject_id=delivery.id, release_id=release.id, channel=delivery.channel)
     uow.commit()

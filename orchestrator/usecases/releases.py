@@ -19,7 +19,7 @@ from orchestrator.domain.states import (
 )
 from orchestrator.store import files
 from orchestrator.store.models import Delivery, Release, SignOff
-from orchestrator.usecases import audit
+from orchestrator.usecases import audit, content_checks
 from orchestrator.usecases.channels import list_channels
 from orchestrator.usecases.rendering import adapters, render_all
 from orchestrator.usecases.unit_of_work import UnitOfWork
@@ -167,9 +167,18 @@ def _validated_hash(uow: UnitOfWork, release: Release) -> str:
             problems += [(f"{name}.{p.field}", p.message) for p in exc.problems]
         except ChannelError as exc:
             problems.append((name, exc.message))
+    found = content_checks.findings(settings, release, payloads)
+    problems += [(f.where, f"{f.message}（{f.rule}）") for f in content_checks.blocking(found)]
     if problems:
         raise InvalidInput(problems)
     return digest
+
+
+def check(uow: UnitOfWork, release_id: int) -> list[dict[str, str]]:
+    """The pre-publish findings for what every channel would show now (blocks and flags)."""
+    release = get_release(uow.session, release_id)
+    payloads, _ = render_all(uow.ctx.settings, uow.session, release)
+    return content_checks.as_dicts(content_checks.findings(uow.ctx.settings, release, payloads))
 
 
 def submit(uow: UnitOfWork, release_id: int, actor: str) -> str:

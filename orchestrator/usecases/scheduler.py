@@ -22,6 +22,7 @@ from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.store.models import AuditCheckpoint, Delivery, Release, SchedulerLease
 from orchestrator.usecases import audit, fanout, integrity
+from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def _expire_leases(ctx: Context) -> int:
                 select(Delivery).where(Delivery.state == source, Delivery.lease_until < utcnow())
             ).all()
             for delivery in rows:
-                fanout.set_state(uow, delivery, target)
+                steps.set_state(uow, delivery, target)
                 delivery.lease_until = None
                 audit.record(
                     uow.session, actor="reaper", action="delivery.lease_expired",
@@ -101,7 +102,7 @@ def _expire_leases(ctx: Context) -> int:
                     release_id=delivery.release_id, channel=delivery.channel,
                     before={"state": source}, after={"state": target},
                 )
-                fanout.send(uow, REDRIVE_TASK[target], delivery)
+                steps.send(uow, REDRIVE_TASK[target], delivery)
                 expired += 1
         uow.commit()
     return expired

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import cache
 from typing import Any
 
 from sqlmodel import Session, select
@@ -98,10 +99,14 @@ def check_password(session: Session, name: str, password: str) -> User | None:
     from argon2.exceptions import VerificationError
 
     user = session.exec(select(User).where(User.name == name)).first()
-    if user is None or not user.password_hash:
-        return None
-    try:
-        _argon().verify(user.password_hash, password)
+    stored = user.password_hash if user is not None and user.password_hash else _dummy_hash()
+    try:  # the same work for an unknown name: timing must not reveal which names exist
+        _argon().verify(stored, password)
     except VerificationError:
         return None
-    return user
+    return user if user is not None and user.password_hash else None
+
+
+@cache
+def _dummy_hash() -> str:
+    return _argon().hash("no such user: " + secrets.token_hex(8))

@@ -44,6 +44,7 @@ def health(session: Session, row: ChannelInstance) -> dict[str, Any]:
     total = sum(n for _, n in outcomes)
     failed = sum(n for outcome, n in outcomes if outcome != "ok")
     return {**channels.public_view(row), "paused": row.paused, "last_success": last_ok,
+            "needs_credentials": bool(_credential_fields(row.kind)),
             "attempts": total, "failure_rate": (failed / total) if total else None,
             "updated_at": row.updated_at}
 

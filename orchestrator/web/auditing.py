@@ -1,7 +1,7 @@
 """The auditors' room: search the trail, a release's timeline, streamed exports, verify.
 
 Read-only by design: the only POST here runs the integrity check, which changes
-nothing. Exports stream page by page (keyset on the event id, one short
+nothing. Exports stream through audit.export (keyset on the event id, one short
 transaction per page), so a year of events never sits in memory or holds a lock.
 """
 
@@ -93,18 +93,6 @@ def timeline(request: Request, release_id: int, who: Auditor) -> Response:
     return render(request, "audit_timeline.html", who, release=release, events=events)
 
 
-def _pages(ctx: Context, keywords: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
-    after = 0
-    while True:
-        with UnitOfWork(ctx) as uow:
-            rows = [audit.as_dict(e) for e in
-                    audit.query(uow.session, limit=EXPORT_PAGE, after_id=after, **keywords)]
-        if not rows:
-            return
-        yield rows
-        after = rows[-1]["id"]
-
-
 def _cell(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
@@ -116,22 +104,19 @@ def _csv(ctx: Context, keywords: dict[str, Any]) -> Iterator[str]:
     writer = csv.writer(buffer)
     buffer.write("\ufeff")  # so a spreadsheet opens the Chinese text as UTF-8
     writer.writerow(COLUMNS)
-    for rows in _pages(ctx, keywords):
-        for row in rows:
-            writer.writerow([_cell(row[c]) for c in COLUMNS])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
+    for count, row in enumerate(audit.export(ctx.engine, batch=EXPORT_PAGE, **keywords), 1):
+        writer.writerow([_cell(row[c]) for c in COLUMNS])
+        if count % EXPORT_PAGE == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
     yield buffer.getvalue()
 
 
 def _json(ctx: Context, keywords: dict[str, Any]) -> Iterator[str]:
-    first = True
     yield "["
-    for rows in _pages(ctx, keywords):
-        for row in rows:
-            yield ("\n" if first else ",\n") + json.dumps(row, ensure_ascii=False)
-            first = False
+    for count, row in enumerate(audit.export(ctx.engine, batch=EXPORT_PAGE, **keywords)):
+        yield ("\n" if count == 0 else ",\n") + json.dumps(row, ensure_ascii=False)
     yield "\n]\n"
 
 

@@ -15,6 +15,7 @@ from starlette.datastructures import FormData
 
 from channels.contract import ChannelError
 from orchestrator.cli.preview import view_of
+from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.release import Disclosure, parse_release
 from orchestrator.store.models import ChannelInstance, Release
@@ -124,8 +125,11 @@ def counted(kind: str, payload: dict[str, Any]) -> str | None:
 
 def preview(ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
     """Every chosen channel's document for the unsaved form, with its problems."""
+    raw = release_data(values)
+    # as releases.create does: an item without a 发布日期 is published today
+    raw["metadata"].setdefault("date_published", utcnow().date().isoformat())
     try:
-        data = parse_release(release_data(values))
+        data = parse_release(raw)
     except InvalidInput as exc:
         return {"ok": False, "problems": problems_of(exc), "channels": []}
     problems = []

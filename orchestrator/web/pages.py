@@ -6,6 +6,7 @@ Kept apart from console.py so each room's module can import it without a cycle.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,17 @@ STATE_LABELS = {
     "partially_published": "部分发布", "failed": "发布失败", "withdrawn": "已撤回",
     "pending": "待准备", "staging": "准备中", "staged": "已就绪", "confirming": "待平台确认",
     "reconciling": "核对中", "cancelled": "已取消",
+}
+ACTION_LABELS = {
+    "release.created": "创建稿件", "release.edited": "修改稿件", "release.submitted": "提交审核",
+    "review.signed": "签署", "review.rejected": "退回", "release.approved": "签发通过",
+    "release.scheduled": "设定上线时间", "release.held": "暂缓上线", "release.go_live": "上线",
+    "release.forced_go_live": "强制上线", "release.finished": "发布结束",
+    "release.withdrawn": "撤回", "delivery.created": "生成投递", "delivery.state": "投递状态变化",
+    "delivery.attempt.stage": "准备尝试", "delivery.attempt.publish": "发布尝试",
+    "delivery.resend": "重新发送", "delivery.cancelled": "取消投递", "channel.saved": "保存渠道",
+    "channel.tested": "测试连接", "channel.paused": "暂停渠道", "channel.resumed": "恢复渠道",
+    "user.saved": "保存用户", "user.password_set": "设置密码",
 }
 ROLE_LABELS = {
     "author": "新闻办撰稿", "reviewer": "部门审核", "secrecy": "保密审查", "approver": "领导签发",
@@ -62,6 +74,9 @@ def parse_local(value: str, field: str) -> dt.datetime | None:
 templates.env.filters["local"] = local_time
 templates.env.filters["state"] = lambda s: STATE_LABELS.get(str(s), str(s))
 templates.env.filters["role"] = lambda r: ROLE_LABELS.get(str(r), str(r))
+templates.env.filters["action"] = lambda a: ACTION_LABELS.get(str(a), "")
+# readable JSON (Chinese as is); autoescaping still applies, unlike Jinja's tojson|safe
+templates.env.filters["jsonish"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True)
 
 
 def ctx_of(request: Request) -> Context:
@@ -122,7 +137,8 @@ FIELD_LABELS = {
     "metadata.date_published": "发布日期", "metadata.subject_category": "主题分类",
     "metadata.disclosure": "公开属性", "metadata.validity": "有效性", "parent": "所属主稿",
     "priority": "紧急程度", "at": "上线时间", "config": "配置", "kind": "类型", "name": "名称",
-    "credentials": "凭据",
+    "credentials": "凭据", "release": "稿件编号", "since": "起始时间", "until": "截止时间",
+    "reason": "理由", "comment": "意见",
 }
 MESSAGES = {
     "Field required": "必填",

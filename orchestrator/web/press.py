@@ -1,6 +1,6 @@
 """The press office's room: compose with live per-channel preview, submit, schedule, follow.
 
-Thin over the use cases: releases.create/edit/submit, golive.schedule/force_go_live,
+Thin over the use cases: releases.create/edit/submit, golive.schedule,
 deliveries.for_release. The board is one small JSON document polled every second,
 so following a go-live needs no reload and no extra server machinery.
 """
@@ -33,7 +33,6 @@ from orchestrator.web.pages import (
 
 router = APIRouter(prefix="/press")
 Author = Annotated[Viewer, Depends(require(*PRESS))]
-Approver = Annotated[Viewer, Depends(require("approver"))]
 # a go-live time can be set from the draft on, until the release has gone live
 SCHEDULABLE = ("draft", "in_review", "rejected", "approved", "scheduled")
 
@@ -103,8 +102,8 @@ def show(request: Request, release_id: int, who: Author) -> Response:
     return render(request, "release.html", who, release=release, deliveries=rows,
                   editable=release["state"] in EDITABLE_RELEASE_STATES,
                   schedulable=release["state"] in SCHEDULABLE,
-                  can_force=who.has("approver") and release["state"] in ("approved", "scheduled")
-                  and any(d["state"] in ("failed", "pending") for d in rows))
+                  held=release["state"] in ("approved", "scheduled")
+                  and any(d["state"] == "failed" for d in rows))
 
 
 @router.get("/{release_id}/board.json")
@@ -157,6 +156,8 @@ async def schedule(request: Request, release_id: int, who: Author) -> Response:
 
     def run() -> str:
         at = None if form.get("now") else parse_local(str(form.get("at", "")), "at")
+        if at is None and not form.get("now"):
+            raise InvalidInput([("at", "请填写上线时间，或选择“就绪后立即上线”")])
         with UnitOfWork(ctx_of(request)) as uow:
             state = golive.schedule(uow, release_id, at, who.name)
         when = f"定于 {local_time(at)}（北京时间）上线" if at else "各渠道就绪后立即同时上线"
@@ -165,14 +166,4 @@ async def schedule(request: Request, release_id: int, who: Author) -> Response:
     return act(request, who, run, f"/press/{release_id}")
 
 
-@router.post("/{release_id}/force")
-async def force(request: Request, release_id: int, who: Approver) -> Response:
-    reason = str((await request.form()).get("reason", ""))
-
-    def run() -> str:
-        with UnitOfWork(ctx_of(request)) as uow:
-            left = golive.force_go_live(uow, release_id, who.name, reason)
-        return f"已强制上线；未上线的渠道：{'、'.join(left) or '无'}"
-
-    return act(request, who, run, f"/press/{release_id}")
 

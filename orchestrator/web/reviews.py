@@ -24,7 +24,7 @@ from starlette.responses import Response
 from orchestrator.domain.errors import Forbidden
 from orchestrator.domain.review import Signature
 from orchestrator.store.models import Delivery, Release, SignOff
-from orchestrator.usecases import releases, review
+from orchestrator.usecases import deliveries, golive, releases, review
 from orchestrator.usecases.channels import adapter_for, get_channel
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from orchestrator.web.auth import REVIEW, Viewer, require
@@ -32,6 +32,7 @@ from orchestrator.web.pages import act, ctx_of, render
 
 router = APIRouter(prefix="/review")
 Reviewer = Annotated[Viewer, Depends(require(*REVIEW))]
+Approver = Annotated[Viewer, Depends(require("approver"))]
 
 
 def _signatures(session: Session, release: Release) -> list[Signature]:
@@ -149,11 +150,15 @@ def show(request: Request, release_id: int, who: Reviewer) -> Response:
                 now["（正文原稿）"] = release.body_source
             diffs = _diffs(before, now) if before else []
         view = releases.as_dict(uow.session, release)
+        failed = [d.channel for d in deliveries.for_release(uow.session, release_id)
+                  if d.state == "failed"]
+    can_force = who.has("approver") and view["state"] in ("approved", "scheduled") and failed
     return render(request, "review_release.html", who, release=view, documents=docs,
                   digest=rendered["content_hash"],
                   digest_matches=rendered["content_hash"] == view["content_hash"],
                   step=step, why_not=why_not, steps=[s.role for s in policy.steps],
-                  diffs=diffs, diff_source=source, earlier=earlier)
+                  diffs=diffs, diff_source=source, earlier=earlier, failed=failed,
+                  can_force=can_force)
 
 
 @router.post("/{release_id}/approve")
@@ -178,3 +183,16 @@ async def reject(request: Request, release_id: int, who: Reviewer) -> Response:
         return f"已退回稿件 {release_id}"
 
     return act(request, who, run, "/review", f"/review/{release_id}")
+
+
+@router.post("/{release_id}/force")
+async def force(request: Request, release_id: int, who: Approver) -> Response:
+    """Go live without the channels that could not be staged (golive.force_go_live)."""
+    reason = str((await request.form()).get("reason", "")).strip()
+
+    def run() -> str:
+        with UnitOfWork(ctx_of(request)) as uow:
+            left = golive.force_go_live(uow, release_id, who.name, reason)
+        return f"稿件 {release_id} 已强制上线；未上线的渠道：{'、'.join(left) or '无'}"
+
+    return act(request, who, run, f"/review/{release_id}")

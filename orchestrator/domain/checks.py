@@ -1,0 +1,393 @@
+"""Pre-publish content checks: what must stop a release, and what a reviewer must look at.
+
+Why: under 谁发布谁审查 the press office answers for everything it puts out, and defaced
+government pages have been found with gambling keyword blocks, hidden text and foreign
+links above and below the official text. These checks run on exactly what will be
+published (title, summary, sanitised body, each channel's text). Pure: no database, no web.
+
+Severity per rule ("block": cannot be published; "flag": a reviewer must look):
+- metadata, block: 索引号/发布机构/发布日期 missing; 文号 not 〔YYYY〕N号; a date not
+  YYYY-MM-DD; 成文日期 after 发布日期. flag: 文号 year is not 成文日期's year.
+- disclosure, block: 公开属性 is not 主动公开.
+- confidentiality_marking, block: a marking (机密★1年, 秘密★, 密级：机密, a grade word standing
+  alone as a stamp, 内部资料 but not 内部资料性出版物, 注意保密 as a stamp). flag: a grade word
+  in running text (揭开…的秘密, 商业秘密): a person decides. Talk about the process
+  (保密审查, 保密工作, 注意保密工作) is no finding.
+- sensitive_word, flag: a configured word, also in traditional form or broken up by
+  spaces/punctuation (see wordlist.py).
+- link_not_allowed, block: a URL in any HTML attribute or written in the text whose host is
+  neither the site nor an allowed domain (or their subdomains); javascript:, data: etc.
+- spam_keyword_block, block: >= 8 short separated keywords with >= 2 gambling words, or a
+  line without sentence punctuation with >= 3. flag: >= 8 distinct short keywords in a line
+  without sentence punctuation (a tag list, or SEO): a person decides.
+- hidden_text, block: text or links a reader cannot see (display:none, visibility:hidden,
+  font-size <= 1px, opacity 0, colour of the background, off-screen, zero size). Nothing in an
+  official release is hidden on purpose; it is the defacement signature.
+
+Body paragraphs are the HTML's block elements in source order, hidden ones included,
+numbered from 1: "body:paragraph 3" is 正文第3段.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import lxml.html
+from lxml import etree
+
+from orchestrator.domain.release import DOCUMENT_NUMBER, Disclosure
+from orchestrator.domain.wordlist import (
+    DEFAULT_SPAM_WORDS,
+    background_of,
+    default_sensitive_words,
+    has_sentence,
+    hidden_reason,
+    keyword_runs,
+    matcher,
+    parse_style,
+    to_simplified,
+)
+
+BLOCK = "block"
+FLAG = "flag"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing found, said so a press officer knows where it is and what to do."""
+
+    rule: str
+    severity: str  # BLOCK or FLAG
+    where: str  # "title", "summary", "body:paragraph 3", "metadata.document_number", "channel X"
+    message: str  # Chinese, actionable
+    excerpt: str = ""
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """What a deployment may tune. Frozen and hashable, so compiled matchers are cached."""
+
+    sensitive_words: tuple[str, ...] = field(default_factory=default_sensitive_words)
+    allowed_link_domains: tuple[str, ...] = ()
+    site_domain: str = ""  # the government website's own domain; always allowed
+    spam_words: tuple[str, ...] = DEFAULT_SPAM_WORDS
+    keyword_run: int = 8  # this many short separated keywords make a "keyword block"
+
+
+def blocking(findings: list[Finding]) -> list[Finding]:
+    """The findings that stop publication."""
+    return [f for f in findings if f.severity == BLOCK]
+
+
+@dataclass
+class _Unit:
+    """One place a reader sees text: a field, a body paragraph or a channel text."""
+
+    where: str
+    label: str  # the same place in Chinese, for messages
+    text: str
+    links: list[str] = field(default_factory=list)  # from HTML attributes
+
+
+_BLOCK_TAGS = frozenset(
+    "p div h1 h2 h3 h4 h5 h6 li blockquote td th tr table ul ol dl dt dd pre section article "
+    "header footer aside nav figure figcaption caption address center form hr".split()
+)
+_SKIP_TAGS = frozenset({"script", "style", "template", "head", "title", "meta"})
+_URL_ATTRS = ("href", "src", "action", "data", "poster", "background", "formaction")
+_SEP = "\x1f"  # marks inline-link boundaries: <a>博彩</a><a>六合彩</a> is two keywords
+_CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")\s]+)")
+_TAG = re.compile(r"<[A-Za-z!/][^>]*>")
+_SPACES = re.compile(r"[^\S\n\x1f]+")  # any whitespace but line breaks and _SEP
+
+
+class _HtmlWalker:
+    """Splits HTML into paragraphs and notes hidden elements and URL attributes on the way."""
+
+    def __init__(self) -> None:
+        self.paragraphs: list[tuple[str, list[str]]] = []
+        self.hidden: list[tuple[int, str, str]] = []  # (paragraph, reason, text)
+        self._buf: list[str] = []
+        self._links: list[str] = []
+        self._media = False
+
+    def flush(self) -> None:
+        text = _squash("".join(self._buf))
+        if text or self._media or self._links:
+            self.paragraphs.append((text, self._links))
+        self._buf, self._links, self._media = [], [], False
+
+    def visit(self, el: etree._Element, hidden: bool, background: str) -> None:
+        if not isinstance(el.tag, str):  # comment or processing instruction
+            return
+        tag = el.tag.lower()
+        if tag in _BLOCK_TAGS:
+            self.flush()
+        self._links += [el.get(a, "").strip() for a in _URL_ATTRS if el.get(a, "").strip()]
+        self._links += _CSS_URL.findall(el.get("style") or "")  # background:url(...)
+        if tag in _SKIP_TAGS:
+            return
+        style = parse_style(el.get("style") or "")
+        background = background_of(style, el.attrib) or background
+        reason = None if hidden else hidden_reason(style, el.attrib, background)
+        paragraph = len(self.paragraphs) + 1
+        self._media |= tag in ("img", "video", "audio", "iframe", "embed", "object")
+        self._buf.append("\n" if tag == "br" else _SEP if tag == "a" else "")
+        self._buf.append(el.text or "")
+        for child in el:
+            self.visit(child, hidden or reason is not None, background)
+            self._buf.append(child.tail or "")
+        self._buf.append(_SEP if tag == "a" else "")
+        if reason:
+            text = _squash(el.text_content())
+            if text or el.find(".//a") is not None or el.find(".//img") is not None:
+                self.hidden.append((paragraph, reason, text))
+        if tag in _BLOCK_TAGS:
+            self.flush()
+
+
+def _squash(text: str) -> str:
+    """Collapse runs of spaces and blank lines; keep single line breaks (from <br>)."""
+    lines = (_SPACES.sub(" ", line).strip(" ") for line in text.split("\n"))
+    return "\n".join(line for line in lines if line.strip(" " + _SEP))
+
+
+def _html_units(html: str, where: str, label: str) -> tuple[list[_Unit], list[Finding]]:
+    walker = _HtmlWalker()
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div") if html.strip() else None
+    except (etree.ParserError, ValueError):  # nothing an HTML parser can use: read as text
+        return [_Unit(where, label, html)], []
+    if root is not None:
+        walker.visit(root, False, "#ffffff")
+        walker.flush()
+    units = [
+        _Unit(f"{where}:paragraph {n}", f"{label}第{n}段", text, links)
+        for n, (text, links) in enumerate(walker.paragraphs, start=1)
+    ]
+    hidden = [
+        Finding("hidden_text", BLOCK, f"{where}:paragraph {n}",
+                f"{label}第{n}段含读者看不见的内容（{reason}），这是网页被植入垃圾信息的典型手法，"
+                "须删除后再发布", _clip(text))
+        for n, reason, text in walker.hidden
+    ]  # fmt: skip
+    return units, hidden
+
+
+_GRADE = "绝密|机密|秘密"
+_MARKING = re.compile(
+    rf"(?:{_GRADE})\s*[★☆*＊]\s*(?:\d+\s*(?:年|个月|月)|长期|启用前)?"  # 机密★1年, 绝密★启用前
+    rf"|密级\s*[:：]?\s*(?:{_GRADE})"  # 密级：机密
+    rf"|(?<![^\s（(【\[])(?:{_GRADE})(?![^\s）)】\]])"  # a grade word alone, as a stamp
+    r"|内部资料(?!性)"  # not 内部资料性出版物 (a regulated publication category)
+    r"|注意保密(?![\u4e00-\u9fff])"  # the stamp, not 注意保密工作
+)
+_GRADE_WORD = re.compile(_GRADE)
+
+
+def _confidentiality(unit: _Unit) -> list[Finding]:
+    text = to_simplified(unit.text)
+    findings, covered = [], set()
+    for m in _MARKING.finditer(text):
+        covered.update(range(m.start(), m.end()))
+        findings.append(Finding(
+            "confidentiality_marking", BLOCK, unit.where,
+            f"{unit.label}含密级标识“{m.group().strip()}”，不得公开发布；如确已解密，"
+            "请删除标识并附解密依据", _excerpt(unit.text, m.start(), m.end())))  # fmt: skip
+    for m in _GRADE_WORD.finditer(text):
+        if m.start() not in covered:
+            findings.append(Finding(
+                "confidentiality_marking", FLAG, unit.where,
+                f"{unit.label}出现“{m.group()}”，请审核人员确认不是密级标识、不涉及涉密内容",
+                _excerpt(unit.text, m.start(), m.end())))  # fmt: skip
+    return findings
+
+
+def _sensitive(unit: _Unit, config: CheckConfig) -> list[Finding]:
+    """One finding per place, naming every word found there (a spam block has dozens)."""
+    hits = matcher(config.sensitive_words).find(unit.text)
+    if not hits:
+        return []
+    words = list(dict.fromkeys(m.word for m in hits))
+    named = "、".join(f"“{w}”" for w in words[:5]) + (f"等{len(words)}个" if len(words) > 5 else "")
+    return [Finding("sensitive_word", FLAG, unit.where,
+                    f"{unit.label}含敏感词{named}，请审核人员确认用语是否恰当",
+                    _excerpt(unit.text, hits[0].start, hits[0].end))]  # fmt: skip
+
+
+_URL_STOP = r"[^\s<>\"'，。；、！？（）【】「」《》\x1f]"
+_URL_IN_TEXT = re.compile(rf"(?i)(?:https?://|(?<![\w.-])www\.){_URL_STOP}+")
+_DOMAIN_IN_TEXT = re.compile(
+    r"(?i)(?<![A-Za-z0-9@._/-])(?:[a-z0-9-]+\.)+"
+    r"(?:com|net|org|cn|cc|top|vip|xyz|info|me|tv|io|co|biz|app|site|online|club|win|bet|hk|mo)"
+    r"(?![A-Za-z0-9@-])(?:/" + _URL_STOP + "*)?"
+)
+_SAFE_SCHEMES = frozenset({"http", "https", "", "mailto", "tel"})
+
+
+def _domain(entry: str) -> str:
+    entry = entry.strip().lower()
+    host = urlsplit(entry if "//" in entry else "//" + entry).hostname or ""
+    return host.lstrip("*.").rstrip(".")
+
+
+def _links(unit: _Unit, config: CheckConfig) -> list[Finding]:
+    allowed = [d for d in map(_domain, (config.site_domain, *config.allowed_link_domains)) if d]
+    text = unicodedata.normalize("NFKC", unit.text)
+    in_text = [m.group().rstrip(".,)") for m in _URL_IN_TEXT.finditer(text)]
+    rest = _URL_IN_TEXT.sub(lambda m: " " * len(m.group()), text)
+    in_text += [m.group().rstrip(".,)") for m in _DOMAIN_IN_TEXT.finditer(rest)]
+    findings: dict[str, Finding] = {}
+    for url in unit.links + in_text:
+        raw = "".join(c for c in url if c > " ").replace("\\", "/")
+        if "://" not in raw and not raw.startswith(("/", "#", "?", ".")) and url in in_text:
+            raw = "http://" + raw  # www.example.com or example.com written in the text
+        parts = urlsplit(raw)
+        scheme = parts.scheme.lower()
+        if scheme not in _SAFE_SCHEMES:
+            findings[scheme] = Finding(
+                "link_not_allowed", BLOCK, unit.where,
+                f"{unit.label}含不允许的链接类型“{scheme}:”，须删除", _clip(url))  # fmt: skip
+            continue
+        if scheme in ("mailto", "tel") or not parts.netloc:
+            continue  # same site (relative link) or a contact address
+        host = (parts.hostname or "").rstrip(".")
+        if not any(host == d or host.endswith("." + d) for d in allowed):
+            permitted = "、".join(allowed) or "未配置任何域名"
+            findings[host] = Finding(
+                "link_not_allowed", BLOCK, unit.where,
+                f"{unit.label}含外部链接“{host}”，不在允许的域名（{permitted}）之内，"
+                "请删除或改为本站链接", _clip(url))  # fmt: skip
+    return list(findings.values())
+
+
+def _spam(unit: _Unit, config: CheckConfig) -> list[Finding]:
+    spam, findings = matcher(config.spam_words), []
+    for line in unit.text.split("\n"):
+        prose, found = has_sentence(line), None
+        for run in keyword_runs(line, config.keyword_run, spam):
+            span = (run.start, run.end)
+            if len(run.spam_words) >= 2:
+                found = (BLOCK, *span, f"{run.count}个关键词，含赌博类词语“{_few(run.spam_words)}”")
+            elif not prose and run.distinct >= config.keyword_run and run.latin * 2 < run.count:
+                found = found or (FLAG, *span, f"{run.distinct}个互不相关的短词，没有成句")
+        if not found and not prose and len(words := {m.word for m in spam.find(line)}) >= 3:
+            found = (BLOCK, 0, len(line), f"赌博类词语“{_few(words)}”等堆砌")
+        if found:
+            severity, start, end, what = found
+            action = "疑似被植入的垃圾信息，须删除" if severity == BLOCK else "请确认是否为正文内容"
+            findings.append(Finding("spam_keyword_block", severity, unit.where,
+                                    f"{unit.label}是关键词堆砌（{what}），{action}",
+                                    _clip(line[start:end])))  # fmt: skip
+    return findings
+
+
+_DOC_PARTS = re.compile(r"^\S+〔(\d{4})〕(\d+)号$")  # mirrors release.DOCUMENT_NUMBER
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_REQUIRED = {"index_number": "索引号", "issuing_body": "发布机构", "date_published": "发布日期"}
+
+
+def _metadata(metadata: dict[str, str | None]) -> list[Finding]:
+    def get(key: str) -> str:
+        value = metadata.get(key)
+        return "" if value is None else str(value).strip()
+
+    def finding(key: str, message: str, severity: str = BLOCK) -> Finding:
+        return Finding("metadata", severity, f"metadata.{key}", message, get(key))
+
+    findings = [
+        finding(k, f"缺少{n}，政府信息公开要求必须填写") for k, n in _REQUIRED.items() if not get(k)
+    ]
+    dates: dict[str, dt.date] = {}
+    for key, name in (("date_written", "成文日期"), ("date_published", "发布日期")):
+        if value := get(key):
+            if (date := _iso_date(value)) is None:
+                findings.append(
+                    finding(key, f"{name}“{value}”不是有效日期，请按2026-03-01格式填写")
+                )
+            else:
+                dates[key] = date
+    if "date_written" in dates and "date_published" in dates:
+        if dates["date_written"] > dates["date_published"]:
+            findings.append(finding("date_written", "成文日期晚于发布日期，请核对两个日期"))
+    if number := get("document_number"):
+        parts = _DOC_PARTS.match(number)
+        if not DOCUMENT_NUMBER.match(number) or not parts:
+            findings.append(finding("document_number",
+                f"文号“{number}”格式不对，应为“机关代字〔年份〕序号号”，如“某政办发〔2014〕8号”，"
+                "年份用六角括号〔〕，不用[]、【】或（）"))  # fmt: skip
+        else:
+            written = dates.get("date_written")
+            if written and int(parts.group(1)) != written.year:
+                findings.append(finding("document_number",
+                    f"文号年份{parts.group(1)}与成文日期年份{written.year}不一致，请核对", FLAG))  # fmt: skip
+    return findings
+
+
+def _iso_date(value: str) -> dt.date | None:
+    """Only YYYY-MM-DD: fromisoformat alone would also take 20260301 or 2026-W09-7."""
+    try:
+        return dt.date.fromisoformat(value) if _ISO_DATE.match(value) else None
+    except ValueError:
+        return None
+
+
+def _disclosure(metadata: dict[str, str | None]) -> list[Finding]:
+    value = (metadata.get("disclosure") or "").strip()
+    if value == Disclosure.PROACTIVE.value:
+        return []
+    said = f"公开属性为“{value}”" if value else "未填写公开属性"
+    return [Finding("disclosure", BLOCK, "metadata.disclosure",
+                    f"{said}，只有“主动公开”的信息可以发布", value)]  # fmt: skip
+
+
+def check_release(
+    title: str,
+    body_html: str,
+    summary: str,
+    metadata: dict[str, str | None],
+    channel_texts: dict[str, str],
+    config: CheckConfig,
+) -> list[Finding]:
+    """Every finding for a release as it will be published, in reading order.
+
+    `channel_texts` maps a channel text's name (e.g. "weibo-office.text") to what that
+    channel will show; texts containing HTML tags are read as HTML, like the body.
+    """
+    findings = _metadata(metadata) + _disclosure(metadata)
+    units = [_Unit("title", "标题", title), _Unit("summary", "摘要", summary)]
+    body_units, hidden = _html_units(body_html, "body", "正文")
+    units += body_units
+    findings += hidden
+    for name, text in channel_texts.items():
+        where, label = f"channel {name}", f"渠道文本“{name}”"
+        if _TAG.search(text):
+            extra, hidden = _html_units(text, where, label)
+            units += extra
+            findings += hidden
+        else:
+            units.append(_Unit(where, label, text))
+    for unit in units:
+        if unit.text or unit.links:
+            findings += _confidentiality(unit) + _sensitive(unit, config)
+            findings += _links(unit, config) + _spam(unit, config)
+    order = {unit.where: i for i, unit in enumerate(units)}  # metadata first, then as read
+    return sorted(dict.fromkeys(findings), key=lambda f: order.get(f.where, -1))
+
+
+def _few(words: set[str] | frozenset[str]) -> str:
+    return "、".join(sorted(words)[:3])
+
+
+def _excerpt(text: str, start: int, end: int, context: int = 12) -> str:
+    left, right = max(0, start - context), min(len(text), end + context)
+    return _clip(("…" if left else "") + text[left:right] + ("…" if right < len(text) else ""))
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    text = " ".join(text.replace(_SEP, " ").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

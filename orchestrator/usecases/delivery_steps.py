@@ -1,0 +1,247 @@
+"""The mechanics every delivery step uses: claims, the content check, attempts, states.
+
+A claim is one compare-and-set (state, due, lease, channel not waiting) that adds one
+to the fence; whoever records an outcome must still hold that fence. Every state
+change goes through `set_state`, every adapter call through `call_adapter` and
+`record_attempt`, so the audit trail sees each of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, select
+
+from channels.contract import ChannelAdapter, ChannelError
+from orchestrator.domain.clock import utcnow
+from orchestrator.domain.hashing import canonical_json, content_hash
+from orchestrator.domain.redaction import redact_text
+from orchestrator.domain.retry import RetryPolicy
+from orchestrator.domain.states import DeliveryState as D
+from orchestrator.domain.states import delivery_transition
+from orchestrator.store.models import ChannelInstance, Delivery, DeliveryAttempt, Release
+from orchestrator.usecases import audit
+from orchestrator.usecases.channels import adapter_for, get_channel
+from orchestrator.usecases.rendering import hashed_fields, release_view
+from orchestrator.usecases.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+WORKER = "worker"  # the actor of automatic steps in the audit trail
+
+
+def send(uow: UnitOfWork, task: str, delivery: Delivery, countdown: float = 0.0) -> None:
+    """Enqueue a delivery's next step on its release's queue (urgent work never waits)."""
+    release = uow.session.get(Release, delivery.release_id)
+    priority = release.priority if release is not None else "normal"
+    uow.enqueue(task, priority=priority, countdown=countdown, delivery_id=delivery.id)
+
+
+# ------------------------------------------------------------------ claiming
+
+
+@dataclass(frozen=True)
+class Claim:
+    delivery_id: int
+    fence: int
+    channel: str
+    payload: dict[str, Any]
+    staged: dict[str, Any]
+    receipt: dict[str, Any] | None
+    key: str
+    adapter: ChannelAdapter
+    attempt: int
+
+
+_waiting_channels = select(ChannelInstance.name).where(
+    or_(ChannelInstance.paused, ChannelInstance.credentials_rejected)
+)
+
+
+def claim(
+    uow: UnitOfWork, delivery_id: int, from_states: tuple[D, ...], to: D
+) -> Delivery | None:
+    """Atomic compare-and-set; None when another worker has it or it is not due."""
+    now = utcnow()
+    result = uow.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.state.in_(from_states),
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+            or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now),
+            Delivery.channel.not_in(_waiting_channels),  # paused, or credentials rejected
+        )
+        .values(
+            state=to, fence=Delivery.fence + 1, attempts=Delivery.attempts + 1,
+            lease_until=now + timedelta(seconds=uow.ctx.settings.lease_seconds),
+            next_attempt_at=None, updated_at=now,
+        )
+    )
+    if result.rowcount != 1:
+        return None
+    delivery = uow.session.get(Delivery, delivery_id, populate_existing=True)
+    assert delivery is not None
+    return delivery
+
+
+def claim_for(uow: UnitOfWork, delivery_id: int, from_states: tuple[D, ...], to: D) -> Claim | None:
+    delivery = claim(uow, delivery_id, from_states, to)
+    return None if delivery is None else as_claim(uow, delivery)
+
+
+def as_claim(uow: UnitOfWork, delivery: Delivery) -> Claim:
+    channel = get_channel(uow.session, delivery.channel)
+    return Claim(
+        delivery.id, delivery.fence, delivery.channel, delivery.payload, delivery.staged,
+        delivery.receipt, delivery.idempotency_key, adapter_for(uow.ctx.settings, channel),
+        delivery.attempts,
+    )
+
+
+def locked(session: Session, model: type, row_id: int) -> Any:
+    """The row, locked until commit (PostgreSQL; SQLite's write lock is already held)."""
+    return session.exec(select(model).where(model.id == row_id).with_for_update()).one()
+
+
+def signed_intact(uow: UnitOfWork, release: Release) -> bool:
+    """The stored payloads and release fields still hash to what the sign-offs bound."""
+    stored = {d.channel: d.payload for d in current_deliveries(uow.session, release)}
+    return content_hash(hashed_fields(release), stored) == release.approved_hash
+
+
+def intact(uow: UnitOfWork, release: Release, delivery: Delivery, signed: bool) -> bool:
+    """Never send anything but what was signed off.
+
+    The payload must be the signed one, and rendering it again today (templates, channel
+    config) must give the same bytes: a template altered on disk is caught here too.
+    """
+    if not signed:
+        return False
+    adapter = adapter_for(uow.ctx.settings, get_channel(uow.session, delivery.channel))
+    fresh = adapter.render(release_view(uow.ctx.settings, release, delivery.channel))
+    return canonical_json(fresh) == canonical_json(delivery.payload)
+
+
+def refuse_tampered(uow: UnitOfWork, release: Release, delivery: Delivery) -> None:
+    set_state(uow, delivery, D.FAILED, error=("content_hash_mismatch",
+               "content differs from what was signed off; nothing was sent"))
+    audit.record(
+        uow.session, actor=WORKER, action="delivery.refused", subject_type="delivery",
+        subject_id=delivery.id, release_id=release.id, channel=delivery.channel,
+        detail={"reason": "content_hash_mismatch", "approved_hash": release.approved_hash},
+    )
+
+
+# ------------------------------------------------------------------ recording
+
+
+@dataclass
+class Outcome:
+    started: Any
+    ended: Any
+    duration_ms: float
+    value: Any = None
+    error: ChannelError | None = None
+
+
+def call_adapter(fn: Callable[[], Any]) -> Outcome:
+    started, t0 = utcnow(), time.perf_counter()
+    try:
+        value, error = fn(), None
+    except ChannelError as exc:
+        value, error = None, exc
+    except Exception as exc:  # a bug or an unexpected library error: unknown, never silent
+        log.exception("adapter raised a non-channel error")
+        value, error = None, ChannelError(f"{type(exc).__name__}: {exc}", code="internal")
+    return Outcome(started, utcnow(), (time.perf_counter() - t0) * 1000, value, error)
+
+
+def record_attempt(uow: UnitOfWork, delivery: Delivery, phase: str, out: Outcome) -> None:
+    err = out.error
+    uow.session.add(DeliveryAttempt(
+        delivery_id=delivery.id, number=delivery.attempts, phase=phase,
+        started_at=out.started, ended_at=out.ended, duration_ms=round(out.duration_ms, 3),
+        outcome="ok" if err is None else err.kind,
+        error_code=None if err is None else err.code,
+        message=None if err is None else redact_text(err.message)[:1000],
+    ))
+    audit.record(
+        uow.session, actor=WORKER, action=f"delivery.attempt.{phase}", subject_type="delivery",
+        subject_id=delivery.id, release_id=delivery.release_id, channel=delivery.channel,
+        after={"number": delivery.attempts, "outcome": "ok" if err is None else err.kind,
+               "error_code": None if err is None else err.code,
+               "duration_ms": round(out.duration_ms, 1)},
+    )
+
+
+def set_state(uow: UnitOfWork, delivery: Delivery, target: D,
+               error: tuple[str | None, str] | None = None) -> None:
+    before = delivery.state
+    delivery.state = delivery_transition(delivery.state, target)
+    delivery.updated_at = utcnow()
+    if target not in (D.STAGING, D.PUBLISHING):  # the claim ends with the call
+        delivery.lease_until = None
+    if error is not None:
+        delivery.last_error_code, delivery.last_error = error[0], redact_text(error[1])[:1000]
+    uow.session.add(delivery)
+    if before != target:
+        audit.record(
+            uow.session, actor=WORKER, action="delivery.state", subject_type="delivery",
+            subject_id=delivery.id, release_id=delivery.release_id, channel=delivery.channel,
+            before={"state": before}, after={"state": target},
+            detail={"error_code": delivery.last_error_code} if error else None,
+        )
+
+
+def fenced(uow: UnitOfWork, delivery_id: int, fence: int) -> Delivery | None:
+    """The delivery if we still hold it; a stale worker's result is dropped."""
+    delivery = locked(uow.session, Delivery, delivery_id)
+    if delivery.fence != fence:
+        log.warning("delivery %s: fence %s is stale (now %s)", delivery_id, fence, delivery.fence)
+        return None
+    return delivery
+
+
+def retry_or_fail(uow: UnitOfWork, delivery: Delivery, err: ChannelError,
+                   back_to: D, task: str) -> None:
+    channel = get_channel(uow.session, delivery.channel)
+    if err.kind == "credentials_expired":  # wait for an admin; this costs no attempt
+        flag_credentials(uow, channel)
+        set_state(uow, delivery, back_to, error=(err.code, err.message))
+        delivery.budget_from += 1
+        send(uow, task, delivery)  # claimed only once credentials are fixed
+        return
+    policy = RetryPolicy.from_config(channel.config.get("retry"))
+    age = (utcnow() - delivery.created_at).total_seconds()
+    tries = delivery.attempts - delivery.budget_from
+    if err.retryable and policy.may_retry(tries, age):
+        delay = policy.delay(tries, getattr(err, "retry_after", None))
+        set_state(uow, delivery, back_to, error=(err.code, err.message))
+        delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        delivery.lease_until = None
+        send(uow, task, delivery, countdown=delay)
+        return
+    set_state(uow, delivery, D.FAILED, error=(err.code, f"{err.kind}: {err.message}"))
+
+
+def flag_credentials(uow: UnitOfWork, channel: ChannelInstance) -> None:
+    channel.credentials_rejected = True
+    uow.session.add(channel)
+    audit.record(
+        uow.session, actor=WORKER, action="channel.credentials_rejected", subject_type="channel",
+        subject_id=channel.name, channel=channel.name,
+    )
+
+
+
+def current_deliveries(session: Session, release: Release) -> list[Delivery]:
+    return list(session.exec(
+        select(Delivery).where(Delivery.release_id == release.id,
+                               Delivery.revision == release.revision)
+    ))

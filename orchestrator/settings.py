@@ -34,8 +34,8 @@ class Settings(BaseSettings):
         300.0, description="How often what is live is compared with what was approved"
     )
     alert_webhook_url: str | None = Field(None, description="POSTed a JSON alert on defacement")
-    allowed_link_domains: list[str] = Field(
-        default_factory=lambda: ["gov.cn", "mp.weixin.qq.com"],
+    allowed_link_domains: tuple[str, ...] = Field(
+        ("gov.cn", "mp.weixin.qq.com"),
         description="links in a release may go only here (and to the site itself)",
     )
     sensitive_words_file: Path | None = Field(

@@ -14,7 +14,7 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 def environment(directory: Path = TEMPLATES_DIR) -> Environment:
     return Environment(
         loader=FileSystemLoader(str(directory)),
-        autoescape=select_autoescape(["html", "xml"]),
+        autoescape=select_autoescape(["html", "xml", "atom"]),
         undefined=StrictUndefined,
         keep_trailing_newline=False,
         trim_blocks=True,

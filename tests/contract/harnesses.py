@@ -134,11 +134,22 @@ def wechat(tmp_path: Path) -> Iterator[Harness]:
         })
 
 
-HARNESSES = {"website": website, "weibo": weibo, "memory": memory, "wechat": wechat}
+def _from_adapter_tests() -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
+    """Adapters whose harness lives beside their own tests."""
+    from tests.channels.test_cms_push import CMS_PUSH_FAULTS, cms_push_harness
+    from tests.channels.test_newsfeed import NEWSFEED_FAULTS, newsfeed_harness
+
+    return ({"newsfeed": newsfeed_harness, "cms_push": cms_push_harness},
+            {"newsfeed": NEWSFEED_FAULTS, "cms_push": CMS_PUSH_FAULTS})
+
+
+_more, _more_faults = _from_adapter_tests()
+HARNESSES = {"website": website, "weibo": weibo, "memory": memory, "wechat": wechat, **_more}
 # which faults each harness can make happen (a website on disk has no quota or token)
 FAULTS = {
     "website": (),
     "wechat": ("retryable", "rate_limited"),
+    **_more_faults,
     "weibo": ("retryable", "credentials_expired", "rate_limited", "outcome_unknown"),
     "memory": ("retryable", "rate_limited", "permanent", "credentials_expired", "outcome_unknown"),
 }

@@ -1,0 +1,261 @@
+"""Sites with their own CMS: the release pushed as signed JSON to an endpoint the site runs.
+
+POST <endpoint> carries the release as canonical JSON, signed with HMAC-SHA256 over
+`timestamp + "." + body` (X-Tongfa-Timestamp, X-Tongfa-Signature: sha256=<hex>), so the
+CMS knows the push is ours and fresh; the delivery key travels as Idempotency-Key, so a
+retry after a lost answer makes no second page. The CMS answers {"id": ..., "url": ...}.
+
+GET / DELETE <endpoint>/<idempotency key> look a push up and withdraw it. They have no
+body, so they sign "<METHOD> <path as sent>" in its place: a captured signature cannot be
+replayed against another item. verify_signature() is the receiving side's check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import hashlib
+import hmac
+import json
+import time
+from urllib.parse import quote, urlsplit
+
+import requests
+from pydantic import BaseModel, Field
+
+from channels import http
+from channels.contract import (
+    JSON,
+    Attachment,
+    Capabilities,
+    ChannelAdapter,
+    CredentialsExpired,
+    OutcomeUnknown,
+    PermanentError,
+    Problem,
+    RateLimited,
+    Receipt,
+    ReleaseView,
+    RetryableError,
+)
+
+META_KEYS = ("index_number", "issuing_body", "document_number", "date_written",
+             "date_published", "subject_category", "disclosure", "validity")
+PUBLISHABLE = "主动公开"
+TITLE_LIMIT = 200
+GONE = {200, 202, 204, 404, 410}  # a withdrawal that finds nothing has nothing left to do
+
+
+def signature(secret: str, timestamp: str, body: bytes | str) -> str:
+    """Hex HMAC-SHA256 of `timestamp + "." + body`."""
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    return hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + data,
+                    hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, timestamp: str, body: bytes | str, header: str,
+                     now: float | dt.datetime, window: float = 300) -> bool:
+    """For the receiving CMS: signed with our secret and sent within `window` seconds of
+    `now` (epoch seconds or an aware datetime), so an old request replayed is refused.
+    `header` may list several `sha256=` values (comma-separated) while a secret rotates.
+    Within the window, the receiver drops repeats by Idempotency-Key.
+    """
+    moment = now.timestamp() if isinstance(now, dt.datetime) else float(now)
+    try:
+        sent = int(timestamp)
+    except (TypeError, ValueError):
+        return False
+    if abs(moment - sent) > window:
+        return False
+    expected = signature(secret, timestamp, body)
+    given = [part.strip()[len("sha256="):] for part in (header or "").split(",")
+             if part.strip().startswith("sha256=")]
+    return any(hmac.compare_digest(expected, g) for g in given)
+
+
+class CmsPushConfig(BaseModel):
+    endpoint: str = Field(description="e.g. https://www.example.gov.cn/api/tongfa/releases")
+    files_base_url: str = Field("", description="where the CMS can fetch images/attachments: "
+                                                "<files_base_url>/<sha256>/<filename>")
+    timeout_seconds: float = Field(15.0, description="read timeout of one call")
+    rate_limit_retry_seconds: float = 60.0
+
+
+class CmsPushCredentials(BaseModel):
+    secret: str = Field("", description="the shared HMAC secret")
+
+
+class CmsPushAdapter(ChannelAdapter):
+    kind = "cms_push"
+    capabilities = Capabilities(can_update=True, can_withdraw=True, can_lookup=True)
+    config_model = CmsPushConfig
+    credentials_model = CmsPushCredentials
+    formats = ("json",)
+
+    def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
+        super().__init__(config, credentials)
+        self.http = requests.Session()
+
+    # ------------------------------------------------------------ render/validate
+
+    def render(self, release: ReleaseView) -> JSON:
+        """The document the CMS gets; nothing in it depends on the clock."""
+        raw = release.overrides.get("version", 2 if release.corrects_id else 1)
+        files = [self._file(f, role) for role, group in
+                 (("image", release.images), ("attachment", release.attachments)) for f in group]
+        return {"document": {
+            "id": release.corrects_id or release.id,  # a correction replaces the same page
+            "release_id": release.id,
+            "version": raw if isinstance(raw, int) and raw > 0 else 0,
+            "title": str(release.overrides.get("title") or release.title),
+            "summary": release.summary, "body_html": release.body_html,
+            "metadata": {k: str(release.metadata.get(k) or "") for k in META_KEYS},
+            "column": str(release.overrides.get("column") or release.metadata.get("column") or ""),
+            "url": release.corrects_url or release.url, "link": release.link,
+            "priority": release.priority,
+            "parent_id": release.parent_id, "corrects_id": release.corrects_id,
+            "go_live_at": release.go_live_at.isoformat() if release.go_live_at else None,
+            "files": files,
+        }}
+
+    def _file(self, attachment: Attachment, role: str) -> JSON:
+        base = self.config.files_base_url.rstrip("/")
+        href = f"{base}/{attachment.sha256}/{quote(attachment.filename)}" if base else None
+        return {"role": role, "sha256": attachment.sha256, "filename": attachment.filename,
+                "media_type": attachment.media_type, "href": href}
+
+    def problems(self, payload: JSON) -> list[Problem]:
+        doc, found = payload["document"], []
+        if not doc["title"].strip():
+            found.append(Problem("title", "标题不能为空"))
+        elif len(doc["title"]) > TITLE_LIMIT:
+            found.append(Problem("title", f"标题不超过{TITLE_LIMIT}字（现为{len(doc['title'])}字）"))
+        if not doc["body_html"].strip():
+            found.append(Problem("body", "正文不能为空"))
+        if not doc["version"]:
+            found.append(Problem("overrides.version", "版本号应为正整数"))
+        meta = doc["metadata"]
+        found += [Problem(f"metadata.{k}", "推送到网站必填")
+                  for k in ("issuing_body", "date_published") if not meta[k].strip()]
+        if meta["disclosure"] != PUBLISHABLE:
+            found.append(Problem("metadata.disclosure",
+                                 f"只有{PUBLISHABLE}的信息可以推送（现为{meta['disclosure'] or '空'}）"))
+        return found
+
+    def document(self, payload: JSON, fmt: str) -> str:
+        return json.dumps(payload["document"], ensure_ascii=False, indent=2, sort_keys=True)
+
+    # ---------------------------------------------------------------- calls
+
+    def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
+        response = self._call("POST", self.config.endpoint, body(payload), key=key)
+        return self._receipt(self._answer(response), payload, key)
+
+    def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
+        response = self._call("GET", self._item_url(key))
+        if response.status_code == 404:
+            return None
+        return self._receipt(self._answer(response), payload, key)
+
+    def withdraw(self, receipt: Receipt) -> None:
+        key = receipt.details.get("key")
+        if not key:
+            raise PermanentError("回执中没有推送编号，无法撤回", code="no_key")
+        response = self._call("DELETE", self._item_url(key))
+        if response.status_code not in GONE:
+            self._answer(response)
+
+    def test_connection(self) -> str:
+        response = self._call("GET", self._item_url("tongfa-connection-test"))
+        if response.status_code not in (200, 404):
+            self._answer(response)
+        return f"{self.config.endpoint} 可连接，签名已被接受"
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _item_url(self, key: str) -> str:
+        return f"{self.config.endpoint.rstrip('/')}/{quote(key, safe='')}"
+
+    def _call(self, method: str, url: str, data: bytes = b"", key: str | None = None
+              ) -> requests.Response:
+        assert self.credentials is not None
+        if not self.credentials.secret:
+            raise CredentialsExpired("未配置签名密钥", code="no_secret")
+        timestamp = str(int(time.time()))
+        signed = data or f"{method} {urlsplit(url).path}".encode()
+        mac = signature(self.credentials.secret, timestamp, signed)
+        headers = {"X-Tongfa-Timestamp": timestamp, "X-Tongfa-Signature": f"sha256={mac}",
+                   "Accept": "application/json"}
+        if data:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        if key:
+            headers["Idempotency-Key"] = key
+        return http.call(self.http, method, url, data=data or None, headers=headers,
+                         read_timeout=self.config.timeout_seconds)
+
+    def _answer(self, response: requests.Response) -> JSON:
+        """The CMS's JSON answer, or the typed error its status means."""
+        status = response.status_code
+        said = _said(response)
+        if status == 429:
+            wait = _retry_after(response)
+            raise RateLimited(f"网站 CMS 限流：{said}", code=status, retry_after=wait
+                              if wait is not None else self.config.rate_limit_retry_seconds)
+        if status >= 500:  # the Idempotency-Key makes a retry safe even if it did act
+            raise RetryableError(f"网站 CMS 暂时出错（HTTP {status}）：{said}", code=status,
+                                 retry_after=_retry_after(response))
+        if status in (401, 403):
+            raise CredentialsExpired(f"网站 CMS 拒绝了签名（HTTP {status}），请核对密钥：{said}",
+                                     code=status)
+        if status >= 400:
+            raise PermanentError(f"网站 CMS 拒收（HTTP {status}）：{said}", code=status)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or answer.get("id") in (None, ""):
+            raise OutcomeUnknown(f"网站 CMS 已应答 HTTP {status}，但答复中没有 id：{said}",
+                                 code="no_id")
+        return answer
+
+    def _receipt(self, answer: JSON, payload: JSON, key: str) -> Receipt:
+        when = answer.get("published_at")
+        try:
+            at = dt.datetime.fromisoformat(when).astimezone(dt.UTC) if when else None
+        except (TypeError, ValueError):
+            at = None
+        return Receipt(str(answer["id"]), str(answer.get("url") or payload["document"]["url"]),
+                       at or dt.datetime.now(dt.UTC),
+                       {"key": key, "version": payload["document"]["version"]})
+
+
+def body(payload: JSON) -> bytes:
+    """The exact bytes sent and signed: canonical JSON, UTF-8, Chinese unescaped."""
+    return json.dumps(payload["document"], ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":")).encode("utf-8")
+
+
+def _said(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(data, dict):
+        return str(data.get("error") or data.get("detail") or data.get("message") or data)[:200]
+    return str(data)[:200]
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Retry-After in seconds or as an HTTP date."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())

@@ -1,0 +1,735 @@
+"""Newspaper and broadcaster feed (通稿): IPTC NewsML-G2 and NITF 3.6 delivered to the desks.
+
+What is sent is rendered once through templates/newsfeed/ and signed off as those exact
+bytes; how it is sent is one or more deliveries, each idempotent by file name or key:
+  sftp   written as `.<name>.part`, then renamed into place: a desk's poller never picks
+         up half a file, and one name always carries the same bytes
+  email  a Chinese plain-text note with the XML attached; its Message-ID comes from the
+         delivery key, so a re-send is recognisably the same message
+  atom   item files plus `newsfeed.atom` in a local web root the desks poll
+A correction keeps the guid with a higher version (overrides `version`, default 2 for a
+release that corrects another); a withdrawal is version + 1 with stat:canceled.
+
+stage() puts nothing on a desk's server: the drop belongs to a third party and an approved
+release must not sit there, even under a hidden name, before it goes live. It only checks
+that every delivery can be reached and logged into, so a bad password shows before go-live.
+
+lookup() checks SFTP and Atom byte for byte. E-mail cannot be read back: an instance that
+e-mails answers None (never went out) and is re-sent; the re-send carries the same
+Message-ID, guid and version, which desks use to drop duplicates (can_lookup is False).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import email.policy
+import email.utils
+import errno
+import fcntl
+import hashlib
+import io
+import ipaddress
+import json
+import posixpath
+import re
+import smtplib
+import socket
+import ssl
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Literal
+
+import lxml.html
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from lxml import etree
+from pydantic import BaseModel, Field, model_validator
+
+from channels.contract import (
+    JSON,
+    Capabilities,
+    ChannelAdapter,
+    ChannelError,
+    CredentialsExpired,
+    OutcomeUnknown,
+    PermanentError,
+    Problem,
+    Receipt,
+    ReleaseView,
+    RetryableError,
+)
+from channels.templating import render
+from channels.website import write_atomically
+
+NITF_NS, XHTML_NS = "http://iptc.org/std/NITF/2006-10-18/", "http://www.w3.org/1999/xhtml"
+META_KEYS = ("index_number", "issuing_body", "document_number", "date_written",
+             "date_published", "subject_category", "disclosure", "validity", "column")
+PUBLISHABLE, TITLE_LIMIT = "主动公开", 200
+WITHDRAWN = "本稿件已撤回，请勿采用；已采用的请撤下。"
+CORRECTED = "更正稿：替换此前发出的同一稿件，请以本版为准。"
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+SUFFIX = {"newsml": ".xml", "nitf": ".nitf.xml"}
+MEDIA_TYPE = {"newsml": "application/vnd.iptc.g2.newsitem+xml", "nitf": "application/nitf+xml"}
+ORDER = ("atom", "sftp", "email")  # e-mail, the one that cannot be checked, goes last
+BLOCKS = {"p", "h2", "h3", "h4", "ul", "ol", "blockquote", "table", "hr"}
+XHTML_ATTRS = {"a": ("href", "title"), "img": ("src", "alt"), "td": ("colspan", "rowspan"),
+               "th": ("colspan", "rowspan")}
+XHTML_TAGS = {"p", "br", "h2", "h3", "h4", "strong", "em", "b", "i", "u", "ul", "ol", "li",
+              "blockquote", "table", "thead", "tbody", "tr", "th", "td", "a", "img", "span", "hr"}
+NITF_TAGS = {"p": "p", "h2": "hl2", "h3": "hl2", "h4": "hl2", "ul": "ul", "ol": "ol", "li": "li",
+             "table": "table", "thead": "thead", "tbody": "tbody", "tr": "tr", "th": "th",
+             "td": "td", "a": "a", "br": "br", "hr": "hr", "strong": "em", "b": "em", "em": "em",
+             "i": "em", "u": "em"}
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+SMTP_POLICY = email.policy.default.clone(linesep="\r\n")
+
+
+def _clean(value: object) -> str:
+    """Text for XML: control characters cannot appear in it at all."""
+    return CONTROL.sub("", str(value or "")).strip()
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class SftpTarget(BaseModel):
+    host: str
+    port: int = 22
+    username: str
+    remote_dir: str = "."
+    host_key: str = Field("", description='the server key as in known_hosts: "ssh-ed25519 AAAA…"')
+    accept_any_host_key: bool = Field(False, description="loopback test servers only")
+    timeout_seconds: float = 15.0
+
+    @model_validator(mode="after")
+    def _pinned(self) -> SftpTarget:
+        if not self.host_key and not (self.accept_any_host_key and _loopback(self.host)):
+            raise ValueError("sftp.host_key is required (accept_any_host_key: loopback only)")
+        return self
+
+
+class EmailTarget(BaseModel):
+    host: str
+    port: int = 25
+    starttls: bool = False
+    use_ssl: bool = Field(False, description="implicit TLS (port 465)")
+    username: str = Field("", description="empty: no AUTH")
+    from_addr: str
+    to_addrs: list[str] = Field(min_length=1)
+    ca_file: str = Field("", description="CA bundle of a private mail server's certificate")
+    timeout_seconds: float = 15.0
+
+
+class AtomTarget(BaseModel):
+    directory: str = Field(description="a web root the orchestrator serves")
+    base_url: str = Field("", description="public URL of that directory, for absolute links")
+    title: str = "新闻发布通稿"
+    entries: int = 100
+
+
+class NewsfeedConfig(BaseModel):
+    delivery: list[Literal["sftp", "email", "atom"]] = Field(min_length=1)
+    formats: list[Literal["newsml", "nitf"]] = Field(default_factory=lambda: ["newsml"],
+                                                     min_length=1)
+    provider: str = "某省人民政府新闻办公室"
+    provider_domain: str = Field("press.example.gov.cn", description="the guid's namespace")
+    sftp: SftpTarget | None = None
+    email: EmailTarget | None = None
+    atom: AtomTarget | None = None
+
+    @model_validator(mode="after")
+    def _sections(self) -> NewsfeedConfig:
+        missing = [d for d in self.delivery if getattr(self, d) is None]
+        if missing:
+            raise ValueError(f"delivery {', '.join(missing)} needs its own section")
+        return self
+
+
+class NewsfeedCredentials(BaseModel):
+    sftp_password: str = ""
+    sftp_private_key: str = Field("", description="PEM or OpenSSH private key")
+    sftp_key_passphrase: str = ""
+    smtp_password: str = ""
+
+
+class NewsfeedAdapter(ChannelAdapter):
+    kind = "newsfeed"
+    capabilities = Capabilities(can_update=True, can_withdraw=True, can_lookup=True)
+    config_model = NewsfeedConfig
+    credentials_model = NewsfeedCredentials
+    formats = ("newsml", "nitf", "email")
+
+    def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
+        super().__init__(config, credentials)
+        self.targets = [d for d in ORDER if d in self.config.delivery]
+        if "email" in self.targets:  # what an instance can tell depends on how it delivers
+            self.capabilities = dataclasses.replace(type(self).capabilities, can_lookup=False)
+
+    # ------------------------------------------------------------ render/validate
+
+    def render(self, release: ReleaseView) -> JSON:
+        """Everything comes from the release (dates included): the same release, same bytes."""
+        cfg, over = self.config, release.overrides
+        meta = {k: _clean(release.metadata.get(k)) for k in META_KEYS}
+        meta["column"] = _clean(over.get("column")) or meta["column"]
+        item_id = release.corrects_id or release.id  # a correction replaces the same item
+        raw = over.get("version", 2 if release.corrects_id else 1)
+        version = raw if isinstance(raw, int) and raw > 0 else 0
+        title, summary = _clean(over.get("title") or release.title), _clean(release.summary)
+        day = meta["date_published"]
+        embargo = release.go_live_at.astimezone(BEIJING) if release.go_live_at else None
+        item: JSON = {
+            "guid": f"urn:newsml:{cfg.provider_domain}:tongfa-{item_id}", "version": version,
+            "item_id": item_id, "title": title, "summary": summary, "meta": meta,
+            "slugline": _clean(over.get("slugline") or re.split(r"[。；;！!？?]", summary)[0][:30]
+                               or title[:30]),
+            "url": release.corrects_url or release.url, "provider": cfg.provider,
+            "provider_domain": cfg.provider_domain, "corrects": bool(release.corrects_id),
+            "urgency": 2 if release.priority == "urgent" else 5,
+            "version_created": f"{day}T00:00:00+08:00" if ISO_DATE.fullmatch(day) else "",
+            "issue_norm": f"{day.replace('-', '')}T000000+0800",
+            "embargoed": embargo.isoformat() if embargo else "",
+            "embargoed_local": embargo.strftime("%Y-%m-%d %H:%M") if embargo else "",
+            "release_norm": embargo.strftime("%Y%m%dT%H%M%S%z") if embargo else "",
+            "pub_status": "stat:usable", "status": "embargoed" if embargo else "usable",
+            "ed_note": CORRECTED if release.corrects_id else "", "files": _names(item_id, version),
+        }
+        body = _fragment(CONTROL.sub("", release.body_html))
+        text = _plain_text(body)
+        return {"item": item, "text": text, "documents": _documents(item, body),
+                "email": self._email(item, text)}
+
+    def _email(self, item: JSON, text: str) -> JSON:
+        prefix = {"canceled": "【撤稿】"}.get(item["status"], "【更正】" if item["corrects"] else "")
+        return {"subject": prefix + item["title"],
+                "body": render("newsfeed", "email.txt", text=text, **item,
+                               attachments=[item["files"][f] for f in self.config.formats])}
+
+    def problems(self, payload: JSON) -> list[Problem]:
+        item, meta = payload["item"], payload["item"]["meta"]
+        found = []
+        if not item["title"].strip():
+            found.append(Problem("title", "标题不能为空"))
+        elif len(item["title"]) > TITLE_LIMIT:
+            found.append(Problem("title",
+                                 f"通稿标题不超过{TITLE_LIMIT}字（现为{len(item['title'])}字）"))
+        if not payload["text"].strip():
+            found.append(Problem("body", "正文不能为空"))
+        if not item["version"]:
+            found.append(Problem("overrides.version", "版本号应为正整数"))
+        found += [Problem(f"metadata.{k}", "通稿必填") for k in ("issuing_body", "date_published")
+                  if not meta[k].strip()]
+        for k in ("date_published", "date_written"):
+            if meta[k] and not ISO_DATE.fullmatch(meta[k]):
+                found.append(Problem(f"metadata.{k}", "日期格式应为 2026-11-29"))
+        if meta["disclosure"] != PUBLISHABLE:
+            found.append(Problem("metadata.disclosure",
+                                 f"只有{PUBLISHABLE}的信息可以发通稿（现为{meta['disclosure'] or '空'}）"))
+        return found
+
+    def document(self, payload: JSON, fmt: str) -> str:
+        if fmt == "email":
+            return f"Subject: {payload['email']['subject']}\n\n{payload['email']['body']}"
+        return str(payload["documents"][fmt])
+
+    # ---------------------------------------------------------------- calls
+
+    def stage(self, payload: JSON, key: str) -> JSON:
+        return {"checked": self._preflight()}
+
+    def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
+        item, message_id = payload["item"], _message_id(key, self.config.provider_domain)
+        live_at = self._deliver(item, payload["documents"], payload["email"], message_id)
+        return Receipt(f"{item['guid']}:v{item['version']}", item["url"], live_at,
+                       {"item": item, "message_id": message_id, "targets": self.targets})
+
+    def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
+        """Every checkable delivery holds these exact bytes; e-mail cannot be checked."""
+        if "email" in self.targets:
+            return None
+        item = payload["item"]
+        files = self._files(item, payload["documents"])
+        seen: list[dt.datetime] = []
+        for target in self.targets:
+            at = self._atom_has(item, files) if target == "atom" else self._sftp_has(files)
+            if at is None:
+                return None
+            seen.append(at)
+        return Receipt(f"{item['guid']}:v{item['version']}", item["url"], min(seen),
+                       {"item": item, "message_id": _message_id(key, self.config.provider_domain),
+                        "targets": self.targets})
+
+    def withdraw(self, receipt: Receipt) -> None:
+        """Version + 1 with stat:canceled, through the same deliveries as the item."""
+        old = receipt.details.get("item")
+        if not old:
+            raise PermanentError("回执中没有稿件信息，无法发出撤稿", code="no_item")
+        now = dt.datetime.now(BEIJING).replace(microsecond=0)
+        version = int(old["version"]) + 1
+        item = {**old, "version": version, "pub_status": "stat:canceled", "status": "canceled",
+                "version_created": now.isoformat(), "embargoed": "", "embargoed_local": "",
+                "release_norm": "", "ed_note": WITHDRAWN, "corrects": False,
+                "files": _names(old["item_id"], version), "summary": WITHDRAWN}
+        docs = _documents(item, _fragment(f"<p>{WITHDRAWN}</p>"))
+        self._deliver(item, docs, self._email(item, WITHDRAWN),
+                      _message_id(f"{item['guid']}:v{version}", self.config.provider_domain),
+                      in_reply_to=receipt.details.get("message_id"))
+
+    def test_connection(self) -> str:
+        return "；".join(self._preflight())
+
+    # -------------------------------------------------------------- deliveries
+
+    def _files(self, item: JSON, documents: JSON) -> dict[str, bytes]:
+        return {item["files"][f]: documents[f].encode("utf-8") for f in self.config.formats}
+
+    def _deliver(self, item: JSON, documents: JSON, mail: JSON, message_id: str,
+                 in_reply_to: str | None = None) -> dt.datetime:
+        files, done = self._files(item, documents), []
+        live_at = None
+        for target in self.targets:
+            try:
+                if target == "atom":
+                    self._atom_put(item, files)
+                elif target == "sftp":
+                    self._sftp_put(files)
+                else:
+                    self._mail(mail, files, message_id, in_reply_to)
+            except ChannelError as exc:  # say what already reached a desk
+                if done:
+                    exc.message = f"已送达：{'、'.join(done)}；{target} 失败：{exc.message}"
+                    exc.args = (exc.message,)
+                raise
+            done.append(target)
+            live_at = live_at or dt.datetime.now(dt.UTC)
+        assert live_at is not None
+        return live_at
+
+    def _preflight(self) -> list[str]:
+        said = []
+        for target in self.targets:
+            if target == "sftp":
+                transport, sftp = self._sftp_open()
+                try:
+                    sftp.stat(self.config.sftp.remote_dir)
+                except (OSError, paramiko.SSHException, EOFError) as exc:
+                    raise _sftp_error(exc, "检查投稿目录") from None
+                finally:
+                    transport.close()
+                said.append(f"sftp: {self.config.sftp.host} 登录成功，目录可访问")
+            elif target == "email":
+                _close(self._smtp_open())
+                said.append(f"email: {self.config.email.host} 连接及登录成功")
+            else:
+                self._atom_locked(lambda root: None)
+                said.append(f"atom: {self.config.atom.directory} 可写")
+        return said
+
+    # ---- sftp
+
+    def _sftp_open(self) -> tuple[paramiko.Transport, paramiko.SFTPClient]:
+        cfg, creds = self.config.sftp, self.credentials
+        where = f"SFTP 服务器 {cfg.host}:{cfg.port}"
+        try:
+            sock = socket.create_connection((cfg.host, cfg.port), timeout=cfg.timeout_seconds)
+        except OSError as exc:
+            raise RetryableError(f"无法连接{where}：{exc.strerror or exc}",
+                                 code="unreachable") from None
+        transport = paramiko.Transport(sock)
+        try:
+            transport.start_client(timeout=cfg.timeout_seconds)
+            _check_host_key(cfg, transport.get_remote_server_key())
+            if creds.sftp_private_key:
+                transport.auth_publickey(cfg.username, _private_key(creds))
+            elif creds.sftp_password:
+                transport.auth_password(cfg.username, creds.sftp_password)
+            else:
+                raise CredentialsExpired("未配置 SFTP 密码或私钥", code="no_credentials")
+            sftp = paramiko.SFTPClient.from_transport(transport)
+            assert sftp is not None
+            sftp.get_channel().settimeout(cfg.timeout_seconds)
+            return transport, sftp
+        except paramiko.AuthenticationException:
+            transport.close()
+            raise CredentialsExpired(f"{where}拒绝了用户 {cfg.username} 的登录",
+                                     code="auth") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            transport.close()
+            raise RetryableError(f"{where}握手失败：{exc}", code="ssh") from None
+        except ChannelError:
+            transport.close()
+            raise
+
+    def _sftp_put(self, files: dict[str, bytes]) -> None:
+        remote = self.config.sftp.remote_dir
+        transport, sftp = self._sftp_open()
+        try:
+            for name, data in files.items():
+                final, part = posixpath.join(remote, name), posixpath.join(remote, f".{name}.part")
+                try:
+                    with sftp.open(part, "wb") as handle:
+                        handle.write(data)
+                    if sftp.stat(part).st_size != len(data):
+                        raise OSError(f"{name} 上传不完整")
+                except (OSError, paramiko.SSHException, EOFError) as exc:
+                    raise _sftp_error(exc, f"上传 {name}") from None  # only a .part exists
+                try:
+                    _rename(sftp, part, final)
+                except (OSError, paramiko.SSHException, EOFError) as exc:
+                    if getattr(exc, "errno", None) in (errno.EACCES, errno.EPERM, errno.ENOENT):
+                        raise _sftp_error(exc, f"改名 {name}") from None
+                    raise OutcomeUnknown(f"改名 {name} 时连接中断，文件可能已就位：{exc}",
+                                         code="sftp_rename") from None
+        finally:
+            transport.close()
+
+    def _sftp_has(self, files: dict[str, bytes]) -> dt.datetime | None:
+        transport, sftp = self._sftp_open()
+        try:
+            latest = 0.0
+            for name, data in files.items():
+                path = posixpath.join(self.config.sftp.remote_dir, name)
+                try:
+                    with sftp.open(path, "rb") as handle:
+                        if handle.read() != data:
+                            return None
+                    latest = max(latest, sftp.stat(path).st_mtime or 0)
+                except FileNotFoundError:
+                    return None
+                except (OSError, paramiko.SSHException, EOFError) as exc:
+                    raise _sftp_error(exc, f"读取 {name}") from None
+            return dt.datetime.fromtimestamp(latest, dt.UTC)
+        finally:
+            transport.close()
+
+    # ---- e-mail
+
+    def _smtp_open(self) -> smtplib.SMTP:
+        cfg = self.config.email
+        where = f"邮件服务器 {cfg.host}:{cfg.port}"
+        context = ssl.create_default_context(cafile=cfg.ca_file or None)
+        conn: smtplib.SMTP | None = None
+        wait = cfg.timeout_seconds
+        try:
+            conn = (smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=wait, context=context)
+                    if cfg.use_ssl else smtplib.SMTP(cfg.host, cfg.port, timeout=wait))
+            conn.ehlo()
+            if cfg.starttls:
+                conn.starttls(context=context)
+                conn.ehlo()
+            if cfg.username:
+                conn.login(cfg.username, self.credentials.smtp_password)
+            return conn
+        except smtplib.SMTPAuthenticationError as exc:
+            _close(conn)
+            if exc.smtp_code < 500:
+                raise RetryableError(f"{where}暂时无法验证登录：{exc.smtp_code}",
+                                     code=exc.smtp_code) from None
+            raise CredentialsExpired(f"{where}拒绝了 {cfg.username} 的登录",
+                                     code=exc.smtp_code) from None
+        except (smtplib.SMTPNotSupportedError, ssl.SSLCertVerificationError) as exc:
+            _close(conn)
+            raise PermanentError(f"{where}不支持所配置的加密或认证方式：{exc}",
+                                 code="smtp_config") from None
+        except (smtplib.SMTPException, OSError) as exc:
+            _close(conn)
+            raise RetryableError(f"无法连接{where}：{exc}", code="unreachable") from None
+
+    def _mail(self, mail: JSON, files: dict[str, bytes], message_id: str,
+              in_reply_to: str | None) -> None:
+        cfg = self.config.email
+        msg = EmailMessage()
+        msg["Subject"], msg["From"] = mail["subject"], cfg.from_addr
+        msg["To"] = ", ".join(cfg.to_addrs)
+        msg["Date"] = email.utils.format_datetime(dt.datetime.now(BEIJING))
+        msg["Message-ID"] = message_id
+        if in_reply_to:
+            msg["In-Reply-To"] = msg["References"] = in_reply_to
+        msg.set_content(mail["body"], cte="base64")
+        for name, data in files.items():
+            maintype, subtype = (MEDIA_TYPE["nitf" if name.endswith(".nitf.xml") else "newsml"]
+                                 .split("/"))
+            msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+        conn = self._smtp_open()
+        try:
+            code, answer = conn.mail(cfg.from_addr)
+            refused = [] if code == 250 else [(code, answer)]
+            for to in cfg.to_addrs:
+                code, answer = conn.rcpt(to)
+                if code not in (250, 251):
+                    refused.append((code, answer))
+            if refused:  # nothing was sent yet
+                code, answer = refused[0]
+                cls = RetryableError if code < 500 else PermanentError
+                raise cls(f"邮件服务器拒收：{code} {answer.decode(errors='replace')}", code=code)
+            try:
+                conn.data(msg.as_bytes(policy=SMTP_POLICY))
+            except smtplib.SMTPDataError as exc:  # the server said no: it did not take it
+                cls = RetryableError if exc.smtp_code < 500 else PermanentError
+                raise cls(f"邮件服务器拒收正文：{exc.smtp_code}", code=exc.smtp_code) from None
+            except (smtplib.SMTPException, OSError) as exc:
+                conn.close()  # no QUIT: the server is not answering
+                raise OutcomeUnknown(f"邮件已发出但未收到服务器确认：{exc}", code="smtp_data") from None
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise RetryableError(f"邮件服务器断开连接：{exc}", code="smtp_dropped") from None
+        finally:
+            _close(conn)
+
+    # ---- atom
+
+    def _atom_locked(self, work: Any) -> Any:
+        root = Path(self.config.atom.directory)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            with open(root / ".lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                return work(root)
+        except OSError as exc:
+            cls = PermanentError if exc.errno in (errno.EACCES, errno.EROFS) else RetryableError
+            raise cls(f"写入通稿订阅目录失败：{exc.strerror or exc}", code=f"io:{exc.errno}") from None
+
+    def _atom_put(self, item: JSON, files: dict[str, bytes]) -> None:
+        cfg = self.config.atom
+
+        def work(root: Path) -> None:
+            for name, data in files.items():
+                write_atomically(root / name, data)
+            manifest = _read_json(root / "newsfeed.json")
+            known = manifest.get(item["guid"])
+            if known and known["version"] >= item["version"]:
+                return  # a re-send, or a late retry of an older version: the entry stands
+            manifest[item["guid"]] = {
+                "guid": item["guid"], "version": item["version"], "title": item["title"],
+                "summary": item["summary"], "url": item["url"], "status": item["status"],
+                "issuing_body": item["meta"]["issuing_body"],
+                "subject": item["meta"]["subject_category"],
+                "updated": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+                "files": [{"name": n, "length": len(d),
+                           "type": MEDIA_TYPE["nitf" if n.endswith(".nitf.xml") else "newsml"]}
+                          for n, d in files.items()]}
+            entries = sorted(manifest.values(), key=lambda e: e["updated"], reverse=True)
+            base = cfg.base_url.rstrip("/")
+            feed = render("newsfeed", "feed.atom", title=cfg.title, base_url=base,
+                          feed_id=f"urn:newsml:{self.config.provider_domain}:tongfa-feed",
+                          provider=self.config.provider, entries=entries[:cfg.entries],
+                          updated=entries[0]["updated"], prefix=f"{base}/" if base else "")
+            write_atomically(root / "newsfeed.atom", feed.encode("utf-8"))
+            write_atomically(root / "newsfeed.json",  # the commit point lookup() reads
+                             json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
+
+        self._atom_locked(work)
+
+    def _atom_has(self, item: JSON, files: dict[str, bytes]) -> dt.datetime | None:
+        root = Path(self.config.atom.directory)
+        entry = _read_json(root / "newsfeed.json").get(item["guid"])
+        if not entry or entry["version"] < item["version"]:
+            return None
+        for name, data in files.items():
+            path = root / name
+            if not path.is_file() or path.read_bytes() != data:
+                return None
+        return dt.datetime.fromisoformat(entry["updated"])
+
+
+# ------------------------------------------------------------------ documents
+
+
+def _names(item_id: int, version: int) -> dict[str, str]:
+    """ASCII file names: a desk's poller and any filesystem take them as they are."""
+    return {fmt: f"tongfa-{item_id}-v{version}{suffix}" for fmt, suffix in SUFFIX.items()}
+
+
+def _message_id(key: str, domain: str) -> str:
+    local = key if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,80}", key) else \
+        hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+    return f"<{local}@{domain}>"
+
+
+def _documents(item: JSON, body: etree._Element) -> dict[str, str]:
+    """Template for the envelope, lxml for the body: the result is parsed, so always well-formed."""
+    def build(template: str, slot: str, content: list[etree._Element]) -> str:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True)  # one per call: threads
+        root = etree.fromstring(render("newsfeed", template, **item).encode("utf-8"), parser)
+        root.find(slot).extend(content)
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
+
+    html = etree.Element(f"{{{XHTML_NS}}}html", nsmap={None: XHTML_NS})
+    etree.SubElement(etree.SubElement(html, f"{{{XHTML_NS}}}head"),
+                     f"{{{XHTML_NS}}}title").text = item["title"]
+    _copy(body, etree.SubElement(html, f"{{{XHTML_NS}}}body"), _to_xhtml)
+    content = etree.Element(f"{{{NITF_NS}}}body.content")
+    _copy(body, content, _to_nitf)
+    return {"newsml": build("newsml.xml", ".//{*}inlineXML", [html]),
+            "nitf": build("nitf.xml", f".//{{{NITF_NS}}}body.content", list(content))}
+
+
+def _fragment(body_html: str) -> etree._Element:
+    """The sanitised body as a tree whose top level (and each quote's) holds blocks only."""
+    root = lxml.html.fragment_fromstring(body_html or "", create_parent="div")
+    for box in [root, *root.iter("blockquote")]:
+        children, lead = list(box), box.text
+        box.text, run = None, None
+        for child in children:
+            box.remove(child)
+        if lead and lead.strip():
+            run = etree.SubElement(box, "p")
+            run.text = lead
+        for child in children:
+            tail, child.tail = child.tail, None
+            if not isinstance(child.tag, str):  # a comment: its text goes, its tail stays
+                pass
+            elif child.tag in BLOCKS:
+                box.append(child)
+                run = None
+            else:
+                run = run if run is not None else etree.SubElement(box, "p")
+                run.append(child)
+            if tail and (run is not None or tail.strip()):
+                run = run if run is not None else etree.SubElement(box, "p")
+                _append_text(run, tail)
+    return root
+
+
+def _append_text(element: etree._Element, text: str | None) -> None:
+    if not text:
+        return
+    if len(element):
+        element[-1].tail = (element[-1].tail or "") + text
+    else:
+        element.text = (element.text or "") + text
+
+
+def _copy(source: etree._Element, target: etree._Element, rule: Any) -> None:
+    """Copy source's content under target; `rule` maps each element (target itself: unwrap)."""
+    _append_text(target, source.text)
+    for child in source:
+        if isinstance(child.tag, str):
+            _copy(child, rule(child, target), rule)
+        _append_text(target, child.tail)
+
+
+def _to_xhtml(node: etree._Element, parent: etree._Element) -> etree._Element:
+    if node.tag not in XHTML_TAGS:
+        return parent
+    keep = XHTML_ATTRS.get(node.tag, ())
+    made = etree.SubElement(parent, f"{{{XHTML_NS}}}{node.tag}",
+                            {k: v for k, v in node.attrib.items() if k in keep})
+    if node.tag == "img":
+        made.set("alt", node.get("alt", ""))
+    return made
+
+
+def _to_nitf(node: etree._Element, parent: etree._Element) -> etree._Element:
+    def sub(tag: str, **attrs: str) -> etree._Element:
+        return etree.SubElement(parent, f"{{{NITF_NS}}}{tag}", attrs)
+
+    if node.tag == "blockquote":
+        return etree.SubElement(sub("bq"), f"{{{NITF_NS}}}block")
+    if node.tag == "img":  # inline in the text: a link to the picture
+        link = sub("a", href=node.get("src", ""))
+        link.text = node.get("alt") or "图片"
+        return link
+    name = NITF_TAGS.get(node.tag)
+    if name is None:
+        return parent
+    attrs = {k: v for k, v in node.attrib.items()
+             if (k in ("href", "title") and name == "a")
+             or (k in ("colspan", "rowspan") and v.isdigit())}
+    made = sub(name, **attrs)
+    if node.tag in ("strong", "b"):
+        made.set("class", "strong")
+    return made
+
+
+def _plain_text(body: etree._Element) -> str:
+    """The body as a desk editor reads it in a mail client."""
+    lines = []
+    for block in body:
+        if block.tag in ("ul", "ol"):
+            lines.append("\n".join(f"{f'{i}.' if block.tag == 'ol' else '·'} {_text(li)}"
+                                   for i, li in enumerate(block.iter("li"), 1)))
+        elif block.tag == "blockquote":
+            lines.append(_plain_text(block))
+        elif block.tag == "table":
+            lines.append("\n".join(" | ".join(_text(c) for c in tr if isinstance(c.tag, str))
+                                   for tr in block.iter("tr")))
+        elif _text(block):
+            lines.append(_text(block))
+    return "\n\n".join(lines)
+
+
+def _text(element: etree._Element) -> str:
+    return " ".join(element.text_content().split())
+
+
+# ------------------------------------------------------------------ plumbing
+
+
+def _check_host_key(cfg: SftpTarget, key: paramiko.PKey) -> None:
+    if not cfg.host_key and cfg.accept_any_host_key and _loopback(cfg.host):
+        return
+    words = cfg.host_key.split()
+    at = next((i for i, w in enumerate(words) if w == key.get_name()), None)
+    if at is None or at + 1 >= len(words) or words[at + 1] != key.get_base64():
+        raise PermanentError(f"SFTP 服务器 {cfg.host} 的主机密钥与配置不符，已停止发送"
+                             "（请管理员核对）", code="host_key")
+
+
+def _private_key(creds: NewsfeedCredentials) -> paramiko.PKey:
+    """Any PEM or OpenSSH key, re-encoded as the OpenSSH form paramiko reads."""
+    data, secret = creds.sftp_private_key.encode(), creds.sftp_key_passphrase.encode() or None
+    try:
+        load = (serialization.load_ssh_private_key if b"OPENSSH PRIVATE KEY" in data
+                else serialization.load_pem_private_key)
+        key = load(data, secret)
+        text = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                 serialization.NoEncryption()).decode()
+    except (ValueError, TypeError, AttributeError):
+        raise CredentialsExpired("SFTP 私钥无法读取（格式或口令不对）", code="bad_key") from None
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return cls.from_private_key(io.StringIO(text))
+        except paramiko.SSHException:
+            continue
+    raise CredentialsExpired("SFTP 私钥类型不受支持（请用 Ed25519、ECDSA 或 RSA）", code="bad_key")
+
+
+def _rename(sftp: paramiko.SFTPClient, part: str, final: str) -> None:
+    """posix-rename replaces an existing file in one step; plain SFTP rename cannot."""
+    try:
+        sftp.posix_rename(part, final)
+    except OSError as exc:
+        if exc.errno is not None or "unsupported" not in str(exc).lower():
+            raise
+        try:
+            sftp.remove(final)
+        except FileNotFoundError:
+            pass
+        sftp.rename(part, final)
+
+
+def _sftp_error(exc: BaseException, doing: str) -> ChannelError:
+    """A missing directory or permission needs an admin; a dropped connection passes."""
+    if getattr(exc, "errno", None) in (errno.ENOENT, errno.EACCES, errno.EPERM):
+        return PermanentError(f"{doing}失败：{exc}（请检查投稿目录和权限）",
+                              code=f"sftp:{getattr(exc, 'errno', None)}")
+    return RetryableError(f"{doing}失败：{exc}", code="sftp")
+
+
+def _close(conn: smtplib.SMTP | None) -> None:
+    if conn is None:
+        return
+    try:
+        conn.quit()
+    except (smtplib.SMTPException, OSError):
+        conn.close()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

@@ -1,0 +1,151 @@
+"""The newspaper desk on loopback: an SFTP drop and a mailbox, as the newsfeed channel meets them.
+
+Started by the tests of the newsfeed adapter, and by `tongfa serve` / `tongfa demo` so
+the feed has somewhere real to go: an SSH server with an SFTP subsystem chrooted to a
+folder (asyncssh) and an SMTP server that keeps every message it accepts (aiosmtpd).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+import ssl
+import threading
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+USER, PASSWORD = "desk", "desk-pass-1"
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread, for servers the blocking adapter talks to."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    def close(self) -> None:
+        async def cancel_the_rest() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.run(cancel_the_rest())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+class SftpServer:
+    """SSH with an SFTP subsystem chrooted to `root`, on a free loopback port."""
+
+    def __init__(self, root: Path, client_key: str = "", password: str = PASSWORD) -> None:
+        self.root, self.client_key, self.password = root, client_key, password
+        self.host_key = asyncssh.generate_private_key("ssh-ed25519")
+        self.logins: list[str] = []
+
+    @property
+    def host_key_line(self) -> str:
+        return " ".join(self.host_key.export_public_key("openssh").decode().split()[:2])
+
+    def __enter__(self) -> SftpServer:
+        server = self
+
+        class Auth(asyncssh.SSHServer):
+            def begin_auth(self, username: str) -> bool:
+                return True
+
+            def password_auth_supported(self) -> bool:
+                return True
+
+            def validate_password(self, username: str, password: str) -> bool:
+                server.logins.append("password")
+                return username == USER and password == server.password
+
+            def public_key_auth_supported(self) -> bool:
+                return bool(server.client_key)
+
+            def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+                server.logins.append("publickey")
+                offered = key.export_public_key("openssh").decode().split()[1]
+                return offered == server.client_key.split()[1]
+
+        async def start() -> asyncssh.SSHAcceptor:
+            return await asyncssh.create_server(
+                Auth, "127.0.0.1", 0, server_host_keys=[self.host_key],
+                sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(self.root).encode()))
+
+        self.threads = LoopThread()
+        self.acceptor = self.threads.run(start())
+        self.port = self.acceptor.get_port()
+        return self
+
+    def stop_accepting(self) -> None:
+        async def stop() -> None:  # in the loop's own thread: asyncio is not thread-safe
+            self.acceptor.close()
+            await self.acceptor.wait_closed()
+
+        self.threads.run(stop())
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_accepting()
+        self.threads.close()
+
+
+class SmtpServer:
+    """aiosmtpd on a pre-bound loopback socket; keeps every accepted message's bytes."""
+
+    def __init__(self, *, tls: ssl.SSLContext | None = None, password: str = "",
+                 answer_delay: float = 0.0) -> None:
+        self.tls, self.password, self.answer_delay = tls, password, answer_delay
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
+        self.messages.append(envelope.original_content)
+        return "250 OK: queued"
+
+    def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                     data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and data.login == USER.encode() \
+            and data.password == self.password.encode()
+        return AuthResult(success=ok, handled=False)
+
+    def __enter__(self) -> SmtpServer:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.threads = LoopThread()
+
+        def factory() -> SMTP:
+            return SMTP(self, hostname="desk.test", tls_context=self.tls,
+                        require_starttls=bool(self.tls), auth_required=bool(self.password),
+                        auth_require_tls=bool(self.tls),
+                        authenticator=self.authenticate if self.password else None)
+
+        async def start() -> asyncio.AbstractServer:
+            return await asyncio.get_running_loop().create_server(factory, sock=self.sock)
+
+        self.server = self.threads.run(start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def stop() -> None:
+            self.server.close()
+
+        self.threads.run(stop())
+        self.threads.close()
+
+    def parsed(self) -> list[email.message.EmailMessage]:
+        return [email.message_from_bytes(m, policy=email.policy.default) for m in self.messages]

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     sensitive_words_file: Path | None = Field(
         None, description="one word a line; default: the list shipped with tongfa"
     )
+    desk_sftp_port: int = Field(2222, description="the built-in newspaper desk's SFTP drop")
+    desk_smtp_port: int = Field(2525, description="the built-in newspaper desk's mailbox")
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = Field(2, description="Celery worker processes started by `tongfa serve`")

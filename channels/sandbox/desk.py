@@ -49,8 +49,9 @@ class LoopThread:
 class SftpServer:
     """SSH with an SFTP subsystem chrooted to `root`, on a free loopback port."""
 
-    def __init__(self, root: Path, client_key: str = "", password: str = PASSWORD) -> None:
-        self.root, self.client_key, self.password = root, client_key, password
+    def __init__(self, root: Path, client_key: str = "", password: str = PASSWORD,
+                 port: int = 0) -> None:
+        self.root, self.client_key, self.password, self.wanted_port = root, client_key, password, port
         self.host_key = asyncssh.generate_private_key("ssh-ed25519")
         self.logins: list[str] = []
 
@@ -82,7 +83,7 @@ class SftpServer:
 
         async def start() -> asyncssh.SSHAcceptor:
             return await asyncssh.create_server(
-                Auth, "127.0.0.1", 0, server_host_keys=[self.host_key],
+                Auth, "127.0.0.1", self.wanted_port, server_host_keys=[self.host_key],
                 sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(self.root).encode()))
 
         self.threads = LoopThread()
@@ -106,14 +107,18 @@ class SmtpServer:
     """aiosmtpd on a pre-bound loopback socket; keeps every accepted message's bytes."""
 
     def __init__(self, *, tls: ssl.SSLContext | None = None, password: str = "",
-                 answer_delay: float = 0.0) -> None:
+                 answer_delay: float = 0.0, port: int = 0, keep_in: Path | None = None) -> None:
         self.tls, self.password, self.answer_delay = tls, password, answer_delay
+        self.wanted_port, self.keep_in = port, keep_in  # keep_in: also write each as a .eml
         self.messages: list[bytes] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         if self.answer_delay:
             await asyncio.sleep(self.answer_delay)
         self.messages.append(envelope.original_content)
+        if self.keep_in is not None:
+            self.keep_in.mkdir(parents=True, exist_ok=True)
+            (self.keep_in / f"{len(self.messages):05d}.eml").write_bytes(envelope.original_content)
         return "250 OK: queued"
 
     def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
@@ -124,7 +129,7 @@ class SmtpServer:
 
     def __enter__(self) -> SmtpServer:
         self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", self.wanted_port))
         self.port = self.sock.getsockname()[1]
         self.threads = LoopThread()
 

@@ -34,7 +34,8 @@ def run_demo(json_out: bool, keep: Path | None, timeout: float) -> int:
     var = keep or Path(tempfile.mkdtemp(prefix="tongfa-demo-"))
     port = free_port()
     os.environ.update(TONGFA_VAR_DIR=str(var), TONGFA_PORT=str(port),
-                      TONGFA_SITE_BASE_URL=f"http://127.0.0.1:{port}/site")
+                      TONGFA_SITE_BASE_URL=f"http://127.0.0.1:{port}/site",
+                      TONGFA_DESK_SFTP_PORT=str(free_port()), TONGFA_DESK_SMTP_PORT=str(free_port()))
     get_settings.cache_clear()
     settings = get_settings()
     from orchestrator.cli import seed

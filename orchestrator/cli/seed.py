@@ -55,7 +55,20 @@ def seed_channels(ctx: Context, api_url: str) -> list[str]:
              "callback_token": "sbx_" + pysecrets.token_urlsafe(12)},
             {"appsecret": "sbx_" + pysecrets.token_urlsafe(16)}, "seed",
         )
-    return ["website", *WEIBO_ACCOUNTS, "wechat"]
+    with UnitOfWork(ctx) as uow:  # the newspaper/broadcaster desk: SFTP drop and e-mail
+        channels.save_channel(
+            uow, "newsfeed", "newsfeed",
+            {"delivery": ["sftp", "email", "atom"], "formats": ["newsml", "nitf"],
+             "sandbox": True,
+             "sftp": {"host": "127.0.0.1", "port": settings.desk_sftp_port, "username": "desk",
+                      "remote_dir": "incoming", "accept_any_host_key": True},
+             "email": {"host": "127.0.0.1", "port": settings.desk_smtp_port,
+                       "from_addr": "press@example.gov.cn", "to_addrs": ["desk@paper.example.cn"]},
+             "atom": {"directory": str(settings.resolved_site_root / "newsfeed"),
+                      "base_url": f"{settings.site_base_url}/newsfeed"}},
+            {"sftp_password": "sbx_" + pysecrets.token_urlsafe(12)}, "seed",
+        )
+    return ["website", *WEIBO_ACCOUNTS, "wechat", "newsfeed"]
 
 
 def write_tokens(path: Path, tokens: dict[str, str]) -> None:

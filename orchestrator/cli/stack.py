@@ -62,6 +62,7 @@ class Stack:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.server: uvicorn.Server | None = None
+        self._closers: list[Any] = []
 
     @property
     def url(self) -> str:
@@ -71,6 +72,7 @@ class Stack:
         from orchestrator.api.app import create_app
 
         self._check_channels()
+        self._start_desk()
         app = create_app(self.ctx, mounts=sandbox_mounts(self.ctx, self.url))
         config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port,
                                 log_level="warning", lifespan="off")
@@ -92,6 +94,24 @@ class Stack:
                     stdout=log_file, stderr=subprocess.STDOUT))
         self._spawn(self._schedule, "scheduler")
         return self
+
+    def _start_desk(self) -> None:
+        """The newspaper desk's SFTP drop and mailbox, when a sandbox newsfeed channel uses them."""
+        from channels.sandbox.desk import SftpServer, SmtpServer
+
+        with UnitOfWork(self.ctx) as uow:
+            rows = [r for r in list_channels(uow.session)
+                    if r.kind == "newsfeed" and r.config.get("sandbox")]
+            creds = [secrets.decrypt(self.settings, r.credentials_encrypted) for r in rows]
+        if not rows:
+            return
+        root = (self.settings.var_dir / "desk").resolve()
+        (root / "incoming").mkdir(parents=True, exist_ok=True)
+        self.desk_sftp = SftpServer(root, password=creds[0].get("sftp_password", ""),
+                                    port=self.settings.desk_sftp_port).__enter__()
+        self.desk_mail = SmtpServer(port=self.settings.desk_smtp_port,
+                                    keep_in=root / "mailbox").__enter__()
+        self._closers.extend([self.desk_sftp.__exit__, self.desk_mail.__exit__])
 
     def _check_channels(self) -> None:
         """Test every website channel at start: it also lays out a new site's home page."""
@@ -124,6 +144,8 @@ class Stack:
                 proc.kill()
         if self.server is not None:
             self.server.should_exit = True
+        for close in self._closers:
+            close(None, None, None)
         for thread in self._threads:
             thread.join(timeout=5)
 

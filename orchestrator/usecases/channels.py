@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import ValidationError
@@ -111,3 +112,26 @@ def set_paused(uow: UnitOfWork, name: str, paused: bool, actor: str) -> None:
                  subject_type="channel", subject_id=name, channel=name, before=before,
                  after={"paused": paused})
     uow.commit()
+
+
+HEALTH_WINDOW_DAYS = 7
+
+
+def health(session: Session, row: ChannelInstance) -> dict[str, Any]:
+    """Last success, and the share of failed attempts over the last week."""
+    from sqlalchemy import func
+
+    from orchestrator.store.models import Delivery, DeliveryAttempt
+
+    last_ok = session.exec(select(func.max(Delivery.published_at))
+                           .where(Delivery.channel == row.name)).one()
+    since = utcnow() - dt.timedelta(days=HEALTH_WINDOW_DAYS)
+    outcomes = session.exec(
+        select(DeliveryAttempt.outcome, func.count())
+        .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+        .where(Delivery.channel == row.name, DeliveryAttempt.started_at >= since)
+        .group_by(DeliveryAttempt.outcome)).all()
+    total = sum(n for _, n in outcomes)
+    failed = sum(n for outcome, n in outcomes if outcome != "ok")
+    return {**public_view(row), "last_success": last_ok, "attempts": total,
+            "failure_rate": (failed / total) if total else None, "updated_at": row.updated_at}

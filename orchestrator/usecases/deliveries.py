@@ -76,3 +76,16 @@ def attempts_query(
              "number": a.number, "phase": a.phase, "outcome": a.outcome,
              "error_code": a.error_code, "message": a.message, "started_at": iso(a.started_at),
              "duration_ms": a.duration_ms} for a, rid, ch in rows]
+
+
+def failed(session: Session, limit: int = 200) -> list[dict[str, Any]]:
+    """Failed deliveries of each release's current revision: the ones a re-send can help."""
+    from orchestrator.store.models import Release
+
+    rows = session.exec(
+        select(Delivery, Release.title).join(Release, Release.id == Delivery.release_id)
+        .where(Delivery.state == "failed", Delivery.revision == Release.revision)
+        .order_by(Delivery.updated_at.desc()).limit(limit)).all()
+    return [{"id": d.id, "release_id": d.release_id, "title": title, "channel": d.channel,
+             "attempts": d.attempts, "error_code": d.last_error_code, "error": d.last_error,
+             "at": d.updated_at} for d, title in rows]

@@ -24,7 +24,7 @@ def policy_for(uow: UnitOfWork, release: Release) -> ReviewPolicy:
     return parse_policy(settings.review_policy)
 
 
-def _signatures(session: Session, release: Release) -> list[Signature]:
+def signatures(session: Session, release: Release) -> list[Signature]:
     rows = session.exec(
         select(SignOff).where(
             SignOff.release_id == release.id,
@@ -44,7 +44,7 @@ def _prepare(uow: UnitOfWork, release_id: int, actor: str) -> tuple[Release, Rev
         raise Refused(f"release {release_id} is {release.state}, not in review")
     user = get_user(s, actor)
     policy = policy_for(uow, release)
-    step = policy.check_signer(actor, set(user.roles), release.author, _signatures(s, release))
+    step = policy.check_signer(actor, set(user.roles), release.author, signatures(s, release))
     _, digest = render_all(uow.ctx.settings, s, release)
     if digest != release.content_hash:
         raise Refused("the content changed since it was submitted; submit it again to review it")
@@ -65,7 +65,7 @@ def approve(uow: UnitOfWork, release_id: int, actor: str, comment: str = "") -> 
         detail={"comment": comment} if comment else None,
     )
     s.flush()
-    if policy.current_step(_signatures(s, release)) is None:
+    if policy.current_step(signatures(s, release)) is None:
         _approve(uow, release, actor, digest)
     uow.commit()
     return release.state

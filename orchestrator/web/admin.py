@@ -8,63 +8,35 @@ something failed (the Saleor EventDeliveryAttempt idea).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session
 from starlette.responses import Response
 
 from channels.registry import UnknownKind, adapter_class, kinds
-from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import InvalidInput, NotFound
-from orchestrator.store.models import ChannelInstance, Delivery, DeliveryAttempt, Release
-from orchestrator.usecases import channels, recovery
+from orchestrator.store.models import ChannelInstance
+from orchestrator.usecases import channels, deliveries, recovery
 from orchestrator.usecases.unit_of_work import UnitOfWork
 from orchestrator.web.auth import CHANNELS, Viewer, flash, require
 from orchestrator.web.pages import act, ctx_of, redirect, render
 
 router = APIRouter()
 Admin = Annotated[Viewer, Depends(require(*CHANNELS))]
-HEALTH_WINDOW = dt.timedelta(days=7)
 
 
 def health(session: Session, row: ChannelInstance) -> dict[str, Any]:
-    """Last success, and the share of failed attempts over the last week."""
-    last_ok = session.exec(select(func.max(Delivery.published_at))
-                           .where(Delivery.channel == row.name)).one()
-    since = utcnow() - HEALTH_WINDOW
-    outcomes = session.exec(
-        select(DeliveryAttempt.outcome, func.count())
-        .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
-        .where(Delivery.channel == row.name, DeliveryAttempt.started_at >= since)
-        .group_by(DeliveryAttempt.outcome)).all()
-    total = sum(n for _, n in outcomes)
-    failed = sum(n for outcome, n in outcomes if outcome != "ok")
-    return {**channels.public_view(row), "paused": row.paused, "last_success": last_ok,
-            "needs_credentials": bool(_credential_fields(row.kind)),
-            "attempts": total, "failure_rate": (failed / total) if total else None,
-            "updated_at": row.updated_at}
-
-
-def failed_deliveries(session: Session) -> list[dict[str, Any]]:
-    """Failed deliveries of each release's current revision: the ones a re-send can help."""
-    rows = session.exec(
-        select(Delivery, Release.title).join(Release, Release.id == Delivery.release_id)
-        .where(Delivery.state == "failed", Delivery.revision == Release.revision)
-        .order_by(Delivery.updated_at.desc()).limit(200)).all()
-    return [{"id": d.id, "release_id": d.release_id, "title": title, "channel": d.channel,
-             "attempts": d.attempts, "error_code": d.last_error_code, "error": d.last_error,
-             "at": d.updated_at} for d, title in rows]
+    return {**channels.health(session, row), "paused": row.paused,
+            "needs_credentials": bool(_credential_fields(row.kind))}
 
 
 @router.get("/channels")
 def channel_list(request: Request, who: Admin) -> Response:
     with UnitOfWork(ctx_of(request)) as uow:
         rows = [health(uow.session, r) for r in channels.list_channels(uow.session)]
-        failed = failed_deliveries(uow.session)
+        failed = deliveries.failed(uow.session)
     return render(request, "channels.html", who, channels=rows, failed=failed)
 
 

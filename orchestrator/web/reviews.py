@@ -22,8 +22,7 @@ from sqlmodel import Session, select
 from starlette.responses import Response
 
 from orchestrator.domain.errors import Forbidden
-from orchestrator.domain.review import Signature
-from orchestrator.store.models import Delivery, Release, SignOff
+from orchestrator.store.models import Delivery, Release
 from orchestrator.usecases import deliveries, golive, releases, review
 from orchestrator.usecases.channels import adapter_for, get_channel
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
@@ -35,14 +34,6 @@ Reviewer = Annotated[Viewer, Depends(require(*REVIEW))]
 Approver = Annotated[Viewer, Depends(require("approver"))]
 
 
-def _signatures(session: Session, release: Release) -> list[Signature]:
-    """Valid approvals of the current revision (what the review policy counts)."""
-    rows = session.exec(select(SignOff).where(
-        SignOff.release_id == release.id, SignOff.revision == release.revision,
-        SignOff.voided == False, SignOff.decision == "approve"))  # noqa: E712
-    return [Signature(r.signer, r.step) for r in rows]
-
-
 def signable_step(uow: UnitOfWork, release: Release, who: Viewer) -> tuple[int | None, str]:
     """(step index, '') when `who` may sign now; (None, why not) otherwise."""
     if release.state != "in_review":
@@ -50,7 +41,7 @@ def signable_step(uow: UnitOfWork, release: Release, who: Viewer) -> tuple[int |
     policy = review.policy_for(uow, release)
     try:
         step = policy.check_signer(who.name, set(who.roles), release.author,
-                                   _signatures(uow.session, release))
+                                   review.signatures(uow.session, release))
     except Forbidden as exc:
         if who.name == release.author:
             return None, "作者本人不能签发自己的稿件（谁发布谁审查、谁审查谁负责）"

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import requests
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random
 
 from channels.contract import OutcomeUnknown, RetryableError
 
@@ -23,6 +24,18 @@ def scrub(text: str) -> str:
     return _TOKEN_IN_URL.sub(r"\1***", text)
 
 
+def _not_sent(exc: BaseException) -> bool:
+    return isinstance(exc, RetryableError) and exc.code == "unreachable"
+
+
+# In-call retries only where the request provably never left (the connection was refused or
+# timed out while connecting): a few quick tries inside one attempt. Everything else is the
+# orchestrator's one retry policy, so the two layers never multiply each other's attempts.
+_connect_again = retry(retry=retry_if_exception(_not_sent), stop=stop_after_attempt(3),
+                       wait=wait_random(0.05, 0.3), reraise=True)
+
+
+@_connect_again
 def call(
     session: requests.Session, method: str, url: str, *, read_timeout: float = READ_TIMEOUT,
     **kwargs: Any,

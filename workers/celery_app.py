@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cache
 
 from celery import Celery
+from celery.signals import setup_logging
 
 from orchestrator.settings import Settings, get_settings
 
@@ -47,6 +48,14 @@ def make_app(settings: Settings) -> Celery:
         worker_send_task_events=False,
     )
     return app
+
+
+@setup_logging.connect
+def _json_logs(**_: object) -> None:
+    """Workers log one JSON object a line, like the API (secrets redacted)."""
+    from orchestrator.observability import configure_logging
+
+    configure_logging(get_settings().log_level)
 
 
 @cache

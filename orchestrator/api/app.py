@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from orchestrator import observability
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
 from orchestrator.domain.release import ReleaseInput
 from orchestrator.store.models import User
@@ -21,6 +22,8 @@ from orchestrator.usecases.users import require_role, user_for_token
 from orchestrator.web.console import console_app
 
 bearer = HTTPBearer(auto_error=False)
+MAX_ID = 2**53  # ids are 64-bit in the database; larger numbers are refused, not overflowed
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class Comment(BaseModel):
@@ -71,6 +74,13 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
             conn.execute(text("SELECT 1"))
         return {"status": "ok"}
 
+    app.add_route("/metrics", observability.metrics_app(ctx), include_in_schema=False)
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        report = observability.readiness(ctx)
+        return JSONResponse(report, status_code=200 if report["ready"] else 503)
+
     @app.post("/api/v1/releases", status_code=201)
     def create_release(body: ReleaseInput, user: Actor) -> dict[str, Any]:
         _no_file_paths(body)
@@ -79,7 +89,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
             return releases.as_dict(u.session, releases.get_release(u.session, release_id))
 
     @app.put("/api/v1/releases/{release_id}")
-    def edit_release(release_id: int, body: ReleaseInput, user: Actor) -> dict[str, Any]:
+    def edit_release(release_id: RowId, body: ReleaseInput, user: Actor) -> dict[str, Any]:
         _no_file_paths(body)
         with uow() as u:
             releases.edit(u, release_id, body, user.name)
@@ -91,50 +101,52 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
             return [releases.as_dict(u.session, r) for r in releases.list_releases(u.session, state)]
 
     @app.get("/api/v1/releases/{release_id}")
-    def show_release(release_id: int, user: Actor) -> dict[str, Any]:
+    def show_release(release_id: RowId, user: Actor) -> dict[str, Any]:
         with uow() as u:
             return releases.as_dict(u.session, releases.get_release(u.session, release_id))
 
     @app.get("/api/v1/releases/{release_id}/preview")
-    def preview(release_id: int, user: Actor) -> dict[str, Any]:
+    def preview(release_id: RowId, user: Actor) -> dict[str, Any]:
         with uow() as u:
             return releases.preview(u, release_id)
 
     @app.get("/api/v1/releases/{release_id}/checks")
-    def checks(release_id: int, user: Actor) -> list[dict[str, Any]]:
+    def checks(release_id: RowId, user: Actor) -> list[dict[str, Any]]:
         """Pre-publish findings (severity block or flag, and where each one is)."""
         with uow() as u:
             return releases.check(u, release_id)
 
     @app.post("/api/v1/releases/{release_id}/submit")
-    def submit(release_id: int, user: Actor) -> dict[str, Any]:
+    def submit(release_id: RowId, user: Actor) -> dict[str, Any]:
         with uow() as u:
             releases.submit(u, release_id, user.name)
             return releases.as_dict(u.session, releases.get_release(u.session, release_id))
 
     @app.post("/api/v1/releases/{release_id}/approve")
-    def approve(release_id: int, body: Comment, user: Actor) -> dict[str, Any]:
+    def approve(release_id: RowId, body: Comment, user: Actor) -> dict[str, Any]:
         with uow() as u:
             review.approve(u, release_id, user.name, body.comment)
             return releases.as_dict(u.session, releases.get_release(u.session, release_id))
 
     @app.post("/api/v1/releases/{release_id}/reject")
-    def reject(release_id: int, body: Comment, user: Actor) -> dict[str, Any]:
+    def reject(release_id: RowId, body: Comment, user: Actor) -> dict[str, Any]:
         with uow() as u:
             review.reject(u, release_id, user.name, body.comment)
             return releases.as_dict(u.session, releases.get_release(u.session, release_id))
 
     @app.get("/api/v1/releases/{release_id}/deliveries")
-    def list_deliveries(release_id: int, user: Actor) -> list[dict[str, Any]]:
+    def list_deliveries(release_id: RowId, user: Actor) -> list[dict[str, Any]]:
         with uow() as u:
             return [deliveries.as_dict(u.session, d)
                     for d in deliveries.for_release(u.session, release_id)]
 
     @app.get("/api/v1/audit")
     def audit_query(
-        user: Actor, release: int | None = None, channel: str | None = None,
-        actor: str | None = None, action: str | None = None, since: dt.datetime | None = None,
-        until: dt.datetime | None = None, after_id: int = 0, limit: int = 1000,
+        user: Actor, release: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+        channel: str | None = None, actor: str | None = None, action: str | None = None,
+        since: dt.datetime | None = None, until: dt.datetime | None = None,
+        after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> list[dict[str, Any]]:
         require_role(user, "auditor")
         with uow() as u:

@@ -114,7 +114,10 @@ def scheduler() -> None:
     """Run the scheduler: due go-lives and the reaper (exactly one per installation)."""
     import time
 
+    from orchestrator.observability import configure_logging
     from orchestrator.usecases import scheduler as loop
+
+    configure_logging(get_settings().log_level)
 
     def sleep(seconds: float) -> bool:
         time.sleep(seconds)

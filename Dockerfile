@@ -1,0 +1,53 @@
+# syntax=docker/dockerfile:1
+# One image for every tongfa role (api, worker, scheduler, migrate, flower); the command chosen
+# in docker-compose.yml decides the role. Two stages: the builder makes the project wheel from
+# pyproject.toml and installs it into a venv; the final image is that venv on a slim Python,
+# run as an unprivileged user. Both stages use the same base, so the venv's interpreter link
+# stays valid when it is copied across.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+RUN python -m venv /opt/tongfa
+COPY pyproject.toml ./
+COPY orchestrator/ orchestrator/
+COPY channels/ channels/
+COPY workers/ workers/
+COPY templates/ templates/
+# Flower is an operations tool, not a project dependency; prometheus-client is listed here
+# until pyproject.toml declares it (orchestrator/observability.py needs it).
+RUN /opt/tongfa/bin/pip wheel --no-deps --wheel-dir /wheels . \
+ && /opt/tongfa/bin/pip install /wheels/tongfa-*.whl \
+        "prometheus-client>=0.20,<1" "flower>=2.0,<3"
+# The wheel carries only *.py and the migrations: pyproject.toml declares no other package
+# data yet. Put the rest where the code looks for it (console templates and static files,
+# data files, and templates/<kind>/, which channels/templating.py finds next to channels/).
+# Harmless once pyproject.toml ships them itself: the same files are copied over themselves.
+RUN site="$(/opt/tongfa/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+ && find orchestrator channels workers -type f ! -name '*.py' ! -name '*.pyc' \
+        -exec cp --parents {} "$site"/ \; \
+ && mkdir -p "$site/templates" && cp -r templates/. "$site/templates/" \
+ && cd / && /opt/tongfa/bin/python -c "import pathlib, orchestrator.web as w; \
+from channels.templating import TEMPLATES_DIR as t; \
+assert (t / 'website').is_dir(), 'templates/<kind>/ missing'; \
+assert (pathlib.Path(w.__file__).parent / 'templates').is_dir(), 'console templates missing'" \
+ && /opt/tongfa/bin/tongfa --help > /dev/null
+
+FROM ${PYTHON_IMAGE} AS runtime
+ENV PATH=/opt/tongfa/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    TONGFA_VAR_DIR=/var/lib/tongfa
+RUN groupadd --system --gid 10001 tongfa \
+ && useradd --system --uid 10001 --gid tongfa --home-dir /var/lib/tongfa \
+        --shell /usr/sbin/nologin tongfa \
+ && mkdir -p /var/lib/tongfa/site /var/lib/tongfa/files \
+ && chown -R tongfa:tongfa /var/lib/tongfa
+COPY --from=builder /opt/tongfa /opt/tongfa
+WORKDIR /var/lib/tongfa
+USER 10001:10001
+EXPOSE 8000
+CMD ["uvicorn", "orchestrator.api.asgi:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "4"]

@@ -51,11 +51,11 @@ def make_app(settings: Settings) -> Celery:
 
 
 @setup_logging.connect
-def _json_logs(**_: object) -> None:
-    """Workers log one JSON object a line, like the API (secrets redacted)."""
+def _json_logs(loglevel: str | int | None = None, **_: object) -> None:
+    """Workers log one JSON object a line, like the API (secrets redacted), at `-l`'s level."""
     from orchestrator.observability import configure_logging
 
-    configure_logging(get_settings().log_level)
+    configure_logging(loglevel or get_settings().log_level)
 
 
 @cache

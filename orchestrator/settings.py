@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         30.0, description="The reaper re-sends the task of a delivery idle this long"
     )
     log_level: str = "INFO"
+
+    @field_validator("secret_key", "audit_key")
+    @classmethod
+    def _not_a_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and "CHANGE_ME" in value.get_secret_value():
+            raise ValueError("still the example's placeholder: set a real key")
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -83,7 +83,7 @@ def stage(ctx: Context, delivery_id: int) -> None:
 
 
 def _stage(ctx: Context, delivery_ids: list[int]) -> None:
-    claims, release_ids = [], set()
+    claims, signed = [], {}  # release id -> do its stored payloads hash to the signed hash?
     with UnitOfWork(ctx) as uow:
         for delivery_id in delivery_ids:
             delivery = steps.claim(uow, delivery_id, (D.PENDING,), D.STAGING)
@@ -91,8 +91,9 @@ def _stage(ctx: Context, delivery_ids: list[int]) -> None:
                 continue
             release = uow.session.get(Release, delivery.release_id)
             assert release is not None
-            release_ids.add(release.id)
-            if steps.intact(uow, release, delivery, steps.signed_intact(uow, release)):
+            if release.id not in signed:  # once per release, not once per channel
+                signed[release.id] = steps.signed_intact(uow, release)
+            if steps.intact(uow, release, delivery, signed[release.id]):
                 claims.append(steps.as_claim(uow, delivery))
             else:
                 steps.refuse_tampered(uow, release, delivery)
@@ -115,7 +116,7 @@ def _stage(ctx: Context, delivery_ids: list[int]) -> None:
             else:
                 steps.retry_or_fail(uow, delivery, out.error, D.PENDING, "stage")
         uow.commit()
-    for release_id in release_ids:
+    for release_id in signed:
         if hold_or_fire(ctx, release_id, enqueue_fire=False):
             fire(ctx, release_id)  # this worker goes on to fire: no broker hop at go-live
 

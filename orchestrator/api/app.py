@@ -5,25 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from orchestrator import observability
+from orchestrator.api import operations
+from orchestrator.api.auth import MAX_ID, Actor, RowId
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
 from orchestrator.domain.release import ReleaseInput
-from orchestrator.store.models import User
 from orchestrator.usecases import audit, channels, deliveries, releases, review
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
-from orchestrator.usecases.users import require_role, user_for_token
+from orchestrator.usecases.users import require_role
 from orchestrator.web.console import console_app
-
-bearer = HTTPBearer(auto_error=False)
-MAX_ID = 2**53  # ids are 64-bit in the database; larger numbers are refused, not overflowed
-RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class Comment(BaseModel):
@@ -34,21 +30,6 @@ class ChannelIn(BaseModel):
     kind: str
     config: dict[str, Any]
     credentials: dict[str, Any] | None = None  # write-only: never returned
-
-
-def current_user(
-    request: Request, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> User:
-    if cred is None:
-        raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": "Bearer"})
-    with UnitOfWork(request.app.state.ctx) as u:
-        try:
-            return user_for_token(u.session, cred.credentials)
-        except Forbidden:
-            raise HTTPException(401, "invalid token", {"WWW-Authenticate": "Bearer"}) from None
-
-
-Actor = Annotated[User, Depends(current_user)]
 
 
 def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
@@ -207,6 +188,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
             ok, message = channels.test_channel(u, name, user.name)
             return {"ok": ok, "message": message}
 
+    app.include_router(operations.router)
     app.mount("/console", console_app(ctx))
     for path, target in (mounts or {}).items():
         app.mount(path, target)

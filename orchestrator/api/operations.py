@@ -1,0 +1,172 @@
+"""The API of everything the console does beyond writing and signing: going live,
+re-sending, pausing, withdrawing, auditing, reporting."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from orchestrator.api.auth import MAX_ID, Actor, RowId, context_of
+from orchestrator.usecases import (
+    audit,
+    channels,
+    corrections,
+    deliveries,
+    golive,
+    recovery,
+    releases,
+    report,
+)
+from orchestrator.usecases.unit_of_work import UnitOfWork
+from orchestrator.usecases.users import require_role
+
+router = APIRouter(prefix="/api/v1")
+
+
+class Schedule(BaseModel):
+    at: dt.datetime | None = None  # None: as soon as every channel is staged
+
+
+class Reason(BaseModel):
+    reason: str
+
+
+@router.post("/releases/{release_id}/schedule")
+def schedule(release_id: RowId, body: Schedule, user: Actor, request: Request) -> dict[str, Any]:
+    with UnitOfWork(context_of(request)) as uow:
+        return {"state": golive.schedule(uow, release_id, body.at, user.name)}
+
+
+@router.post("/releases/{release_id}/hold")
+def hold(release_id: RowId, user: Actor, request: Request) -> dict[str, Any]:
+    with UnitOfWork(context_of(request)) as uow:
+        golive.hold(uow, release_id, user.name)
+        return releases.as_dict(uow.session, releases.get_release(uow.session, release_id))
+
+
+@router.post("/releases/{release_id}/force-go-live")
+def force_go_live(release_id: RowId, body: Reason, user: Actor,
+                  request: Request) -> dict[str, Any]:
+    with UnitOfWork(context_of(request)) as uow:
+        return {"left_out": golive.force_go_live(uow, release_id, user.name, body.reason)}
+
+
+@router.post("/releases/{release_id}/withdraw")
+def withdraw(release_id: RowId, body: Reason, user: Actor, request: Request) -> dict[str, Any]:
+    with UnitOfWork(context_of(request)) as uow:
+        return {"channels": corrections.withdraw(uow, release_id, user.name, body.reason)}
+
+
+@router.get("/releases/{release_id}/correction-plan")
+def correction_plan(release_id: RowId, user: Actor, request: Request) -> dict[str, Any]:
+    ctx = context_of(request)
+    with UnitOfWork(ctx) as uow:
+        return corrections.as_plan_view(ctx.settings, uow.session, release_id)
+
+
+@router.post("/deliveries/{delivery_id}/resend")
+def resend(delivery_id: RowId, user: Actor, request: Request) -> dict[str, str]:
+    with UnitOfWork(context_of(request)) as uow:
+        recovery.resend(uow, delivery_id, user.name)
+    return {"status": "re-sent"}
+
+
+@router.post("/deliveries/{delivery_id}/cancel")
+def cancel(delivery_id: RowId, user: Actor, request: Request) -> dict[str, str]:
+    with UnitOfWork(context_of(request)) as uow:
+        recovery.cancel(uow, delivery_id, user.name)
+    return {"status": "cancelled"}
+
+
+@router.post("/channels/{name}/pause")
+def pause(name: str, user: Actor, request: Request) -> dict[str, Any]:
+    require_role(user, "channel_admin")
+    with UnitOfWork(context_of(request)) as uow:
+        channels.set_paused(uow, name, True, user.name)
+    return {"name": name, "paused": True}
+
+
+@router.post("/channels/{name}/resume")
+def resume(name: str, user: Actor, request: Request) -> dict[str, Any]:
+    require_role(user, "channel_admin")
+    with UnitOfWork(context_of(request)) as uow:
+        channels.set_paused(uow, name, False, user.name)
+    return {"name": name, "paused": False}
+
+
+@router.get("/attempts")
+def attempts(
+    user: Actor, request: Request, release: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    channel: str | None = None, outcome: str | None = None, since: dt.datetime | None = None,
+    until: dt.datetime | None = None, after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[dict[str, Any]]:
+    """Delivery attempts for auditors, filtered by outcome too; keyset pages via after_id."""
+    require_role(user, "auditor")
+    with UnitOfWork(context_of(request)) as uow:
+        return deliveries.attempts_query(uow.session, release_id=release, channel=channel,
+                                         outcome=outcome, since=since, until=until,
+                                         after_id=after_id, limit=limit)
+
+
+@router.get("/audit/verify")
+def verify(user: Actor, request: Request) -> dict[str, Any]:
+    require_role(user, "auditor")
+    ctx = context_of(request)
+    with UnitOfWork(ctx) as uow:
+        return audit.verify(uow.session, ctx.settings)
+
+
+@router.get("/audit/export")
+def export(
+    user: Actor, request: Request, format: Annotated[str, Query(pattern="^(csv|json)$")] = "json",
+    release: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None, channel: str | None = None,
+    actor: str | None = None, action: str | None = None,
+) -> StreamingResponse:
+    """The whole matching trail, streamed page by page: flat memory at any size."""
+    require_role(user, "auditor")
+    rows = audit.export(context_of(request).engine, release_id=release, channel=channel,
+                        actor=actor, action=action)
+    if format == "csv":
+        return StreamingResponse(_csv(rows), media_type="text/csv; charset=utf-8")
+    return StreamingResponse(_json_array(rows), media_type="application/json")
+
+
+def _json_array(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    yield "["
+    for i, row in enumerate(rows):
+        yield ("," if i else "") + json.dumps(row, ensure_ascii=False)
+    yield "]"
+
+
+def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    fields = ["id", "at", "actor", "action", "subject_type", "subject_id", "release_id",
+              "channel", "before", "after", "detail", "prev_hash", "hash"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
+                         for k, v in row.items()})
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+@router.get("/reports/assessment")
+def assessment(user: Actor, request: Request,
+               quarter: Annotated[str, Query(pattern=r"^\d{4}Q[1-4]$")]) -> list[dict[str, Any]]:
+    """考核: per department, per channel, per quarter."""
+    require_role(user, "auditor", "approver")
+    with UnitOfWork(context_of(request)) as uow:
+        return report.assessment(uow.session, quarter)

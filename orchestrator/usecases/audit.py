@@ -40,19 +40,30 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Add one AuditEvent to the caller's transaction (it commits with the change)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
-    prev = session.exec(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).first()
+    last_id, prev_hash = _head(session)
     event = AuditEvent(
+        id=last_id + 1,  # under the chain lock, ids follow the chain: no gaps, no races
         actor=actor, action=action, subject_type=subject_type, subject_id=str(subject_id),
         release_id=release_id, channel=channel,
-        before=redact(before), after=redact(after), detail=redact(detail), prev_hash=prev or "",
+        before=redact(before), after=redact(after), detail=redact(detail), prev_hash=prev_hash,
     )
-    session.add(event)
-    session.flush()  # the id is part of what is hashed
     event.hash = event_hash(event)
     session.add(event)
+    session.info["audit_head"] = (session.get_transaction(), event.id, event.hash)
     return event
+
+
+def _head(session: Session) -> tuple[int, str]:
+    """The chain's last (id, hash), read once per transaction while holding the chain lock."""
+    txn = session.get_transaction()
+    cached = session.info.get("audit_head")
+    if cached is not None and txn is not None and cached[0] is txn:
+        return cached[1], cached[2]
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
+    row = session.exec(select(AuditEvent.id, AuditEvent.hash)
+                       .order_by(AuditEvent.id.desc()).limit(1)).first()
+    return (row[0], row[1]) if row else (0, "")
 
 
 def event_hash(event: AuditEvent) -> str:

@@ -27,7 +27,6 @@ import email.policy
 import email.utils
 import errno
 import fcntl
-import hashlib
 import io
 import ipaddress
 import json
@@ -40,12 +39,11 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Literal
 
-import lxml.html
 import paramiko
 from cryptography.hazmat.primitives import serialization
-from lxml import etree
 from pydantic import BaseModel, Field, model_validator
 
+from channels import iptc
 from channels.contract import (
     JSON,
     Capabilities,
@@ -62,7 +60,6 @@ from channels.contract import (
 from channels.templating import render
 from channels.website import write_atomically
 
-NITF_NS, XHTML_NS = "http://iptc.org/std/NITF/2006-10-18/", "http://www.w3.org/1999/xhtml"
 META_KEYS = ("index_number", "issuing_body", "document_number", "date_written",
              "date_published", "subject_category", "disclosure", "validity", "column")
 PUBLISHABLE, TITLE_LIMIT = "主动公开", 200
@@ -72,15 +69,6 @@ BEIJING = dt.timezone(dt.timedelta(hours=8))
 SUFFIX = {"newsml": ".xml", "nitf": ".nitf.xml"}
 MEDIA_TYPE = {"newsml": "application/vnd.iptc.g2.newsitem+xml", "nitf": "application/nitf+xml"}
 ORDER = ("atom", "sftp", "email")  # e-mail, the one that cannot be checked, goes last
-BLOCKS = {"p", "h2", "h3", "h4", "ul", "ol", "blockquote", "table", "hr"}
-XHTML_ATTRS = {"a": ("href", "title"), "img": ("src", "alt"), "td": ("colspan", "rowspan"),
-               "th": ("colspan", "rowspan")}
-XHTML_TAGS = {"p", "br", "h2", "h3", "h4", "strong", "em", "b", "i", "u", "ul", "ol", "li",
-              "blockquote", "table", "thead", "tbody", "tr", "th", "td", "a", "img", "span", "hr"}
-NITF_TAGS = {"p": "p", "h2": "hl2", "h3": "hl2", "h4": "hl2", "ul": "ul", "ol": "ol", "li": "li",
-             "table": "table", "thead": "thead", "tbody": "tbody", "tr": "tr", "th": "th",
-             "td": "td", "a": "a", "br": "br", "hr": "hr", "strong": "em", "b": "em", "em": "em",
-             "i": "em", "u": "em"}
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SMTP_POLICY = email.policy.default.clone(linesep="\r\n")
@@ -198,11 +186,11 @@ class NewsfeedAdapter(ChannelAdapter):
             "embargoed_local": embargo.strftime("%Y-%m-%d %H:%M") if embargo else "",
             "release_norm": embargo.strftime("%Y%m%dT%H%M%S%z") if embargo else "",
             "pub_status": "stat:usable", "status": "embargoed" if embargo else "usable",
-            "ed_note": CORRECTED if release.corrects_id else "", "files": _names(item_id, version),
+            "ed_note": CORRECTED if release.corrects_id else "", "files": iptc.file_names(item_id, version),
         }
-        body = _fragment(CONTROL.sub("", release.body_html))
-        text = _plain_text(body)
-        return {"item": item, "text": text, "documents": _documents(item, body),
+        body = iptc.fragment(CONTROL.sub("", release.body_html))
+        text = iptc.plain_text(body)
+        return {"item": item, "text": text, "documents": iptc.documents(item, body),
                 "email": self._email(item, text)}
 
     def _email(self, item: JSON, text: str) -> JSON:
@@ -244,7 +232,7 @@ class NewsfeedAdapter(ChannelAdapter):
         return {"checked": self._preflight()}
 
     def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
-        item, message_id = payload["item"], _message_id(key, self.config.provider_domain)
+        item, message_id = payload["item"], iptc.message_id(key, self.config.provider_domain)
         live_at = self._deliver(item, payload["documents"], payload["email"], message_id)
         return Receipt(f"{item['guid']}:v{item['version']}", item["url"], live_at,
                        {"item": item, "message_id": message_id, "targets": self.targets})
@@ -262,7 +250,7 @@ class NewsfeedAdapter(ChannelAdapter):
                 return None
             seen.append(at)
         return Receipt(f"{item['guid']}:v{item['version']}", item["url"], min(seen),
-                       {"item": item, "message_id": _message_id(key, self.config.provider_domain),
+                       {"item": item, "message_id": iptc.message_id(key, self.config.provider_domain),
                         "targets": self.targets})
 
     def withdraw(self, receipt: Receipt) -> None:
@@ -275,10 +263,10 @@ class NewsfeedAdapter(ChannelAdapter):
         item = {**old, "version": version, "pub_status": "stat:canceled", "status": "canceled",
                 "version_created": now.isoformat(), "embargoed": "", "embargoed_local": "",
                 "release_norm": "", "ed_note": WITHDRAWN, "corrects": False,
-                "files": _names(old["item_id"], version), "summary": WITHDRAWN}
-        docs = _documents(item, _fragment(f"<p>{WITHDRAWN}</p>"))
+                "files": iptc.file_names(old["item_id"], version), "summary": WITHDRAWN}
+        docs = iptc.documents(item, iptc.fragment(f"<p>{WITHDRAWN}</p>"))
         self._deliver(item, docs, self._email(item, WITHDRAWN),
-                      _message_id(f"{item['guid']}:v{version}", self.config.provider_domain),
+                      iptc.message_id(f"{item['guid']}:v{version}", self.config.provider_domain),
                       in_reply_to=receipt.details.get("message_id"))
 
     def test_connection(self) -> str:
@@ -535,137 +523,6 @@ class NewsfeedAdapter(ChannelAdapter):
             if not path.is_file() or path.read_bytes() != data:
                 return None
         return dt.datetime.fromisoformat(entry["updated"])
-
-
-# ------------------------------------------------------------------ documents
-
-
-def _names(item_id: int, version: int) -> dict[str, str]:
-    """ASCII file names: a desk's poller and any filesystem take them as they are."""
-    return {fmt: f"tongfa-{item_id}-v{version}{suffix}" for fmt, suffix in SUFFIX.items()}
-
-
-def _message_id(key: str, domain: str) -> str:
-    local = key if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,80}", key) else \
-        hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
-    return f"<{local}@{domain}>"
-
-
-def _documents(item: JSON, body: etree._Element) -> dict[str, str]:
-    """Template for the envelope, lxml for the body: the result is parsed, so always well-formed."""
-    def build(template: str, slot: str, content: list[etree._Element]) -> str:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True)  # one per call: threads
-        root = etree.fromstring(render("newsfeed", template, **item).encode("utf-8"), parser)
-        root.find(slot).extend(content)
-        return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode("utf-8")
-
-    html = etree.Element(f"{{{XHTML_NS}}}html", nsmap={None: XHTML_NS})
-    etree.SubElement(etree.SubElement(html, f"{{{XHTML_NS}}}head"),
-                     f"{{{XHTML_NS}}}title").text = item["title"]
-    _copy(body, etree.SubElement(html, f"{{{XHTML_NS}}}body"), _to_xhtml)
-    content = etree.Element(f"{{{NITF_NS}}}body.content")
-    _copy(body, content, _to_nitf)
-    return {"newsml": build("newsml.xml", ".//{*}inlineXML", [html]),
-            "nitf": build("nitf.xml", f".//{{{NITF_NS}}}body.content", list(content))}
-
-
-def _fragment(body_html: str) -> etree._Element:
-    """The sanitised body as a tree whose top level (and each quote's) holds blocks only."""
-    root = lxml.html.fragment_fromstring(body_html or "", create_parent="div")
-    for box in [root, *root.iter("blockquote")]:
-        children, lead = list(box), box.text
-        box.text, run = None, None
-        for child in children:
-            box.remove(child)
-        if lead and lead.strip():
-            run = etree.SubElement(box, "p")
-            run.text = lead
-        for child in children:
-            tail, child.tail = child.tail, None
-            if not isinstance(child.tag, str):  # a comment: its text goes, its tail stays
-                pass
-            elif child.tag in BLOCKS:
-                box.append(child)
-                run = None
-            else:
-                run = run if run is not None else etree.SubElement(box, "p")
-                run.append(child)
-            if tail and (run is not None or tail.strip()):
-                run = run if run is not None else etree.SubElement(box, "p")
-                _append_text(run, tail)
-    return root
-
-
-def _append_text(element: etree._Element, text: str | None) -> None:
-    if not text:
-        return
-    if len(element):
-        element[-1].tail = (element[-1].tail or "") + text
-    else:
-        element.text = (element.text or "") + text
-
-
-def _copy(source: etree._Element, target: etree._Element, rule: Any) -> None:
-    """Copy source's content under target; `rule` maps each element (target itself: unwrap)."""
-    _append_text(target, source.text)
-    for child in source:
-        if isinstance(child.tag, str):
-            _copy(child, rule(child, target), rule)
-        _append_text(target, child.tail)
-
-
-def _to_xhtml(node: etree._Element, parent: etree._Element) -> etree._Element:
-    if node.tag not in XHTML_TAGS:
-        return parent
-    keep = XHTML_ATTRS.get(node.tag, ())
-    made = etree.SubElement(parent, f"{{{XHTML_NS}}}{node.tag}",
-                            {k: v for k, v in node.attrib.items() if k in keep})
-    if node.tag == "img":
-        made.set("alt", node.get("alt", ""))
-    return made
-
-
-def _to_nitf(node: etree._Element, parent: etree._Element) -> etree._Element:
-    def sub(tag: str, **attrs: str) -> etree._Element:
-        return etree.SubElement(parent, f"{{{NITF_NS}}}{tag}", attrs)
-
-    if node.tag == "blockquote":
-        return etree.SubElement(sub("bq"), f"{{{NITF_NS}}}block")
-    if node.tag == "img":  # inline in the text: a link to the picture
-        link = sub("a", href=node.get("src", ""))
-        link.text = node.get("alt") or "图片"
-        return link
-    name = NITF_TAGS.get(node.tag)
-    if name is None:
-        return parent
-    attrs = {k: v for k, v in node.attrib.items()
-             if (k in ("href", "title") and name == "a")
-             or (k in ("colspan", "rowspan") and v.isdigit())}
-    made = sub(name, **attrs)
-    if node.tag in ("strong", "b"):
-        made.set("class", "strong")
-    return made
-
-
-def _plain_text(body: etree._Element) -> str:
-    """The body as a desk editor reads it in a mail client."""
-    lines = []
-    for block in body:
-        if block.tag in ("ul", "ol"):
-            lines.append("\n".join(f"{f'{i}.' if block.tag == 'ol' else '·'} {_text(li)}"
-                                   for i, li in enumerate(block.iter("li"), 1)))
-        elif block.tag == "blockquote":
-            lines.append(_plain_text(block))
-        elif block.tag == "table":
-            lines.append("\n".join(" | ".join(_text(c) for c in tr if isinstance(c.tag, str))
-                                   for tr in block.iter("tr")))
-        elif _text(block):
-            lines.append(_text(block))
-    return "\n\n".join(lines)
-
-
-def _text(element: etree._Element) -> str:
-    return " ".join(element.text_content().split())
 
 
 # ------------------------------------------------------------------ plumbing

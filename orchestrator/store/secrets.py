@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,8 @@ class CredentialsUnreadable(Exception):
     pass
 
 
-def _key_file(path: Path) -> bytes:
-    """A key made once, readable only by its owner."""
+def key_file(path: Path, make: Callable[[], bytes] = Fernet.generate_key) -> bytes:
+    """A key made once, readable only by its owner; the same for every process."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -29,21 +30,21 @@ def _key_file(path: Path) -> bytes:
         except FileExistsError:  # another process made it first
             return path.read_bytes().strip()
         with os.fdopen(fd, "wb") as handle:
-            handle.write(Fernet.generate_key())
+            handle.write(make())
     return path.read_bytes().strip()
 
 
 def _key(settings: Settings) -> bytes:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
-    return _key_file(Path(settings.var_dir) / "secret.key")
+    return key_file(Path(settings.var_dir) / "secret.key")
 
 
 def audit_key(settings: Settings) -> bytes:
     """The HMAC key of audit checkpoints: outside the database, so the database cannot forge them."""
     if settings.audit_key is not None:
         return settings.audit_key.get_secret_value().encode()
-    return _key_file(Path(settings.var_dir) / "audit.key")
+    return key_file(Path(settings.var_dir) / "audit.key")
 
 
 def encrypt(settings: Settings, credentials: dict[str, Any]) -> str:

@@ -11,7 +11,6 @@ request (TLS terminated by a proxy says so with X-Forwarded-Proto).
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 import threading
 import time
@@ -27,6 +26,7 @@ from starlette.responses import Response
 
 from orchestrator.domain.errors import Forbidden, NotFound
 from orchestrator.settings import Settings
+from orchestrator.store.secrets import key_file
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from orchestrator.usecases.users import get_user
 
@@ -47,16 +47,8 @@ def session_key(settings: Settings) -> bytes:
     if settings.secret_key is not None:
         secret = settings.secret_key.get_secret_value().encode()
         return hmac.new(secret, b"tongfa console session v1", sha256).digest()
-    path = Path(settings.var_dir) / "console.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
-            return path.read_bytes().strip()
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_hex(32).encode())
-    return path.read_bytes().strip()
+    return key_file(Path(settings.var_dir) / "console.key",
+                    lambda: secrets.token_hex(32).encode())
 
 
 class ConsoleSession(dict[str, Any]):

@@ -11,7 +11,6 @@ Without Chromium (or the playwright package) these tests skip locally and fail i
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from orchestrator.settings import Settings
 from orchestrator.usecases import channels, users
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from orchestrator.web.console import console_app
+from tests import services
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -51,9 +51,7 @@ def _missing() -> str | None:
 def browser() -> Iterator[Any]:
     reason = _missing()
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"browser tests cannot run in CI: {reason}")
-        pytest.skip(reason)
+        services.missing(f"browser tests cannot run: {reason}")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -28,7 +28,6 @@ from channels.contract import (
     JSON,
     Attachment,
     Capabilities,
-    ChannelAdapter,
     CredentialsExpired,
     OutcomeUnknown,
     PermanentError,
@@ -85,16 +84,12 @@ class CmsPushCredentials(BaseModel):
     secret: str = Field("", description="the shared HMAC secret")
 
 
-class CmsPushAdapter(ChannelAdapter):
+class CmsPushAdapter(http.HttpChannel):
     kind = "cms_push"
     capabilities = Capabilities(can_update=True, can_withdraw=True, can_lookup=True)
     config_model = CmsPushConfig
     credentials_model = CmsPushCredentials
     formats = ("json",)
-
-    def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
-        super().__init__(config, credentials)
-        self.http = requests.Session()
 
     # ------------------------------------------------------------ render/validate
 

@@ -12,7 +12,7 @@ from typing import Any
 import requests
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random
 
-from channels.contract import OutcomeUnknown, RetryableError
+from channels.contract import JSON, ChannelAdapter, OutcomeUnknown, RetryableError
 
 CONNECT_TIMEOUT = 3.05
 READ_TIMEOUT = 15.0
@@ -57,3 +57,11 @@ def _after_sending(exc: requests.ConnectionError) -> bool:
     """The server closed the connection without answering (e.g. RemoteDisconnected)."""
     text = str(exc)
     return "RemoteDisconnected" in text or "Connection aborted" in text
+
+
+class HttpChannel(ChannelAdapter):
+    """An adapter that talks HTTP: one connection-pooling session per adapter instance."""
+
+    def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
+        super().__init__(config, credentials)
+        self.http = requests.Session()

@@ -24,7 +24,6 @@ from channels import http
 from channels.contract import (
     JSON,
     Capabilities,
-    ChannelAdapter,
     CredentialsExpired,
     OutcomeUnknown,
     PermanentError,
@@ -75,7 +74,7 @@ def wechat_html(body_html: str) -> str:
     return "".join(lxml.html.tostring(child, encoding="unicode") for child in root)
 
 
-class WeChatAdapter(ChannelAdapter):
+class WeChatAdapter(http.HttpChannel):
     kind = "wechat"
     capabilities = Capabilities(can_update=False, can_withdraw=True, can_lookup=True,
                                 async_publish=True)
@@ -85,7 +84,6 @@ class WeChatAdapter(ChannelAdapter):
 
     def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
         super().__init__(config, credentials)
-        self.http = requests.Session()
         self.tokens = TokenCache(store_for(self.config.token_store), self.config.appid,
                                  self._fetch_token)
 

@@ -21,7 +21,6 @@ from channels import http
 from channels.contract import (
     JSON,
     Capabilities,
-    ChannelAdapter,
     CredentialsExpired,
     OutcomeUnknown,
     PermanentError,
@@ -64,16 +63,12 @@ class WeiboCredentials(BaseModel):
     access_token: str = ""
 
 
-class WeiboAdapter(ChannelAdapter):
+class WeiboAdapter(http.HttpChannel):
     kind = "weibo"
     capabilities = Capabilities(can_update=False, can_withdraw=True, can_lookup=True)
     config_model = WeiboConfig
     credentials_model = WeiboCredentials
     formats = ("text",)
-
-    def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
-        super().__init__(config, credentials)
-        self.http = requests.Session()
 
     # ------------------------------------------------------------ render/validate
 

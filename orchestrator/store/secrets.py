@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,14 @@ def key_file(path: Path, make: Callable[[], bytes] = Fernet.generate_key) -> byt
     return path.read_bytes().strip()
 
 
+@cache  # read once per process: every delivery step decrypts a channel's credentials
 def _key(settings: Settings) -> bytes:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value().encode()
     return key_file(Path(settings.var_dir) / "secret.key")
 
 
+@cache
 def audit_key(settings: Settings) -> bytes:
     """The HMAC key of audit checkpoints: outside the database, so the database cannot forge them."""
     if settings.audit_key is not None:

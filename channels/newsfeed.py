@@ -43,7 +43,8 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, Field, model_validator
 
-from channels import iptc
+from channels import atom, iptc
+from channels.atom import xml_text
 from channels.contract import (
     JSON,
     Capabilities,
@@ -70,13 +71,12 @@ SUFFIX = {"newsml": ".xml", "nitf": ".nitf.xml"}
 MEDIA_TYPE = {"newsml": "application/vnd.iptc.g2.newsitem+xml", "nitf": "application/nitf+xml"}
 ORDER = ("atom", "sftp", "email")  # e-mail, the one that cannot be checked, goes last
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 SMTP_POLICY = email.policy.default.clone(linesep="\r\n")
 
 
 def _clean(value: object) -> str:
-    """Text for XML: control characters cannot appear in it at all."""
-    return CONTROL.sub("", str(value or "")).strip()
+    """Text for XML: characters XML cannot carry (controls, U+FFFE…) cannot appear in it."""
+    return xml_text(value or "").strip()
 
 
 def _loopback(host: str) -> bool:
@@ -188,7 +188,7 @@ class NewsfeedAdapter(ChannelAdapter):
             "pub_status": "stat:usable", "status": "embargoed" if embargo else "usable",
             "ed_note": CORRECTED if release.corrects_id else "", "files": iptc.file_names(item_id, version),
         }
-        body = iptc.fragment(CONTROL.sub("", release.body_html))
+        body = iptc.fragment(xml_text(release.body_html))
         text = iptc.plain_text(body)
         return {"item": item, "text": text, "documents": iptc.documents(item, body),
                 "email": self._email(item, text)}
@@ -502,16 +502,27 @@ class NewsfeedAdapter(ChannelAdapter):
                            "type": MEDIA_TYPE["nitf" if n.endswith(".nitf.xml") else "newsml"]}
                           for n, d in files.items()]}
             entries = sorted(manifest.values(), key=lambda e: e["updated"], reverse=True)
-            base = cfg.base_url.rstrip("/")
-            feed = render("newsfeed", "feed.atom", title=cfg.title, base_url=base,
-                          feed_id=f"urn:newsml:{self.config.provider_domain}:tongfa-feed",
-                          provider=self.config.provider, entries=entries[:cfg.entries],
-                          updated=entries[0]["updated"], prefix=f"{base}/" if base else "")
-            write_atomically(root / "newsfeed.atom", feed.encode("utf-8"))
+            write_atomically(root / "newsfeed.atom", self._feed(entries[:cfg.entries]))
             write_atomically(root / "newsfeed.json",  # the commit point lookup() reads
                              json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
 
         self._atom_locked(work)
+
+    def _feed(self, entries: list[JSON]) -> bytes:
+        cfg, provider = self.config.atom, self.config.provider
+        base = cfg.base_url.rstrip("/")
+        prefix = f"{base}/" if base else ""
+        return atom.feed(
+            feed_id=f"urn:newsml:{self.config.provider_domain}:tongfa-feed", title=cfg.title,
+            updated=entries[0]["updated"], author=provider, generator="tongfa",
+            links=[{"rel": "self", "type": "application/atom+xml",
+                    "href": f"{base}/newsfeed.atom"}] if base else [],
+            entries=[{"id": e["guid"], "title": e["title"], "updated": e["updated"],
+                      "author": e["issuing_body"] or provider, "categories": [e["subject"]],
+                      "links": [{"rel": "alternate", "type": "text/html", "href": e["url"]},
+                                *({"rel": "enclosure", "type": f["type"], "length": f["length"],
+                                   "href": prefix + f["name"]} for f in e["files"])],
+                      "summary": e["summary"]} for e in entries])
 
     def _atom_has(self, item: JSON, files: dict[str, bytes]) -> dt.datetime | None:
         root = Path(self.config.atom.directory)

@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
+from lxml import etree
 from pydantic import BaseModel
 
+from channels import atom
 from channels.contract import (
     JSON,
     Capabilities,
@@ -57,6 +59,7 @@ BEIJING = dt.timezone(dt.timedelta(hours=8))
 TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EAGAIN, errno.EIO, errno.EBUSY}
 SAFE_KEY = re.compile(r"[A-Za-z0-9._-]{1,120}")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
 
 class WebsiteConfig(BaseModel):
@@ -342,10 +345,31 @@ class WebsiteAdapter(ChannelAdapter):
                 if f"{folder}/{stale.name}" not in written:
                     stale.unlink(missing_ok=True)
         updated = max((e["updated"] for e in entries), default="1970-01-01T00:00:00+00:00")
-        self._write("feed.atom", render("website", "feed.atom", site_name=self.config.site_name,
-                                        base_url=self.base, entries=entries[:FEED_ENTRIES],
-                                        updated=updated))
-        self._write("sitemap.xml", render("website", "sitemap.xml", entries=entries))
+        write_atomically(self.root / "feed.atom", self._feed(entries[:FEED_ENTRIES], updated))
+        write_atomically(self.root / "sitemap.xml", self._sitemap(entries))
+
+    def _feed(self, entries: list[dict[str, Any]], updated: str) -> bytes:
+        site = self.config.site_name
+        return atom.feed(
+            feed_id=f"{self.base}/", title=site, updated=updated, author=site,
+            links=[{"rel": "self", "type": "application/atom+xml", "href": f"{self.base}/feed.atom"},
+                   {"rel": "alternate", "type": "text/html", "href": f"{self.base}/index.html"}],
+            entries=[{"id": e["url"], "title": e["title"], "updated": e["updated"],
+                      "author": e["issuing_body"] or site, "categories": [e["column"]],
+                      "links": [{"rel": "alternate", "type": "text/html", "href": e["url"]}],
+                      "summary": e["summary"] or e["title"]} for e in entries])
+
+    def _sitemap(self, entries: list[dict[str, Any]]) -> bytes:
+        """sitemaps.org 0.9: the home page first (the schema wants at least one <url>)."""
+        urlset = etree.Element(f"{{{SITEMAP_NS}}}urlset", nsmap={None: SITEMAP_NS})
+        latest = max((e["updated"] for e in entries), default=None)
+        for loc, updated in [(f"{self.base}/index.html", latest),
+                             *((e["url"], e["updated"]) for e in entries)]:
+            url = etree.SubElement(urlset, f"{{{SITEMAP_NS}}}url")
+            etree.SubElement(url, f"{{{SITEMAP_NS}}}loc").text = atom.xml_text(loc)
+            if updated:
+                etree.SubElement(url, f"{{{SITEMAP_NS}}}lastmod").text = updated[:10]
+        return etree.tostring(urlset, xml_declaration=True, encoding="utf-8", pretty_print=True)
 
     def _write(self, relative: str, text: str) -> None:
         write_atomically(self.root / relative, text.encode("utf-8"))

@@ -436,6 +436,24 @@ def test_atom_feed_lists_the_item_and_a_correction_replaces_its_entry(tmp_path):
     assert not [p for p in root.iterdir() if p.name.startswith(".tmp-")]
 
 
+def test_atom_feed_stays_well_formed_whatever_the_title_holds(tmp_path):
+    """Built with lxml: markup is text, XML-illegal characters are dropped, never emitted."""
+    root = tmp_path / "feed"
+    adapter = NewsfeedAdapter({"delivery": ["atom"], "atom": {
+        "directory": str(root), "base_url": "http://127.0.0.1:8000/feed", "title": "通稿]]>&\x0b"}})
+    hostile = "通知]]><script>alert(1)</script> & \u202e反转\u202c\x0b结尾\ufffe"
+    go_live(adapter, release(title=hostile, summary=hostile,
+                             metadata={"subject_category": "综合\ufffe<政务>"}))
+    feed = feedparser.parse((root / "newsfeed.atom").read_bytes())
+    assert feed.bozo == 0, feed.get("bozo_exception")
+    assert feed.feed.title == "通稿]]>&"
+    [entry] = feed.entries
+    shown = "通知]]><script>alert(1)</script> & \u202e反转\u202c结尾"
+    assert entry.title == shown and entry.summary == shown
+    assert [t.term for t in entry.tags] == ["综合<政务>"]
+    etree.fromstring((root / "newsfeed.atom").read_bytes())  # a strict parser agrees
+
+
 def test_withdrawal_sends_a_canceled_version_everywhere(tmp_path, schemas_if_present, sftp_server):
     with SmtpServer() as smtp:
         adapter = NewsfeedAdapter({

@@ -198,7 +198,8 @@ def test_derived_pages_are_valid_and_list_the_release(site):
 
     sitemap = etree.fromstring((site.root / "sitemap.xml").read_bytes())
     locs = sitemap.xpath("//sm:url/sm:loc/text()", namespaces=SITEMAP_NS)
-    assert sorted(locs) == [f"{BASE}/articles/8.html", f"{BASE}/articles/9.html"]
+    assert sorted(locs) == [f"{BASE}/articles/8.html", f"{BASE}/articles/9.html",
+                            f"{BASE}/index.html"]
 
 
 def test_republishing_a_release_replaces_its_page_and_entry(site):
@@ -305,3 +306,57 @@ def test_connection_check_lays_out_an_empty_site(site):
     strict_html(home)
     assert "暂无信息" in home
     assert feedparser.parse((site.root / "feed.atom").read_bytes()).bozo == 0
+
+
+# ------------------------------------------------- feed and sitemap: built, never templated
+
+SITEMAP_XSD = Path(__file__).resolve().parents[1] / "schemas" / "sitemap.xsd"
+# everything a title may carry that a text template would turn into broken XML
+HOSTILE = "通知]]><script>alert(1)</script> & \u202e反转\u202c\x0b结尾\ufffe"
+HOSTILE_SHOWN = "通知]]><script>alert(1)</script> & \u202e反转\u202c结尾"  # XML-illegal chars gone
+
+
+@pytest.fixture(scope="module")
+def sitemap_schema() -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(SITEMAP_XSD)))
+
+
+def derived(site: WebsiteAdapter, schema: etree.XMLSchema) -> tuple[Any, list[str]]:
+    """The feed as a feed reader sees it, and the sitemap's URLs once it is schema-valid."""
+    feed = feedparser.parse((site.root / "feed.atom").read_bytes())
+    assert feed.bozo == 0, feed.get("bozo_exception")
+    sitemap = etree.parse(str(site.root / "sitemap.xml"))
+    schema.assertValid(sitemap)
+    return feed, sitemap.xpath("//sm:url/sm:loc/text()", namespaces=SITEMAP_NS)
+
+
+def test_an_empty_site_has_a_valid_feed_and_sitemap(site, sitemap_schema):
+    site.test_connection()
+    feed, locs = derived(site, sitemap_schema)
+    assert feed.entries == [] and feed.feed.title == "某省人民政府"
+    assert locs == [f"{BASE}/index.html"]  # the schema wants at least one <url>
+
+
+def test_a_hostile_title_never_breaks_the_feed_or_the_sitemap(site, sitemap_schema):
+    go_live(site, release(8, title=HOSTILE, summary=HOSTILE,
+                          metadata={"issuing_body": "省政府办公厅\x0c&<b>"}))
+    feed, locs = derived(site, sitemap_schema)
+    [entry] = feed.entries
+    assert entry.title == HOSTILE_SHOWN and entry.summary == HOSTILE_SHOWN
+    assert entry.author == "省政府办公厅&<b>" and entry.id == f"{BASE}/articles/8.html"
+    assert f"{BASE}/articles/8.html" in locs
+    raw = (site.root / "feed.atom").read_bytes()
+    assert b"<script>" not in raw and b"\x0b" not in raw  # text, not markup
+
+
+def test_a_withdrawn_release_leaves_the_feed_and_the_sitemap(site, sitemap_schema):
+    go_live(site, release(9, title="保留的公告"))
+    _, receipt = go_live(site, release(8))
+    site.withdraw(receipt)
+    feed, locs = derived(site, sitemap_schema)
+    assert [e.id for e in feed.entries] == [f"{BASE}/articles/9.html"]
+    assert sorted(locs) == [f"{BASE}/articles/9.html", f"{BASE}/index.html"]
+    _, last = go_live(site, release(9, title="保留的公告"), key="k-9")
+    site.withdraw(last)  # the site is empty again: still valid
+    feed, locs = derived(site, sitemap_schema)
+    assert feed.entries == [] and locs == [f"{BASE}/index.html"]

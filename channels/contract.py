@@ -15,6 +15,7 @@ Life of one delivery, as the orchestrator drives it:
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,8 @@ class Attachment:
     path: Path  # where the bytes are on this machine (content-addressed store)
 
     def read(self) -> bytes:
-        return self.path.read_bytes()
+        """The bytes, only if they are still the ones that were signed off."""
+        return approved_bytes(self.sha256, self.filename, self.path)
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,29 @@ class OutcomeUnknown(ChannelError):
     """
 
     kind = "outcome_unknown"
+
+
+class FileHashMismatch(PermanentError):
+    """A stored image or attachment is no longer the file that was signed off."""
+
+    def __init__(self, filename: str) -> None:
+        super().__init__(f"文件 {filename} 的内容与审核时不一致（SHA-256 不符），未发送",
+                         code="file_hash_mismatch")
+
+
+def approved_bytes(sha256: str, filename: str, path: str | Path) -> bytes:
+    """A file's bytes, read once and checked against the signed SHA-256: every adapter
+    sends these bytes and no others, so a file overwritten on disk after sign-off (or
+    between the check and the send) never leaves. Read every file of a payload before
+    sending any of them, so a mismatch leaves nothing half-sent.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise PermanentError(f"找不到文件 {filename}", code="file_missing") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise FileHashMismatch(filename)
+    return data
 
 
 # --------------------------------------------------------------------- adapter

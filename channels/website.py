@@ -10,7 +10,13 @@ Layout of the web root:
     files/<sha256>/<filename>   images and attachments, content-addressed
     index.html, columns/<slug>.html, threads/<id>.html, feed.atom, sitemap.xml
     manifest.json               the site's own record: id -> entry (written last)
-    .staging/<key>.html, .lock  never linked from any page
+    .staging/<key>.html, .staging/files/…, .lock   never served
+    .gone/<path>                what a withdrawal took down: served as 410 Gone
+
+Images and attachments follow their page: staged out of sight, public at go-live (moved
+into files/ before the page), taken down by a withdrawal. A file is content-addressed,
+so two live pages can show the same one: it stays while any page in the manifest lists
+it and goes (410) with the last. A correction that drops a file takes it down the same way.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from channels.contract import (
     Receipt,
     ReleaseView,
     RetryableError,
+    approved_bytes,
 )
 from channels.templating import render
 
@@ -60,6 +67,7 @@ TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EAGAIN, errno.EIO, errno.E
 SAFE_KEY = re.compile(r"[A-Za-z0-9._-]{1,120}")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+GONE = ".gone"
 
 
 class WebsiteConfig(BaseModel):
@@ -79,6 +87,11 @@ def safe_filename(name: str) -> str:
     """Last path component only, no leading dots: an upload's name must not climb out."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
     return base or "file"
+
+
+def withdrawn(root: Path, relative: str) -> bool:
+    """Whether a withdrawal took this path of the web root down (readers get 410 Gone)."""
+    return (root / GONE / relative).is_file()
 
 
 @contextmanager
@@ -188,38 +201,54 @@ class WebsiteAdapter(ChannelAdapter):
     # ---------------------------------------------------------------- calls
 
     def stage(self, payload: JSON, key: str) -> JSON:
-        """The slow part before go-live: files copied and verified, page written aside."""
+        """The slow part before go-live: files verified and copied, page written, all aside
+        in .staging/ where readers cannot reach them (an embargoed file is not public)."""
         staged = self.root / ".staging" / f"{_key_name(key)}.html"
         try:
-            self._copy_files(payload["files"])
+            files = [(f, approved_bytes(f["sha256"], f["filename"], f["source"]))
+                     for f in _checked(payload["files"])]  # all of them before writing any
+            for f, data in files:
+                write_atomically(self._staged_file(f), data)
             write_atomically(staged, payload["html"].encode("utf-8"))
         except OSError as exc:
             raise io_error(exc, "暂存") from None
         return {"staged_path": str(staged)}
 
     def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
-        """Go live: rename the staged page into place, then record it in the site's lists."""
+        """Go live: files into files/, the staged page renamed into place, then the lists."""
         page = self.root / payload["path"]
         data = payload["html"].encode("utf-8")
         staged_path = Path(staged["staged_path"]) if staged.get("staged_path") else None
         with self._site() as manifest:
             try:
+                files = self._files_ready(payload["files"])  # verified: a mismatch sends nothing
+                for target, source, content in files:
+                    if source is not None:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(source, target)
+                    else:
+                        write_atomically(target, content)
                 if staged_path and staged_path.is_file() and staged_path.read_bytes() == data:
                     page.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(staged_path, page)  # the go-live instant: one rename
                 else:  # not staged here (a re-publish, or staged content went stale)
-                    self._copy_files(payload["files"])
                     write_atomically(page, data)
                     if staged_path:
                         staged_path.unlink(missing_ok=True)
+                shown = [_public_path(f) for f in payload["files"]]
+                for relative in (payload["path"], *shown):  # live again after a withdrawal
+                    (self.root / GONE / relative).unlink(missing_ok=True)
             except OSError as exc:
-                raise io_error(exc, "发布页面") from None  # nothing changed for readers
+                raise io_error(exc, "发布页面") from None
             now = dt.datetime.now(dt.UTC)
+            before = manifest.get(str(payload["id"]))
             manifest[str(payload["id"])] = {
                 k: payload[k] for k in ("url", "title", "column", "summary", "date_published",
                                         "issuing_body", "path")
             } | {"updated": now.isoformat(), "page_sha256": _sha(data),
-                 "id": payload["id"], "parent_id": payload.get("parent_id")}
+                 "id": payload["id"], "parent_id": payload.get("parent_id"), "files": shown}
+            if before:  # a correction or re-publish may drop a file the page showed
+                self._take_down(before.get("files", []), manifest)
         return Receipt(str(payload["id"]), payload["url"], now,
                        {"page_sha256": _sha(data), "path": payload["path"]})
 
@@ -247,6 +276,8 @@ class WebsiteAdapter(ChannelAdapter):
                                 withdrawn_on=dt.datetime.now(BEIJING).date().isoformat())
             try:
                 write_atomically(page, notice.encode("utf-8"))
+                write_atomically(self.root / GONE / page.relative_to(self.root), b"")
+                self._take_down(entry.get("files", []) if entry else [], manifest)
             except OSError as exc:
                 raise io_error(exc, "撤回页面") from None
 
@@ -274,26 +305,30 @@ class WebsiteAdapter(ChannelAdapter):
 
     # ------------------------------------------------------------ the site's own record
 
-    def _copy_files(self, files: list[JSON]) -> None:
-        """Copy each file to files/<sha256>/<name>, refusing bytes that are not the approved ones."""
-        for f in files:
-            if not SHA256_HEX.fullmatch(f["sha256"]):
-                raise PermanentError(f"文件 {f['filename']} 的摘要无效", code="bad-file")
-            target = self.root / "files" / f["sha256"] / safe_filename(f["filename"])
+    def _staged_file(self, f: JSON) -> Path:
+        return self.root / ".staging" / _public_path(f)
+
+    def _files_ready(self, files: list[JSON]) -> list[tuple[Path, Path | None, bytes]]:
+        """Each file still to put in place, with its verified bytes: from its staged copy
+        (then moved by rename) or, when not staged here, from the store."""
+        ready = []
+        for f in _checked(files):
+            target = self.root / _public_path(f)
             if target.is_file() and _file_sha(target) == f["sha256"]:
-                continue
-            digest = hashlib.sha256()
-            try:
-                with open(f["source"], "rb") as src, atomic_file(target) as dst:
-                    while chunk := src.read(1 << 20):
-                        digest.update(chunk)
-                        dst.write(chunk)
-                    if digest.hexdigest() != f["sha256"]:
-                        raise PermanentError(f"文件 {f['filename']} 的内容与审核时不一致",
-                                             code="file-changed")
-            except FileNotFoundError:
-                raise PermanentError(f"找不到文件 {f['filename']}（{f['source']}）",
-                                     code="file-missing") from None
+                continue  # already public: another live page shows the same file
+            staged = self._staged_file(f)
+            source = staged if staged.is_file() else None
+            ready.append((target, source, approved_bytes(f["sha256"], f["filename"],
+                                                         source or f["source"])))
+        return ready
+
+    def _take_down(self, paths: list[str], manifest: dict[str, Any]) -> None:
+        """Remove files no page in the manifest shows any more; they answer 410 from now."""
+        shown = {p for entry in manifest.values() for p in entry.get("files", [])}
+        for relative in paths:
+            if relative not in shown:
+                (self.root / relative).unlink(missing_ok=True)
+                write_atomically(self.root / GONE / relative, b"")
 
     def _read_manifest(self) -> dict[str, Any]:
         path = self.root / "manifest.json"
@@ -391,6 +426,17 @@ def _threads(manifest: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
             threads.setdefault(root(entry), []).append(entry)
     return {r: sorted(items, key=lambda e: e["updated"])
             for r, items in threads.items() if len(items) > 1}
+
+
+def _checked(files: list[JSON]) -> list[JSON]:
+    for f in files:
+        if not SHA256_HEX.fullmatch(f["sha256"]):
+            raise PermanentError(f"文件 {f['filename']} 的摘要无效", code="bad-file")
+    return files
+
+
+def _public_path(f: JSON) -> str:
+    return f"files/{f['sha256']}/{safe_filename(f['filename'])}"
 
 
 def _key_name(key: str) -> str:

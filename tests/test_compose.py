@@ -190,6 +190,9 @@ def test_the_website_volume_is_written_by_tongfa_and_served_read_only(compose):
     assert {"worker", "worker-urgent", "scheduler", "api"} <= set(site_mounts)
     # what the API's /site hides, nginx hides too: staging, lock, manifest
     assert r"location ~ (^|/)\." in conf and r"manifest\.json" in conf
+    # and what a withdrawal took down answers 410 there too, files as well as pages
+    assert conf.count("if (-f $document_root/.gone$uri) { return 410; }") == 2
+    assert "immutable" not in conf  # a withdrawn file must not live on in caches
 
 
 # ------------------------------------------------------------------ commands that exist

@@ -199,13 +199,26 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
 
 
 class PublicFiles(StaticFiles):
-    """The web root as readers see it: staged pages, locks and the manifest stay hidden."""
+    """The web root as readers see it: staged pages, locks and the manifest stay hidden;
+    what a withdrawal took down answers 410 Gone (a page with its withdrawal notice)."""
 
     async def get_response(self, path: str, scope: Any) -> Any:
+        from pathlib import Path
+
+        from starlette.responses import FileResponse, PlainTextResponse
+
+        from channels.website import withdrawn
+
         parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
         if any(part.startswith(".") for part in parts) \
                 or path.endswith("manifest.json"):
             raise HTTPException(404)
+        root = Path(str(self.directory))
+        if parts and withdrawn(root, "/".join(parts)):
+            notice = root.joinpath(*parts)
+            if notice.is_file():
+                return FileResponse(notice, status_code=410)
+            return PlainTextResponse("410 Gone：该文件已随信息撤回", status_code=410)
         return await super().get_response(path, scope)
 
 

@@ -138,10 +138,15 @@ def test_stage_keeps_the_page_out_of_sight_and_publish_puts_it_in_place(site, tm
     assert Path(staged["staged_path"]).is_relative_to(site.root / ".staging")
     assert not (site.root / payload["path"]).exists()
     assert site.lookup(payload, "tongfa-8-r1-website") is None
-    assert (site.root / "files" / image.sha256 / "示意图.png").read_bytes() == image.read()
-    assert (site.root / "files" / annex.sha256 / "附件1：措施清单.pdf").read_bytes() == annex.read()
+    public = [site.root / "files" / image.sha256 / "示意图.png",
+              site.root / "files" / annex.sha256 / "附件1：措施清单.pdf"]
+    assert not any(p.exists() for p in public)  # embargoed files are not public either
+    assert sorted(p.read_bytes() for p in (site.root / ".staging" / "files").rglob("*.*")) == \
+        sorted([image.read(), annex.read()])
 
     receipt = site.publish(payload, staged, "tongfa-8-r1-website")
+    assert [p.read_bytes() for p in public] == [image.read(), annex.read()]
+    assert not list((site.root / ".staging" / "files").rglob("*.*"))  # moved, not copied
     live = (site.root / payload["path"]).read_bytes()
     assert live == payload["html"].encode("utf-8")
     assert not Path(staged["staged_path"]).exists()  # renamed, not copied

@@ -36,6 +36,7 @@ from channels.contract import (
     Receipt,
     ReleaseView,
     RetryableError,
+    approved_files,
 )
 
 META_KEYS = ("index_number", "issuing_body", "document_number", "date_written",
@@ -98,7 +99,7 @@ class CmsPushAdapter(http.HttpChannel):
         raw = release.overrides.get("version", 2 if release.corrects_id else 1)
         files = [self._file(f, role) for role, group in
                  (("image", release.images), ("attachment", release.attachments)) for f in group]
-        return {"document": {
+        payload: JSON = {"document": {
             "id": release.corrects_id or release.id,  # a correction replaces the same page
             "release_id": release.id,
             "version": raw if isinstance(raw, int) and raw > 0 else 0,
@@ -112,6 +113,10 @@ class CmsPushAdapter(http.HttpChannel):
             "go_live_at": release.go_live_at.isoformat() if release.go_live_at else None,
             "files": files,
         }}
+        stored = [f.ref() for f in (*release.images, *release.attachments)]
+        if stored:  # beside the document, never in it: where the files sit on this machine
+            payload["files"] = stored
+        return payload
 
     def _file(self, attachment: Attachment, role: str) -> JSON:
         base = self.config.files_base_url.rstrip("/")
@@ -142,7 +147,13 @@ class CmsPushAdapter(http.HttpChannel):
 
     # ---------------------------------------------------------------- calls
 
+    def stage(self, payload: JSON, key: str) -> JSON:
+        approved_files(payload.get("files", []))  # a file changed on disk shows before go-live
+        return {}
+
     def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
+        # the CMS fetches the files by URL and SHA-256: refuse to announce ones that changed
+        approved_files(payload.get("files", []))
         response = self._call("POST", self.config.endpoint, body(payload), key=key)
         return self._receipt(self._answer(response), payload, key)
 

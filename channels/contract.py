@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,6 +42,11 @@ class Attachment:
     def read(self) -> bytes:
         """The bytes, only if they are still the ones that were signed off."""
         return approved_bytes(self.sha256, self.filename, self.path)
+
+    def ref(self) -> dict[str, str]:
+        """How a payload names the file: what approved_files() needs to check it."""
+        return {"sha256": self.sha256, "filename": self.filename,
+                "media_type": self.media_type, "path": str(self.path)}
 
 
 @dataclass(frozen=True)
@@ -213,6 +219,12 @@ def approved_bytes(sha256: str, filename: str, path: str | Path) -> bytes:
     if hashlib.sha256(data).hexdigest() != sha256:
         raise FileHashMismatch(filename)
     return data
+
+
+def approved_files(refs: Iterable[Mapping[str, Any]]) -> list[bytes]:
+    """approved_bytes() of every `{"sha256", "filename", "path"}` in a payload, all read
+    before the first is sent."""
+    return [approved_bytes(r["sha256"], r["filename"], r["path"]) for r in refs]
 
 
 # --------------------------------------------------------------------- adapter

@@ -57,6 +57,7 @@ from channels.contract import (
     Receipt,
     ReleaseView,
     RetryableError,
+    approved_files,
 )
 from channels.templating import render
 from channels.website import write_atomically
@@ -190,8 +191,12 @@ class NewsfeedAdapter(ChannelAdapter):
         }
         body = iptc.fragment(xml_text(release.body_html))
         text = iptc.plain_text(body)
-        return {"item": item, "text": text, "documents": iptc.documents(item, body),
-                "email": self._email(item, text)}
+        payload = {"item": item, "text": text, "documents": iptc.documents(item, body),
+                   "email": self._email(item, text)}
+        files = [f.ref() for f in (*release.images, *release.attachments)]
+        if files:  # not sent to the desks, but the release must still be the signed one
+            payload["files"] = files
+        return payload
 
     def _email(self, item: JSON, text: str) -> JSON:
         prefix = {"canceled": "【撤稿】"}.get(item["status"], "【更正】" if item["corrects"] else "")
@@ -229,9 +234,11 @@ class NewsfeedAdapter(ChannelAdapter):
     # ---------------------------------------------------------------- calls
 
     def stage(self, payload: JSON, key: str) -> JSON:
+        approved_files(payload.get("files", []))
         return {"checked": self._preflight()}
 
     def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
+        approved_files(payload.get("files", []))  # a file changed since sign-off: send nothing
         item, message_id = payload["item"], iptc.message_id(key, self.config.provider_domain)
         live_at = self._deliver(item, payload["documents"], payload["email"], message_id)
         return Receipt(f"{item['guid']}:v{item['version']}", item["url"], live_at,

@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import lxml.html
@@ -32,6 +31,7 @@ from channels.contract import (
     Receipt,
     ReleaseView,
     RetryableError,
+    approved_files,
 )
 from channels.templating import TEMPLATES_DIR, render
 from channels.wechat_token import TokenCache, store_for
@@ -91,8 +91,8 @@ class WeChatAdapter(http.HttpChannel):
 
     def render(self, release: ReleaseView) -> JSON:
         o = release.overrides
-        cover = _file_ref(release.images[0]) if release.images else None
-        images = [_file_ref(a) for a in release.images[1:]]
+        cover = release.images[0].ref() if release.images else None
+        images = [a.ref() for a in release.images[1:]]
         content = render("wechat", "article.html", body_html=wechat_html(release.body_html),
                          image_urls=[IMAGE_REF + i["sha256"] for i in images],
                          issuing_body=release.metadata.get("issuing_body", ""),
@@ -171,19 +171,24 @@ class WeChatAdapter(http.HttpChannel):
                                  "(48001): an admin must enable it on the platform", code=code)
         raise PermanentError(message, code=code)
 
-    def _upload(self, path: str, ref: JSON, **params: str) -> JSON:
-        data = Path(ref["path"]).read_bytes()
+    def _upload(self, path: str, ref: JSON, data: bytes, **params: str) -> JSON:
         return self._api("POST", path, params=params,
                          files={"media": (ref["filename"], data, ref["media_type"])})
 
     def stage(self, payload: JSON, key: str) -> JSON:
-        cover = payload["cover"] or {"path": str(DEFAULT_COVER), "filename": "cover.png",
-                                     "media_type": "image/png", "sha256": ""}
-        thumb = self._upload("material/add_material", cover, type="image")["media_id"]
+        """Uploads are where the images leave: every one is read and checked against its
+        signed SHA-256 first, so a changed file stops the staging before any upload."""
+        images = approved_files(payload["images"])
+        if payload["cover"]:
+            cover, cover_data = payload["cover"], approved_files([payload["cover"]])[0]
+        else:  # the account's default cover, part of the deployment, not of the release
+            cover = {"filename": "cover.png", "media_type": "image/png"}
+            cover_data = DEFAULT_COVER.read_bytes()
+        thumb = self._upload("material/add_material", cover, cover_data, type="image")["media_id"]
         content = payload["content"]
-        for image in payload["images"]:
+        for image, data in zip(payload["images"], images, strict=True):
             content = content.replace(IMAGE_REF + image["sha256"],
-                                      self._upload("media/uploadimg", image)["url"])
+                                      self._upload("media/uploadimg", image, data)["url"])
         article = {"title": payload["title"], "author": payload["author"],
                    "digest": payload["digest"], "content": content,
                    "content_source_url": payload["content_source_url"],
@@ -250,11 +255,6 @@ class WeChatAdapter(http.HttpChannel):
     def test_connection(self) -> str:
         self.tokens.get()
         return "access_token obtained"
-
-
-def _file_ref(attachment: Any) -> JSON:
-    return {"sha256": attachment.sha256, "filename": attachment.filename,
-            "media_type": attachment.media_type, "path": str(attachment.path)}
 
 
 def _json_body(value: JSON) -> bytes:

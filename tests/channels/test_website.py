@@ -170,9 +170,10 @@ def test_chinese_survives_byte_for_byte(site):
 def test_a_file_whose_bytes_changed_since_approval_is_refused(site, tmp_path):
     annex = stored_file(tmp_path, "附件.pdf", b"approved bytes")
     annex.path.write_bytes(b"tampered bytes")
-    with pytest.raises(PermanentError, match="不一致"):
+    with pytest.raises(PermanentError, match="不一致") as err:
         site.stage(site.render(release(attachments=(annex,))), "k1")
-    assert not list((site.root / "files").rglob("*.pdf"))
+    assert err.value.code == "file_hash_mismatch"
+    assert not list(site.root.rglob("*.pdf"))  # neither public nor staged
 
 
 def test_publish_without_a_staged_file_writes_the_page_directly(site):

@@ -248,7 +248,10 @@ class WebsiteAdapter(ChannelAdapter):
             } | {"updated": now.isoformat(), "page_sha256": _sha(data),
                  "id": payload["id"], "parent_id": payload.get("parent_id"), "files": shown}
             if before:  # a correction or re-publish may drop a file the page showed
-                self._take_down(before.get("files", []), manifest)
+                try:
+                    self._take_down(before.get("files", []), manifest)
+                except OSError as exc:
+                    raise io_error(exc, "撤下文件") from None
         return Receipt(str(payload["id"]), payload["url"], now,
                        {"page_sha256": _sha(data), "path": payload["path"]})
 
@@ -314,9 +317,10 @@ class WebsiteAdapter(ChannelAdapter):
         ready = []
         for f in _checked(files):
             target = self.root / _public_path(f)
-            if target.is_file() and _file_sha(target) == f["sha256"]:
-                continue  # already public: another live page shows the same file
             staged = self._staged_file(f)
+            if target.is_file() and _file_sha(target) == f["sha256"]:
+                staged.unlink(missing_ok=True)
+                continue  # already public: another live page shows the same file
             source = staged if staged.is_file() else None
             ready.append((target, source, approved_bytes(f["sha256"], f["filename"],
                                                          source or f["source"])))

@@ -176,6 +176,19 @@ def test_a_file_whose_bytes_changed_since_approval_is_refused(site, tmp_path):
     assert not list(site.root.rglob("*.pdf"))  # neither public nor staged
 
 
+def test_a_staged_copy_altered_before_go_live_is_refused_and_nothing_goes_public(site, tmp_path):
+    image = stored_file(tmp_path, "示意图.png", b"\x89PNG approved")
+    payload = site.render(release(images=(image,)))
+    staged = site.stage(payload, "k1")
+    [copy] = (site.root / ".staging" / "files").rglob("*.png")
+    copy.write_bytes(b"\x89PNG gambling ad")
+    with pytest.raises(PermanentError) as err:
+        site.publish(payload, staged, "k1")
+    assert err.value.code == "file_hash_mismatch"
+    assert not (site.root / payload["path"]).exists() and not (site.root / "files").exists()
+    assert site.lookup(payload, "k1") is None
+
+
 def test_publish_without_a_staged_file_writes_the_page_directly(site):
     payload = site.render(release())
     receipt = site.publish(payload, {}, "k-direct")

@@ -50,4 +50,5 @@ COPY --from=builder /opt/tongfa /opt/tongfa
 WORKDIR /var/lib/tongfa
 USER 10001:10001
 EXPOSE 8000
-CMD ["uvicorn", "orchestrator.api.asgi:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "4"]
+CMD ["uvicorn", "orchestrator.api.asgi:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "4", \
+     "--no-proxy-headers"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cache
 from pathlib import Path
 
@@ -51,12 +52,29 @@ class Settings(BaseSettings):
         30.0, description="The reaper re-sends the task of a delivery idle this long"
     )
     log_level: str = "INFO"
+    api_token_days: int = Field(
+        90, ge=1, le=3650, description="How long a new API token is valid, in days"
+    )
+    trusted_proxies: tuple[str, ...] = Field(
+        (), description='Reverse proxies (IPs or CIDRs, JSON list, e.g. ["10.0.0.2"]) whose '
+        "X-Forwarded-For names the console's client; nobody else's is believed",
+    )
 
     @field_validator("secret_key", "audit_key")
     @classmethod
     def _not_a_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and "CHANGE_ME" in value.get_secret_value():
             raise ValueError("still the example's placeholder: set a real key")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP address or CIDR network: {entry!r}") from None
         return value
 
     @property

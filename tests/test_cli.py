@@ -79,3 +79,49 @@ def test_preview_prints_what_each_kind_would_send(tongfa, tmp_path):
     assert "省政府召开常务会议" in post and "/140 字" in post
     bad = tongfa("preview", str(EXAMPLE), "--kind", "nonesuch", ok=False)
     assert bad.stderr.startswith("refused: kind: unknown channel kind")
+
+
+def test_people_and_their_tokens_through_the_cli(tongfa):
+    first = tongfa("users", "add", "press", "--role", "author", "--expires-days", "5").stdout.strip()
+    second = tongfa("users", "new-token", "press", "--label", "cms").stdout.strip()
+    listed = json.loads(tongfa("users", "tokens", "press", "--json").stdout)
+    assert [t["label"] for t in listed] == ["", "cms"]
+    assert first.startswith(listed[0]["id"]) and second.startswith(listed[1]["id"])
+    shown = tongfa("users", "tokens", "press").stdout
+    assert first not in shown and second not in shown and "active" in shown
+    assert "revoked" in tongfa("users", "revoke-token", listed[1]["id"]).stdout
+    assert json.loads(tongfa("users", "tokens", "press", "--json").stdout)[1]["state"] == "revoked"
+    assert tongfa("users", "revoke-token", "tf_nosuchtok", ok=False).stderr.startswith("refused:")
+    assert "expires_days" in tongfa("users", "new-token", "press", "--expires-days", "0",
+                                    ok=False).stderr
+
+    assert tongfa("users", "roles", "press", "--add", "reviewer").stdout.strip() == (
+        "press: author, reviewer")
+    assert tongfa("users", "roles", "press", "--remove", "reviewer").stdout.strip() == (
+        "press: author")
+    assert "role" in tongfa("users", "roles", "press", "--remove", "author", ok=False).stderr
+    tongfa("users", "disable", "press")
+    assert "(disabled)" in tongfa("users", "list").stdout
+    refused = tongfa("release", "create", str(EXAMPLE), "--as", "press", ok=False)
+    assert "press is disabled" in refused.stderr
+    tongfa("users", "enable", "press")
+    trail = tongfa("audit", "query", "--json").stdout
+    assert first not in trail and second not in trail
+
+
+@pytest.fixture
+def user_variable_says_someone_else(monkeypatch):
+    monkeypatch.setenv("USER", "someone-else")  # set by anyone: it does not name the operator
+    monkeypatch.setenv("LOGNAME", "someone-else")
+
+
+def test_cli_actions_record_the_operating_system_user(user_variable_says_someone_else, tongfa):
+    import pwd
+
+    tongfa("users", "add", "press", "--role", "author")
+    tongfa("users", "disable", "press")
+    events = json.loads(tongfa("audit", "query", "--json").stdout)
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert events and all(e["detail"]["via"] == "cli" and e["detail"]["os_user"] == me
+                          for e in events)
+    assert "OK" in tongfa("audit", "verify").stdout

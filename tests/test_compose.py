@@ -249,6 +249,7 @@ def test_uvicorn_is_given_the_asgi_app_and_real_options(compose):
     args = argv(compose["services"]["api"]["command"])
     assert args[0] == "uvicorn" and args[1] == "orchestrator.api.asgi:app"
     assert int(option(args, "--workers")) >= 2
+    assert "--no-proxy-headers" in args  # else uvicorn believes X-Forwarded-For itself
     _assert_options_exist(uvicorn_cli, args[2:], "api")
 
 
@@ -359,7 +360,7 @@ def test_dockerfile_is_multi_stage_non_root_and_runs_the_api():
     env = " ".join(a for op, a in final if op == "ENV")
     assert re.search(r"PATH=/opt/tongfa/bin:", env), "`tongfa` must be on PATH"
     (cmd,) = [json.loads(a) for op, a in final if op == "CMD"][-1:]
-    assert cmd[:2] == ["uvicorn", "orchestrator.api.asgi:app"]
+    assert cmd[:2] == ["uvicorn", "orchestrator.api.asgi:app"] and "--no-proxy-headers" in cmd
 
 
 def test_dockerfile_copies_only_what_exists_and_is_not_ignored():

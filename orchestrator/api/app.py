@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -33,6 +34,7 @@ class ChannelIn(BaseModel):
 
 
 def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
+    ctx = replace(ctx, origin={"via": "api"})  # audit events say where they came from
     app = FastAPI(title="tongfa", version="0.1.0", description="同发 — multi-channel publishing")
     app.state.ctx = ctx
 

@@ -6,9 +6,11 @@ A refused action exits 1 with a one-line reason on stderr.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -56,7 +58,23 @@ def refusals(fn: Callable[..., Any]) -> Callable[..., Any]:
 def context() -> Context:
     from orchestrator.cli.stack import make_context
 
-    return make_context(get_settings())
+    return dataclasses.replace(make_context(get_settings()), origin=cli_origin())
+
+
+def cli_origin() -> dict[str, str]:
+    """Who ran the command, for every audit event it writes (beside --as). The account the
+    process runs as, from the password database (not $USER, which anyone sets); and
+    the person behind sudo, when sudo says so."""
+    import pwd
+
+    try:
+        os_user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a container's uid without a passwd entry
+        os_user = f"uid {os.getuid()}"
+    origin = {"via": "cli", "os_user": os_user}
+    if os.environ.get("SUDO_USER"):
+        origin["sudo_user"] = os.environ["SUDO_USER"]
+    return origin
 
 
 def emit(data: Any) -> None:
@@ -390,19 +408,91 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 # ------------------------------------------------------------------ users, channels
 
 
+ExpiresDays = Annotated[int | None, typer.Option(
+    "--expires-days", help="days the token is valid (default: TONGFA_API_TOKEN_DAYS, 90)")]
+
+
 @users_app.command("add")
 @refusals
-def users_add(name: str, role: list[str] = typer.Option(..., "--role", help="repeatable")) -> None:
+def users_add(name: str, role: list[str] = typer.Option(..., "--role", help="repeatable"),
+              expires_days: ExpiresDays = None) -> None:
     """Add a person (or roles to one); prints a new API token, shown only once."""
     with UnitOfWork(context()) as uow:
-        typer.echo(users.add_user(uow, name, role, actor="cli"))
+        typer.echo(users.add_user(uow, name, role, actor="cli", expires_days=expires_days))
+
+
+@users_app.command("new-token")
+@refusals
+def users_new_token(name: str, label: str = typer.Option("", help="what the token is for"),
+                    expires_days: ExpiresDays = None) -> None:
+    """Another API token for a person; prints it, shown only once."""
+    with UnitOfWork(context()) as uow:
+        typer.echo(users.new_token(uow, name, "cli", label=label, expires_days=expires_days))
+
+
+@users_app.command("tokens")
+@refusals
+def users_tokens(name: str, json_out: Json = False) -> None:
+    """A person's API tokens by id (the token's first characters): state, expiry, last use."""
+    with UnitOfWork(context()) as uow:
+        rows = users.list_tokens(uow.session, name)
+    if json_out:
+        return emit(rows)
+    for t in rows:
+        typer.echo(f"{t['id']:<16} {t['state']:<8} expires {t['expires_at']}  "
+                   f"last used {t['last_used_at'] or 'never'}  {t['label']}")
+
+
+@users_app.command("revoke-token")
+@refusals
+def users_revoke_token(token_id: str) -> None:
+    """Revoke an API token by its id (see `tongfa users tokens NAME`)."""
+    with UnitOfWork(context()) as uow:
+        owner = users.revoke_token(uow, token_id, "cli")
+    typer.echo(f"token {token_id} of {owner} revoked")
+
+
+@users_app.command("roles")
+@refusals
+def users_roles(
+    name: str,
+    add: list[str] = typer.Option([], "--add", help="repeatable"),
+    remove: list[str] = typer.Option([], "--remove", help="repeatable"),
+    set_: list[str] = typer.Option([], "--set", help="exactly these roles (repeatable)"),
+) -> None:
+    """Show a person's roles, or add, remove or set them; prints the roles now held."""
+    with UnitOfWork(context()) as uow:
+        if add or remove or set_:
+            roles = users.change_roles(uow, name, "cli", add=add, remove=remove,
+                                       exact=set_ or None)
+        else:
+            roles = list(users.get_user(uow.session, name, disabled_ok=True).roles)
+    typer.echo(f"{name}: {', '.join(roles)}")
+
+
+@users_app.command("disable")
+@refusals
+def users_disable(name: str) -> None:
+    """Disable a person: API tokens refused, console sessions ended, no action allowed."""
+    with UnitOfWork(context()) as uow:
+        users.set_disabled(uow, name, True, "cli")
+    typer.echo(f"{name} is disabled")
+
+
+@users_app.command("enable")
+@refusals
+def users_enable(name: str) -> None:
+    """Enable a disabled person again (their unexpired, unrevoked tokens work again)."""
+    with UnitOfWork(context()) as uow:
+        users.set_disabled(uow, name, False, "cli")
+    typer.echo(f"{name} is enabled")
 
 
 @users_app.command("passwd")
 @refusals
 def users_passwd(name: str, password: str = typer.Option(..., prompt=True, hide_input=True,
                                                          confirmation_prompt=True)) -> None:
-    """Set the console password of a person."""
+    """Set the console password of a person (ends their console sessions)."""
     with UnitOfWork(context()) as uow:
         users.set_password(uow, name, password, actor="cli")
     typer.echo(f"password of {name} set")
@@ -412,7 +502,8 @@ def users_passwd(name: str, password: str = typer.Option(..., prompt=True, hide_
 def users_list() -> None:
     with UnitOfWork(context()) as uow:
         for user in users.list_users(uow.session):
-            typer.echo(f"{user.name:<16} {','.join(user.roles)}")
+            typer.echo(f"{user.name:<16} {','.join(user.roles)}"
+                       f"{'  (disabled)' if user.disabled else ''}")
 
 
 @channels_app.command("list")

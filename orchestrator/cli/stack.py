@@ -32,6 +32,17 @@ def make_context(settings: Settings) -> Context:
     return Context(engine_for(settings.resolved_database_url), settings, CeleryQueue(settings))
 
 
+def api_server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    """How the API is served. uvicorn's own proxy-header handling is off: by default it
+    believes X-Forwarded-For from 127.0.0.1, so any local client could choose the address
+    the sign-in throttle sees. The console believes the header only from the proxies named
+    in settings.trusted_proxies (orchestrator/web/console.py)."""
+    options: dict[str, Any] = {"host": settings.host, "port": settings.port,
+                               "log_level": "warning", "lifespan": "off",
+                               "proxy_headers": False, **overrides}
+    return uvicorn.Config(app, **options)
+
+
 def sandbox_mounts(ctx: Context, api_url: str) -> dict[str, Any]:
     """Sandboxes of the channel APIs, with the accounts of the channels that point at them."""
     from channels.sandbox import wechat, weibo
@@ -74,9 +85,7 @@ class Stack:
         self._check_channels()
         self._start_desk()
         app = create_app(self.ctx, mounts=sandbox_mounts(self.ctx, self.url))
-        config = uvicorn.Config(app, host=self.settings.host, port=self.settings.port,
-                                log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
+        self.server = uvicorn.Server(api_server_config(app, self.settings))
         self._spawn(self.server.run, "api")
         deadline = time.monotonic() + 20
         while not self.server.started:

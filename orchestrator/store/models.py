@@ -25,15 +25,37 @@ class User(SQLModel, table=True):
     roles: list[str] = _json([])
     password_hash: str = ""  # argon2; empty = cannot sign in to the console
     created_at: dt.datetime = Field(default_factory=utcnow)
+    disabled: bool = False  # cannot sign in, call the API or act; kept for the record
+    session_generation: int = 0  # in every console cookie; bumped to end them all
 
 
 class ApiToken(SQLModel, table=True):
-    """Bearer tokens, stored only as SHA-256."""
+    """Bearer tokens, stored only as SHA-256, named by their first characters."""
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="user.id", index=True)
     token_hash: str = Field(unique=True, max_length=64)
+    prefix: str = Field(unique=True, max_length=16)  # e.g. tf_AbCd1234: names it, cannot use it
+    label: str = Field(default="", max_length=64)
     created_at: dt.datetime = Field(default_factory=utcnow)
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None = None
+    last_used_at: dt.datetime | None = None  # to the minute: not a write per request
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed console sign-in, kept for the throttle's window. In the database, so
+    every API process (uvicorn --workers) counts the same failures."""
+
+    __tablename__ = "login_failure"
+    __table_args__ = (
+        Index("ix_login_failure_account_at", "account", "at"),
+        Index("ix_login_failure_address_at", "address", "at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(max_length=64)  # the name as typed, lower-cased: unknown names count
+    address: str = Field(max_length=64)
+    at: dt.datetime = Field(index=True)
 
 
 class ChannelInstance(SQLModel, table=True):

@@ -39,7 +39,13 @@ def record(
     after: dict[str, Any] | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Add one AuditEvent to the caller's transaction (it commits with the change)."""
+    """Add one AuditEvent to the caller's transaction (it commits with the change).
+
+    Where the action came from (the context's origin, e.g. the CLI and its OS user) goes
+    into `detail`, which the chain already hashes: older events verify unchanged."""
+    origin = session.info.get("origin")
+    if origin:
+        detail = {**origin, **(detail or {})}
     last_id, prev_hash = _head(session)
     event = AuditEvent(
         id=last_id + 1,  # under the chain lock, ids follow the chain: no gaps, no races

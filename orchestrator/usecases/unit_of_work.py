@@ -39,6 +39,9 @@ class Context:
     engine: Engine
     settings: Settings
     queue: WorkQueue = field(default_factory=NoQueue)
+    # where actions come from, e.g. {"via": "cli", "os_user": ...}: audit.record adds it
+    # to every event's detail (empty for workers and the scheduler)
+    origin: dict[str, str] = field(default_factory=dict)
 
 
 class UnitOfWork:
@@ -48,6 +51,8 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.session: Session = new_session(self.ctx.engine)
+        if self.ctx.origin:
+            self.session.info["origin"] = self.ctx.origin
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]

@@ -1,19 +1,23 @@
-"""Who is at the console: the signed session cookie, CSRF, login throttling, role checks.
+"""Who is at the console: the signed session cookie, CSRF, the client's address, role checks.
 
-The session lives in a cookie signed with itsdangerous (nothing to store server-side,
-so any number of API processes can serve the console). It carries only the user's
-name, the CSRF token and one-shot messages; roles are read from the database on every
-request, so a role taken away is gone at the next click. The cookie is set by hand
-rather than by Starlette's SessionMiddleware because the Secure flag must follow the
-request (TLS terminated by a proxy says so with X-Forwarded-Proto).
+The session lives in a cookie signed with itsdangerous, so any number of API processes
+can serve the console. It carries the user's name, their session generation, the CSRF
+token and one-shot messages. On every request the database is asked whether the person
+still exists, is not disabled and has the same generation (sign-out, a password change
+and disabling bump it: a copied cookie dies with them), and what roles they hold now.
+The cookie is set by hand rather than by Starlette's SessionMiddleware because the
+Secure flag must follow the request (TLS terminated by a proxy says so with
+X-Forwarded-Proto).
+
+The client's address (for the sign-in throttle, users.sign_in) is the socket peer;
+X-Forwarded-For is believed only from a proxy named in settings.trusted_proxies,
+through uvicorn's ProxyHeadersMiddleware (see console_app).
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from hashlib import sha256
@@ -24,16 +28,14 @@ from fastapi import HTTPException, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.responses import Response
 
-from orchestrator.domain.errors import Forbidden, NotFound
+from orchestrator.domain.errors import Forbidden
 from orchestrator.settings import Settings
 from orchestrator.store.secrets import key_file
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
-from orchestrator.usecases.users import get_user
+from orchestrator.usecases.users import session_user
 
 COOKIE = "tongfa_console"
 SESSION_SECONDS = 8 * 3600  # one working day; then sign in again
-MAX_FAILURES = 5
-FAILURE_WINDOW = 300.0  # seconds
 
 # Which room needs which roles (admin passes every check, as in users.require_role).
 PRESS = ("author",)
@@ -71,44 +73,6 @@ class ConsoleSession(dict[str, Any]):
         self.modified = True
 
 
-class Throttle:
-    """At most MAX_FAILURES failed sign-ins per user and address in FAILURE_WINDOW seconds.
-
-    Kept in this process's memory: behind several processes each counts on its own,
-    which still bounds guessing to a small multiple of the limit.
-    """
-
-    def __init__(self, limit: int = MAX_FAILURES, window: float = FAILURE_WINDOW) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[tuple[str, str], list[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
-        kept = [t for t in self._failures.get(key, []) if now - t < self.window]
-        if kept:
-            self._failures[key] = kept
-        else:
-            self._failures.pop(key, None)
-        return kept
-
-    def wait_seconds(self, key: tuple[str, str]) -> float:
-        """0 when a try is allowed; otherwise how long until the oldest failure expires."""
-        now = time.monotonic()
-        with self._lock:
-            recent = self._recent(key, now)
-            if len(recent) < self.limit:
-                return 0.0
-            return max(1.0, self.window - (now - recent[0]))
-
-    def fail(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._failures.setdefault(key, []).append(time.monotonic())
-
-    def clear(self, key: tuple[str, str]) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-
 @dataclass
 class Viewer:
     """The signed-in person, with the roles the database holds for them now."""
@@ -135,6 +99,7 @@ def is_https(request: Request) -> bool:
 
 
 def client_ip(request: Request) -> str:
+    """The peer, or what a trusted proxy says the client is (ProxyHeadersMiddleware)."""
     return request.client.host if request.client else "unknown"
 
 
@@ -168,17 +133,18 @@ def flash(request: Request, message: str, level: str = "ok") -> None:
 
 
 def viewer(request: Request) -> Viewer:
-    """The signed-in person or SignInRequired (a user removed since sign-in is signed out)."""
-    name = request.state.session.get("user")
+    """The signed-in person or SignInRequired (removed, disabled, signed out elsewhere or
+    with a changed password since this session began: signed out here too)."""
+    session: ConsoleSession = request.state.session
+    name = session.get("user")
     if not name:
         raise SignInRequired()
     ctx: Context = request.app.state.ctx
     with UnitOfWork(ctx) as uow:
-        try:
-            user = get_user(uow.session, name)
-        except NotFound:
-            request.state.session.reset()
-            raise SignInRequired() from None
+        user = session_user(uow.session, name, session.get("gen"))
+        if user is None:
+            session.reset()
+            raise SignInRequired()
         return Viewer(user.name, list(user.roles))
 
 

@@ -12,6 +12,7 @@ Mount it in orchestrator/api/app.py:create_app:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 from urllib.parse import quote
 
@@ -20,14 +21,14 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from orchestrator.domain.errors import Forbidden, NotFound, Refused
+from orchestrator.usecases import users
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
-from orchestrator.usecases.users import check_password
 from orchestrator.web import admin, auditing, press, reviews
 from orchestrator.web.auth import (
     SignInRequired,
-    Throttle,
     Viewer,
     check_csrf,
     client_ip,
@@ -42,11 +43,14 @@ Anyone = Annotated[Viewer, Depends(require())]
 
 def console_app(ctx: Context) -> FastAPI:
     """The console for one context (database, settings, work queue)."""
+    ctx = replace(ctx, origin={"via": "console"})  # audit events say where they came from
     app = FastAPI(title="tongfa console", docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(check_csrf)])
     app.state.ctx = ctx
-    app.state.throttle = Throttle()
     app.middleware("http")(session_middleware(ctx.settings))
+    if ctx.settings.trusted_proxies:  # the client is what a named proxy says; else the peer
+        app.add_middleware(ProxyHeadersMiddleware,  # type: ignore[arg-type]
+                           trusted_hosts=list(ctx.settings.trusted_proxies))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     _errors(app)
     _sign_in(app)
@@ -116,31 +120,30 @@ def _sign_in(app: FastAPI) -> None:
         form = await request.form()
         name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
         target = _safe_next(request, str(form.get("next", "")))
-        throttle: Throttle = request.app.state.throttle
-        key = (name.lower(), client_ip(request))
-        wait = throttle.wait_seconds(key)
-        if wait:
-            minutes = max(1, round(wait / 60))
+        try:
+            with UnitOfWork(request.app.state.ctx) as uow:
+                signed = users.sign_in(uow, name, password, client_ip(request))
+        except users.TooManyAttempts as exc:
+            minutes = max(1, round(exc.retry_after / 60))
             return render(request, "login.html", None, status=429, next=target, name=name,
-                          headers={"Retry-After": str(int(wait))},
+                          headers={"Retry-After": str(int(exc.retry_after))},
                           error=f"登录失败次数过多，请约 {minutes} 分钟后再试。")
-        with UnitOfWork(request.app.state.ctx) as uow:
-            user = check_password(uow.session, name, password) if name and password else None
-            signed = user.name if user is not None else None
-        if signed is None:
-            throttle.fail(key)
+        except Forbidden:
             return render(request, "login.html", None, status=401, next=target, name=name,
                           error="用户名或密码不正确。")
-        throttle.clear(key)
         session = request.state.session
         session.reset()  # a fresh session and CSRF token: no fixation across sign-in
-        session["user"] = signed
-        flash(request, f"{signed}，欢迎。")
+        session["user"], session["gen"] = signed.name, signed.generation
+        flash(request, f"{signed.name}，欢迎。")
         return RedirectResponse(target, status_code=303)
 
     @app.post("/logout")
     def logout(request: Request) -> Response:
-        request.state.session.reset()
+        session = request.state.session
+        if session.get("user"):  # ends this person's every session, copied cookies too
+            with UnitOfWork(request.app.state.ctx) as uow:
+                users.sign_out(uow, session["user"], session.get("gen"))
+        session.reset()
         flash(request, "已退出登录。")
         return redirect(request, "/login")
 

@@ -41,6 +41,8 @@ ACTION_LABELS = {
     "delivery.resend": "重新发送", "delivery.cancelled": "取消投递", "channel.saved": "保存渠道",
     "channel.tested": "测试连接", "channel.paused": "暂停渠道", "channel.resumed": "恢复渠道",
     "user.saved": "保存用户", "user.password_set": "设置密码",
+    "user.roles_changed": "调整角色", "user.disabled": "停用用户", "user.enabled": "启用用户",
+    "token.created": "签发接口令牌", "token.revoked": "吊销接口令牌",
 }
 ROLE_LABELS = {
     "author": "新闻办撰稿", "reviewer": "部门审核", "secrecy": "保密审查", "approver": "领导签发",

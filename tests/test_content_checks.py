@@ -101,7 +101,9 @@ def test_a_finding_in_a_rendered_field_says_which_channel_and_field(ctx, every_k
 
 def test_a_zero_width_marking_is_refused_at_submit(ctx, every_kind):
     rid = create(ctx, title="关于做好冬季安全生产工作的通知 机\u200b密★1年")
-    [finding] = [f for f in check(ctx, rid) if f["rule"] == "confidentiality_marking"]
+    found = [f for f in check(ctx, rid) if f["rule"] == "confidentiality_marking"]
+    assert len(found) == 1, found
+    [finding] = found
     assert (finding["severity"], finding["where"]) == ("block", "title")
     assert "机\u200b密★1年" in finding["excerpt"]
     assert any(field == "title" for field, _ in submit_problems(ctx, rid))

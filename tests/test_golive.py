@@ -271,3 +271,20 @@ def test_a_link_no_longer_allowed_at_go_live_holds_both_paths_alike(ctx, new_rel
     assert held.state == ("scheduled" if scheduled else "approved"), held.state
     assert "www.gov.cn" in held.state_reason
     assert fakes.posts("alpha") == [] and fakes.posts("beta") == []
+
+
+def test_a_forced_go_live_does_not_skip_the_pre_publish_checks(ctx, new_release):
+    """Forcing leaves out channels that could not be staged; it never waives the checks."""
+    from orchestrator.domain.errors import Refused
+    from orchestrator.settings import Settings
+
+    rid = new_release(body="各市人民政府：\n\n详见 https://www.gov.cn/zhengce/1.htm 。")
+    fakes.plan("beta", "stage", "permanent")
+    approve_all(ctx, rid)
+    drain(ctx)
+    narrowed = Context(ctx.engine, Settings(**{**ctx.settings.model_dump(), "_env_file": None,
+                                                "allowed_link_domains": ()}), ctx.queue)
+    with UnitOfWork(narrowed) as uow, pytest.raises(Refused, match="www.gov.cn"):
+        golive.force_go_live(uow, rid, "leader", "微博账号维护中，先发网站")
+    drain(narrowed)
+    assert release(ctx, rid).state == "approved" and fakes.posts("alpha") == []

@@ -569,7 +569,7 @@ def test_reading_form_maps_every_character_back_to_what_was_written():
     text = "機\u200b密★１年，詳見ｗｗｗ.ｅｖｉｌ.com\ufeff。㍿"
     reading = reading_form(text)
     assert reading.text == "机密★1年,详见www.evil.com。株式会社"
-    assert len(reading.offsets) == len(reading.text) + 1  # and one for the end
+    assert len(reading.starts) == len(reading.ends) == len(reading.text)
     a, b = reading.span(0, reading.text.index("年") + 1)
     assert text[a:b] == "機\u200b密★１年"
     start = reading.text.index("www")
@@ -593,17 +593,21 @@ def test_reading_form_keeps_offsets_when_a_conversion_changes_length():
 
 
 def test_checking_a_large_body_is_quick():
-    rng = random.Random(7)
     alphabet = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)] + list("，。、：；")
-    paragraphs = ["".join(rng.choices(alphabet, k=490)) + "。" for _ in range(100)]
-    body = "".join(f"<p>{p}</p>" for p in paragraphs)
-    assert sum(map(len, paragraphs)) >= 49_000
-    check(body=body)  # first sight of each character fills the tables
+
+    def body(seed: int) -> str:
+        rng = random.Random(seed)
+        return "".join(f"<p>{''.join(rng.choices(alphabet, k=490))}。</p>" for _ in range(100))
+
+    check(body=body(1))  # first sight of each character fills the tables
+    fresh = body(2)  # a body not read before: nothing cached
     started = time.perf_counter()
-    check(body=body, summary="機密★１年")
+    found = check(body=fresh, summary="機密★１年")
     elapsed_ms = (time.perf_counter() - started) * 1000
-    print(f"bench: check_release on {sum(map(len, paragraphs))} characters: {elapsed_ms:.0f} ms")
-    assert elapsed_ms < 2000  # about 10x headroom over the figure measured on a loaded 2-core box
+    # bench: 90-160 ms for 49,100 characters on a 2-core machine at load average 10
+    print(f"bench: check_release on {len(fresh) - 700} characters: {elapsed_ms:.0f} ms")
+    assert [f.where for f in blocking(found)] == ["summary"]
+    assert elapsed_ms < 3000  # a generous bound: fails on an accidental quadratic, not on load
 
 
 # ----------------------------------------------------------------------- word lists

@@ -40,7 +40,9 @@ class Settings(BaseSettings):
         description="links in a release may go only here (and to the site itself)",
     )
     sensitive_words_file: Path | None = Field(
-        None, description="one word a line; default: the list shipped with tongfa"
+        None, description="word list of the pre-publish checks: `[category] severity=block|flag` "
+        "headers, one word a line, # comments (docs/checks.md); re-read when it changes; "
+        "default: the list shipped with tongfa",
     )
     desk_sftp_port: int = Field(2222, description="the built-in newspaper desk's SFTP drop")
     desk_smtp_port: int = Field(2525, description="the built-in newspaper desk's mailbox")
@@ -75,6 +77,19 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(f"not an IP address or CIDR network: {entry!r}") from None
+        return value
+
+    @field_validator("sensitive_words_file")
+    @classmethod
+    def _readable_word_list(cls, value: Path | None) -> Path | None:
+        """A broken list stops the service at start, naming the file and the line."""
+        from orchestrator.domain.wordlist import parse_word_list
+
+        if value is not None:
+            try:
+                parse_word_list(value.read_text(encoding="utf-8"), str(value))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{value}: cannot read the word list ({exc})") from None
         return value
 
     @property

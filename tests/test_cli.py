@@ -125,3 +125,46 @@ def test_cli_actions_record_the_operating_system_user(user_variable_says_someone
     assert events and all(e["detail"]["via"] == "cli" and e["detail"]["os_user"] == me
                           for e in events)
     assert "OK" in tongfa("audit", "verify").stdout
+@pytest.mark.parametrize(("change", "where"), [
+    ({"title": "省政府召开常务会议 机\u200b密★1年"}, "title"),
+    ({"overrides": {"website": {"title": "省政府常务会议 机密★1年"}}}, "overrides.website.title"),
+    ({"summary": "祕密★1年。会议研究部署今冬明春安全生产。"}, "summary"),
+], ids=["zero-width", "override", "traditional"])
+def test_release_check_and_submit_refuse_what_would_be_published(tongfa, tmp_path, change, where):
+    import yaml
+
+    tongfa("users", "add", "press", "--role", "author")
+    tongfa("channels", "add", "website", "--kind", "website", "--config",
+           json.dumps({"web_root": str(tmp_path / "site")}))
+    data = {**yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")), "channels": ["website"],
+            "overrides": {}, **change}
+    release_file = tmp_path / "r.json"
+    release_file.write_text(json.dumps(data, ensure_ascii=False, default=str), encoding="utf-8")
+    rid = tongfa("release", "create", str(release_file), "--as", "press").stdout.strip()
+
+    shown = tongfa("release", "check", rid, ok=False)  # something blocks: exit 1
+    assert shown.returncode == 1
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("BLOCK"))
+    assert where in line and "密级标识" in line
+    found = json.loads(tongfa("release", "check", rid, "--json", ok=False).stdout)
+    assert all(set(f) == {"rule", "severity", "where", "message", "excerpt"} for f in found)
+    assert {"rule": "confidentiality_marking", "severity": "block", "where": where} in [
+        {k: f[k] for k in ("rule", "severity", "where")} for f in found]
+
+    refused = tongfa("release", "submit", rid, "--as", "press", ok=False)
+    assert refused.stderr.startswith("refused:") and where in refused.stderr
+    assert json.loads(tongfa("release", "show", rid, "--json").stdout)["state"] == "draft"
+
+
+def test_release_check_of_a_clean_release_exits_zero(tongfa, tmp_path):
+    tongfa("users", "add", "press", "--role", "author")
+    tongfa("channels", "add", "website", "--kind", "website", "--config",
+           json.dumps({"web_root": str(tmp_path / "site")}))
+    release_file = tmp_path / "r.yaml"
+    release_file.write_text(EXAMPLE.read_text(encoding="utf-8").replace(
+        "channels: [website, weibo-office, weibo-press]", "channels: [website]")
+        .replace("  weibo-press:\n    text: 【权威发布】省政府常务会议部署冬季安全生产，详情请看省政府网站。\n",
+                 "  {}\n").replace("overrides:\n  {}", "overrides: {}"), encoding="utf-8")
+    rid = tongfa("release", "create", str(release_file), "--as", "press").stdout.strip()
+    assert tongfa("release", "check", rid).stdout.strip() == "no findings"
+    assert json.loads(tongfa("release", "check", rid, "--json").stdout) == []

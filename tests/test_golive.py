@@ -227,3 +227,64 @@ def test_a_go_live_group_goes_live_as_one(ctx, new_release):
     assert release(ctx, policy).state == release(ctx, reading).state == "published"
     times = sorted(p["at"] for p in fakes.posts("alpha") + fakes.posts("beta"))
     assert len(times) == 4 and (times[-1] - times[0]).total_seconds() < 1
+
+
+@pytest.mark.parametrize("scheduled", [False, True], ids=["immediate", "scheduled"])
+def test_content_that_became_blocking_after_approval_is_held_at_go_live(ctx, new_release,
+                                                                        tmp_path, scheduled):
+    """One go-live gate: the word list grew after sign-off; neither path publishes."""
+    from orchestrator.settings import Settings
+
+    words = tmp_path / "words.txt"
+    words.write_text("[示例] severity=flag\n示例敏感词\n", encoding="utf-8")
+    listed = Context(ctx.engine, Settings(**{**ctx.settings.model_dump(), "_env_file": None,
+                                              "sensitive_words_file": words}), ctx.queue)
+    rid = new_release(go_live_at=soon().isoformat()) if scheduled else new_release()
+    assert approve_all(listed, rid) == ("scheduled" if scheduled else "approved")
+    # the list changes after sign-off, before the channels are staged and the time comes
+    words.write_text("[新增] severity=block  # 上级通报后加入\n冬季安全\n", encoding="utf-8")
+    drain(listed)
+    clock.travel(11 * 60)
+    scheduler.tick(listed)
+    drain(listed)
+    held = release(listed, rid)
+    assert held.state == ("scheduled" if scheduled else "approved")
+    assert "冬季安全" in held.state_reason and "title" in held.state_reason
+    assert fakes.posts("alpha") == [] and fakes.posts("beta") == []
+
+
+@pytest.mark.parametrize("scheduled", [False, True], ids=["immediate", "scheduled"])
+def test_a_link_no_longer_allowed_at_go_live_holds_both_paths_alike(ctx, new_release, scheduled):
+    from orchestrator.settings import Settings
+
+    body = "各市人民政府：\n\n详见 https://www.gov.cn/zhengce/1.htm 。"
+    rid = new_release(body=body, **({"go_live_at": soon().isoformat()} if scheduled else {}))
+    approve_all(ctx, rid)
+    # after sign-off the deployment stops allowing links to gov.cn
+    narrowed = Context(ctx.engine, Settings(**{**ctx.settings.model_dump(), "_env_file": None,
+                                                "allowed_link_domains": ()}), ctx.queue)
+    drain(narrowed)
+    clock.travel(11 * 60)
+    scheduler.tick(narrowed)
+    drain(narrowed)
+    held = release(narrowed, rid)
+    assert held.state == ("scheduled" if scheduled else "approved"), held.state
+    assert "www.gov.cn" in held.state_reason
+    assert fakes.posts("alpha") == [] and fakes.posts("beta") == []
+
+
+def test_a_forced_go_live_does_not_skip_the_pre_publish_checks(ctx, new_release):
+    """Forcing leaves out channels that could not be staged; it never waives the checks."""
+    from orchestrator.domain.errors import Refused
+    from orchestrator.settings import Settings
+
+    rid = new_release(body="各市人民政府：\n\n详见 https://www.gov.cn/zhengce/1.htm 。")
+    fakes.plan("beta", "stage", "permanent")
+    approve_all(ctx, rid)
+    drain(ctx)
+    narrowed = Context(ctx.engine, Settings(**{**ctx.settings.model_dump(), "_env_file": None,
+                                                "allowed_link_domains": ()}), ctx.queue)
+    with UnitOfWork(narrowed) as uow, pytest.raises(Refused, match="www.gov.cn"):
+        golive.force_go_live(uow, rid, "leader", "微博账号维护中，先发网站")
+    drain(narrowed)
+    assert release(ctx, rid).state == "approved" and fakes.posts("alpha") == []

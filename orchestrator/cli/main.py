@@ -213,15 +213,21 @@ def release_show(release_id: int, json_out: Json = False) -> None:
 @release_app.command("check")
 @refusals
 def release_check(release_id: int, json_out: Json = False) -> None:
-    """Pre-publish checks of what every channel would show: blocks and flags, with where."""
+    """Pre-publish checks of what every channel would show: blocks and flags, with where.
+
+    Exits 1 when a finding blocks (submit would refuse it), 0 otherwise.
+    """
     with UnitOfWork(context()) as uow:
         found = releases.check(uow, release_id)
     if json_out:
-        return emit(found)
-    for f in found:
-        typer.echo(f"{f['severity'].upper():<5} {f['where']:<28} {f['message']}")
-    if not found:
-        typer.echo("no findings")
+        emit(found)
+    else:
+        for f in found:
+            typer.echo(f"{f['severity'].upper():<5} {f['where']:<28} {f['message']}")
+        if not found:
+            typer.echo("no findings")
+    if any(f["severity"] == "block" for f in found):
+        raise typer.Exit(1)
 
 
 @release_app.command("withdraw")

@@ -3,7 +3,14 @@
 Why: under 谁发布谁审查 the press office answers for everything it puts out, and defaced
 government pages have been found with gambling keyword blocks, hidden text and foreign
 links above and below the official text. These checks run on exactly what will be
-published (title, summary, sanitised body, each channel's text). Pure: no database, no web.
+published: the release's title, summary, metadata and sanitised body, every string a reader
+of each channel will see in its rendered payload (titles of every kind, sluglines, digests,
+the website's whole page, the feed's NewsML/NITF text and e-mail), and the per-channel
+overrides as the author wrote them. Pure: no database, no web.
+
+Every rule reads the text's reading form (wordlist.reading_form: NFKC, zero-width and bidi
+controls removed, traditional made simplified by OpenCC), so 机\u200b密★1年 and 祕密★1年
+are 机密★1年 and 秘密★1年; excerpts still show what the author wrote.
 
 Severity per rule ("block": cannot be published; "flag": a reviewer must look):
 - metadata, block: 索引号/发布机构/发布日期 missing; 文号 not 〔YYYY〕N号; a date not
@@ -13,10 +20,12 @@ Severity per rule ("block": cannot be published; "flag": a reviewer must look):
   alone as a stamp, 内部资料 but not 内部资料性出版物, 注意保密 as a stamp). flag: a grade word
   in running text (揭开…的秘密, 商业秘密): a person decides. Talk about the process
   (保密审查, 保密工作, 注意保密工作) is no finding.
-- sensitive_word, flag: a configured word, also in traditional form or broken up by
-  spaces/punctuation (see wordlist.py).
+- sensitive_word, block or flag by the word's category in the list (docs/checks.md): a
+  listed word, also in traditional form or broken up by spaces/punctuation (wordlist.py).
 - link_not_allowed, block: a URL in any HTML attribute or written in the text whose host is
   neither the site nor an allowed domain (or their subdomains); javascript:, data: etc.
+  In a channel's payload, the addresses that channel generates for itself (its `url`,
+  `link`, `href`, `marker` fields, the feed's provider domain) count as the site's.
 - spam_keyword_block, block: >= 8 short separated keywords with >= 2 gambling words, or a
   line without sentence punctuation with >= 3. flag: >= 8 distinct short keywords in a line
   without sentence punctuation (a tag list, or SEO): a person decides.
@@ -25,15 +34,20 @@ Severity per rule ("block": cannot be published; "flag": a reviewer must look):
   official release is hidden on purpose; it is the defacement signature.
 
 Body paragraphs are the HTML's block elements in source order, hidden ones included,
-numbered from 1: "body:paragraph 3" is 正文第3段.
+numbered from 1: "body:paragraph 3" is 正文第3段. Each distinct text is checked once, at the
+first place a reader meets it: release fields first, then overrides, then each channel's
+payload ("channel website.title", "channel feed.item.slugline", "channel website.html:
+paragraph 2"), so a marking in the title is one finding, not one per channel.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
 import lxml.html
@@ -41,7 +55,11 @@ from lxml import etree
 
 from orchestrator.domain.release import DOCUMENT_NUMBER, Disclosure
 from orchestrator.domain.wordlist import (
+    BLOCK,
     DEFAULT_SPAM_WORDS,
+    FLAG,
+    ListedWord,
+    Reading,
     background_of,
     default_sensitive_words,
     has_sentence,
@@ -49,11 +67,8 @@ from orchestrator.domain.wordlist import (
     keyword_runs,
     matcher,
     parse_style,
-    to_simplified,
+    reading_form,
 )
-
-BLOCK = "block"
-FLAG = "flag"
 
 
 @dataclass(frozen=True)
@@ -71,11 +86,15 @@ class Finding:
 class CheckConfig:
     """What a deployment may tune. Frozen and hashable, so compiled matchers are cached."""
 
-    sensitive_words: tuple[str, ...] = field(default_factory=default_sensitive_words)
+    # a plain word is a flag; a ListedWord carries its category and severity
+    sensitive_words: tuple[str | ListedWord, ...] = field(default_factory=default_sensitive_words)
     allowed_link_domains: tuple[str, ...] = ()
     site_domain: str = ""  # the government website's own domain; always allowed
     spam_words: tuple[str, ...] = DEFAULT_SPAM_WORDS
     keyword_run: int = 8  # this many short separated keywords make a "keyword block"
+    # link schemes an adapter writes into its own payload and replaces when it stages
+    # (WeChat's in-article images): ours, in a payload, not an author's link
+    placeholder_schemes: tuple[str, ...] = ()
 
 
 def blocking(findings: list[Finding]) -> list[Finding]:
@@ -91,6 +110,12 @@ class _Unit:
     label: str  # the same place in Chinese, for messages
     text: str
     links: list[str] = field(default_factory=list)  # from HTML attributes
+    own_hosts: tuple[str, ...] = ()  # a channel payload's addresses for itself
+    generated: bool = False  # rendered by an adapter (not typed by the author)
+
+    @cached_property
+    def reading(self) -> Reading:
+        return reading_form(self.text)
 
 
 _BLOCK_TAGS = frozenset(
@@ -190,36 +215,53 @@ _GRADE_WORD = re.compile(_GRADE)
 
 
 def _confidentiality(unit: _Unit) -> list[Finding]:
-    text = to_simplified(unit.text)
+    reading = unit.reading
     findings, covered = [], set()
-    for m in _MARKING.finditer(text):
+    for m in _MARKING.finditer(reading.text):
         covered.update(range(m.start(), m.end()))
         findings.append(Finding(
             "confidentiality_marking", BLOCK, unit.where,
             f"{unit.label}含密级标识“{m.group().strip()}”，不得公开发布；如确已解密，"
-            "请删除标识并附解密依据", _excerpt(unit.text, m.start(), m.end())))  # fmt: skip
-    for m in _GRADE_WORD.finditer(text):
+            "请删除标识并附解密依据", _excerpt(reading, m.start(), m.end())))  # fmt: skip
+    for m in _GRADE_WORD.finditer(reading.text):
         if m.start() not in covered:
             findings.append(Finding(
                 "confidentiality_marking", FLAG, unit.where,
                 f"{unit.label}出现“{m.group()}”，请审核人员确认不是密级标识、不涉及涉密内容",
-                _excerpt(unit.text, m.start(), m.end())))  # fmt: skip
+                _excerpt(reading, m.start(), m.end())))  # fmt: skip
     return findings
 
 
+@lru_cache(maxsize=16)
+def _word_list(words: tuple[str | ListedWord, ...]) -> tuple[tuple[str, ...], dict[str, ListedWord]]:
+    """The words for the matcher (blocking ones first: they win a tie) and each one's entry."""
+    entries = [w if isinstance(w, ListedWord) else ListedWord(w) for w in words]
+    entries.sort(key=lambda w: w.severity != BLOCK)
+    return tuple(w.word for w in entries), {w.word.strip(): w for w in reversed(entries)}
+
+
 def _sensitive(unit: _Unit, config: CheckConfig) -> list[Finding]:
-    """One finding per place, naming every word found there (a spam block has dozens)."""
-    hits = matcher(config.sensitive_words).find(unit.text)
-    if not hits:
-        return []
-    words = list(dict.fromkeys(m.word for m in hits))
-    named = "、".join(f"“{w}”" for w in words[:5]) + (f"等{len(words)}个" if len(words) > 5 else "")
-    return [Finding("sensitive_word", FLAG, unit.where,
-                    f"{unit.label}含敏感词{named}，请审核人员确认用语是否恰当",
-                    _excerpt(unit.text, hits[0].start, hits[0].end))]  # fmt: skip
+    """One finding per place and severity, naming every word found (a spam block has dozens)."""
+    words, entry = _word_list(config.sensitive_words)
+    hits = matcher(words).find(unit.text)
+    findings = []
+    for severity in (BLOCK, FLAG):
+        mine = [m for m in hits if entry[m.word].severity == severity]
+        if not mine:
+            continue
+        found = list(dict.fromkeys(m.word for m in mine))
+        named = "、".join(f"“{w}”" for w in found[:5]) + (f"等{len(found)}个" if len(found) > 5 else "")
+        if severity == BLOCK:
+            kinds = "、".join(dict.fromkeys(entry[w].category for w in found if entry[w].category))
+            message = f"{unit.label}含禁用词{named}" + (f"（{kinds}类）" if kinds else "") + "，不得发布，须删除"
+        else:
+            message = f"{unit.label}含敏感词{named}，请审核人员确认用语是否恰当"
+        findings.append(Finding("sensitive_word", severity, unit.where, message,
+                                _excerpt(unit.text, mine[0].start, mine[0].end)))
+    return findings
 
 
-_URL_STOP = r"[^\s<>\"'，。；、！？（）【】「」《》\x1f]"
+_URL_STOP = r"[^\s<>\"'，。；、！？（）【】「」《》,;!()\x1f]"  # ，；！（）are ,;!() once NFKC
 _URL_IN_TEXT = re.compile(rf"(?i)(?:https?://|(?<![\w.-])www\.){_URL_STOP}+")
 _DOMAIN_IN_TEXT = re.compile(
     r"(?i)(?<![A-Za-z0-9@._/-])(?:[a-z0-9-]+\.)+"
@@ -236,38 +278,45 @@ def _domain(entry: str) -> str:
 
 
 def _links(unit: _Unit, config: CheckConfig) -> list[Finding]:
-    allowed = [d for d in map(_domain, (config.site_domain, *config.allowed_link_domains)) if d]
-    text = unicodedata.normalize("NFKC", unit.text)
-    in_text = [m.group().rstrip(".,)") for m in _URL_IN_TEXT.finditer(text)]
-    rest = _URL_IN_TEXT.sub(lambda m: " " * len(m.group()), text)
-    in_text += [m.group().rstrip(".,)") for m in _DOMAIN_IN_TEXT.finditer(rest)]
+    hosts = (config.site_domain, *config.allowed_link_domains, *unit.own_hosts)
+    allowed = [d for d in map(_domain, hosts) if d]
+    reading = unit.reading
+    in_text = [(m.start(), m.group().rstrip(".,)")) for m in _URL_IN_TEXT.finditer(reading.text)]
+    rest = _URL_IN_TEXT.sub(lambda m: " " * len(m.group()), reading.text)
+    in_text += [(m.start(), m.group().rstrip(".,)")) for m in _DOMAIN_IN_TEXT.finditer(rest)]
+    candidates = [(reading_form(link).text, link, False) for link in unit.links]
+    candidates += [(url, reading.as_written(at, at + len(url)), True) for at, url in in_text]
     findings: dict[str, Finding] = {}
-    for url in unit.links + in_text:
+    for url, written, written_in_text in candidates:
         raw = "".join(c for c in url if c > " ").replace("\\", "/")
-        if "://" not in raw and not raw.startswith(("/", "#", "?", ".")) and url in in_text:
+        if written_in_text and "://" not in raw and not raw.startswith(("/", "#", "?", ".")):
             raw = "http://" + raw  # www.example.com or example.com written in the text
         parts = urlsplit(raw)
         scheme = parts.scheme.lower()
+        if unit.generated and scheme in config.placeholder_schemes:
+            continue
         if scheme not in _SAFE_SCHEMES:
             findings[scheme] = Finding(
                 "link_not_allowed", BLOCK, unit.where,
-                f"{unit.label}含不允许的链接类型“{scheme}:”，须删除", _clip(url))  # fmt: skip
+                f"{unit.label}含不允许的链接类型“{scheme}:”，须删除", _clip(written))  # fmt: skip
             continue
         if scheme in ("mailto", "tel") or not parts.netloc:
             continue  # same site (relative link) or a contact address
         host = (parts.hostname or "").rstrip(".")
         if not any(host == d or host.endswith("." + d) for d in allowed):
-            permitted = "、".join(allowed) or "未配置任何域名"
+            permitted = "、".join(dict.fromkeys(allowed)) or "未配置任何域名"
             findings[host] = Finding(
                 "link_not_allowed", BLOCK, unit.where,
                 f"{unit.label}含外部链接“{host}”，不在允许的域名（{permitted}）之内，"
-                "请删除或改为本站链接", _clip(url))  # fmt: skip
+                "请删除或改为本站链接", _clip(written))  # fmt: skip
     return list(findings.values())
 
 
 def _spam(unit: _Unit, config: CheckConfig) -> list[Finding]:
-    spam, findings = matcher(config.spam_words), []
-    for line in unit.text.split("\n"):
+    spam, findings, at = matcher(config.spam_words), [], 0
+    reading = unit.reading
+    for line in reading.text.split("\n"):
+        line_at, at = at, at + len(line) + 1
         prose, found = has_sentence(line), None
         for run in keyword_runs(line, config.keyword_run, spam):
             span = (run.start, run.end)
@@ -282,7 +331,7 @@ def _spam(unit: _Unit, config: CheckConfig) -> list[Finding]:
             action = "疑似被植入的垃圾信息，须删除" if severity == BLOCK else "请确认是否为正文内容"
             findings.append(Finding("spam_keyword_block", severity, unit.where,
                                     f"{unit.label}是关键词堆砌（{what}），{action}",
-                                    _clip(line[start:end])))  # fmt: skip
+                                    _clip(reading.as_written(line_at + start, line_at + end))))  # fmt: skip
     return findings
 
 
@@ -345,6 +394,31 @@ def _disclosure(metadata: dict[str, str | None]) -> list[Finding]:
                     f"{said}，只有“主动公开”的信息可以发布", value)]  # fmt: skip
 
 
+_META_LABELS = {"index_number": "索引号", "issuing_body": "发布机构", "document_number": "文号",
+                "date_written": "成文日期", "date_published": "发布日期",
+                "subject_category": "主题分类", "disclosure": "公开属性", "validity": "有效性"}
+# What a press officer calls a payload field: by its path, its last two keys, or its key.
+_FIELD_LABELS = {
+    "title": "标题", "summary": "摘要", "digest": "摘要", "text": "文本", "content": "正文",
+    "body": "正文", "body_html": "正文", "html": "网页", "column": "栏目", "author": "作者",
+    "slugline": "简题", "provider": "发稿单位", "filename": "文件名", "ed_note": "编辑附注",
+    "email.subject": "邮件主题", "email.body": "邮件正文", "documents.newsml": "NewsML稿件",
+    "documents.nitf": "NITF稿件", **_META_LABELS,
+}  # fmt: skip
+# Payload keys that carry what we generate for machines, not what a reader reads: our own
+# addresses (they make the channel's own hosts, see _own_hosts), ids, hashes, store paths.
+_URL_KEYS = frozenset({"url", "link", "href", "marker", "content_source_url"})
+_MACHINE_KEYS = _URL_KEYS | {"guid", "provider_domain", "sha256", "path", "source"}
+
+
+@dataclass(frozen=True)
+class ChannelView:
+    """What one channel will show: its rendered payload, and the overrides written for it."""
+
+    payload: Mapping[str, Any]
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
 def check_release(
     title: str,
     body_html: str,
@@ -352,38 +426,180 @@ def check_release(
     metadata: dict[str, str | None],
     channel_texts: dict[str, str],
     config: CheckConfig,
+    channels: Mapping[str, ChannelView] | None = None,
 ) -> list[Finding]:
     """Every finding for a release as it will be published, in reading order.
 
-    `channel_texts` maps a channel text's name (e.g. "weibo-office.text") to what that
-    channel will show; texts containing HTML tags are read as HTML, like the body.
+    `channels` maps a channel's name to what it will show (see ChannelView): every string
+    of its payload and of its overrides is read, HTML and XML for their text. The older
+    `channel_texts` maps a name (e.g. "weibo-office.text") to one text a channel shows;
+    texts containing HTML tags are read as HTML, like the body.
     """
     findings = _metadata(metadata) + _disclosure(metadata)
-    units = [_Unit("title", "标题", title), _Unit("summary", "摘要", summary)]
-    body_units, hidden = _html_units(body_html, "body", "正文")
-    units += body_units
-    findings += hidden
+    reader = _Reader()
+    for key, value in metadata.items():
+        if value is not None and str(value).strip():
+            reader.text(f"metadata.{key}", _META_LABELS.get(key, f"元数据“{key}”"), str(value))
+    reader.text("title", "标题", title)
+    reader.text("summary", "摘要", summary)
+    reader.html(body_html, "body", "正文")
     for name, text in channel_texts.items():
         where, label = f"channel {name}", f"渠道文本“{name}”"
-        if _TAG.search(text):
-            extra, hidden = _html_units(text, where, label)
-            units += extra
-            findings += hidden
-        else:
-            units.append(_Unit(where, label, text))
-    for unit in units:
+        reader.html(text, where, label) if _TAG.search(text) else reader.text(where, label, text)
+    for name, view in (channels or {}).items():
+        for path, text in _strings(view.overrides):
+            label = f"渠道“{name}”的自定义{_field_label(path)}"
+            reader.any(f"overrides.{name}.{path}", label, text, path)
+    for name, view in (channels or {}).items():
+        own = tuple(sorted(_own_hosts(view.payload)))
+        for path, text in _strings(view.payload):
+            label = f"渠道“{name}”的{_field_label(path)}"
+            reader.any(f"channel {name}.{path}", label, text, path, own, generated=True)
+    findings += reader.hidden
+    for unit in reader.units:
         if unit.text or unit.links:
             findings += _confidentiality(unit) + _sensitive(unit, config)
             findings += _links(unit, config) + _spam(unit, config)
-    order = {unit.where: i for i, unit in enumerate(units)}  # metadata first, then as read
-    return sorted(dict.fromkeys(findings), key=lambda f: order.get(f.where, -1))
+    order = {unit.where: i for i, unit in enumerate(reader.units)}  # metadata first, then as read
+    first = [f for f in findings if f.rule in ("metadata", "disclosure")]
+    rest = sorted((f for f in findings if f not in first), key=lambda f: order.get(f.where, -1))
+    return list(dict.fromkeys(first + rest))
+
+
+class _Reader:
+    """The places to check, each distinct text once, at the first place a reader meets it.
+
+    Why: the title is also every channel's title, the body is also the page's and the
+    article's paragraphs; one marking should be one finding where the author can fix it.
+    A line or paragraph already read (with the same links) is not read again; a channel
+    field whose every line was read is skipped.
+    """
+
+    def __init__(self) -> None:
+        self.units: list[_Unit] = []
+        self.hidden: list[Finding] = []
+        self._lines: set[str] = set()
+        self._paragraphs: set[tuple[str, tuple[str, ...]]] = set()
+        self._hidden_seen: set[tuple[str, str]] = set()
+
+    def text(self, where: str, label: str, text: str, own: tuple[str, ...] = (),
+             generated: bool = False) -> None:
+        lines = text.split("\n")
+        fresh = [line for line in lines if _line_key(line) not in self._lines]
+        self._lines.update(_line_key(line) for line in lines)
+        if any(line.strip() for line in fresh):
+            kept = text if len(fresh) == len(lines) else "\n".join(fresh)
+            self.units.append(_Unit(where, label, kept, [], own, generated))
+
+    def html(self, html: str, where: str, label: str, own: tuple[str, ...] = (),
+             generated: bool = False) -> None:
+        units, hidden = _html_units(html, where, label)
+        for unit in units:
+            key = (_line_key(unit.text), tuple(unit.links))
+            if key not in self._paragraphs and (unit.links or key[0] not in self._lines):
+                self._paragraphs.add(key)
+                self._lines.update(_line_key(line) for line in [unit.text, *unit.text.split("\n")])
+                unit.own_hosts, unit.generated = own, generated
+                self.units.append(unit)
+        for finding in hidden:
+            key = (finding.message.split("（", 1)[-1], finding.excerpt)
+            if key not in self._hidden_seen:
+                self._hidden_seen.add(key)
+                self.hidden.append(finding)
+
+    def any(self, where: str, label: str, text: str, path: str, own: tuple[str, ...] = (),
+            generated: bool = False) -> None:
+        """A payload or override string: XML for its text, HTML as a page, else as text."""
+        if text.lstrip().startswith("<?xml"):
+            self.text(where, label, "\n".join(_xml_lines(text)), own, generated)
+        elif _TAG.search(text):
+            self.html(text, where, label, own, generated)
+        else:
+            self.text(where, label, text, own, generated)
+
+
+def _line_key(line: str) -> str:
+    """A line as compared with lines already read: spacing and list bullets do not count."""
+    return " ".join(line.replace(_SEP, " ").split()).lstrip("·•-* ")
+
+
+def _field_label(path: str) -> str:
+    bare = re.sub(r"\[\d+\]", "", path)
+    for key in (bare, ".".join(bare.split(".")[-2:]), bare.rsplit(".", 1)[-1]):
+        if key in _FIELD_LABELS:
+            return _FIELD_LABELS[key]
+    return f"字段“{path}”"
+
+
+def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, text) for every non-empty string a reader will see, e.g. ("item.slugline", …)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key not in _MACHINE_KEYS:
+                yield from _strings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{path}[{i}]")
+    elif isinstance(value, str) and value.strip():
+        yield path, value
+
+
+def _own_hosts(value: Any) -> set[str]:
+    """The hosts a payload addresses itself at: its URL fields and the feed's provider domain."""
+    found: set[str] = set()
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key in _URL_KEYS and isinstance(item, str):
+                found.add(urlsplit(item.strip()).hostname or "")
+            elif key == "provider_domain" and isinstance(item, str):
+                found.add(_domain(item))
+            else:
+                found |= _own_hosts(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found |= _own_hosts(item)
+    return found - {""}
+
+
+def _xml_lines(xml: str) -> list[str]:
+    """The text of an XML document as a reader of it sees it: no tags, attributes, namespaces.
+
+    A block of text (a paragraph, a headline) is one line, so it compares with the same
+    paragraph of the body already read.
+    """
+    try:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+        root = etree.fromstring(xml.encode("utf-8"), parser)
+    except (etree.XMLSyntaxError, ValueError):
+        return [xml]  # not XML after all: read every character
+    lines: list[str] = []
+
+    def visit(el: etree._Element) -> None:
+        if not isinstance(el.tag, str):
+            return
+        children = [c for c in el if isinstance(c.tag, str)]
+        blocks_inside = any(etree.QName(d).localname.lower() in _BLOCK_TAGS
+                            for d in el.iterdescendants() if isinstance(d.tag, str))
+        if not children or (etree.QName(el).localname.lower() in _BLOCK_TAGS and not blocks_inside):
+            lines.append(_squash("".join(el.itertext())))
+            return
+        lines.append(el.text or "")
+        for child in children:
+            visit(child)
+            lines.append(child.tail or "")
+
+    visit(root)
+    return [line.strip() for line in lines if line.strip()]
 
 
 def _few(words: set[str] | frozenset[str]) -> str:
     return "、".join(sorted(words)[:3])
 
 
-def _excerpt(text: str, start: int, end: int, context: int = 12) -> str:
+def _excerpt(text: str | Reading, start: int, end: int, context: int = 12) -> str:
+    """The words around text[start:end]; for a reading form, around what was written there."""
+    if isinstance(text, Reading):
+        (start, end), text = text.span(start, end), text.written
     left, right = max(0, start - context), min(len(text), end + context)
     return _clip(("…" if left else "") + text[left:right] + ("…" if right < len(text) else ""))
 

@@ -5,17 +5,16 @@ tens of thousands of entries, while a release body is tens of thousands of chara
 checking word by word (or one big regex alternation) grows with the list, the automaton
 does not. It is small enough to own here, so the project carries no extra dependency.
 
-Why normalise first: spam writers (and sometimes honest authors pasting from Hong Kong,
-Macao or Taiwan sources) write 網上賭場 for 网上赌场, 博 彩 or 博*彩 for 博彩, full-width
-ＣＡＳＩＮＯ for casino. Text and words go through the same `normalise`: NFKC (full-width to
-half-width), lower case, traditional to simplified by the character table below, and every
-space, punctuation mark, symbol and invisible character dropped. Matches are reported
-with offsets into the *original* text, so an excerpt shows what the author wrote.
+Why a reading form: spam writers (and sometimes honest authors pasting from Hong Kong,
+Macao or Taiwan sources) write 網上賭場 for 网上赌场, 机\u200b密 for 机密, full-width
+ＣＡＳＩＮＯ for casino. Every rule reads `reading_form(text)`: NFKC (full-width to
+half-width), zero-width and bidi controls removed, traditional forms turned simplified by
+OpenCC (t2s). Its `span` maps any stretch of it back to the text as written, so an excerpt
+shows what the author wrote. Word matching then also drops case, spaces, punctuation and
+symbols (`fold`), so 博 彩 and 博*彩 are 博彩.
 
-The traditional table is character by character, one direction only (traditional forms
-are many-to-one onto simplified ones, so this is safe). It covers the characters of the
-default list and common ones; a deployment that adds words with other characters extends
-`_TRADITIONAL` (a word list entry in simplified form is all it needs).
+The word lists themselves (`parse_word_list`) have categories with a severity each: see
+docs/checks.md for the format.
 
 The other ways text hides live here too: a keyword block laid out to look like a list
 (`keyword_runs`), and inline CSS that shows text to search engines but not to readers
@@ -27,57 +26,159 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from itertools import compress
 
-# Pairs "traditional simplified", one per entry.
-_TRADITIONAL = """
-網网 賭赌 場场 時时 機机 詞词 測测 試试 絡络 馬马 門门 開开 關关 東东 車车 長长 發发 髮发
-會会 來来 個个 們们 這这 對对 說说 話话 語语 讀读 寫写 書书 學学 國国 際际 電电 腦脑 號号
-碼码 點点 線线 區区 縣县 鎮镇 鄉乡 廣广 黨党 衛卫 華华 萬万 與与 為为 無无 愛爱 樂乐 錢钱
-銀银 貸贷 買买 賣卖 購购 獎奖 註注 冊册 贏赢 輸输 贈赠 紅红 資资 訊讯 傳传 聞闻 報报 紙纸
-視视 頻频 圖图 廳厅 處处 辦办 務务 員员 經经 濟济 達达 運运 動动 幣币 義义 產产 業业 戰战
-歡欢 觀观 聽听 讓让 請请 謝谢 議议 論论 證证 據据 設设 計计 樣样 應应 該该 種种 體体 見见
-現现 實实 驗验 險险 類类 韓韩 鐵铁 銷销 額额 頁页 項项 題题 顯显 風风 飛飞 幾几 氣气 陽阳
-陰阴 隊队 雙双 雜杂 難难 靈灵 麗丽 齊齐 龍龙 盜盗 槍枪 彈弹 藥药 頭头 殺杀 亂乱 娛娱 遊游
-戲戏 幫帮 團团 圍围 園园 億亿 優优 傷伤 價价 兒儿 內内 兩两 劇剧 勞劳 勝胜 協协 單单 嚴严
-壓压 壞坏 夢梦 婦妇 寶宝 屬属 層层 帶带 廢废 彙汇 徵征 復复 複复 懷怀 戶户 擁拥 擇择 擊击
-擴扩 敵敌 斷断 曆历 歷历 條条 權权 橫横 檢检 歲岁 歸归 殘残 漢汉 滅灭 潔洁 濕湿 灣湾 熱热
-燈灯 爭争 爾尔 獨独 環环 療疗 盡尽 監监 稅税 穩稳 競竞 筆笔 範范 簡简 糧粮 紀纪 約约 級级
-細细 組组 結结 統统 絕绝 維维 綜综 緊紧 總总 績绩 繼继 續续 罰罚 職职 聯联 聲声 舉举 舊旧
-藝艺 蘇苏 蘭兰 補补 裝装 製制 規规 覺觉 親亲 訂订 討讨 訓训 記记 許许 訪访 評评 詳详 認认
-誤误 調调 談谈 講讲 譯译 護护 變变 豐丰 貝贝 負负 財财 責责 質质 費费 貿贸 賀贺 賠赔 賞赏
-賽赛 跡迹 軍军 輕轻 載载 輛辆 輪轮 農农 連连 進进 遠远 適适 選选 遺遗 還还 郵邮 醫医 針针
-鋼钢 錄录 錯错 鍵键 鎖锁 鏈链 閉闭 間间 閱阅 闆板 隨随 雞鸡 離离 靜静 響响 預预 領领 願愿
-顧顾 飯饭 館馆 鬥斗 魚鱼 鳥鸟 麼么 黃黄 衝冲 蘋苹 頒颁 佈布 傑杰 淨净 凈净 減减 幹干 於于
-裡里 裏里 後后 臺台 颱台 麵面 鬆松 獲获 穫获 鐘钟 鍾钟 瀏浏 覽览 賓宾 偽伪 紋纹
-"""
-TRADITIONAL_TO_SIMPLIFIED: dict[str, str] = {
-    pair[0]: pair[1] for pair in _TRADITIONAL.split() if pair[0] != pair[1]
-}
-_TRADITIONAL_CHAR = re.compile(f"[{''.join(TRADITIONAL_TO_SIMPLIFIED)}]")
+import opencc
 
-# Unicode categories that carry no meaning for matching: punctuation (P*), symbols (S*),
-# separators (Z*), control/format/unassigned (C*: zero-width spaces, soft hyphens...).
+BLOCK = "block"  # cannot be published
+FLAG = "flag"  # a reviewer must look
+SEVERITIES = (BLOCK, FLAG)
+
+# Characters a reader does not see that break a word for a naive matcher: zero-width
+# space/joiners and direction marks (U+200B–U+200F), bidi embeddings and overrides
+# (U+202A–U+202E), word joiner and invisible operators (U+2060–U+2064), bidi isolates
+# (U+2066–U+2069), soft hyphen, byte-order mark, Arabic letter mark, Mongolian vowel separator.
+INVISIBLE = frozenset(
+    [chr(c) for first, last in ((0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064),
+                                (0x2066, 0x2069)) for c in range(first, last + 1)]
+    + ["\u00ad", "\ufeff", "\u061c", "\u180e"]
+)  # fmt: skip
+
+
+class _ReadTable(dict[int, str]):
+    """For str.translate: each character's NFKC form without invisible characters.
+
+    Why a table: translate runs in C, so a 50,000-character body costs about a millisecond.
+    """
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        read = "" if char in INVISIBLE else unicodedata.normalize("NFKC", char)
+        read = self[code] = "".join(c for c in read if c not in INVISIBLE)
+        return read
+
+
+class _ReadWidth(dict[int, str]):
+    """For str.translate: how many characters each one reads as: chr(0), chr(1), chr(2) (2+)."""
+
+    def __missing__(self, code: int) -> str:
+        width = self[code] = chr(min(len(_READ[code]), 2))
+        return width
+
+
+_READ = _ReadTable()
+_READ_WIDTH = _ReadWidth()
+_INVISIBLE_CHAR = re.compile(f"[{''.join(sorted(INVISIBLE))}]")
+_T2S = opencc.OpenCC("t2s")
+
+
+def simplified_aligned(text: str, convert: Callable[[str], str] = _T2S.convert) -> str:
+    """`text` with traditional forms made simplified, character for character.
+
+    OpenCC converts phrases (乾隆 stays, 乾燥 becomes 干燥), which is what we want; a phrase
+    whose simplified form has another length would shift every offset after it, so such a
+    stretch is converted one character at a time instead (and a character that still
+    changes length is kept as written). The result always has the length of `text`.
+    """
+    converted = convert(text)
+    if len(converted) == len(text):
+        return converted
+    parts = []
+    for piece in re.findall(r"\w+|\W+", text):
+        out = convert(piece)
+        if len(out) != len(piece):
+            out = "".join(c if len(s := convert(c)) != 1 else s for c in piece)
+        parts.append(out)
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The form every rule reads, and where each of its characters was written.
+
+    `text[i]` comes from `written[starts[i]:ends[i]]`: usually one character, sometimes
+    more (a letter and its combining accent), and one written character may read as
+    several (㍿ as 株式会社), each pointing at it.
+    """
+
+    written: str
+    text: str
+    starts: Sequence[int]
+    ends: Sequence[int]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Where `text[start:end]` was written: `written[a:b]`."""
+        if end <= start:
+            at = self.starts[start] if start < len(self.text) else len(self.written)
+            return at, at
+        return self.starts[start], self.ends[end - 1]
+
+    def as_written(self, start: int, end: int) -> str:
+        a, b = self.span(start, end)
+        return self.written[a:b]
+
+
+@lru_cache(maxsize=512)  # each rule reads the same paragraph: read it once
+def reading_form(text: str) -> Reading:
+    """NFKC, invisible characters removed, traditional made simplified; offsets kept."""
+    read = text.translate(_READ)
+    starts: Sequence[int]
+    ends: Sequence[int]
+    # NFKC never reads a character as nothing: with no invisible one, the same length
+    # means one for one (the usual case, checked without a second pass)
+    if len(read) == len(text) and not _INVISIBLE_CHAR.search(text):
+        starts, ends = range(len(text)), range(1, len(text) + 1)
+    elif "\x02" not in (widths := text.translate(_READ_WIDTH)):  # some characters dropped, none widened
+        starts = list(compress(range(len(text)), widths.encode("ascii")))
+        ends = [i + 1 for i in starts]
+    else:
+        starts, ends = [], []
+        for i, char in enumerate(text):
+            n = len(_READ[ord(char)])
+            starts.extend([i] * n)
+            ends.extend([i + 1] * n)
+    if not unicodedata.is_normalized("NFKC", read):  # combining marks: compose per cluster
+        read, starts, ends = _composed(text)
+    return Reading(text, simplified_aligned(read), starts, ends)
+
+
+def _composed(text: str) -> tuple[str, list[int], list[int]]:
+    """The slow path: NFKC per cluster (a base character and the marks that follow it)."""
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    i = 0
+    while i < len(text):
+        j = i + 1
+        while j < len(text) and (unicodedata.combining(text[j]) or text[j] in INVISIBLE):
+            j += 1
+        piece = unicodedata.normalize("NFKC", "".join(c for c in text[i:j] if c not in INVISIBLE))
+        out.append(piece)
+        starts.extend([i] * len(piece))
+        ends.extend([j] * len(piece))
+        i = j
+    return "".join(out), starts, ends
+
+
+def to_simplified(text: str) -> str:
+    """Traditional forms replaced by simplified ones; same length, same offsets."""
+    return simplified_aligned(text)
+
+
+# Unicode categories that carry no meaning for matching words: punctuation (P*), symbols
+# (S*), separators (Z*), control/format/unassigned (C*).
 _DROPPED = ("P", "S", "Z", "C")
 
 
 class _FoldTable(dict[int, str]):
-    """For str.translate: what each character becomes, worked out once per character.
-
-    Why a table: translate runs in C, so folding a 20,000-character body costs about a
-    millisecond; a Python loop over the characters costs ten times that.
-    """
+    """For str.translate: a reading-form character in lower case, or nothing if dropped."""
 
     def __missing__(self, code: int) -> str:
-        kept = []
-        for c in unicodedata.normalize("NFKC", chr(code)).lower():
-            c = TRADITIONAL_TO_SIMPLIFIED.get(c, c)
-            if unicodedata.category(c)[0] not in _DROPPED:
-                kept.append(c)
+        kept = [c for c in chr(code).lower() if unicodedata.category(c)[0] not in _DROPPED]
         folded = self[code] = "".join(kept)
         return folded
 
@@ -94,25 +195,32 @@ _FOLD = _FoldTable()
 _WIDTH = _WidthTable()
 
 
-def to_simplified(text: str) -> str:
-    """Traditional characters replaced by simplified ones; same length, same offsets."""
-    return _TRADITIONAL_CHAR.sub(lambda m: TRADITIONAL_TO_SIMPLIFIED[m.group()], text)
-
-
 def fold(text: str) -> str:
     """The matching form of `text`."""
-    return text.translate(_FOLD)
+    return _fold(text)
 
 
 def normalise(text: str) -> tuple[str, list[int]]:
     """The matching form of `text` and, for each of its characters, the original offset."""
-    widths = text.translate(_WIDTH)
+    folded, starts, _ = _folded(text)
+    return folded, starts
+
+
+@lru_cache(maxsize=512)  # the sensitive and the spam word lists read the same text
+def _fold(text: str) -> str:
+    return reading_form(text).text.translate(_FOLD)
+
+
+def _folded(text: str) -> tuple[str, list[int], list[int]]:
+    reading = reading_form(text)
+    widths = reading.text.translate(_WIDTH)
+    kept: Iterable[int]
     if "\x02" not in widths:  # the usual case: each character kept whole or dropped
-        return fold(text), list(compress(range(len(text)), widths.encode("ascii")))
-    offsets: list[int] = []
-    for i, char in enumerate(text):
-        offsets.extend([i] * len(_FOLD[ord(char)]))
-    return fold(text), offsets
+        kept = list(compress(range(len(reading.text)), widths.encode("ascii")))
+    else:
+        kept = [i for i, c in enumerate(reading.text) for _ in range(len(_FOLD[ord(c)]))]
+    starts, ends = reading.starts, reading.ends
+    return _fold(text), [starts[i] for i in kept], [ends[i] for i in kept]
 
 
 @dataclass(frozen=True)
@@ -205,14 +313,11 @@ class WordMatcher:
 
     def find(self, text: str) -> list[Match]:
         """Every occurrence, with offsets into `text` as written (evasions included)."""
-        hits = self.find_folded(fold(text)) if self.words else []
+        hits = self.find_folded(_fold(text)) if self.words else []
         if not hits:
             return []
-        _, offsets = normalise(text)  # only worked out when there is something to show
-        return [
-            Match(self.words[index], offsets[start], offsets[end - 1] + 1)
-            for start, end, index in hits
-        ]
+        _, starts, ends = _folded(text)  # only worked out when there is something to show
+        return [Match(self.words[index], starts[start], ends[end - 1]) for start, end, index in hits]
 
 
 @lru_cache(maxsize=16)
@@ -221,13 +326,65 @@ def matcher(words: tuple[str, ...]) -> WordMatcher:
     return WordMatcher(words)
 
 
+@dataclass(frozen=True)
+class ListedWord:
+    """One entry of a word list: the word, its category, and what a hit does."""
+
+    word: str
+    category: str = ""
+    severity: str = FLAG
+
+
+class WordListError(ValueError):
+    """A word list that cannot be read; the message names the file and the line."""
+
+
+_SECTION = re.compile(r"\[([^\[\]]*)\]\s*(.*)")
+_SETTING = re.compile(r"[A-Za-z_]+\s*=")
+
+
+def parse_word_list(text: str, source: str) -> tuple[ListedWord, ...]:
+    """A word list file: `[category] severity=block|flag` headers, one word a line, `#` comments.
+
+    Words above the first header are flags without a category, so a plain list of one
+    word a line still reads as it always did. The format is documented in docs/checks.md.
+    """
+    words: list[ListedWord] = []
+    category, severity = "", FLAG
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()  # a word never contains #: the rest is a comment
+
+        def bad(reason: str, line: str = line, number: int = number) -> WordListError:
+            return WordListError(f"{source}:{number}: {reason}：{line}")
+
+        if not line:
+            continue
+        if line.startswith("["):
+            header = _SECTION.fullmatch(line)
+            if header is None:
+                raise bad("类别行应写成“[类别] severity=block”或“[类别] severity=flag”")
+            category, severity = header.group(1).strip(), FLAG
+            if not category:
+                raise bad("类别名不能为空")
+            for setting in header.group(2).split():
+                key, _, value = setting.partition("=")
+                if key != "severity":
+                    raise bad(f"未知的设置“{key}”，类别行只能设置 severity")
+                if value not in SEVERITIES:
+                    raise bad(f"未知的严重程度“{value}”，只能是 block（不得发布）或 flag（提请审核）")
+                severity = value
+        elif _SETTING.match(line):
+            raise bad("设置只能写在类别行上，如“[赌博] severity=flag”")
+        else:
+            words.append(ListedWord(line, category, severity))
+    return tuple(words)
+
+
 @lru_cache(maxsize=1)
-def default_sensitive_words() -> tuple[str, ...]:
-    """The illustrative list shipped in data/sensitive_words.txt (# starts a comment)."""
-    text = resources.files(__package__).joinpath("data/sensitive_words.txt").read_text("utf-8")
-    return tuple(
-        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    )
+def default_sensitive_words() -> tuple[ListedWord, ...]:
+    """The list shipped in data/sensitive_words.txt (format: docs/checks.md)."""
+    path = resources.files(__package__).joinpath("data/sensitive_words.txt")
+    return parse_word_list(path.read_text("utf-8"), "orchestrator/domain/data/sensitive_words.txt")
 
 
 # Vocabulary of injected gambling spam, used to tell a spam block from an innocent list
@@ -239,9 +396,10 @@ DEFAULT_SPAM_WORDS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-_SENTENCE = re.compile(r"[。！？；：!?]|\.(?=\s|$)")
+# Rules read NFKC text, where ；：！？ are ; : ! ?: a colon counts unless it is in a URL or a time.
+_SENTENCE = re.compile(r"[。！？；：!?;]|:(?![/\d])|\.(?=\s|$)")
 _TOKEN = re.compile(r"[^\s,，、|｜/／·•\x1f]+")
-_PROSE_SEPARATOR = re.compile(r"[，、]")
+_PROSE_SEPARATOR = re.compile(r"[,，、]")
 
 
 def has_sentence(line: str) -> bool:

@@ -2,41 +2,56 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from orchestrator.domain.checks import CheckConfig, Finding, blocking, check_release
+from channels.wechat import IMAGE_REF
+from orchestrator.domain.checks import ChannelView, CheckConfig, Finding, blocking, check_release
+from orchestrator.domain.errors import Refused
+from orchestrator.domain.wordlist import ListedWord, WordListError, parse_word_list
 from orchestrator.settings import Settings
 from orchestrator.store.models import Release
 
 
-@cache
-def _words(path: Path | None) -> tuple[str, ...] | None:
-    if path is None:
-        return None
-    return tuple(w.strip() for w in path.read_text(encoding="utf-8").splitlines() if w.strip())
+def word_list(path: Path) -> tuple[ListedWord, ...]:
+    """A deployment's list file, read again whenever it changes (no restart needed)."""
+    try:
+        stat = path.stat()
+        return _parsed(path, stat.st_mtime_ns, stat.st_size)
+    except OSError as exc:
+        raise WordListError(f"{path}: 无法读取敏感词表（{exc.strerror}）") from None
+
+
+@lru_cache(maxsize=8)
+def _parsed(path: Path, mtime_ns: int, size: int) -> tuple[ListedWord, ...]:
+    return parse_word_list(path.read_text(encoding="utf-8"), str(path))
 
 
 def config_for(settings: Settings) -> CheckConfig:
     extra: dict[str, Any] = {}
-    words = _words(settings.sensitive_words_file)
-    if words is not None:
-        extra["sensitive_words"] = words
+    if settings.sensitive_words_file is not None:
+        try:
+            extra["sensitive_words"] = word_list(settings.sensitive_words_file)
+        except WordListError as exc:  # the list went bad while the service runs
+            raise Refused(f"敏感词表有误，发布前检查无法进行：{exc}") from None
     return CheckConfig(allowed_link_domains=tuple(settings.allowed_link_domains),
-                       site_domain=urlsplit(settings.site_base_url).hostname or "", **extra)
+                       site_domain=urlsplit(settings.site_base_url).hostname or "",
+                       placeholder_schemes=(IMAGE_REF.rstrip(":"),), **extra)
 
 
 def findings(settings: Settings, release: Release, payloads: dict[str, Any]) -> list[Finding]:
-    """Every finding about this release and what each channel will show of it."""
-    texts = {}
-    for name, payload in payloads.items():
-        for key in ("text", "content", "digest"):
-            if isinstance(payload, dict) and payload.get(key):
-                texts[f"{name}.{key}"] = str(payload[key])
-    return check_release(release.title, release.body_html, release.summary, release.meta, texts,
-                         config_for(settings))
+    """Every finding about this release and what each channel will show of it.
+
+    Every string of every channel's payload and of the release's overrides is read (see
+    orchestrator.domain.checks), not just the fields called text or content.
+    """
+    views = {name: ChannelView(payload if isinstance(payload, dict) else {},
+                               release.overrides.get(name) or {})
+             for name, payload in payloads.items()}
+    return check_release(release.title, release.body_html, release.summary, release.meta, {},
+                         config_for(settings), views)
 
 
 def as_dicts(found: list[Finding]) -> list[dict[str, str]]:
@@ -44,4 +59,4 @@ def as_dicts(found: list[Finding]) -> list[dict[str, str]]:
              "excerpt": f.excerpt} for f in found]
 
 
-__all__ = ["findings", "blocking", "as_dicts", "config_for"]
+__all__ = ["findings", "blocking", "as_dicts", "config_for", "word_list"]

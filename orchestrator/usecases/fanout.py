@@ -137,19 +137,8 @@ def hold_or_fire(ctx: Context, release_id: int, enqueue_fire: bool = True) -> bo
             return False
         if release.state != R.APPROVED:
             return False
-        failed = [d.channel for d in steps.current_deliveries(uow.session, release)
-                  if d.state == D.FAILED]
-        if failed:
-            _note(uow, release, f"held: {', '.join(failed)} could not be staged")
-            return False
-        blocked = _blocked_now(uow, release)
-        if blocked:  # checked again at go-live: the word lists may have grown since sign-off
-            _note(uow, release, f"held by a pre-publish check: {blocked}")
-            return False
-        members = ready_members(uow.session, release, (R.APPROVED,))
+        members = cleared_to_go_live(uow, release, (R.APPROVED,))
         if members is None:
-            if release.golive_group:
-                _note(uow, release, f"waiting for the rest of group {release.golive_group}")
             return False
         for member in members:
             go_live(uow, member, actor=steps.WORKER, enqueue_fire=enqueue_fire and member is members[0])
@@ -157,12 +146,47 @@ def hold_or_fire(ctx: Context, release_id: int, enqueue_fire: bool = True) -> bo
         return True
 
 
-def _blocked_now(uow: UnitOfWork, release: Release) -> str:
+def cleared_to_go_live(uow: UnitOfWork, release: Release, states: tuple[R, ...]) -> list[Release] | None:
+    """The go-live gate, one for an immediate go-live and a scheduled one alike.
+
+    Every channel staged, the pre-publish checks passed again on exactly what each channel
+    will send (the word lists or the allowed domains may have changed since sign-off), and
+    every member of its go-live group ready and clear. Returns the releases to go live
+    together, or None with the reason noted on the release (it is held, not published).
+    """
+    failed = [d.channel for d in steps.current_deliveries(uow.session, release)
+              if d.state == D.FAILED]
+    if failed:
+        _note(uow, release, f"held: {', '.join(failed)} could not be staged")
+        return None
+    blocked = blocked_now(uow, release)
+    if blocked:
+        _note(uow, release, f"held by a pre-publish check: {blocked}")
+        return None
+    members = ready_members(uow.session, release, states)
+    if members is None:
+        if release.golive_group:
+            _note(uow, release, f"waiting for the rest of group {release.golive_group}")
+        return None
+    for member in members:
+        if member is not release and (blocked := blocked_now(uow, member)):
+            _note(uow, release, f"held: group member {member.id} is held by a pre-publish "
+                                f"check: {blocked}")
+            return None
+    return members
+
+
+def blocked_now(uow: UnitOfWork, release: Release) -> str:
+    """What stops this release going live now (pre-publish checks on the stored payloads)."""
+    from orchestrator.domain.errors import Refused
     from orchestrator.usecases import content_checks
 
     payloads = {d.channel: d.payload for d in steps.current_deliveries(uow.session, release)}
-    found = content_checks.blocking(content_checks.findings(uow.ctx.settings, release, payloads))
-    return "; ".join(f"{f.where}: {f.message}" for f in found)
+    try:
+        found = content_checks.findings(uow.ctx.settings, release, payloads)
+    except Refused as exc:  # the checks cannot run (a broken word list): hold, never skip them
+        return str(exc)
+    return "; ".join(f"{f.where}: {f.message}" for f in content_checks.blocking(found))
 
 
 def _note(uow: UnitOfWork, release: Release, reason: str) -> None:

@@ -81,6 +81,8 @@ def force_go_live(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> 
     staged = [d for d in rows if d.state == D.STAGED]
     if not staged:
         raise Refused("no channel is staged: nothing could go live")
+    if blocked := fanout.blocked_now(uow, release):  # forcing waives channels, never checks
+        raise Refused(f"held by a pre-publish check: {blocked}")
     left_out = [d for d in rows if d.state in (D.PENDING, D.FAILED)]
     for delivery in left_out:
         steps.set_state(uow, delivery, D.CANCELLED, error=("left_out", reason))

@@ -78,7 +78,8 @@ def _fire_due(ctx: Context) -> int:
         for release in due:
             if release.state != R.SCHEDULED:
                 continue  # already gone live with its group in this tick
-            members = fanout.ready_members(uow.session, release, (R.SCHEDULED, R.APPROVED))
+            # the same gate as an immediate go-live: staged, checked again, group ready
+            members = fanout.cleared_to_go_live(uow, release, (R.SCHEDULED, R.APPROVED))
             for member in members or []:
                 fanout.go_live(uow, member, actor="scheduler", enqueue_fire=member is members[0])
             fired += bool(members)

@@ -225,9 +225,9 @@ def test_talking_about_confidentiality_is_not_a_marking(text):
 
 
 def test_default_list_loads_from_the_data_file():
-    words = default_sensitive_words()
+    words = {w.word for w in default_sensitive_words()}
     assert "博彩" in words and "六合彩" in words and "网上赌场" in words
-    assert not any(w.startswith("#") for w in words)
+    assert not any(w.startswith(("#", "[")) or "#" in w for w in words)
 
 
 @pytest.mark.parametrize(
@@ -503,3 +503,162 @@ def test_hidden_text_in_an_html_channel_text_blocks():
     channels = {"wechat-main.content": '<p>正文。</p><p style="display:none">博彩</p>'}
     [finding] = rules(check(channels=channels), "hidden_text")
     assert finding.where == "channel wechat-main.content:paragraph 2"
+
+
+# ------------------------------------------------- normalised text: every rule, same form
+
+ZW = "\u200b"
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    ["\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u202a", "\u202e", "\u2060", "\u2064",
+     "\u00ad", "\ufeff"],
+)
+def test_a_marking_broken_by_an_invisible_character_blocks(hidden):
+    title = f"关于春季农业生产的通知 机{hidden}密★1年"
+    [finding] = rules(check(title=title), "confidentiality_marking")
+    assert (finding.severity, finding.where) == (BLOCK, "title")
+    assert f"机{hidden}密★1年" in finding.excerpt  # the excerpt shows what the author wrote
+
+
+def test_a_full_width_marking_blocks():
+    [finding] = rules(check(summary="机密★１年"), "confidentiality_marking")
+    assert finding.severity == BLOCK and "机密★１年" in finding.excerpt
+
+
+def test_a_link_broken_by_an_invisible_character_blocks():
+    body = f"<p>更多优惠请访问 888bet{ZW}.com 注册。</p>"
+    [finding] = rules(check(body=body), "link_not_allowed")
+    assert finding.severity == BLOCK and "888bet.com" in finding.message
+
+
+def test_a_keyword_block_broken_by_invisible_characters_blocks():
+    words = ["博彩", "六合彩", "网上赌场", "百家乐", "时时彩", "真人荷官", "老虎机", "娱乐城"]
+    line = " ".join(w[0] + ZW + w[1:] for w in words)
+    [finding] = rules(check(body=f"<div>{line}</div>"), "spam_keyword_block")
+    assert finding.severity == BLOCK
+    assert "博\u200b彩" in finding.excerpt
+
+
+def test_gambling_words_broken_by_invisible_characters_run_together_block():
+    line = "".join(w[0] + "\u00ad" + w[1:] for w in ("澳门博彩", "六合彩", "网上赌场", "百家乐"))
+    [finding] = rules(check(body=f"<p>{line}</p>"), "spam_keyword_block")
+    assert finding.severity == BLOCK
+
+
+# ---------------------------------------------- traditional forms through OpenCC
+
+@pytest.mark.parametrize(("written", "listed"), [
+    ("賭球盤口", "赌球盘口"), ("當場開獎", "当场开奖"), ("違規代辦", "违规代办"),
+])
+def test_traditional_forms_beyond_the_old_hand_table_match(written, listed):
+    text = f"据报，有人在网上发布{written}信息。"
+    [match] = WordMatcher([listed]).find(text)
+    assert text[match.start : match.end] == written
+
+
+def test_a_marking_in_a_variant_traditional_form_blocks():
+    [finding] = rules(check(summary="祕密★1年 春季农业生产"), "confidentiality_marking")
+    assert finding.severity == BLOCK and "祕密★1年" in finding.excerpt
+
+
+def test_reading_form_maps_every_character_back_to_what_was_written():
+    from orchestrator.domain.wordlist import reading_form
+
+    text = "機\u200b密★１年，詳見ｗｗｗ.ｅｖｉｌ.com\ufeff。㍿"
+    reading = reading_form(text)
+    assert reading.text == "机密★1年,详见www.evil.com。株式会社"
+    assert len(reading.starts) == len(reading.ends) == len(reading.text)
+    a, b = reading.span(0, reading.text.index("年") + 1)
+    assert text[a:b] == "機\u200b密★１年"
+    start = reading.text.index("www")
+    end = start + len("www.evil.com")
+    a, b = reading.span(start, end)
+    assert text[a:b] == "ｗｗｗ.ｅｖｉｌ.com"
+    a, b = reading.span(reading.text.index("株"), len(reading.text))
+    assert text[a:b] == "㍿"  # one character read as four still points at itself
+
+
+def test_reading_form_keeps_offsets_when_a_conversion_changes_length():
+    from orchestrator.domain.wordlist import simplified_aligned
+
+    def lengthening(text: str) -> str:  # a dictionary that turns one phrase into a longer one
+        return text.replace("乾隆", "乾隆帝").replace("後", "后")
+
+    text = "乾隆年間之後，機密★1年"
+    out = simplified_aligned(text, lengthening)
+    assert len(out) == len(text)
+    assert out.index("后") == text.index("後")
+
+
+def test_checking_a_large_body_is_quick():
+    alphabet = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)] + list("，。、：；")
+
+    def body(seed: int) -> str:
+        rng = random.Random(seed)
+        return "".join(f"<p>{''.join(rng.choices(alphabet, k=490))}。</p>" for _ in range(100))
+
+    check(body=body(1))  # first sight of each character fills the tables
+    fresh = body(2)  # a body not read before: nothing cached
+    started = time.perf_counter()
+    found = check(body=fresh, summary="機密★１年")
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    # bench: 90-160 ms for 49,100 characters on a 2-core machine at load average 10
+    print(f"bench: check_release on {len(fresh) - 700} characters: {elapsed_ms:.0f} ms")
+    assert [f.where for f in blocking(found)] == ["summary"]
+    assert elapsed_ms < 3000  # a generous bound: fails on an accidental quadratic, not on load
+
+
+# ----------------------------------------------------------------------- word lists
+
+WORD_LIST = """\
+# 某省新闻办 敏感词表（示例）
+[赌博广告] severity=block   # 只在广告里出现的说法
+赌球盘口
+注册送彩金  # 2026年3月新增
+
+[赌博] severity=flag
+博彩
+"""
+
+
+def test_a_word_list_has_categories_severities_and_comments():
+    from orchestrator.domain.wordlist import parse_word_list
+
+    words = parse_word_list(WORD_LIST, "words.txt")
+    assert [(w.word, w.category, w.severity) for w in words] == [
+        ("赌球盘口", "赌博广告", "block"), ("注册送彩金", "赌博广告", "block"), ("博彩", "赌博", "flag")]
+
+
+def test_a_block_category_stops_a_release_and_a_flag_category_does_not():
+    from orchestrator.domain.wordlist import parse_word_list
+
+    config = CheckConfig(site_domain=SITE, sensitive_words=parse_word_list(WORD_LIST, "w.txt"))
+    blocked = rules(check(body="<p>网上出现賭球盤口信息。</p>", config=config), "sensitive_word")
+    assert [(f.severity, f.where) for f in blocked] == [(BLOCK, "body:paragraph 1")]
+    assert "赌博广告" in blocked[0].message and "賭球盤口" in blocked[0].excerpt
+    flagged = rules(check(body="<p>打击博彩活动。</p>", config=config), "sensitive_word")
+    assert [f.severity for f in flagged] == [FLAG]
+
+
+@pytest.mark.parametrize(("text", "line", "says"), [
+    ("[赌博] severity=maybe\n博彩\n", 1, "maybe"),
+    ("博彩\n[赌博 severity=block\n", 2, "["),
+    ("[赌博] level=block\n", 1, "level"),
+    ("[赌博] severity=block\n# 注释\nseverity=flag\n", 3, "severity"),
+    ("[] severity=block\n", 1, "[]"),
+])
+def test_a_malformed_word_list_names_the_file_and_line(text, line, says):
+    from orchestrator.domain.wordlist import WordListError, parse_word_list
+
+    with pytest.raises(WordListError) as err:
+        parse_word_list(text, "/etc/tongfa/words.txt")
+    assert f"/etc/tongfa/words.txt:{line}:" in str(err.value) and says in str(err.value)
+
+
+def test_the_shipped_list_has_categories_with_severities():
+    words = default_sensitive_words()
+    assert {w.severity for w in words} <= {BLOCK, FLAG}
+    assert all(w.category for w in words)
+    assert {w.word for w in words} >= {"博彩", "六合彩", "网上赌场"}

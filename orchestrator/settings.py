@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         30.0, description="The reaper re-sends the task of a delivery idle this long"
     )
     log_level: str = "INFO"
+    go_live_horizon_days: int = Field(
+        90, ge=1, le=3650, description="a go-live time may be set at most this far ahead"
+    )
+    max_request_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="larger request bodies are refused with 413"
+    )
 
     @field_validator("secret_key", "audit_key")
     @classmethod

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from orchestrator import observability
 from orchestrator.api import operations
 from orchestrator.api.auth import MAX_ID, Actor, RowId
+from orchestrator.api.limits import BodyLimit
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
 from orchestrator.domain.release import ReleaseInput
 from orchestrator.usecases import audit, channels, deliveries, releases, review
@@ -35,6 +36,7 @@ class ChannelIn(BaseModel):
 def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
     app = FastAPI(title="tongfa", version="0.1.0", description="同发 — multi-channel publishing")
     app.state.ctx = ctx
+    app.add_middleware(BodyLimit, limit=ctx.settings.max_request_bytes)  # /console too
 
     @app.exception_handler(Refused)
     def _refused(_: Request, exc: Refused) -> JSONResponse:

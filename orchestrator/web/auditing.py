@@ -20,6 +20,7 @@ from sqlmodel import select
 from starlette.responses import Response
 
 from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.spreadsheet import safe_cell
 from orchestrator.store.models import AuditEvent
 from orchestrator.usecases import audit, releases
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
@@ -95,8 +96,8 @@ def timeline(request: Request, release_id: int, who: Auditor) -> Response:
 
 def _cell(value: Any) -> Any:
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return "" if value is None else value
+        return safe_cell(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    return "" if value is None else safe_cell(value)
 
 
 def _csv(ctx: Context, keywords: dict[str, Any]) -> Iterator[str]:

@@ -20,6 +20,7 @@ from sqlmodel import select
 from starlette.responses import Response
 
 from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.release import MAX_ID
 from orchestrator.domain.spreadsheet import safe_cell
 from orchestrator.store.models import AuditEvent
 from orchestrator.usecases import audit, releases
@@ -40,7 +41,8 @@ def filters_of(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
     """Query-string filters → audit.query keywords (and the raw values for the form)."""
     raw = {k: request.query_params.get(k, "").strip() for k in FILTERS}
     release = raw["release"]
-    if release and not release.isdigit():
+    # ASCII digits only (str.isdigit() also takes '²'), and an id a row can have
+    if release and not (release.isascii() and release.isdigit() and 1 <= int(release) <= MAX_ID):
         raise InvalidInput([("release", "稿件编号应为数字")])
     return {
         "release_id": int(release) if release else None,

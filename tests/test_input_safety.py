@@ -202,3 +202,13 @@ def test_parse_release_without_a_clock_still_accepts_a_future_time():
     """The file is read before any clock or setting applies: the use case checks the time."""
     data = parse_release({**body_with(), "go_live_at": "2099-01-01T09:00:00+08:00"})
     assert data.go_live_at is not None
+
+
+@pytest.mark.parametrize("path", ["/api/v1/releases/409/force-go-live",
+                                  "/api/v1/releases/9007199254740992/force-go-live"])
+def test_force_go_live_of_no_release_is_404(client, path):
+    """Found by the schemathesis stateful run: the row lock raised NoResultFound (500)."""
+    http, people = client
+    answer = http.post(path, json={"reason": "0"},
+                       headers={"Authorization": f"Bearer {people['leader']}"})
+    assert answer.status_code == 404, answer.text

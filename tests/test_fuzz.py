@@ -2,7 +2,7 @@
 
 No input gives anything but a release or a refusal naming the field (a 4xx over HTTP).
 Deterministic in CI: derandomize=True (the examples follow from the test's source), no
-example database, and a bounded example count; see docs/testing.md for the figures.
+example database, and a bounded example count (docs/guarantees.md).
 """
 
 from __future__ import annotations

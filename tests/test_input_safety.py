@@ -212,3 +212,33 @@ def test_force_go_live_of_no_release_is_404(client, path):
     answer = http.post(path, json={"reason": "0"},
                        headers={"Authorization": f"Bearer {people['leader']}"})
     assert answer.status_code == 404, answer.text
+
+
+# ------------------------------------------------------------------ the CLI
+
+
+@pytest.mark.parametrize(("name", "content", "needle"), [
+    ("r.json", '{"title": "标题\\u000b", "body": "正文", "channels": ["alpha"], "metadata": '
+               '{"index_number": "1", "issuing_body": "办公厅", "disclosure": "主动公开"}}',
+     "title"),
+    ("r.yaml", 'title: "标题\\r\\nBcc: x"\nbody: 正文\nchannels: [alpha]\nmetadata: '
+               '{index_number: "1", issuing_body: 办公厅, disclosure: 主动公开}\n', "title"),
+    ("r.yaml", b"title: \xff\xfe\n", "UTF-8"),
+])
+def test_cli_create_refuses_in_one_line_naming_the_field(tmp_path, settings, people, name,
+                                                        content, needle):
+    import subprocess
+    import sys
+
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    env = {"TONGFA_VAR_DIR": str(tmp_path), "TONGFA_DATABASE_URL": settings.resolved_database_url,
+           "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", "release", "create",
+                             str(path), "--as", "press"], capture_output=True, text=True, env=env)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and needle in lines[0], result.stderr
+    assert result.stdout == ""

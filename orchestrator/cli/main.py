@@ -67,8 +67,8 @@ def emit(data: Any) -> None:
 def load_file(path: Path) -> Any:
     if not path.is_file():
         raise Refused(f"no such file: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
+    try:  # UnicodeDecodeError is a ValueError too: a file that is not UTF-8 is refused
+        text = path.read_text(encoding="utf-8")
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise Refused(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "

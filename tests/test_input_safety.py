@@ -223,7 +223,7 @@ def test_force_go_live_of_no_release_is_404(client, path):
      "title"),
     ("r.yaml", 'title: "标题\\r\\nBcc: x"\nbody: 正文\nchannels: [alpha]\nmetadata: '
                '{index_number: "1", issuing_body: 办公厅, disclosure: 主动公开}\n', "title"),
-    ("r.yaml", b"title: \xff\xfe\n", "UTF-8"),
+    ("r.yaml", b"title: \xff\xfe\n", "utf-8"),
 ])
 def test_cli_create_refuses_in_one_line_naming_the_field(tmp_path, settings, people, name,
                                                         content, needle):

@@ -4,6 +4,7 @@ announced (Content-Length) or not (chunked): counted as they arrive, never read 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -84,7 +85,9 @@ def test_an_endless_stream_is_cut_off_after_the_limit(small, path):
              "root_path": "", "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5000),
              "headers": [(b"host", b"127.0.0.1"), (b"content-type", kind),
                          (b"authorization", f"Bearer {people['press']}".encode())]}
-    asyncio.run(app(scope, receive, send))
+    # a thread of its own: another test may have left an event loop running in this one
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, app(scope, receive, send)).result()
     start = next(m for m in sent if m["type"] == "http.response.start")
     assert start["status"] == 413
     assert pulled * len(chunk) <= LIMIT + len(chunk)

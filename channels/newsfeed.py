@@ -72,6 +72,7 @@ SUFFIX = {"newsml": ".xml", "nitf": ".nitf.xml"}
 MEDIA_TYPE = {"newsml": "application/vnd.iptc.g2.newsitem+xml", "nitf": "application/nitf+xml"}
 ORDER = ("atom", "sftp", "email")  # e-mail, the one that cannot be checked, goes last
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+LINE_BREAKS = re.compile("[\r\n\x85\u2028\u2029]+")
 SMTP_POLICY = email.policy.default.clone(linesep="\r\n")
 
 
@@ -200,7 +201,8 @@ class NewsfeedAdapter(ChannelAdapter):
 
     def _email(self, item: JSON, text: str) -> JSON:
         prefix = {"canceled": "【撤稿】"}.get(item["status"], "【更正】" if item["corrects"] else "")
-        return {"subject": prefix + item["title"],
+        # a header is one line: a break would end it (the input refuses them; defence in depth)
+        return {"subject": LINE_BREAKS.sub(" ", prefix + item["title"]),
                 "body": render("newsfeed", "email.txt", text=text, **item,
                                attachments=[item["files"][f] for f in self.config.formats])}
 
@@ -440,12 +442,15 @@ class NewsfeedAdapter(ChannelAdapter):
               in_reply_to: str | None) -> None:
         cfg = self.config.email
         msg = EmailMessage()
-        msg["Subject"], msg["From"] = mail["subject"], cfg.from_addr
-        msg["To"] = ", ".join(cfg.to_addrs)
-        msg["Date"] = email.utils.format_datetime(dt.datetime.now(BEIJING))
-        msg["Message-ID"] = message_id
-        if in_reply_to:
-            msg["In-Reply-To"] = msg["References"] = in_reply_to
+        try:  # the email library refuses CR/LF in a header value: never retried, never sent
+            msg["Subject"], msg["From"] = mail["subject"], cfg.from_addr
+            msg["To"] = ", ".join(cfg.to_addrs)
+            msg["Date"] = email.utils.format_datetime(dt.datetime.now(BEIJING))
+            msg["Message-ID"] = message_id
+            if in_reply_to:
+                msg["In-Reply-To"] = msg["References"] = in_reply_to
+        except ValueError as exc:
+            raise PermanentError(f"邮件标头无效：{exc}", code="bad_header") from None
         msg.set_content(mail["body"], cte="base64")
         for name, data in files.items():
             maintype, subtype = (MEDIA_TYPE["nitf" if name.endswith(".nitf.xml") else "newsml"]

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         (), description='Reverse proxies (IPs or CIDRs, JSON list, e.g. ["10.0.0.2"]) whose '
         "X-Forwarded-For names the console's client; nobody else's is believed",
     )
+    go_live_horizon_days: int = Field(
+        90, ge=1, le=3650, description="a go-live time may be set at most this far ahead"
+    )
+    max_request_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="larger request bodies are refused with 413"
+    )
 
     @field_validator("secret_key", "audit_key")
     @classmethod

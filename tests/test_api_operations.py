@@ -1,12 +1,14 @@
 """Every console action is also an API call: going live, re-sending, pausing, auditing."""
 
 import csv
+import datetime as dt
 import io
 
 import pytest
 from fastapi.testclient import TestClient
 
 from orchestrator.api.app import create_app
+from orchestrator.domain.clock import utcnow
 from tests import fakes
 from tests.conftest import approve_all, drain
 
@@ -43,7 +45,8 @@ def test_resend_pause_and_withdraw_over_the_api(ctx, client, new_release):
 def test_scheduling_over_the_api(ctx, client, new_release):
     rid = new_release()
     approve_all(ctx, rid)
-    answer = client.post(f"/api/v1/releases/{rid}/schedule", json={"at": "2099-01-01T09:00:00+08:00"},
+    at = (utcnow() + dt.timedelta(days=30)).isoformat()  # within go_live_horizon_days
+    answer = client.post(f"/api/v1/releases/{rid}/schedule", json={"at": at},
                          headers=client.as_("leader"))
     assert answer.status_code == 200 and answer.json()["state"] == "scheduled"
     assert client.post(f"/api/v1/releases/{rid}/hold", headers=client.as_("leader")).json()[

@@ -46,3 +46,51 @@ def _cases(operation, count):
 
     collect()
     return found
+
+
+# ------------------------------------------------------------------ stateful
+
+
+def test_stateful_runs_never_answer_5xx(ctx, people, memory_channels, new_release):
+    """schemathesis links operations (a created release's id feeds show/edit/submit/...)
+    and hypothesis walks sequences of calls; no step may answer 5xx.
+
+    Deterministic: derandomize=True, no example database, bounded examples and steps."""
+    from hypothesis import settings as hsettings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from orchestrator.usecases import users
+    from orchestrator.usecases.unit_of_work import UnitOfWork
+
+    with UnitOfWork(ctx) as uow:  # every role, so the walk gets past the role checks
+        token = users.add_user(uow, "fuzzer", ["author", "reviewer", "secrecy", "approver",
+                                               "channel_admin", "auditor"])
+    from tests.conftest import approve_all, drain
+
+    draft, published = new_release(), new_release()  # rows for small ids to reach
+    approve_all(ctx, published)
+    drain(ctx)
+    assert draft == 1
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ctx))
+    calls, failures, statuses = [], [], {}
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case):
+            return {"headers": {"Authorization": f"Bearer {token}"}}
+
+        def validate_response(self, response, case, **kwargs):
+            calls.append((case.method, case.path))
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            if response.status_code >= 500:
+                failures.append((case.method, case.formatted_path, case.body,
+                                 response.text[:300]))
+            assert response.status_code < 500, failures[-1]
+
+    run_state_machine_as_test(Workflow, settings=hsettings(
+        derandomize=True, database=None, deadline=None, max_examples=40,
+        stateful_step_count=8, suppress_health_check=list(HealthCheck)))
+    assert failures == []
+    print(f"stateful: {len(calls)} calls, {len(set(calls))} operations, statuses {statuses}")
+    linked = [c for c in calls if "{release_id}" in c[1] or "{delivery_id}" in c[1]]
+    assert len(calls) >= 100 and linked, (len(calls), statuses)
+    assert any(s < 300 for s in statuses), statuses  # the walk got somewhere

@@ -4,6 +4,7 @@ added without a place in the matrix fails the suite; then sessions, CSRF, thrott
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from orchestrator.api.app import create_app
+from orchestrator.domain.clock import utcnow
 from orchestrator.store import secrets
 from orchestrator.usecases import releases, review, users
 from orchestrator.usecases.channels import get_channel
@@ -386,12 +388,14 @@ def test_scheduling_from_the_release_page(console: Context, new_release: NewRele
     press, token = signed_in(console, "press")
     empty = press.post(f"/console/press/{rid}/schedule", data={"csrf": token, "set": "1"})
     assert "请填写上线时间" in empty.text
+    # a day within the go-live horizon (go_live_horizon_days), at 09:00 Beijing time
+    day = (utcnow() + dt.timedelta(days=30)).astimezone(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
     later = press.post(f"/console/press/{rid}/schedule",
-                       data={"csrf": token, "set": "1", "at": "2099-01-01T09:00"})
-    assert "定于 2099-01-01 09:00（北京时间）上线" in later.text and "已定时" in later.text
+                       data={"csrf": token, "set": "1", "at": f"{day}T09:00"})
+    assert f"定于 {day} 09:00（北京时间）上线" in later.text and "已定时" in later.text
     with UnitOfWork(console) as uow:
         at = releases.get_release(uow.session, rid).go_live_at
-    assert at.isoformat().startswith("2099-01-01T01:00")  # 09:00 Beijing time is 01:00 UTC
+    assert at.isoformat().startswith(f"{day}T01:00")  # 09:00 Beijing time is 01:00 UTC
     now = press.post(f"/console/press/{rid}/schedule", data={"csrf": token, "now": "1"})
     assert "各渠道就绪后立即同时上线" in now.text
     drain(console)

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from orchestrator import observability
 from orchestrator.api import operations
 from orchestrator.api.auth import MAX_ID, Actor, RowId
+from orchestrator.api.limits import BodyLimit
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
 from orchestrator.domain.release import ReleaseInput
 from orchestrator.usecases import audit, channels, deliveries, releases, review
@@ -37,6 +38,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
     ctx = replace(ctx, origin={"via": "api"})  # audit events say where they came from
     app = FastAPI(title="tongfa", version="0.1.0", description="同发 — multi-channel publishing")
     app.state.ctx = ctx
+    app.add_middleware(BodyLimit, limit=ctx.settings.max_request_bytes)  # /console too
 
     @app.exception_handler(Refused)
     def _refused(_: Request, exc: Refused) -> JSONResponse:

@@ -8,12 +8,12 @@ from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from orchestrator.domain.errors import Forbidden
+from orchestrator.domain.release import MAX_ID
 from orchestrator.store.models import User
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from orchestrator.usecases.users import user_for_token
 
 bearer = HTTPBearer(auto_error=False)
-MAX_ID = 2**53  # ids are 64-bit in the database; larger numbers are refused, not overflowed
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 

@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from orchestrator.api.auth import MAX_ID, Actor, RowId, context_of
+from orchestrator.domain.spreadsheet import safe_cell
 from orchestrator.usecases import (
     audit,
     channels,
@@ -154,8 +155,8 @@ def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
-                         for k, v in row.items()})
+        writer.writerow({k: safe_cell(json.dumps(v, ensure_ascii=False)
+                                      if isinstance(v, dict) else v) for k, v in row.items()})
         if buffer.tell() > 64_000:
             yield buffer.getvalue()
             buffer.seek(0)

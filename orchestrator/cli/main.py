@@ -21,6 +21,7 @@ import yaml
 
 from orchestrator.domain.errors import Refused
 from orchestrator.domain.release import parse_release
+from orchestrator.domain.spreadsheet import safe_cell
 from orchestrator.settings import get_settings
 from orchestrator.usecases import audit, channels, deliveries, releases, review, users
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
@@ -84,8 +85,8 @@ def emit(data: Any) -> None:
 def load_file(path: Path) -> Any:
     if not path.is_file():
         raise Refused(f"no such file: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
+    try:  # UnicodeDecodeError is a ValueError too: a file that is not UTF-8 is refused
+        text = path.read_text(encoding="utf-8")
         return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise Refused(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
@@ -320,7 +321,8 @@ def audit_query(
         writer = csv.DictWriter(sys.stdout, fieldnames=AUDIT_FIELDS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict) else v
+            writer.writerow({k: safe_cell(json.dumps(v, ensure_ascii=False)
+                                          if isinstance(v, dict) else v)
                              for k, v in row.items()})
         return
     for r in rows:
@@ -368,7 +370,7 @@ def report_assessment(
     if csv_out:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(report.COLUMNS))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: safe_cell(v) for k, v in row.items()} for row in rows)
         return
     typer.echo(f"{'部门':<20}{'渠道':<16}{'发布':>6}{'审批→上线中位(秒)':>18}{'失败':>6}{'更正':>6}")
     for r in rows:

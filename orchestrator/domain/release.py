@@ -6,13 +6,22 @@ Field values use the domain's own terms (`disclosure: 主动公开`).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 import nh3
 from markdown_it import MarkdownIt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from orchestrator.domain.errors import InvalidInput
 
@@ -26,6 +35,133 @@ class Disclosure(StrEnum):
 class Priority(StrEnum):
     NORMAL = "normal"
     URGENT = "urgent"
+
+
+MAX_ID = 2**53  # ids are 64-bit in the database; larger numbers are refused, not overflowed
+
+# What no output can carry: XML 1.0, HTML, e-mail headers and CSV all break on these.
+# Everywhere: C0 controls but tab/LF/CR, DEL, C1 (incl. U+0085), surrogates, U+FFFE/U+FFFF.
+_NEVER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# In a one-line field (a title becomes an Atom <title>, an e-mail Subject, a CSV cell) also
+# no line or paragraph break; a tab is harmless there and comes with pasted text.
+_BREAKS = re.compile("[\r\n\u2028\u2029]")
+
+
+def _refuse(char: str, where: int, one_line: bool) -> PydanticCustomError:
+    kind = "换行符" if one_line and _BREAKS.match(char) else "控制字符或无效字符"
+    return PydanticCustomError(
+        "text_character", "第 {position} 个字符是{kind} U+{code}，不能使用" +
+        ("（此项只能是一行）" if one_line else ""),
+        {"position": where + 1, "kind": kind, "code": f"{ord(char):04X}"})
+
+
+def one_line(value: str) -> str:
+    """A single-line field: a title, a summary, a metadata value, a channel name."""
+    bad = _NEVER.search(value) or _BREAKS.search(value)
+    if bad:
+        raise _refuse(bad.group(), bad.start(), one_line=True)
+    return value
+
+
+def text(value: str) -> str:
+    """A multi-line field (the body): pasted Windows line endings become LF first."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    bad = _NEVER.search(value)
+    if bad:
+        raise _refuse(bad.group(), bad.start(), one_line=False)
+    return value
+
+
+OneLine = Annotated[str, AfterValidator(one_line)]
+Text = Annotated[str, AfterValidator(text)]
+ReleaseId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+# Override keys the adapters read (channels/*.py render()), by what each becomes:
+# one line — website/cms_push/newsfeed title and column, newsfeed slugline (and the
+# NewsML/NITF headline), WeChat author and digest (its 摘要), a summary;
+# text — the Weibo post (line breaks are allowed in a post); version — a positive number.
+# Any other key is kept (the adapter ignores it) but holds only JSON and clean text.
+OVERRIDE_RULES: dict[str, str] = {
+    "title": "one_line", "column": "one_line", "slugline": "one_line", "headline": "one_line",
+    "author": "one_line", "digest": "one_line", "summary": "one_line", "text": "text",
+    "version": "version",
+}
+
+
+def _override_errors(value: Any, loc: tuple[str | int, ...], rule: str,
+                     found: list[InitErrorDetails]) -> Any:
+    """One override value checked (and line endings normalised) by its rule; JSON only."""
+
+    def fail(kind: str, message: str, ctx: dict[str, Any] | None = None) -> None:
+        found.append(InitErrorDetails(type=PydanticCustomError(kind, message, ctx), loc=loc,
+                                      input=value))
+
+    if rule == "version":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+            fail("override_version", "版本号应为正整数")
+        return value
+    if rule in ("one_line", "text") and not isinstance(value, str):
+        fail("override_text", "应为文本")
+        return value
+    if isinstance(value, str):
+        try:
+            return one_line(value) if rule == "one_line" else text(value)
+        except PydanticCustomError as exc:
+            found.append(InitErrorDetails(type=exc, loc=loc, input=value))
+            return value
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or _NEVER.search(key) or _BREAKS.search(key):
+                fail("override_key", "键名 {key} 不能使用", {"key": ascii(key)})
+                continue
+            out[key] = _override_errors(item, (*loc, key), "any", found)
+        return out
+    if isinstance(value, list):
+        return [_override_errors(item, (*loc, i), "any", found) for i, item in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        fail("override_number", "数字必须有限")
+    elif value is not None and not isinstance(value, bool | int | float):
+        fail("override_type", "只能是文本、数字、列表或映射")
+    return value
+
+
+def checked_overrides(overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    found: list[InitErrorDetails] = []
+    out: dict[str, dict[str, Any]] = {}
+    for channel, fields in overrides.items():
+        if _NEVER.search(channel) or _BREAKS.search(channel):
+            found.append(InitErrorDetails(
+                type=PydanticCustomError("override_key", "渠道名 {key} 不能使用",
+                                         {"key": ascii(channel)}), loc=(), input=channel))
+            continue
+        out[channel] = {}
+        for key, value in fields.items():
+            if _NEVER.search(key) or _BREAKS.search(key):
+                found.append(InitErrorDetails(
+                    type=PydanticCustomError("override_key", "键名 {key} 不能使用",
+                                             {"key": ascii(key)}), loc=(channel,), input=key))
+                continue
+            out[channel][key] = _override_errors(value, (channel, key),
+                                                 OVERRIDE_RULES.get(key, "any"), found)
+    if found:
+        raise ValidationError.from_exception_data("overrides", found)
+    return out
+
+
+def go_live_problems(at: dt.datetime | None, *, now: dt.datetime, horizon_days: int,
+                     field: str = "go_live_at") -> list[tuple[str, str]]:
+    """A go-live time must lie ahead, and not further than the horizon (a setting).
+
+    Checked by the use case (it has the clock and the settings), not when a file is read.
+    """
+    if at is None:
+        return []
+    if at <= now:
+        return [(field, f"上线时间 {at.isoformat()} 已过去；立即上线请留空")]
+    if at > now + dt.timedelta(days=horizon_days):
+        return [(field, f"上线时间 {at.isoformat()} 超出 {horizon_days} 天以内的范围")]
+    return []
 
 
 DOCUMENT_NUMBER = re.compile(r"^\S+〔\d{4}〕\d+号$")
@@ -42,14 +178,14 @@ class Metadata(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    index_number: str = Field(min_length=1, max_length=64, description="索引号")
-    issuing_body: str = Field(min_length=1, max_length=100, description="发布机构")
-    document_number: str | None = Field(None, description="文号, e.g. 某政办发〔2014〕8号")
+    index_number: OneLine = Field(min_length=1, max_length=64, description="索引号")
+    issuing_body: OneLine = Field(min_length=1, max_length=100, description="发布机构")
+    document_number: OneLine | None = Field(None, description="文号, e.g. 某政办发〔2014〕8号")
     date_written: dt.date | None = Field(None, description="成文日期")
     date_published: dt.date | None = Field(None, description="发布日期")
-    subject_category: str = Field("综合政务", max_length=50, description="主题分类")
+    subject_category: OneLine = Field("综合政务", max_length=50, description="主题分类")
     disclosure: Disclosure = Field(description="公开属性")
-    validity: str = Field("有效", max_length=20, description="有效性")
+    validity: OneLine = Field("有效", max_length=20, description="有效性")
 
     @field_validator("document_number")
     @classmethod
@@ -64,20 +200,21 @@ class ReleaseInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(min_length=1)
+    title: OneLine = Field(min_length=1, max_length=200)
+    body: Text = Field(min_length=1)
     body_format: str = Field("markdown", pattern="^(markdown|html)$")
-    summary: str = Field("", max_length=500)
+    summary: OneLine = Field("", max_length=500)
     metadata: Metadata
-    column: str = Field("新闻发布", min_length=1, max_length=50, description="website 栏目")
-    channels: list[str] = Field(min_length=1, description="target channel instance names")
+    column: OneLine = Field("新闻发布", min_length=1, max_length=50, description="website 栏目")
+    channels: list[OneLine] = Field(min_length=1, description="target channel instance names")
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    images: list[str] = Field(default_factory=list, description="file paths")
-    attachments: list[str] = Field(default_factory=list, description="file paths")
+    images: list[OneLine] = Field(default_factory=list, description="file paths")
+    attachments: list[OneLine] = Field(default_factory=list, description="file paths")
     priority: Priority = Priority.NORMAL
-    parent: int | None = Field(None, description="id of the release this one follows up")
-    corrects: int | None = Field(None, description="id of the published release this corrects")
-    group: str | None = Field(
+    parent: ReleaseId | None = Field(None, description="id of the release this one follows up")
+    corrects: ReleaseId | None = Field(
+        None, description="id of the published release this corrects")
+    group: OneLine | None = Field(
         None, max_length=64, description="go-live group: releases that go live as one"
     )
     go_live_at: dt.datetime | None = None
@@ -88,6 +225,11 @@ class ReleaseInput(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("a channel is listed twice")
         return value
+
+    @field_validator("overrides")
+    @classmethod
+    def _overrides(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return checked_overrides(value)
 
     @field_validator("go_live_at")
     @classmethod

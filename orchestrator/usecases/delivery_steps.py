@@ -20,8 +20,10 @@ from sqlmodel import Session, select
 
 from channels.contract import ChannelAdapter, ChannelError
 from orchestrator.domain.clock import utcnow
+from orchestrator.domain.errors import NotFound
 from orchestrator.domain.hashing import canonical_json, content_hash
 from orchestrator.domain.redaction import redact_text
+from orchestrator.domain.release import MAX_ID
 from orchestrator.domain.retry import RetryPolicy
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import delivery_transition
@@ -106,7 +108,11 @@ def as_claim(uow: UnitOfWork, delivery: Delivery) -> Claim:
 
 def locked(session: Session, model: type, row_id: int) -> Any:
     """The row, locked until commit (PostgreSQL; SQLite's write lock is already held)."""
-    return session.exec(select(model).where(model.id == row_id).with_for_update()).one()
+    row = session.exec(select(model).where(model.id == row_id).with_for_update()).one_or_none() \
+        if 1 <= row_id <= MAX_ID else None
+    if row is None:  # an id from a request (force-go-live, withdraw) may name no row
+        raise NotFound(f"no {model.__name__.lower()} with id {row_id}")
+    return row
 
 
 def signed_intact(uow: UnitOfWork, release: Release) -> bool:

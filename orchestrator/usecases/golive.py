@@ -8,6 +8,7 @@ from sqlmodel import select
 
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.errors import InvalidInput, Refused
+from orchestrator.domain.release import go_live_problems
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.domain.states import release_transition
@@ -32,6 +33,10 @@ def schedule(uow: UnitOfWork, release_id: int, at: dt.datetime | None, actor: st
         raise Refused(f"release {release_id} is {release.state}: too late to schedule")
     if at is not None and at.tzinfo is None:
         raise InvalidInput([("at", "needs a time zone, e.g. 2026-11-29T09:00:00+08:00")])
+    problems = go_live_problems(at, now=utcnow(), field="at",
+                                horizon_days=uow.ctx.settings.go_live_horizon_days)
+    if problems:
+        raise InvalidInput(problems)
     before = {"state": release.state, "go_live_at": iso(release.go_live_at)}
     release.go_live_at = at
     if release.state == R.APPROVED and at is not None and at > utcnow():

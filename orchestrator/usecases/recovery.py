@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.domain.errors import NotFound, Refused
+from orchestrator.domain.release import MAX_ID
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.domain.states import release_transition
@@ -14,7 +15,8 @@ from orchestrator.usecases.users import get_user, require_role
 
 
 def _delivery(uow: UnitOfWork, delivery_id: int) -> tuple[Delivery, Release]:
-    delivery = uow.session.get(Delivery, delivery_id)
+    # an id no row can have is simply not found (a database would overflow on it)
+    delivery = uow.session.get(Delivery, delivery_id) if 1 <= delivery_id <= MAX_ID else None
     if delivery is None:
         raise NotFound(f"no delivery with id {delivery_id}")
     release = steps.locked(uow.session, Release, delivery.release_id)

@@ -10,7 +10,13 @@ from sqlmodel import Session, select
 from channels.contract import ChannelError, ValidationFailed
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.errors import InvalidInput, NotFound, Refused
-from orchestrator.domain.release import Disclosure, ReleaseInput, sanitised_body
+from orchestrator.domain.release import (
+    MAX_ID,
+    Disclosure,
+    ReleaseInput,
+    go_live_problems,
+    sanitised_body,
+)
 from orchestrator.domain.states import (
     EDITABLE_RELEASE_STATES,
     DeliveryState,
@@ -27,7 +33,8 @@ from orchestrator.usecases.users import get_user, require_role
 
 
 def get_release(session: Session, release_id: int) -> Release:
-    release = session.get(Release, release_id)
+    # an id no row can have is simply not found (a database would overflow on it)
+    release = session.get(Release, release_id) if 1 <= release_id <= MAX_ID else None
     if release is None:
         raise NotFound(f"no release with id {release_id}")
     return release
@@ -67,6 +74,10 @@ def _check_references(session: Session, data: ReleaseInput) -> None:
 
 
 def _apply(uow: UnitOfWork, release: Release, data: ReleaseInput, base: Path) -> None:
+    problems = go_live_problems(data.go_live_at, now=utcnow(),
+                                horizon_days=uow.ctx.settings.go_live_horizon_days)
+    if problems:
+        raise InvalidInput(problems)
     _check_references(uow.session, data)
     images = _store_files(uow, data.images, base, "images")
     attachments = _store_files(uow, data.attachments, base, "attachments")

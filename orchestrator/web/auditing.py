@@ -20,6 +20,8 @@ from sqlmodel import select
 from starlette.responses import Response
 
 from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.release import MAX_ID
+from orchestrator.domain.spreadsheet import safe_cell
 from orchestrator.store.models import AuditEvent
 from orchestrator.usecases import audit, releases
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
@@ -39,7 +41,8 @@ def filters_of(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
     """Query-string filters → audit.query keywords (and the raw values for the form)."""
     raw = {k: request.query_params.get(k, "").strip() for k in FILTERS}
     release = raw["release"]
-    if release and not release.isdigit():
+    # ASCII digits only (str.isdigit() also takes '²'), and an id a row can have
+    if release and not (release.isascii() and release.isdigit() and 1 <= int(release) <= MAX_ID):
         raise InvalidInput([("release", "稿件编号应为数字")])
     return {
         "release_id": int(release) if release else None,
@@ -95,8 +98,8 @@ def timeline(request: Request, release_id: int, who: Auditor) -> Response:
 
 def _cell(value: Any) -> Any:
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return "" if value is None else value
+        return safe_cell(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    return "" if value is None else safe_cell(value)
 
 
 def _csv(ctx: Context, keywords: dict[str, Any]) -> Iterator[str]:

@@ -95,7 +95,7 @@ def release_data(values: dict[str, Any]) -> dict[str, Any]:
         "metadata": {k: v for k, v in values["md"].items() if v},
     }
     if values["parent"]:
-        data["parent"] = int(values["parent"]) if values["parent"].isdigit() else values["parent"]
+        data["parent"] = values["parent"]  # parse_release reads the number and checks its range
     return data
 
 

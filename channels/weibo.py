@@ -28,6 +28,7 @@ from channels.contract import (
     RateLimited,
     Receipt,
     ReleaseView,
+    RemoteConfig,
     RetryableError,
 )
 from channels.templating import render
@@ -50,7 +51,7 @@ def weibo_length(text: str) -> int:
     return math.ceil(units / 2)
 
 
-class WeiboConfig(BaseModel):
+class WeiboConfig(RemoteConfig):
     api_base: str = Field(description="e.g. https://api.weibo.com or the sandbox URL")
     web_base: str | None = Field(None, description="where posts are read; default api_base")
     safe_domain: str = Field(description="the app's registered safe domain (安全域名)")
@@ -68,6 +69,7 @@ class WeiboAdapter(http.HttpChannel):
     capabilities = Capabilities(can_update=False, can_withdraw=True, can_lookup=True)
     config_model = WeiboConfig
     credentials_model = WeiboCredentials
+    endpoints = ("api_base",)  # the token goes there
     formats = ("text",)
 
     # ------------------------------------------------------------ render/validate

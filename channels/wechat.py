@@ -166,10 +166,14 @@ class WeChatAdapter(http.HttpChannel):
         except ValueError:
             raise PermanentError(f"HTTP {response.status_code}: not JSON",
                                  code=f"http_{response.status_code}") from None
-        code = int(body.get("errcode", 0) or 0)
+        try:
+            code = int(body.get("errcode", 0) or 0)
+        except (TypeError, ValueError, AttributeError):
+            raise PermanentError(f"HTTP {response.status_code}: errcode is not a number",
+                                 code=f"http_{response.status_code}") from None
         if code == 0:
             return body
-        message = str(body.get("errmsg", ""))
+        message = f"微信错误码 {code}"  # errmsg is the remote side's wording: not repeated
         if code in TOKEN_REJECTED:
             raise CredentialsExpired(message, code=code)
         if code in WRONG_ACCOUNT:

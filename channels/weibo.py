@@ -120,7 +120,13 @@ class WeiboAdapter(http.HttpChannel):
             raise PermanentError(f"HTTP {response.status_code}: not JSON",
                                  code=f"http_{response.status_code}") from None
         if isinstance(body, dict) and "error_code" in body:
-            self._raise(int(body["error_code"]), str(body.get("error", "")), response)
+            try:
+                code = int(body["error_code"])
+            except (TypeError, ValueError):
+                raise PermanentError(f"HTTP {response.status_code}: error_code is not a number",
+                                     code=f"http_{response.status_code}") from None
+            # the platform's code says it all; its wording is not repeated into logs and screens
+            self._raise(code, f"微博错误码 {code}", response)
         if response.status_code >= 500:  # a gateway's answer, not Weibo's: it may have posted
             raise OutcomeUnknown(f"HTTP {response.status_code} from a gateway",
                                  code=f"http_{response.status_code}")

@@ -26,8 +26,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 from standardwebhooks import Webhook
 
-from channels.cms_push import CmsPushAdapter
 from channels import contract
+from channels.cms_push import CmsPushAdapter
 from channels.contract import ChannelError
 from channels.sandbox.server import SandboxServer
 from channels.sandbox.weibo import create_app as weibo_sandbox

@@ -33,7 +33,7 @@ def test_a_release_through_the_cli(tongfa, tmp_path):
                        ("zhao", "approver"), ("ops", "channel_admin")):
         token = tongfa("users", "add", name, "--role", role).stdout.strip()
         assert token.startswith("tf_") and len(token.splitlines()) == 1
-    site = json.dumps({"web_root": str(tmp_path / "site")})
+    site = json.dumps({"web_root": str(tmp_path / "var" / "site")})
     tongfa("channels", "add", "website", "--kind", "website", "--config", site, "--as", "ops")
     tongfa("channels", "add", "weibo-office", "--kind", "weibo", "--config", json.dumps(
         {"api_base": "http://127.0.0.1:9", "safe_domain": "127.0.0.1", "sandbox": True}),
@@ -70,7 +70,7 @@ def test_a_release_through_the_cli(tongfa, tmp_path):
 
 def test_preview_prints_what_each_kind_would_send(tongfa, tmp_path):
     tongfa("channels", "add", "website", "--kind", "website", "--config",
-           json.dumps({"web_root": str(tmp_path / "site")}))
+           json.dumps({"web_root": str(tmp_path / "var" / "site")}))
     tongfa("channels", "add", "weibo-office", "--kind", "weibo", "--config", json.dumps(
         {"api_base": "http://127.0.0.1:9", "safe_domain": "127.0.0.1", "sandbox": True}))
     page = tongfa("preview", str(EXAMPLE), "--kind", "website").stdout

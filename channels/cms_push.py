@@ -1,27 +1,28 @@
 """Sites with their own CMS: the release pushed as signed JSON to an endpoint the site runs.
 
-POST <endpoint> carries the release as canonical JSON, signed with HMAC-SHA256 over
-`timestamp + "." + body` (X-Tongfa-Timestamp, X-Tongfa-Signature: sha256=<hex>), so the
-CMS knows the push is ours and fresh; the delivery key travels as Idempotency-Key, so a
-retry after a lost answer makes no second page. The CMS answers {"id": ..., "url": ...}.
+POST <endpoint> carries the release as canonical JSON, signed the Standard Webhooks way
+(webhook-id, webhook-timestamp, webhook-signature; the shared secret is `whsec_...`), so
+the CMS verifies it with an off-the-shelf library in any language and refuses it after
+five minutes. webhook-id is the delivery key, the same for every retry, so a retry after
+a lost answer makes no second page (it also travels as Idempotency-Key). The CMS answers
+{"id": ..., "url": ...}.
 
-GET / DELETE <endpoint>/<idempotency key> look a push up and withdraw it. They have no
-body, so they sign "<METHOD> <path as sent>" in its place: a captured signature cannot be
-replayed against another item. verify_signature() is the receiving side's check.
+GET / DELETE <endpoint>/<delivery key> look a push up and withdraw it. They have no
+body, so they sign "<METHOD> <path as sent>" in its place (webhook-id "<key>.get" /
+"<key>.delete"): a captured signature cannot be replayed against another item.
+docs/adapters.md shows the receiving side.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import hashlib
-import hmac
 import json
-import time
+from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
 import requests
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from channels import http
 from channels.contract import (
@@ -35,9 +36,11 @@ from channels.contract import (
     RateLimited,
     Receipt,
     ReleaseView,
+    RemoteConfig,
     RetryableError,
     approved_files,
 )
+from channels.outbound import webhook_headers, webhook_secret
 
 META_KEYS = ("index_number", "issuing_body", "document_number", "date_written",
              "date_published", "subject_category", "disclosure", "validity")
@@ -46,34 +49,7 @@ TITLE_LIMIT = 200
 GONE = {200, 202, 204, 404, 410}  # a withdrawal that finds nothing has nothing left to do
 
 
-def signature(secret: str, timestamp: str, body: bytes | str) -> str:
-    """Hex HMAC-SHA256 of `timestamp + "." + body`."""
-    data = body.encode("utf-8") if isinstance(body, str) else body
-    return hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + data,
-                    hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: str, timestamp: str, body: bytes | str, header: str,
-                     now: float | dt.datetime, window: float = 300) -> bool:
-    """For the receiving CMS: signed with our secret and sent within `window` seconds of
-    `now` (epoch seconds or an aware datetime), so an old request replayed is refused.
-    `header` may list several `sha256=` values (comma-separated) while a secret rotates.
-    Within the window, the receiver drops repeats by Idempotency-Key.
-    """
-    moment = now.timestamp() if isinstance(now, dt.datetime) else float(now)
-    try:
-        sent = int(timestamp)
-    except (TypeError, ValueError):
-        return False
-    if abs(moment - sent) > window:
-        return False
-    expected = signature(secret, timestamp, body)
-    given = [part.strip()[len("sha256="):] for part in (header or "").split(",")
-             if part.strip().startswith("sha256=")]
-    return any(hmac.compare_digest(expected, g) for g in given)
-
-
-class CmsPushConfig(BaseModel):
+class CmsPushConfig(RemoteConfig):
     endpoint: str = Field(description="e.g. https://www.example.gov.cn/api/tongfa/releases")
     files_base_url: str = Field("", description="where the CMS can fetch images/attachments: "
                                                 "<files_base_url>/<sha256>/<filename>")
@@ -82,7 +58,12 @@ class CmsPushConfig(BaseModel):
 
 
 class CmsPushCredentials(BaseModel):
-    secret: str = Field("", description="the shared HMAC secret")
+    secret: str = Field("", description="the Standard Webhooks secret the CMS shares: whsec_...")
+
+    @field_validator("secret")
+    @classmethod
+    def _standard(cls, value: str) -> str:
+        return webhook_secret(value) if value else value
 
 
 class CmsPushAdapter(http.HttpChannel):
@@ -90,7 +71,9 @@ class CmsPushAdapter(http.HttpChannel):
     capabilities = Capabilities(can_update=True, can_withdraw=True, can_lookup=True)
     config_model = CmsPushConfig
     credentials_model = CmsPushCredentials
+    endpoints = ("endpoint",)  # signed requests go there
     formats = ("json",)
+    clock: Callable[[], dt.datetime] = staticmethod(lambda: dt.datetime.now(dt.UTC))
 
     # ------------------------------------------------------------ render/validate
 
@@ -158,7 +141,7 @@ class CmsPushAdapter(http.HttpChannel):
         return self._receipt(self._answer(response), payload, key)
 
     def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
-        response = self._call("GET", self._item_url(key))
+        response = self._call("GET", self._item_url(key), key=key)
         if response.status_code == 404:
             return None
         return self._receipt(self._answer(response), payload, key)
@@ -167,12 +150,13 @@ class CmsPushAdapter(http.HttpChannel):
         key = receipt.details.get("key")
         if not key:
             raise PermanentError("回执中没有推送编号，无法撤回", code="no_key")
-        response = self._call("DELETE", self._item_url(key))
+        response = self._call("DELETE", self._item_url(key), key=key)
         if response.status_code not in GONE:
             self._answer(response)
 
     def test_connection(self) -> str:
-        response = self._call("GET", self._item_url("tongfa-connection-test"))
+        probe = "tongfa-connection-test"
+        response = self._call("GET", self._item_url(probe), key=probe)
         if response.status_code not in (200, 404):
             self._answer(response)
         return f"{self.config.endpoint} 可连接，签名已被接受"
@@ -182,45 +166,42 @@ class CmsPushAdapter(http.HttpChannel):
     def _item_url(self, key: str) -> str:
         return f"{self.config.endpoint.rstrip('/')}/{quote(key, safe='')}"
 
-    def _call(self, method: str, url: str, data: bytes = b"", key: str | None = None
-              ) -> requests.Response:
+    def _call(self, method: str, url: str, data: bytes = b"", *, key: str) -> requests.Response:
         assert self.credentials is not None
         if not self.credentials.secret:
             raise CredentialsExpired("未配置签名密钥", code="no_secret")
-        timestamp = str(int(time.time()))
         signed = data or f"{method} {urlsplit(url).path}".encode()
-        mac = signature(self.credentials.secret, timestamp, signed)
-        headers = {"X-Tongfa-Timestamp": timestamp, "X-Tongfa-Signature": f"sha256={mac}",
+        message_id = key if method == "POST" else f"{key}.{method.lower()}"
+        headers = {**webhook_headers(self.credentials.secret, message_id, self.clock(), signed),
                    "Accept": "application/json"}
         if data:
             headers["Content-Type"] = "application/json; charset=utf-8"
-        if key:
             headers["Idempotency-Key"] = key
         return http.call(self.http, method, url, data=data or None, headers=headers,
                          read_timeout=self.config.timeout_seconds)
 
     def _answer(self, response: requests.Response) -> JSON:
         """The CMS's JSON answer, or the typed error its status means."""
+        # messages say the status only: what the remote side wrote is not repeated anywhere
         status = response.status_code
-        said = _said(response)
         if status == 429:
             wait = _retry_after(response)
-            raise RateLimited(f"网站 CMS 限流：{said}", code=status, retry_after=wait
+            raise RateLimited(f"网站 CMS 限流（HTTP {status}）", code=status, retry_after=wait
                               if wait is not None else self.config.rate_limit_retry_seconds)
-        if status >= 500:  # the Idempotency-Key makes a retry safe even if it did act
-            raise RetryableError(f"网站 CMS 暂时出错（HTTP {status}）：{said}", code=status,
+        if status >= 500:  # the webhook-id makes a retry safe even if it did act
+            raise RetryableError(f"网站 CMS 暂时出错（HTTP {status}）", code=status,
                                  retry_after=_retry_after(response))
         if status in (401, 403):
-            raise CredentialsExpired(f"网站 CMS 拒绝了签名（HTTP {status}），请核对密钥：{said}",
+            raise CredentialsExpired(f"网站 CMS 拒绝了签名（HTTP {status}），请核对密钥",
                                      code=status)
         if status >= 400:
-            raise PermanentError(f"网站 CMS 拒收（HTTP {status}）：{said}", code=status)
+            raise PermanentError(f"网站 CMS 拒收（HTTP {status}）", code=status)
         try:
             answer = response.json()
         except ValueError:
             answer = None
         if not isinstance(answer, dict) or answer.get("id") in (None, ""):
-            raise OutcomeUnknown(f"网站 CMS 已应答 HTTP {status}，但答复中没有 id：{said}",
+            raise OutcomeUnknown(f"网站 CMS 已应答 HTTP {status}，但答复中没有 id",
                                  code="no_id")
         return answer
 
@@ -239,16 +220,6 @@ def body(payload: JSON) -> bytes:
     """The exact bytes sent and signed: canonical JSON, UTF-8, Chinese unescaped."""
     return json.dumps(payload["document"], ensure_ascii=False, sort_keys=True,
                       separators=(",", ":")).encode("utf-8")
-
-
-def _said(response: requests.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(data, dict):
-        return str(data.get("error") or data.get("detail") or data.get("message") or data)[:200]
-    return str(data)[:200]
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from channels.outbound import NOTHING, SANDBOX, Allowed
 
 JSON = dict[str, Any]
 
@@ -189,6 +193,16 @@ class ValidationFailed(PermanentError):
         self.problems = problems
 
 
+class InvalidConfig(PermanentError):
+    """The channel's configuration breaks a rule of where it may connect or write."""
+
+    kind = "config"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems), code="config")
+        self.problems = problems
+
+
 class OutcomeUnknown(ChannelError):
     """The request may have reached the channel (timeout after sending, dropped answer).
 
@@ -225,6 +239,63 @@ def approved_files(refs: Iterable[Mapping[str, Any]]) -> list[bytes]:
     """approved_bytes() of every `{"sha256", "filename", "path"}` in a payload, all read
     before the first is sent."""
     return [approved_bytes(r["sha256"], r["filename"], r["path"]) for r in refs]
+# ------------------------------------------------------------- where a channel connects
+
+
+class RemoteConfig(BaseModel):
+    """Base of the config of a channel that connects somewhere (see ChannelAdapter.endpoints)."""
+
+    sandbox: bool = Field(False, description="a local test double: http allowed, loopback only")
+
+
+def is_loopback_host(host: str) -> bool:
+    """Loopback by its very name, without asking a resolver."""
+    name = host.strip("[]").lower().rstrip(".")
+    try:
+        return name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def config_value(config: Any, key: str) -> Any:
+    """A dotted key (`sftp.host`) of a config dict; None where a section is absent."""
+    value = config
+    for part in key.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def endpoint_host(value: Any) -> str | None:
+    """The host an endpoint value names: a URL's host or a bare host name; None for a
+    local directory (a token store) or a port number."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    if "://" in value:
+        return urlsplit(value).hostname or ""
+    return None if "/" in value or "\\" in value else value.strip()
+
+
+URL_SCHEMES = {"https", "http", "redis", "rediss"}
+
+
+def endpoint_problems(config: JSON, endpoints: tuple[str, ...]) -> list[Problem]:
+    """Https unless a sandbox; a sandbox only on loopback. Checked without the network."""
+    sandbox, found = bool(config.get("sandbox")), []
+    for key in endpoints:
+        value = config_value(config, key)
+        host = endpoint_host(value)
+        if host is None:
+            continue
+        scheme = urlsplit(value).scheme.lower() if "://" in value else ""
+        if (scheme and scheme not in URL_SCHEMES) or ("://" in value and not host):
+            found.append(Problem(key, "不是有效的地址"))
+        elif scheme == "http" and not sandbox:
+            found.append(Problem(key, "须使用 https（只有本机沙箱渠道可用 http）"))
+        elif sandbox and not is_loopback_host(host):
+            found.append(Problem(key, "沙箱（sandbox）渠道只能指向本机地址（127.0.0.1、::1、localhost）"))
+    return found
 
 
 # --------------------------------------------------------------------- adapter
@@ -239,11 +310,24 @@ class ChannelAdapter(ABC):
     credentials_model: ClassVar[type[BaseModel] | None] = None
     # payload formats `tongfa preview --format` can print; the first is the default
     formats: ClassVar[tuple[str, ...]] = ("json",)
+    # config keys (dotted) that say where the credentials go: changing one needs them again
+    endpoints: ClassVar[tuple[str, ...]] = ()
+    # config keys naming directories this machine writes: they must lie under an allowed root
+    directories: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
         self.config = self.config_model.model_validate(config)
         model = self.credentials_model
         self.credentials = model.model_validate(credentials or {}) if model else None
+        problems = endpoint_problems(self.config.model_dump(), self.endpoints)
+        if problems:
+            raise InvalidConfig(problems)
+        self.sandbox = bool(getattr(self.config, "sandbox", False))
+        self.outbound = SANDBOX if self.sandbox else NOTHING
+
+    def allow_outbound(self, allowed: Allowed) -> None:
+        """Non-public hosts this deployment lets the adapter reach (its allow-list setting)."""
+        self.outbound = allowed + (SANDBOX if self.sandbox else NOTHING)
 
     @abstractmethod
     def render(self, release: ReleaseView) -> JSON:

@@ -12,7 +12,8 @@ from typing import Any
 import requests
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random
 
-from channels.contract import JSON, ChannelAdapter, OutcomeUnknown, RetryableError
+from channels import outbound
+from channels.contract import JSON, ChannelAdapter, OutcomeUnknown, PermanentError, RetryableError
 
 CONNECT_TIMEOUT = 3.05
 READ_TIMEOUT = 15.0
@@ -42,6 +43,8 @@ def call(
 ) -> requests.Response:
     try:
         return session.request(method, url, timeout=(CONNECT_TIMEOUT, read_timeout), **kwargs)
+    except outbound.OutboundRefused as exc:  # nothing was sent
+        raise PermanentError(f"目标地址不允许连接：{exc.reason}", code="outbound_refused") from None
     except (requests.ConnectTimeout, requests.ConnectionError) as exc:
         if isinstance(exc, requests.ConnectionError) and _after_sending(exc):
             raise OutcomeUnknown(f"connection dropped after sending: {scrub(str(exc))}",
@@ -60,8 +63,13 @@ def _after_sending(exc: requests.ConnectionError) -> bool:
 
 
 class HttpChannel(ChannelAdapter):
-    """An adapter that talks HTTP: one connection-pooling session per adapter instance."""
+    """An adapter that talks HTTP: one connection-pooling session per adapter instance,
+    connecting only to addresses outbound.check() accepts."""
 
     def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
         super().__init__(config, credentials)
-        self.http = requests.Session()
+        self.http = outbound.session(self.outbound)
+
+    def allow_outbound(self, allowed: outbound.Allowed) -> None:
+        super().allow_outbound(allowed)
+        self.http = outbound.session(self.outbound)

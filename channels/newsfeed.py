@@ -28,7 +28,6 @@ import email.utils
 import errno
 import fcntl
 import io
-import ipaddress
 import json
 import posixpath
 import re
@@ -56,8 +55,10 @@ from channels.contract import (
     Problem,
     Receipt,
     ReleaseView,
+    RemoteConfig,
     RetryableError,
     approved_files,
+    is_loopback_host,
 )
 from channels.templating import render
 from channels.website import write_atomically
@@ -81,13 +82,6 @@ def _clean(value: object) -> str:
     return xml_text(value or "").strip()
 
 
-def _loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class SftpTarget(BaseModel):
     host: str
     port: int = 22
@@ -99,7 +93,7 @@ class SftpTarget(BaseModel):
 
     @model_validator(mode="after")
     def _pinned(self) -> SftpTarget:
-        if not self.host_key and not (self.accept_any_host_key and _loopback(self.host)):
+        if not self.host_key and not (self.accept_any_host_key and is_loopback_host(self.host)):
             raise ValueError("sftp.host_key is required (accept_any_host_key: loopback only)")
         return self
 
@@ -123,7 +117,7 @@ class AtomTarget(BaseModel):
     entries: int = 100
 
 
-class NewsfeedConfig(BaseModel):
+class NewsfeedConfig(RemoteConfig):
     delivery: list[Literal["sftp", "email", "atom"]] = Field(min_length=1)
     formats: list[Literal["newsml", "nitf"]] = Field(default_factory=lambda: ["newsml"],
                                                      min_length=1)
@@ -153,6 +147,8 @@ class NewsfeedAdapter(ChannelAdapter):
     capabilities = Capabilities(can_update=True, can_withdraw=True, can_lookup=True)
     config_model = NewsfeedConfig
     credentials_model = NewsfeedCredentials
+    endpoints = ("sftp.host", "sftp.port", "email.host", "email.port")  # where passwords go
+    directories = ("atom.directory",)
     formats = ("newsml", "nitf", "email")
 
     def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
@@ -552,7 +548,7 @@ class NewsfeedAdapter(ChannelAdapter):
 
 
 def _check_host_key(cfg: SftpTarget, key: paramiko.PKey) -> None:
-    if not cfg.host_key and cfg.accept_any_host_key and _loopback(cfg.host):
+    if not cfg.host_key and cfg.accept_any_host_key and is_loopback_host(cfg.host):
         return
     words = cfg.host_key.split()
     at = next((i for i, w in enumerate(words) if w == key.get_name()), None)

@@ -126,6 +126,7 @@ class WebsiteAdapter(ChannelAdapter):
     kind = "website"
     capabilities = Capabilities(can_update=True, can_withdraw=True, can_lookup=True)
     config_model = WebsiteConfig
+    directories = ("web_root",)  # written to: must lie under an allowed root (settings.web_roots)
     formats = ("html",)
 
     @property

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import time
 from typing import Any
 
 import lxml.html
 import requests
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from channels import http
 from channels.contract import (
@@ -30,6 +31,7 @@ from channels.contract import (
     RateLimited,
     Receipt,
     ReleaseView,
+    RemoteConfig,
     RetryableError,
     approved_files,
 )
@@ -45,20 +47,29 @@ FREQUENCY = {45009, 45011, 45047}
 PUBLISH_STATUS = {2: "original-content check failed", 3: "publishing failed",
                   4: "rejected by the platform's audit", 5: "deleted", 6: "banned"}
 LIMITS = {"title": 32, "author": 16, "digest": 128}
-SUBMIT_SETTLES = 600.0  # seconds after a submit before "not listed" may mean "not published"
+SUBMIT_SETTLES = 600.0
+CALLBACK_WINDOW = 300.0  # seconds: an event callback older (or newer) than this is refused  # seconds after a submit before "not listed" may mean "not published"
 
 
-class WeChatConfig(BaseModel):
+class WeChatConfig(RemoteConfig):
     api_base: str = Field(description="https://api.weixin.qq.com or the sandbox URL")
     appid: str
     author: str = ""
     token_store: str = Field("", description="directory or redis:// URL shared by workers")
-    callback_token: str = Field("", description="Token of the event callback (signature)")
     timeout_seconds: float = 15.0
+    callback_token: None = Field(None, description="a secret: give it with the credentials")
+
+    @field_validator("callback_token", mode="before")
+    @classmethod
+    def _secret(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError("回调 Token 是密钥，请填在凭据（credentials）中")
+        return None
 
 
 class WeChatCredentials(BaseModel):
     appsecret: str = ""
+    callback_token: str = Field("", description="Token the platform signs event callbacks with")
 
 
 def wechat_html(body_html: str) -> str:
@@ -80,6 +91,7 @@ class WeChatAdapter(http.HttpChannel):
                                 async_publish=True)
     config_model = WeChatConfig
     credentials_model = WeChatCredentials
+    endpoints = ("api_base", "token_store")  # the appsecret goes to one, access tokens to the other
     formats = ("html", "json")
 
     def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
@@ -154,10 +166,14 @@ class WeChatAdapter(http.HttpChannel):
         except ValueError:
             raise PermanentError(f"HTTP {response.status_code}: not JSON",
                                  code=f"http_{response.status_code}") from None
-        code = int(body.get("errcode", 0) or 0)
+        try:
+            code = int(body.get("errcode", 0) or 0)
+        except (TypeError, ValueError, AttributeError):
+            raise PermanentError(f"HTTP {response.status_code}: errcode is not a number",
+                                 code=f"http_{response.status_code}") from None
         if code == 0:
             return body
-        message = str(body.get("errmsg", ""))
+        message = f"微信错误码 {code}"  # errmsg is the remote side's wording: not repeated
         if code in TOKEN_REJECTED:
             raise CredentialsExpired(message, code=code)
         if code in WRONG_ACCOUNT:
@@ -268,7 +284,18 @@ def _confirmed(body: JSON, publish_id: str) -> Receipt:
                    dt.datetime.now(dt.UTC), {"confirmed": True, "publish_id": publish_id})
 
 
-def check_signature(token: str, signature: str, timestamp: str, nonce: str) -> bool:
-    """The platform signs event callbacks: sha1 of the sorted token, timestamp and nonce."""
+def check_signature(token: str, signature: str, timestamp: str, nonce: str, *, now: float,
+                    window: float = CALLBACK_WINDOW) -> bool:
+    """The platform signs event callbacks: sha1 of the sorted token, timestamp and nonce.
+
+    The signature covers the timestamp, so a callback sent more than `window` seconds away
+    from `now` (epoch seconds, the caller's clock) is refused: a captured one cannot be replayed.
+    """
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return False
+    if abs(now - sent) > window:
+        return False
     expected = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
-    return bool(signature) and expected == signature
+    return bool(signature) and hmac.compare_digest(expected, signature)

@@ -28,6 +28,7 @@ from channels.contract import (
     RateLimited,
     Receipt,
     ReleaseView,
+    RemoteConfig,
     RetryableError,
     approved_files,
 )
@@ -51,7 +52,7 @@ def weibo_length(text: str) -> int:
     return math.ceil(units / 2)
 
 
-class WeiboConfig(BaseModel):
+class WeiboConfig(RemoteConfig):
     api_base: str = Field(description="e.g. https://api.weibo.com or the sandbox URL")
     web_base: str | None = Field(None, description="where posts are read; default api_base")
     safe_domain: str = Field(description="the app's registered safe domain (安全域名)")
@@ -69,6 +70,7 @@ class WeiboAdapter(http.HttpChannel):
     capabilities = Capabilities(can_update=False, can_withdraw=True, can_lookup=True)
     config_model = WeiboConfig
     credentials_model = WeiboCredentials
+    endpoints = ("api_base",)  # the token goes there
     formats = ("text",)
 
     # ------------------------------------------------------------ render/validate
@@ -119,7 +121,13 @@ class WeiboAdapter(http.HttpChannel):
             raise PermanentError(f"HTTP {response.status_code}: not JSON",
                                  code=f"http_{response.status_code}") from None
         if isinstance(body, dict) and "error_code" in body:
-            self._raise(int(body["error_code"]), str(body.get("error", "")), response)
+            try:
+                code = int(body["error_code"])
+            except (TypeError, ValueError):
+                raise PermanentError(f"HTTP {response.status_code}: error_code is not a number",
+                                     code=f"http_{response.status_code}") from None
+            # the platform's code says it all; its wording is not repeated into logs and screens
+            self._raise(code, f"微博错误码 {code}", response)
         if response.status_code >= 500:  # a gateway's answer, not Weibo's: it may have posted
             raise OutcomeUnknown(f"HTTP {response.status_code} from a gateway",
                                  code=f"http_{response.status_code}")

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from channels.outbound import webhook_secret
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TONGFA_", extra="ignore", frozen=True)
@@ -35,6 +37,17 @@ class Settings(BaseSettings):
         300.0, description="How often what is live is compared with what was approved"
     )
     alert_webhook_url: str | None = Field(None, description="POSTed a JSON alert on defacement")
+    alert_webhook_secret: SecretStr | None = Field(
+        None, description="whsec_… secret the alert webhook is signed with (Standard Webhooks)"
+    )
+    outbound_allow: tuple[str, ...] = Field(
+        (), description='non-public hosts/networks outbound calls may reach, e.g. '
+                        '["10.8.0.0/16", "cms.intranet"]; default: public addresses only'
+    )
+    web_roots: tuple[Path, ...] = Field(
+        (), description="directories a channel may write under (website web_root, newsfeed "
+                        "atom directory); default: the site root"
+    )
     allowed_link_domains: tuple[str, ...] = Field(
         ("gov.cn", "mp.weixin.qq.com"),
         description="links in a release may go only here (and to the site itself)",
@@ -98,6 +111,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"{value}: cannot read the word list ({exc})") from None
         return value
 
+    @field_validator("alert_webhook_secret")
+    @classmethod
+    def _standard_webhooks(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            webhook_secret(value.get_secret_value())
+        return value
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'tongfa.db').resolve()}"
@@ -113,6 +133,10 @@ class Settings(BaseSettings):
     @property
     def resolved_site_root(self) -> Path:
         return (self.site_root or self.var_dir / "site").resolve()
+
+    @property
+    def allowed_web_roots(self) -> tuple[Path, ...]:
+        return tuple(p.resolve() for p in self.web_roots) or (self.resolved_site_root,)
 
     @property
     def resolved_files_dir(self) -> Path:

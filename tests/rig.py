@@ -132,7 +132,7 @@ class Rig:
         for uid, token in self.accounts.items():
             with UnitOfWork(self.ctx) as uow:
                 channels.save_channel(uow, f"weibo-{uid[-3:]}", "weibo", {
-                    "api_base": self.sandbox.url, "safe_domain": "127.0.0.1", "uid": uid,
+                    "api_base": self.sandbox.url, "safe_domain": "127.0.0.1", "uid": uid, "sandbox": True,
                     "rate_limit_retry_seconds": 0.5, "timeout_seconds": 2.0, "retry": retry},
                     {"access_token": token}, "ops")
         self.channel_names = (["website"] if self.with_website else []) + [

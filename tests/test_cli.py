@@ -33,10 +33,10 @@ def test_a_release_through_the_cli(tongfa, tmp_path):
                        ("zhao", "approver"), ("ops", "channel_admin")):
         token = tongfa("users", "add", name, "--role", role).stdout.strip()
         assert token.startswith("tf_") and len(token.splitlines()) == 1
-    site = json.dumps({"web_root": str(tmp_path / "site")})
+    site = json.dumps({"web_root": str(tmp_path / "var" / "site")})
     tongfa("channels", "add", "website", "--kind", "website", "--config", site, "--as", "ops")
     tongfa("channels", "add", "weibo-office", "--kind", "weibo", "--config", json.dumps(
-        {"api_base": "http://127.0.0.1:9", "safe_domain": "127.0.0.1"}),
+        {"api_base": "http://127.0.0.1:9", "safe_domain": "127.0.0.1", "sandbox": True}),
         "--credentials", '{"access_token": "super-secret-token"}', "--as", "ops")
     assert "super-secret-token" not in tongfa("channels", "list", "--json").stdout
     assert "ok" in tongfa("channels", "test", "website").stdout
@@ -70,9 +70,9 @@ def test_a_release_through_the_cli(tongfa, tmp_path):
 
 def test_preview_prints_what_each_kind_would_send(tongfa, tmp_path):
     tongfa("channels", "add", "website", "--kind", "website", "--config",
-           json.dumps({"web_root": str(tmp_path / "site")}))
+           json.dumps({"web_root": str(tmp_path / "var" / "site")}))
     tongfa("channels", "add", "weibo-office", "--kind", "weibo", "--config", json.dumps(
-        {"api_base": "http://127.0.0.1:9", "safe_domain": "127.0.0.1"}))
+        {"api_base": "http://127.0.0.1:9", "safe_domain": "127.0.0.1", "sandbox": True}))
     page = tongfa("preview", str(EXAMPLE), "--kind", "website").stdout
     assert page.startswith("<!DOCTYPE html>") and "某政办发〔2026〕18号" in page
     post = tongfa("preview", str(EXAMPLE), "--kind", "weibo").stdout

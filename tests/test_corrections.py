@@ -19,7 +19,8 @@ def live_channels(ctx, people, tmp_path):
                                   None, "admin_ops")
         with UnitOfWork(ctx) as uow:
             channels.save_channel(uow, "weibo", "weibo", {"api_base": sandbox.url,
-                                  "safe_domain": "127.0.0.1", "uid": "5000000001"},
+                                  "safe_domain": "127.0.0.1", "uid": "5000000001",
+                                   "sandbox": True},
                                   {"access_token": "tok"}, "admin_ops")
         yield sandbox.url, tmp_path / "site"
 

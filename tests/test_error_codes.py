@@ -46,7 +46,7 @@ def wechat_url():
 
 @pytest.mark.parametrize(("code", "error"), sorted(WEIBO.items()))
 def test_weibo_codes(weibo_url, code, error):
-    weibo = WeiboAdapter({"api_base": weibo_url, "safe_domain": "127.0.0.1"},
+    weibo = WeiboAdapter({"api_base": weibo_url, "safe_domain": "127.0.0.1", "sandbox": True},
                          {"access_token": "tok"})
     payload = weibo.render(view(release_id=code))
     requests.post(f"{weibo_url}/_sandbox/faults", json={"busy_next": 1, "busy_code": code},
@@ -58,7 +58,7 @@ def test_weibo_codes(weibo_url, code, error):
 
 @pytest.mark.parametrize(("code", "error"), sorted(WECHAT.items()))
 def test_wechat_codes(wechat_url, tmp_path, code, error):
-    wx = WeChatAdapter({"api_base": wechat_url, "appid": "wx1",
+    wx = WeChatAdapter({"api_base": wechat_url, "appid": "wx1", "sandbox": True,
                         "token_store": str(tmp_path)}, {"appsecret": "sec"})
     payload = wx.render(view())
     staged = wx.stage(payload, "k")

@@ -62,7 +62,8 @@ def test_the_scheduler_posts_alerts_to_the_webhook(ctx, people, tmp_path):
     page.write_text(page.read_text(encoding="utf-8") + SPAM, encoding="utf-8")
     with SandboxServer(app) as server:
         settings = Settings(**{**ctx.settings.model_dump(), "alert_webhook_url": f"{server.url}/hook",
-                               "integrity_interval_seconds": 0})
+                               "alert_webhook_secret": "whsec_" + "A" * 32,
+                               "outbound_allow": ("127.0.0.1",), "integrity_interval_seconds": 0})
         counts = scheduler.tick(Context(ctx.engine, settings, ctx.queue))
         assert counts["alerts"] == 1 and done.wait(5)
     assert received[0]["release_id"] == rid and SPAM in received[0]["diff"]

@@ -31,7 +31,7 @@ def sandbox():
 
 
 def adapter(url, tmp_path, secret="secret-1"):
-    return WeChatAdapter({"api_base": url, "appid": "wx0001",
+    return WeChatAdapter({"api_base": url, "appid": "wx0001", "sandbox": True,
                           "token_store": str(tmp_path / "tokens")}, {"appsecret": secret})
 
 
@@ -127,8 +127,12 @@ def test_callback_signature():
     import hashlib
 
     sig = hashlib.sha1("".join(sorted(["tok", "123", "abc"])).encode()).hexdigest()
-    assert check_signature("tok", sig, "123", "abc")
-    assert not check_signature("tok", sig, "124", "abc") and not check_signature("tok", "", "1", "2")
+    assert check_signature("tok", sig, "123", "abc", now=123)
+    assert check_signature("tok", sig, "123", "abc", now=423)
+    assert not check_signature("tok", sig, "123", "abc", now=424)  # older than five minutes
+    assert not check_signature("tok", sig, "124", "abc", now=124)
+    assert not check_signature("tok", "", "1", "2", now=1)
+    assert not check_signature("tok", sig, "soon", "abc", now=123)
 
 
 def test_an_unknown_submit_outcome_is_found_by_lookup(sandbox, tmp_path):
@@ -193,13 +197,15 @@ def test_the_publish_event_callback_checks_its_signature(ctx, people, new_releas
     from fastapi.testclient import TestClient
 
     from orchestrator.api.app import create_app
+    from orchestrator.domain import clock
     from orchestrator.store.models import Delivery
     from orchestrator.usecases import channels
     from orchestrator.usecases.unit_of_work import UnitOfWork
 
     with UnitOfWork(ctx) as uow:
         channels.save_channel(uow, "wechat", "wechat", {"api_base": "http://127.0.0.1:9",
-                              "appid": "wx1", "callback_token": "cbtok"}, {"appsecret": "s"},
+                              "appid": "wx1", "sandbox": True},
+                              {"appsecret": "s", "callback_token": "cbtok"},
                               "admin_ops")
     rid = new_release()
     with UnitOfWork(ctx) as uow:  # a delivery waiting for the platform's word on job 42
@@ -211,10 +217,11 @@ def test_the_publish_event_callback_checks_its_signature(ctx, people, new_releas
            b"<PublishEventInfo><publish_id>42</publish_id><publish_status>0</publish_status>"
            b"</PublishEventInfo></xml>")
     url = "/api/v1/channels/wechat/wechat-events"
-    bad = client.post(url, params={"signature": "0" * 40, "timestamp": "1", "nonce": "n"},
+    now = str(int(clock.utcnow().timestamp()))
+    bad = client.post(url, params={"signature": "0" * 40, "timestamp": now, "nonce": "n"},
                       content=xml)
     assert bad.status_code == 403 and not any(t == "confirm" for t, _ in ctx.queue.sent)
-    sig = hashlib.sha1("".join(sorted(["cbtok", "1", "n"])).encode()).hexdigest()
-    good = client.post(url, params={"signature": sig, "timestamp": "1", "nonce": "n"}, content=xml)
+    sig = hashlib.sha1("".join(sorted(["cbtok", now, "n"])).encode()).hexdigest()
+    good = client.post(url, params={"signature": sig, "timestamp": now, "nonce": "n"}, content=xml)
     assert good.status_code == 200 and good.text == "success"
     assert ctx.queue.sent[-1][0] == "confirm"

@@ -16,6 +16,7 @@ from orchestrator import observability
 from orchestrator.api import operations
 from orchestrator.api.auth import MAX_ID, Actor, RowId
 from orchestrator.api.limits import BodyLimit
+from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
 from orchestrator.domain.release import ReleaseInput
 from orchestrator.usecases import audit, channels, deliveries, releases, review
@@ -170,10 +171,9 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
         from orchestrator.usecases import fanout
 
         with uow() as u:
-            row = channels.get_channel(u.session, name)
-        token = row.config.get("callback_token", "")
-        if row.kind != "wechat" or not token or not check_signature(token, signature, timestamp,
-                                                                    nonce):
+            token = channels.callback_token(ctx.settings, channels.get_channel(u.session, name))
+        if not token or not check_signature(token, signature, timestamp, nonce,
+                                            now=utcnow().timestamp()):
             raise HTTPException(403, "bad signature")
         try:
             event = etree.fromstring(await request.body(), etree.XMLParser(resolve_entities=False))

@@ -51,9 +51,9 @@ def seed_channels(ctx: Context, api_url: str) -> list[str]:
         channels.save_channel(
             uow, "wechat", "wechat",
             {"api_base": f"{api_url}/sandbox/wechat", "appid": WECHAT_APPID, "author": "新闻办",
-             "token_store": str((settings.var_dir / "tokens").resolve()), "sandbox": True,
-             "callback_token": "sbx_" + pysecrets.token_urlsafe(12)},
-            {"appsecret": "sbx_" + pysecrets.token_urlsafe(16)}, "seed",
+             "token_store": str((settings.var_dir / "tokens").resolve()), "sandbox": True},
+            {"appsecret": "sbx_" + pysecrets.token_urlsafe(16),
+             "callback_token": "sbx_" + pysecrets.token_urlsafe(12)}, "seed",
         )
     with UnitOfWork(ctx) as uow:  # the newspaper/broadcaster desk: SFTP drop and e-mail
         channels.save_channel(

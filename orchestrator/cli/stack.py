@@ -59,7 +59,7 @@ def sandbox_mounts(ctx: Context, api_url: str) -> dict[str, Any]:
             apps["/sandbox/wechat"] = wechat.create_app(
                 accounts={row.config["appid"]: creds[row.name].get("appsecret", "")},
                 callback_url=f"{api_url}/api/v1/channels/{row.name}/wechat-events",
-                callback_token=row.config.get("callback_token", ""))
+                callback_token=creds[row.name].get("callback_token", ""))
     apps["/sandbox/weibo"] = weibo.create_app(accounts=accounts, safe_domain="127.0.0.1")
     return apps
 

@@ -3,33 +3,97 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from channels.contract import ChannelAdapter, ChannelError
+from channels import outbound
+from channels.contract import (
+    ChannelAdapter,
+    ChannelError,
+    InvalidConfig,
+    config_value,
+    endpoint_host,
+)
 from channels.registry import UnknownKind, adapter_class
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import InvalidInput, NotFound
-from orchestrator.domain.redaction import redact_text
 from orchestrator.settings import Settings
 from orchestrator.store import secrets
 from orchestrator.store.models import ChannelInstance
 from orchestrator.usecases import audit
 from orchestrator.usecases.unit_of_work import UnitOfWork
 
+ENDPOINT_MOVED = "地址已更改，请重新填写凭据：已存的凭据不会发往新地址"
 
-def _check(kind: str, config: dict[str, Any], credentials: dict[str, Any]) -> None:
+
+def _kind(kind: str) -> type[ChannelAdapter]:
     try:
-        cls = adapter_class(kind)
-        cls(config, credentials)
+        return adapter_class(kind)
     except UnknownKind as exc:
         raise InvalidInput([("kind", str(exc))]) from None
-    except ValidationError as exc:
-        raise InvalidInput(
-            [(".".join(map(str, e["loc"])) or "config", e["msg"]) for e in exc.errors()]
-        ) from None
+
+
+def _adapter(cls: type[ChannelAdapter], config: dict[str, Any], credentials: dict[str, Any]
+             ) -> ChannelAdapter:
+    """The adapter this input makes, or InvalidInput naming each bad field."""
+    problems = []
+    for part, model, value in (("config", cls.config_model, config),
+                               ("credentials", cls.credentials_model, credentials)):
+        try:
+            if model is not None:
+                model.model_validate(value)
+        except ValidationError as exc:
+            problems += [(".".join([part, *map(str, e["loc"])]), e["msg"]) for e in exc.errors()]
+    if problems:
+        raise InvalidInput(problems)
+    try:
+        return cls(config, credentials)
+    except InvalidConfig as exc:
+        raise InvalidInput([(f"config.{p.field}", p.message) for p in exc.problems]) from None
+
+
+def _moved_endpoints(cls: type[ChannelAdapter], old: dict[str, Any], new: dict[str, Any]
+                     ) -> list[str]:
+    """The endpoint keys whose effective value differs (defaults filled in on both sides)."""
+
+    def effective(config: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return cls.config_model.model_validate(config).model_dump()
+        except ValidationError:
+            return config
+
+    before, after = effective(old), effective(new)
+    return [k for k in cls.endpoints if config_value(before, k) != config_value(after, k)]
+
+
+def _target_problems(settings: Settings, adapter: ChannelAdapter,
+                     config: dict[str, Any]) -> list[tuple[str, str]]:
+    """Where the channel would connect and write, checked against this deployment's rules."""
+    found = []
+    for key in adapter.endpoints:
+        host = endpoint_host(config_value(config, key))
+        if host:
+            try:
+                outbound.check(host, None, adapter.outbound)
+            except outbound.OutboundRefused as exc:
+                found.append((f"config.{key}", exc.reason))
+    roots = settings.allowed_web_roots
+    for key in adapter.directories:
+        value = config_value(config, key)
+        if isinstance(value, str) and not within(Path(value), roots):
+            found.append((f"config.{key}", "目录须位于允许的网站目录之下（TONGFA_WEB_ROOTS）："
+                          + "、".join(map(str, roots))))
+    return found
+
+
+def within(path: Path, roots: tuple[Path, ...]) -> bool:
+    """`path`, with `..` and every symlink resolved, is one of `roots` or lies under one."""
+    real = path.expanduser().resolve()
+    return any(real.is_relative_to(root) for root in roots)
 
 
 def save_channel(
@@ -40,16 +104,29 @@ def save_channel(
     credentials: dict[str, Any] | None,
     actor: str,
 ) -> ChannelInstance:
-    """Add or replace a channel instance; credentials=None keeps the stored ones."""
+    """Add or replace a channel instance; credentials=None keeps the stored ones, unless an
+    endpoint moves: then they must be given again, so none go where their owner did not say."""
     s = uow.session
+    settings = uow.ctx.settings
     row = s.exec(select(ChannelInstance).where(ChannelInstance.name == name)).first()
-    old_creds = secrets.decrypt(uow.ctx.settings, row.credentials_encrypted) if row else {}
+    if row is not None and row.kind != kind:
+        raise InvalidInput([("kind", f"已有渠道的类型不能更改（现为 {row.kind}）；请新建一个渠道")])
+    cls = _kind(kind)
+    if row is not None and credentials is None:
+        moved = _moved_endpoints(cls, row.config, config)
+        if moved:
+            raise InvalidInput([(f"config.{key}", ENDPOINT_MOVED) for key in moved])
+    old_creds = secrets.decrypt(settings, row.credentials_encrypted) if row else {}
     creds = old_creds if credentials is None else credentials
-    _check(kind, config, creds)
+    adapter = _adapter(cls, config, creds)
+    adapter.allow_outbound(outbound.Allowed.of(settings.outbound_allow))
+    problems = _target_problems(settings, adapter, config)
+    if problems:
+        raise InvalidInput(problems)
     before = {"kind": row.kind, "config": row.config} if row else None
     row = row or ChannelInstance(name=name, kind=kind)
     row.kind, row.config, row.updated_at = kind, config, utcnow()
-    row.credentials_encrypted = secrets.encrypt(uow.ctx.settings, creds)
+    row.credentials_encrypted = secrets.encrypt(settings, creds)
     row.credentials_rejected = False
     s.add(row)
     audit.record(
@@ -73,7 +150,17 @@ def list_channels(session: Session) -> list[ChannelInstance]:
 
 
 def adapter_for(settings: Settings, row: ChannelInstance) -> ChannelAdapter:
-    return adapter_class(row.kind)(row.config, secrets.decrypt(settings, row.credentials_encrypted))
+    adapter = adapter_class(row.kind)(row.config,
+                                      secrets.decrypt(settings, row.credentials_encrypted))
+    adapter.allow_outbound(outbound.Allowed.of(settings.outbound_allow))
+    return adapter
+
+
+def callback_token(settings: Settings, row: ChannelInstance) -> str:
+    """The secret a channel's platform signs its event callbacks with ("" if none)."""
+    if row.kind != "wechat":
+        return ""
+    return str(secrets.decrypt(settings, row.credentials_encrypted).get("callback_token") or "")
 
 
 def public_view(row: ChannelInstance) -> dict[str, Any]:
@@ -93,13 +180,32 @@ def test_channel(uow: UnitOfWork, name: str, actor: str) -> tuple[bool, str]:
     try:
         ok, message = True, adapter_for(uow.ctx.settings, row).test_connection()
     except ChannelError as exc:
-        ok, message = False, f"{exc.kind}: {redact_text(exc.message)}"
+        ok, message = False, test_failure(exc)
     audit.record(
         uow.session, actor=actor, action="channel.tested", subject_type="channel",
         subject_id=name, channel=name, after={"ok": ok, "message": message},
     )
     uow.commit()
     return ok, message
+
+
+TEST_FAILED = {
+    "credentials_expired": "凭据被拒绝，请核对后重新填写",
+    "rate_limited": "渠道限流，请稍后再试",
+    "retryable": "暂时连接不上，请稍后再试",
+    "outcome_unknown": "没有得到答复",
+    "config": "配置不符合规则",
+    "permanent": "对方拒绝了请求",
+}
+SAFE_CODE = re.compile(r"[\w.:-]{1,40}")
+
+
+def test_failure(exc: ChannelError) -> str:
+    """A fixed sentence per outcome and the status or platform code: never what the remote
+    side wrote, which could carry markup, a phishing link or an echoed secret."""
+    text = TEST_FAILED.get(exc.kind, "连接测试失败")
+    code = exc.code if exc.code and SAFE_CODE.fullmatch(exc.code) else "无"
+    return f"{text}（{exc.kind}，代码 {code}）"
 
 
 def set_paused(uow: UnitOfWork, name: str, paused: bool, actor: str) -> None:

@@ -104,7 +104,8 @@ def served(ctx: Context, people: dict[str, str], memory_channels: list[str], por
                 "base_url": ctx.settings.site_base_url}, None, "admin_ops")
         with UnitOfWork(ctx) as uow:
             channels.save_channel(uow, "weibo-office", "weibo", {
-                "api_base": weibo_server.url, "safe_domain": "127.0.0.1", "uid": WEIBO_UID},
+                "api_base": weibo_server.url, "safe_domain": "127.0.0.1", "uid": WEIBO_UID,
+                "sandbox": True},
                 {"access_token": WEIBO_TOKEN}, "admin_ops")
         app = create_app(ctx)
         if not any(getattr(route, "path", "") == "/console" for route in app.routes):

@@ -66,7 +66,7 @@ def weibo(tmp_path: Path) -> Iterator[Harness]:
         def make() -> ChannelAdapter:
             from channels.weibo import WeiboAdapter
 
-            return WeiboAdapter({"api_base": server.url, "safe_domain": "127.0.0.1",
+            return WeiboAdapter({"api_base": server.url, "safe_domain": "127.0.0.1", "sandbox": True,
                                  "uid": "5000000001", "rate_limit_retry_seconds": 1},
                                 {"access_token": "tok-1"})
 
@@ -116,7 +116,7 @@ def wechat(tmp_path: Path) -> Iterator[Harness]:
         def make() -> ChannelAdapter:
             from channels.wechat import WeChatAdapter
 
-            return WeChatAdapter({"api_base": server.url, "appid": "wx0001",
+            return WeChatAdapter({"api_base": server.url, "appid": "wx0001", "sandbox": True,
                                   "token_store": str(tmp_path / "tokens")},
                                  {"appsecret": "secret-1"})
 

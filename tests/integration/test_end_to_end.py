@@ -77,7 +77,8 @@ def test_release_reaches_every_channel_once(backend, weibo_sandbox, tmp_path):
     for (uid, token), name in zip(ACCOUNTS.items(), ("weibo-office", "weibo-press"), strict=False):
         with UnitOfWork(ctx) as uow:
             channels.save_channel(uow, name, "weibo",
-                                  {"api_base": weibo_sandbox, "safe_domain": "127.0.0.1", "uid": uid},
+                                  {"api_base": weibo_sandbox, "safe_domain": "127.0.0.1", "uid": uid,
+                                   "sandbox": True},
                                   {"access_token": token}, "admin_ops")
     targets = ["website", "weibo-office", "weibo-press"]
     workers = start_workers(backend)

@@ -63,7 +63,7 @@ def weibo(ctx: Any, tmp_path: Path) -> Iterator[Platform]:
             return get(f"{server.url}/_sandbox/posts").json()
 
         yield Platform("weibo", {"api_base": server.url, "safe_domain": "127.0.0.1",
-                                 "uid": "5000000001"}, {"access_token": "tok"},
+                                 "uid": "5000000001", "sandbox": True}, {"access_token": "tok"},
                        holds=lambda digest: any(p["pic_sha256"] == digest for p in posts()),
                        anything=lambda: bool(posts()))
 
@@ -78,7 +78,7 @@ def wechat(ctx: Any, tmp_path: Path) -> Iterator[Platform]:
             return sum(n for api, n in counts.items() if "material" in api or "uploadimg" in api)
 
         yield Platform("wechat", {"api_base": server.url, "appid": "wx0001",
-                                  "token_store": str(tmp_path / "tokens")},
+                                  "token_store": str(tmp_path / "tokens"), "sandbox": True},
                        {"appsecret": "secret-1"},
                        # the sandbox serves every image it took at /mmbiz/<sha256[:32]>.png
                        holds=lambda d: get(f"{server.url}/mmbiz/{d[:32]}.png").status_code == 200,
@@ -97,7 +97,7 @@ def newsfeed(ctx: Any, tmp_path: Path) -> Iterator[Platform]:
                 a if isinstance(a, bytes) else a.encode() for a in attached]
 
         yield Platform("newsfeed", {
-            "delivery": ["sftp", "email"], "formats": ["newsml"],
+            "delivery": ["sftp", "email"], "formats": ["newsml"], "sandbox": True,
             "sftp": {"host": "127.0.0.1", "port": sftp.port, "username": USER,
                      "remote_dir": "incoming", "host_key": sftp.host_key_line},
             "email": {"host": "127.0.0.1", "port": smtp.port, "from_addr": "press@example.gov.cn",
@@ -113,7 +113,7 @@ def cms_push(ctx: Any, tmp_path: Path) -> Iterator[Platform]:
     app, state = receiver()
     with SandboxServer(app) as server:
         # the CMS gets the document (files by SHA-256 and URL), never bytes from our store
-        yield Platform("cms_push", {"endpoint": f"{server.url}/api/releases"}, {"secret": SECRET},
+        yield Platform("cms_push", {"endpoint": f"{server.url}/api/releases", "sandbox": True}, {"secret": SECRET},
                        holds=lambda digest: False, anything=lambda: bool(state["pages"]))
 
 

@@ -273,7 +273,10 @@ def endpoint_host(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     if "://" in value:
-        return urlsplit(value).hostname or ""
+        try:
+            return urlsplit(value).hostname or ""
+        except ValueError:  # e.g. an unclosed [IPv6 literal: not an address at all
+            return ""
     return None if "/" in value or "\\" in value else value.strip()
 
 
@@ -288,7 +291,7 @@ def endpoint_problems(config: JSON, endpoints: tuple[str, ...]) -> list[Problem]
         host = endpoint_host(value)
         if host is None:
             continue
-        scheme = urlsplit(value).scheme.lower() if "://" in value else ""
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
         if (scheme and scheme not in URL_SCHEMES) or ("://" in value and not host):
             found.append(Problem(key, "不是有效的地址"))
         elif scheme == "http" and not sandbox:

@@ -445,3 +445,15 @@ def test_a_connection_test_never_repeats_what_the_remote_side_said(
         tested = uow.session.exec(select(AuditEvent).where(
             AuditEvent.action == "channel.tested")).one()
     assert "REMOTE-SAID-THIS" not in json.dumps(tested.after, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(("kind", "config", "field"), [
+    ("weibo", {"api_base": "https://[::1", "safe_domain": "gov.cn"}, "config.api_base"),
+    ("weibo", {"api_base": "https://exa\x00mple.cn", "safe_domain": "gov.cn"}, "config.api_base"),
+    ("website", {"web_root": "/srv/www\x00/x"}, "config.web_root"),
+])
+def test_malformed_endpoints_and_paths_are_a_422_not_a_500(kind, config, field, api):
+    saved = api.put("/api/v1/channels/c", headers=api.as_("admin_ops"),
+                    json={"kind": kind, "config": config, "credentials": {}})
+    assert saved.status_code == 422, saved.text
+    assert [p["field"] for p in saved.json()["problems"]] == [field]

@@ -92,7 +92,10 @@ def _target_problems(settings: Settings, adapter: ChannelAdapter,
 
 def within(path: Path, roots: tuple[Path, ...]) -> bool:
     """`path`, with `..` and every symlink resolved, is one of `roots` or lies under one."""
-    real = path.expanduser().resolve()
+    try:
+        real = path.expanduser().resolve()
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a symlink loop: not a place
+        return False
     return any(real.is_relative_to(root) for root in roots)
 
 

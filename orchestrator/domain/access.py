@@ -178,6 +178,14 @@ def _when(who: bool, who_not: str, state_ok: bool, state_not: str) -> Decision:
     return ALLOW if state_ok else _no(state_not)
 
 
+def may_ever(p: Principal, op: Op) -> bool:
+    """Could `p` do `op` to some release at all? (The role check before a lookup.)"""
+    if op == Op.CREATE:
+        return bool(decide(p, op))
+    return any(decide(p, op, Resource(state, author=author, group_owner=owner))
+               for state in R for author, owner in ((p.name, None), ("", p.name), ("", None)))
+
+
 def require(p: Principal, op: Op, r: Resource | None = None) -> None:
     """Raise unless allowed: NotFound for a release `p` may not even see, else Forbidden."""
     decision = decide(p, op, r)

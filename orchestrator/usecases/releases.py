@@ -269,7 +269,7 @@ def signoffs_view(session: Session, release: Release) -> list[dict[str, Any]]:
 
 
 HEADER_FIELDS = ("id", "title", "state", "state_reason", "author", "revision", "priority",
-                 "group", "group_status", "channels", "go_live_at", "reschedule",
+                 "group", "group_status", "channels", "go_live_at", "held", "reschedule",
                  "first_live_at", "last_live_at", "spread_ms", "created_at")
 
 
@@ -298,6 +298,7 @@ def as_dict(session: Session, release: Release, viewer: Principal | None = None)
         "content_hash": release.content_hash,
         "approved_hash": release.approved_hash,
         "go_live_at": iso(release.go_live_at),
+        "held": release.held,
         "reschedule": None if release.reschedule_by is None else {
             "requested_by": release.reschedule_by, "to": iso(release.reschedule_to)},
         "first_live_at": iso(release.first_live_at),

@@ -99,7 +99,9 @@ GETS = [
 POSTS = [
     ("/press/preview", PRESS, {}), ("/press/new", PRESS, {}), (f"/press{R}/edit", PRESS, {}),
     (f"/press{R}/submit", PRESS, {}), (f"/press{R}/schedule", PRESS, {"at": "someday"}),
+    (f"/press{R}/consent", PRESS, {"accept": "1"}),
     (f"/review{R}/force", {"leader", "allrounder", "root"}, {"reason": "x"}),
+    (f"/review{R}/reschedule", {"leader", "allrounder", "root"}, {"approve": "1"}),
     (f"/review{R}/approve", REVIEW, {}), (f"/review{R}/reject", REVIEW, {}),
     ("/channels/new", CHANNEL_ADMINS, {}),
     ("/channels/{name}/edit", CHANNEL_ADMINS, {"kind": "memory", "config": "{"}),
@@ -388,12 +390,22 @@ def test_scheduling_from_the_release_page(console: Context, new_release: NewRele
     assert "请填写上线时间" in empty.text
     later = press.post(f"/console/press/{rid}/schedule",
                        data={"csrf": token, "set": "1", "at": "2099-01-01T09:00"})
-    assert "定于 2099-01-01 09:00（北京时间）上线" in later.text and "已定时" in later.text
+    # after sign-off the time is signed too: the author asks, a leader signs
+    assert "已申请改为定于 2099-01-01 09:00（北京时间）上线" in later.text
+    assert "待领导签发人签署" in later.text
+    leader, leader_token = signed_in(console, "leader")
+    page = leader.get(f"/console/review/{rid}").text
+    assert "签署改期" in page and "2099-01-01 09:00" in page
+    signed = leader.post(f"/console/review/{rid}/reschedule",
+                         data={"csrf": leader_token, "approve": "1"})
+    assert "改期申请已签署生效" in signed.text
     with UnitOfWork(console) as uow:
-        at = releases.get_release(uow.session, rid).go_live_at
-    assert at.isoformat().startswith("2099-01-01T01:00")  # 09:00 Beijing time is 01:00 UTC
+        shown = releases.get_release(uow.session, rid)
+    assert shown.go_live_at.isoformat().startswith("2099-01-01T01:00")  # 09:00 Beijing = 01:00 UTC
+    assert shown.state == "scheduled"
     now = press.post(f"/console/press/{rid}/schedule", data={"csrf": token, "now": "1"})
     assert "各渠道就绪后立即同时上线" in now.text
+    leader.post(f"/console/review/{rid}/reschedule", data={"csrf": leader_token, "approve": "1"})
     drain(console)
     with UnitOfWork(console) as uow:
         assert releases.get_release(uow.session, rid).state == "published"

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from orchestrator.domain.errors import Forbidden, NotFound
+from orchestrator.domain.errors import Forbidden, NotFound, Refused
 from orchestrator.domain.states import EDITABLE_RELEASE_STATES
 from orchestrator.domain.states import ReleaseState as R
 
@@ -99,6 +99,7 @@ class Resource:
 class Decision:
     allowed: bool
     reason: str = ""
+    not_now: bool = False  # the person may, but not in this state (409, not 403)
 
     def __bool__(self) -> bool:
         return self.allowed
@@ -175,7 +176,7 @@ def decide(p: Principal, op: Op, r: Resource | None = None) -> Decision:
 def _when(who: bool, who_not: str, state_ok: bool, state_not: str) -> Decision:
     if not who:
         return _no(who_not)
-    return ALLOW if state_ok else _no(state_not)
+    return ALLOW if state_ok else Decision(False, state_not, not_now=True)
 
 
 def may_ever(p: Principal, op: Op) -> bool:
@@ -187,12 +188,15 @@ def may_ever(p: Principal, op: Op) -> bool:
 
 
 def require(p: Principal, op: Op, r: Resource | None = None) -> None:
-    """Raise unless allowed: NotFound for a release `p` may not even see, else Forbidden."""
+    """Raise unless allowed: NotFound for a release `p` may not even see, Refused when
+    `p` may but not in this state, else Forbidden."""
     decision = decide(p, op, r)
     if decision:
         return
     if r is not None and not decide(p, Op.HEADER, r):
         raise NotFound("no such release (or not yours to see)")
+    if decision.not_now:
+        raise Refused(decision.reason)
     raise Forbidden(decision.reason)
 
 

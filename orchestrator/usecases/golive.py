@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from orchestrator.domain.access import Op
 from orchestrator.domain.clock import iso, utcnow
@@ -143,6 +144,15 @@ def hold(uow: UnitOfWork, release_id: int, actor: str) -> None:
     uow.commit()
 
 
+def pending_joiners(session: Session, actor: str) -> list[dict[str, Any]]:
+    """Releases asking to join a go-live group `actor` owns: what they consent to."""
+    who = access.principal(session, actor)
+    rows = session.exec(select(Release).where(Release.group_status == "pending")
+                        .order_by(Release.id)).all()
+    return [releases.as_dict(session, r, who) for r in rows
+            if access.allows(session, who, Op.CONSENT, r)]
+
+
 def consent_to_group(uow: UnitOfWork, release_id: int, actor: str, accept: bool,
                      comment: str = "") -> str:
     """The group's owner lets a release join its go-live group, or refuses it (with a reason).
@@ -151,9 +161,10 @@ def consent_to_group(uow: UnitOfWork, release_id: int, actor: str, accept: bool,
     """
     s = uow.session
     release = get_release(s, release_id)
-    access.check(s, actor, Op.CONSENT, release)
+    access.check(s, actor, Op.HEADER, release)  # NotFound first for what one cannot see
     if release.group_status != "pending":
         raise Refused(f"release {release_id} is not waiting to join a group")
+    access.check(s, actor, Op.CONSENT, release)
     if not accept and not comment.strip():
         raise InvalidInput([("comment", "a refusal needs a reason")])
     release.group_status = "member" if accept else "refused"

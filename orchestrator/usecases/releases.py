@@ -321,8 +321,8 @@ def list_releases(session: Session, state: str | None = None, limit: int = 100) 
 
 
 def visible_releases(session: Session, actor: str, state: str | None = None,
-                     limit: int = 100) -> tuple[Principal, list[Release]]:
-    """The newest releases `actor` may see at all (in full or their header), newest first."""
+                     limit: int = 100, op: Op = Op.HEADER) -> tuple[Principal, list[Release]]:
+    """The newest releases `actor` may see (at all, or with op=READ in full), newest first."""
     who = access.principal(session, actor)
     found: list[Release] = []
     before: int | None = None
@@ -335,7 +335,7 @@ def visible_releases(session: Session, actor: str, state: str | None = None,
         page = list(session.exec(stmt))
         if not page:
             break
-        found += [r for r in page if access.allows(session, who, Op.HEADER, r)]
+        found += [r for r in page if access.allows(session, who, op, r)]
         before = page[-1].id
     return who, found[:limit]
 
@@ -345,6 +345,12 @@ def show(session: Session, release_id: int, actor: str) -> dict[str, Any]:
     release = get_release(session, release_id)
     who = access.check(session, actor, Op.HEADER, release)
     return as_dict(session, release, who)
+
+
+def permissions(session: Session, release: Release, who: Principal) -> dict[str, bool]:
+    """Which actions `who` may take on this release now: the buttons an entry point shows."""
+    return {op.value: access.allows(session, who, op, release) for op in Op
+            if op not in (Op.CREATE, Op.HEADER)}
 
 
 def readable(session: Session, release_id: int, actor: str, op: Op = Op.READ) -> Release:

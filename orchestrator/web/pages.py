@@ -41,6 +41,9 @@ ACTION_LABELS = {
     "delivery.resend": "重新发送", "delivery.cancelled": "取消投递", "channel.saved": "保存渠道",
     "channel.tested": "测试连接", "channel.paused": "暂停渠道", "channel.resumed": "恢复渠道",
     "user.saved": "保存用户", "user.password_set": "设置密码",
+    "release.reschedule_requested": "申请改期", "release.rescheduled": "签署改期",
+    "release.reschedule_refused": "驳回改期", "release.group_consented": "同意加入同步上线组",
+    "release.group_refused": "拒绝加入同步上线组",
 }
 ROLE_LABELS = {
     "author": "新闻办撰稿", "reviewer": "部门审核", "secrecy": "保密审查", "approver": "领导签发",
@@ -138,7 +141,7 @@ FIELD_LABELS = {
     "metadata.disclosure": "公开属性", "metadata.validity": "有效性", "parent": "所属主稿",
     "priority": "紧急程度", "at": "上线时间", "config": "配置", "kind": "类型", "name": "名称",
     "credentials": "凭据", "release": "稿件编号", "since": "起始时间", "until": "截止时间",
-    "reason": "理由", "comment": "意见",
+    "reason": "理由", "comment": "意见", "co_authors": "合作者", "group": "同步上线组",
 }
 MESSAGES = {
     "Field required": "必填",

@@ -23,7 +23,7 @@ Decisions, in the domain's words:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from orchestrator.domain.errors import Forbidden, NotFound, Refused
@@ -211,7 +211,6 @@ class Cell:
 
     own: tuple[str, ...] = ()
     others: tuple[str, ...] = ()
-    notes: tuple[str, ...] = field(default=())
 
 
 def matrix() -> dict[Op, dict[str, Cell]]:
@@ -237,3 +236,44 @@ def matrix() -> dict[Op, dict[str, Cell]]:
             row[role] = Cell(tuple(own), tuple(others))
         table[op] = row
     return table
+
+
+STATE_SHORT = {R.DRAFT: "D", R.IN_REVIEW: "IR", R.REJECTED: "RJ", R.APPROVED: "A",
+               R.SCHEDULED: "S", R.PUBLISHING: "P", R.PUBLISHED: "PD",
+               R.PARTIALLY_PUBLISHED: "PP", R.FAILED: "F", R.WITHDRAWN: "W"}
+
+
+def _states(states: tuple[str, ...]) -> str:
+    if set(states) == {s.value for s in R}:
+        return "all"
+    return " ".join(STATE_SHORT[R(s)] for s in states)
+
+
+def _cell(cell: Cell) -> str:
+    if cell.own == ("(new)",):
+        return "yes"
+    if not cell.own and not cell.others:
+        return "—"
+    if cell.own == cell.others:
+        return _states(cell.own)
+    parts = []
+    if cell.own:
+        parts.append(f"own: {_states(cell.own)}")
+    if cell.others:
+        parts.append(f"others': {_states(cell.others)}")
+    return "; ".join(parts)
+
+
+def markdown_matrix() -> str:
+    """The access matrix as one Markdown table (docs/security.md embeds exactly this)."""
+    table = matrix()
+    lines = ["| operation | " + " | ".join(ROLE_ORDER) + " |",
+             "|---|" + "---|" * len(ROLE_ORDER)]
+    for op, row in table.items():
+        lines.append(f"| {op.value} | " + " | ".join(_cell(row[r]) for r in ROLE_ORDER) + " |")
+    legend = ", ".join(f"{short} = {state.value}" for state, short in STATE_SHORT.items())
+    return "\n".join(lines) + f"\n\nStates: {legend}.\n"
+
+
+if __name__ == "__main__":  # python -m orchestrator.domain.access: print the table
+    print(markdown_matrix(), end="")

@@ -13,7 +13,6 @@ from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
 from orchestrator.domain.release import Disclosure, ReleaseInput, sanitised_body
 from orchestrator.domain.states import (
-    EDITABLE_RELEASE_STATES,
     DeliveryState,
     ReleaseState,
     release_transition,
@@ -161,9 +160,7 @@ def edit(uow: UnitOfWork, release_id: int, data: ReleaseInput, actor: str, base:
     """Any edit voids every sign-off so far and sends a reviewed release back to review."""
     s = uow.session
     release = get_release(s, release_id)
-    if release.state not in EDITABLE_RELEASE_STATES:
-        raise Refused(f"a release in state {release.state} cannot be edited")
-    access.check(s, actor, Op.EDIT, release)
+    access.check(s, actor, Op.EDIT, release)  # who first, then whether now (editable states)
     if actor != release.author and set(data.co_authors) != set(release.co_authors):
         raise Forbidden("only the release's owner sets its co_authors")
     before = {"state": release.state, "revision": release.revision, "content_hash": release.content_hash}

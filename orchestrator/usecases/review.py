@@ -61,8 +61,7 @@ def _prepare(uow: UnitOfWork, release_id: int, actor: str) -> tuple[Release, Rev
     """Check who may sign now, and that the content is still what was submitted."""
     s = uow.session
     release = get_release(s, release_id)
-    if release.state != ReleaseState.IN_REVIEW:
-        raise Refused(f"release {release_id} is {release.state}, not in review")
+    access.check(s, actor, Op.SIGN, release)  # who first: a state is news only to readers
     policy = policy_for(uow, release)
     step = signable_step(uow, release, actor)
     _, digest = render_all(uow.ctx.settings, s, release)

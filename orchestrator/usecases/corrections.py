@@ -40,6 +40,7 @@ def plan(settings: Settings, session: Session, release: Release) -> list[dict[st
 def withdraw(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> int:
     """Take a published release down everywhere it went; returns how many channels."""
     s = uow.session
+    get_release(s, release_id)  # NotFound, not a 500, for an id that does not exist
     release = steps.locked(s, Release, release_id)
     access.check(s, actor, Op.WITHDRAW, release)  # who first: a state is news only to readers
     if not reason.strip():

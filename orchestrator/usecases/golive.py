@@ -70,6 +70,7 @@ def sign_reschedule(uow: UnitOfWork, release_id: int, actor: str, approve: bool,
     document changed (the newsfeed's embargo), and binds the new hash.
     """
     s = uow.session
+    get_release(s, release_id)  # NotFound, not a 500, for an id that does not exist
     release = steps.locked(s, Release, release_id)
     who = access.check(s, actor, Op.SIGN_RESCHEDULE, release)
     if release.reschedule_by is None:
@@ -183,6 +184,7 @@ def consent_to_group(uow: UnitOfWork, release_id: int, actor: str, accept: bool,
 def force_go_live(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> list[str]:
     """Go live without the channels that could not be staged; returns those left out."""
     s = uow.session
+    get_release(s, release_id)  # NotFound, not a 500, for an id that does not exist
     release = steps.locked(s, Release, release_id)
     access.check(s, actor, Op.FORCE, release)  # who first: a state is news only to readers
     if not reason.strip():

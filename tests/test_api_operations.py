@@ -45,12 +45,20 @@ def test_resend_pause_and_withdraw_over_the_api(ctx, client, new_release):
 def test_scheduling_over_the_api(ctx, client, new_release):
     rid = new_release()
     approve_all(ctx, rid)
-    at = (utcnow() + dt.timedelta(days=30)).isoformat()  # within go_live_horizon_days
-    answer = client.post(f"/api/v1/releases/{rid}/schedule", json={"at": at},
+    at = {"at": (utcnow() + dt.timedelta(days=30)).isoformat()}  # within go_live_horizon_days
+    assert client.post(f"/api/v1/releases/{rid}/schedule", json=at,  # not theirs to move
+                       headers=client.as_("leader")).status_code == 403
+    answer = client.post(f"/api/v1/releases/{rid}/schedule", json=at, headers=client.as_("press"))
+    assert answer.status_code == 200 and answer.json()["reschedule"]["requested_by"] == "press"
+    assert client.post(f"/api/v1/releases/{rid}/reschedule", json={"approve": True},
+                       headers=client.as_("press")).status_code == 403  # four-eyes
+    signed = client.post(f"/api/v1/releases/{rid}/reschedule", json={"approve": True},
                          headers=client.as_("leader"))
-    assert answer.status_code == 200 and answer.json()["state"] == "scheduled"
+    assert signed.status_code == 200 and signed.json()["state"] == "scheduled"
+    assert dt.datetime.fromisoformat(signed.json()["go_live_at"]) == dt.datetime.fromisoformat(
+        at["at"])
     assert client.post(f"/api/v1/releases/{rid}/hold", headers=client.as_("leader")).json()[
-        "go_live_at"] is None
+        "held"] is True
 
 
 def test_auditors_verify_export_and_query_attempts(ctx, client, new_release):

@@ -1,6 +1,7 @@
 """The command line on a new empty database: outputs, --json shapes, refusals."""
 
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -55,13 +56,21 @@ def test_a_release_through_the_cli(tongfa, tmp_path):
     assert refused.stderr.startswith("refused:") and len(refused.stderr.strip().splitlines()) == 1
     for signer in ("li", "wang", "zhao"):
         tongfa("review", "approve", rid, "--as", signer, "--comment", "同意")
-    shown = json.loads(tongfa("release", "show", rid, "--json").stdout)
+    header = json.loads(tongfa("release", "show", rid, "--as", "ops", "--json").stdout)
+    assert "metadata" not in header and "signoffs" not in header  # channel admins: the header
+    tongfa("release", "show", rid, "--as", "nobody", ok=False)
+    shown = json.loads(tongfa("release", "show", rid, "--as", "li", "--json").stdout)
     assert {"id", "state", "content_hash", "signoffs"} <= set(shown)
     assert shown["state"] == "approved" and shown["content_hash"] == digest
     assert [s["signer"] for s in shown["signoffs"]] == ["li", "wang", "zhao"]
-    rows = json.loads(tongfa("deliveries", rid, "--json").stdout)
+    rows = json.loads(tongfa("deliveries", rid, "--as", "ops", "--json").stdout)
     assert {r["channel"] for r in rows} == {"website", "weibo-office"}
     assert all({"channel", "state", "remote_id", "url", "published_at"} <= set(r) for r in rows)
+    soon = (dt.datetime.now(dt.UTC) + dt.timedelta(days=30)).replace(microsecond=0).isoformat()
+    asked = tongfa("release", "schedule", rid, "--at", soon, "--as", "press")
+    assert "until an approver signs" in asked.stdout
+    tongfa("release", "reschedule", rid, "--as", "press", ok=False)  # four-eyes
+    assert "scheduled" in tongfa("release", "reschedule", rid, "--as", "zhao").stdout
     exported = list(csv.DictReader(io.StringIO(tongfa("audit", "query", "--release", rid,
                                                       "--csv").stdout)))
     assert [e["action"] for e in exported][:2] == ["release.created", "release.submitted"]

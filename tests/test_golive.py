@@ -50,8 +50,10 @@ def test_rescheduling_and_holding_are_audited(ctx, new_release):
     rid = new_release(go_live_at=soon().isoformat())
     approve_all(ctx, rid)
     drain(ctx)
+    with UnitOfWork(ctx) as uow:  # the author asks; an approver signs the new time
+        golive.schedule(uow, rid, soon(30), "press")
     with UnitOfWork(ctx) as uow:
-        golive.schedule(uow, rid, soon(30), "leader")
+        golive.sign_reschedule(uow, rid, "leader", True)
     clock.travel(11 * 60)
     assert scheduler.tick(ctx)["fired"] == 0  # moved to later
     with UnitOfWork(ctx) as uow:
@@ -60,7 +62,8 @@ def test_rescheduling_and_holding_are_audited(ctx, new_release):
     assert scheduler.tick(ctx)["fired"] == 0 and release(ctx, rid).state == "scheduled"
     with UnitOfWork(ctx) as uow:
         actions = [e.action for e in uow.session.exec(select(AuditEvent))]
-    assert actions.count("release.scheduled") == 1 and "release.held" in actions
+    assert actions.count("release.reschedule_requested") == 1
+    assert "release.rescheduled" in actions and "release.held" in actions
 
 
 def test_forced_partial_go_live_needs_the_right_role_and_a_reason(ctx, new_release):

@@ -72,59 +72,61 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
         _no_file_paths(body)
         with uow() as u:
             release_id = releases.create(u, body, user.name)
-            return releases.as_dict(u.session, releases.get_release(u.session, release_id))
+            return releases.show(u.session, release_id, user.name)
 
     @app.put("/api/v1/releases/{release_id}")
     def edit_release(release_id: RowId, body: ReleaseInput, user: Actor) -> dict[str, Any]:
         _no_file_paths(body)
         with uow() as u:
             releases.edit(u, release_id, body, user.name)
-            return releases.as_dict(u.session, releases.get_release(u.session, release_id))
+            return releases.show(u.session, release_id, user.name)
 
     @app.get("/api/v1/releases")
     def list_releases(user: Actor, state: str | None = None) -> list[dict[str, Any]]:
+        """The releases this caller may see (docs/security.md), newest first."""
         with uow() as u:
-            return [releases.as_dict(u.session, r) for r in releases.list_releases(u.session, state)]
+            who, rows = releases.visible_releases(u.session, user.name, state)
+            return [releases.as_dict(u.session, r, who) for r in rows]
 
     @app.get("/api/v1/releases/{release_id}")
     def show_release(release_id: RowId, user: Actor) -> dict[str, Any]:
         with uow() as u:
-            return releases.as_dict(u.session, releases.get_release(u.session, release_id))
+            return releases.show(u.session, release_id, user.name)
 
     @app.get("/api/v1/releases/{release_id}/preview")
     def preview(release_id: RowId, user: Actor) -> dict[str, Any]:
         with uow() as u:
-            return releases.preview(u, release_id)
+            return releases.preview(u, release_id, user.name)
 
     @app.get("/api/v1/releases/{release_id}/checks")
     def checks(release_id: RowId, user: Actor) -> list[dict[str, Any]]:
         """Pre-publish findings (severity block or flag, and where each one is)."""
         with uow() as u:
-            return releases.check(u, release_id)
+            return releases.check(u, release_id, user.name)
 
     @app.post("/api/v1/releases/{release_id}/submit")
     def submit(release_id: RowId, user: Actor) -> dict[str, Any]:
         with uow() as u:
             releases.submit(u, release_id, user.name)
-            return releases.as_dict(u.session, releases.get_release(u.session, release_id))
+            return releases.show(u.session, release_id, user.name)
 
     @app.post("/api/v1/releases/{release_id}/approve")
     def approve(release_id: RowId, body: Comment, user: Actor) -> dict[str, Any]:
         with uow() as u:
             review.approve(u, release_id, user.name, body.comment)
-            return releases.as_dict(u.session, releases.get_release(u.session, release_id))
+            return releases.show(u.session, release_id, user.name)
 
     @app.post("/api/v1/releases/{release_id}/reject")
     def reject(release_id: RowId, body: Comment, user: Actor) -> dict[str, Any]:
         with uow() as u:
             review.reject(u, release_id, user.name, body.comment)
-            return releases.as_dict(u.session, releases.get_release(u.session, release_id))
+            return releases.show(u.session, release_id, user.name)
 
     @app.get("/api/v1/releases/{release_id}/deliveries")
     def list_deliveries(release_id: RowId, user: Actor) -> list[dict[str, Any]]:
         with uow() as u:
             return [deliveries.as_dict(u.session, d)
-                    for d in deliveries.for_release(u.session, release_id)]
+                    for d in deliveries.for_release(u.session, release_id, actor=user.name)]
 
     @app.get("/api/v1/audit")
     def audit_query(

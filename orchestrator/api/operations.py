@@ -40,17 +40,47 @@ class Reason(BaseModel):
     reason: str
 
 
+class Decision(BaseModel):
+    approve: bool
+    comment: str = ""
+
+
+class Consent(BaseModel):
+    accept: bool
+    comment: str = ""
+
+
 @router.post("/releases/{release_id}/schedule")
 def schedule(release_id: RowId, body: Schedule, user: Actor, request: Request) -> dict[str, Any]:
+    """Set the go-live time; after approval this asks an approver to sign the new time."""
     with UnitOfWork(context_of(request)) as uow:
-        return {"state": golive.schedule(uow, release_id, body.at, user.name)}
+        golive.schedule(uow, release_id, body.at, user.name)
+        return releases.show(uow.session, release_id, user.name)
+
+
+@router.post("/releases/{release_id}/reschedule")
+def reschedule(release_id: RowId, body: Decision, user: Actor,
+               request: Request) -> dict[str, Any]:
+    """An approver who wrote no part of it signs (or refuses, with a reason) the new time."""
+    with UnitOfWork(context_of(request)) as uow:
+        golive.sign_reschedule(uow, release_id, user.name, body.approve, body.comment)
+        return releases.show(uow.session, release_id, user.name)
+
+
+@router.post("/releases/{release_id}/group-consent")
+def group_consent(release_id: RowId, body: Consent, user: Actor,
+                  request: Request) -> dict[str, Any]:
+    """The go-live group's owner lets this release join it, or refuses (with a reason)."""
+    with UnitOfWork(context_of(request)) as uow:
+        golive.consent_to_group(uow, release_id, user.name, body.accept, body.comment)
+        return releases.show(uow.session, release_id, user.name)
 
 
 @router.post("/releases/{release_id}/hold")
 def hold(release_id: RowId, user: Actor, request: Request) -> dict[str, Any]:
     with UnitOfWork(context_of(request)) as uow:
         golive.hold(uow, release_id, user.name)
-        return releases.as_dict(uow.session, releases.get_release(uow.session, release_id))
+        return releases.show(uow.session, release_id, user.name)
 
 
 @router.post("/releases/{release_id}/force-go-live")
@@ -70,7 +100,7 @@ def withdraw(release_id: RowId, body: Reason, user: Actor, request: Request) -> 
 def correction_plan(release_id: RowId, user: Actor, request: Request) -> dict[str, Any]:
     ctx = context_of(request)
     with UnitOfWork(ctx) as uow:
-        return corrections.as_plan_view(ctx.settings, uow.session, release_id)
+        return corrections.as_plan_view(ctx.settings, uow.session, release_id, user.name)
 
 
 @router.post("/deliveries/{delivery_id}/resend")

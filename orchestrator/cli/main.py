@@ -199,27 +199,32 @@ def release_submit(release_id: int, as_: As) -> None:
 
 @release_app.command("show")
 @refusals
-def release_show(release_id: int, json_out: Json = False) -> None:
+def release_show(release_id: int, as_: As, json_out: Json = False) -> None:
+    """A release as the person named by --as may see it (docs/security.md)."""
     with UnitOfWork(context()) as uow:
-        view = releases.as_dict(uow.session, releases.get_release(uow.session, release_id))
+        view = releases.show(uow.session, release_id, as_)
     if json_out:
         return emit(view)
     typer.echo(f"#{view['id']} {view['title']}\nstate: {view['state']} {view['state_reason']}\n"
-               f"content hash: {view['content_hash']}\nchannels: {', '.join(view['channels'])}")
-    for s in view["signoffs"]:
+               f"content hash: {view.get('content_hash', '-')}\n"
+               f"channels: {', '.join(view['channels'])}")
+    if view.get("reschedule"):
+        typer.echo(f"go-live move to {view['reschedule']['to'] or 'as soon as ready'} asked by "
+                   f"{view['reschedule']['requested_by']}: waits for an approver's signature")
+    for s in view.get("signoffs", []):
         typer.echo(f"  step {s['step']} {s['role']}: {s['decision']} by {s['signer']}"
                    f"{' (void)' if s['voided'] else ''} — {s['content_hash'][:16]}")
 
 
 @release_app.command("check")
 @refusals
-def release_check(release_id: int, json_out: Json = False) -> None:
+def release_check(release_id: int, as_: As, json_out: Json = False) -> None:
     """Pre-publish checks of what every channel would show: blocks and flags, with where.
 
     Exits 1 when a finding blocks (submit would refuse it), 0 otherwise.
     """
     with UnitOfWork(context()) as uow:
-        found = releases.check(uow, release_id)
+        found = releases.check(uow, release_id, as_)
     if json_out:
         emit(found)
     else:
@@ -244,15 +249,75 @@ def release_withdraw(release_id: int, as_: As, reason: str = typer.Option(...)) 
 
 @release_app.command("plan")
 @refusals
-def release_plan(release_id: int) -> None:
+def release_plan(release_id: int, as_: As) -> None:
     """How each channel will carry out a correction (更正)."""
     from orchestrator.usecases import corrections
 
     ctx = context()
     with UnitOfWork(ctx) as uow:
-        view = corrections.as_plan_view(ctx.settings, uow.session, release_id)
+        view = corrections.as_plan_view(ctx.settings, uow.session, release_id, as_)
     for step in view["plan"]:
         typer.echo(f"{step['channel']:<16} {step['kind']:<10} {step['strategy']}")
+
+
+@release_app.command("schedule")
+@refusals
+def release_schedule(
+    release_id: int, as_: As,
+    at: Annotated[dt.datetime | None, typer.Option(
+        help="go-live time with its zone, e.g. 2026-11-29T09:00:00+08:00; omit: when ready")] = None,
+) -> None:
+    """Set the go-live time; after approval this asks an approver to sign the new time."""
+    from orchestrator.usecases import golive
+
+    with UnitOfWork(context()) as uow:
+        state = golive.schedule(uow, release_id, at, as_)
+        pending = releases.get_release(uow.session, release_id).reschedule_by is not None
+    typer.echo(f"release {release_id}: go-live move asked; nothing goes out until an approver "
+               "signs it" if pending else f"release {release_id} is {state}")
+
+
+@release_app.command("reschedule")
+@refusals
+def release_reschedule(
+    release_id: int, as_: As,
+    approve: Annotated[bool, typer.Option("--approve/--refuse",
+                                          help="sign the new go-live time, or refuse it")] = True,
+    comment: str = typer.Option("", help="the reason (needed to refuse)"),
+) -> None:
+    """An approver signs (or refuses) a go-live time asked for after approval."""
+    from orchestrator.usecases import golive
+
+    with UnitOfWork(context()) as uow:
+        state = golive.sign_reschedule(uow, release_id, as_, approve, comment)
+    typer.echo(f"release {release_id} is {state}" + ("" if approve else " (move refused)"))
+
+
+@release_app.command("hold")
+@refusals
+def release_hold(release_id: int, as_: As) -> None:
+    """Stop a go-live that waits; only a signed reschedule starts it again."""
+    from orchestrator.usecases import golive
+
+    with UnitOfWork(context()) as uow:
+        golive.hold(uow, release_id, as_)
+    typer.echo(f"release {release_id} held")
+
+
+@release_app.command("consent")
+@refusals
+def release_consent(
+    release_id: int, as_: As,
+    accept: Annotated[bool, typer.Option("--accept/--refuse",
+                                         help="let it join your go-live group, or refuse")] = True,
+    comment: str = typer.Option("", help="the reason (needed to refuse)"),
+) -> None:
+    """The owner of a go-live group lets a release join it (or refuses it)."""
+    from orchestrator.usecases import golive
+
+    with UnitOfWork(context()) as uow:
+        status = golive.consent_to_group(uow, release_id, as_, accept, comment)
+    typer.echo(f"release {release_id}: {status}")
 
 
 @app.command("preview")
@@ -288,11 +353,11 @@ def review_reject(release_id: int, as_: As, comment: str = typer.Option(..., hel
 
 @app.command("deliveries")
 @refusals
-def list_deliveries(release_id: int, json_out: Json = False) -> None:
+def list_deliveries(release_id: int, as_: As, json_out: Json = False) -> None:
     """Where a release went: one line per channel."""
     with UnitOfWork(context()) as uow:
         rows = [deliveries.as_dict(uow.session, d)
-                for d in deliveries.for_release(uow.session, release_id)]
+                for d in deliveries.for_release(uow.session, release_id, actor=as_)]
     if json_out:
         return emit(rows)
     for d in rows:

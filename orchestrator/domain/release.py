@@ -218,6 +218,20 @@ class ReleaseInput(BaseModel):
         None, max_length=64, description="go-live group: releases that go live as one"
     )
     go_live_at: dt.datetime | None = None
+    co_authors: list[str] = Field(
+        default_factory=list, max_length=20,
+        description="people (authors) who may edit, submit and schedule it too; set by its owner",
+    )
+
+    @field_validator("co_authors")
+    @classmethod
+    def _co_author_names(cls, value: list[str]) -> list[str]:
+        names = [name.strip() for name in value]
+        if any(not name or len(name) > 64 for name in names):
+            raise ValueError("each co-author is a user name of 1 to 64 characters")
+        if len(set(names)) != len(names):
+            raise ValueError("a co-author is listed twice")
+        return names
 
     @field_validator("channels")
     @classmethod

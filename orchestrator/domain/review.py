@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from orchestrator.domain.errors import Forbidden, InvalidInput
@@ -36,11 +37,15 @@ class ReviewPolicy:
         return None
 
     def check_signer(
-        self, signer: str, roles: set[str], author: str, signatures: list[Signature]
+        self, signer: str, roles: set[str], contributors: Collection[str],
+        signatures: list[Signature],
     ) -> int:
-        """The step this person signs now, or Forbidden with the reason."""
-        if signer == author:
-            raise Forbidden("the author cannot sign off their own release")
+        """The step this person signs now, or Forbidden with the reason.
+
+        `contributors` are the release's authors and everyone who created, edited,
+        submitted or rescheduled any revision of it (excluded_signers).
+        """
+        check_not_contributor(signer, contributors)
         if any(s.signer == signer for s in signatures):
             raise Forbidden(f"{signer} has already signed this release")
         step = self.current_step(signatures)
@@ -50,6 +55,19 @@ class ReviewPolicy:
         if role not in roles:
             raise Forbidden(f"step {step + 1} needs the role {role}; {signer} does not hold it")
         return step
+
+
+def excluded_signers(author: str, co_authors: Iterable[str], contributors: Iterable[str]
+                     ) -> frozenset[str]:
+    """Who may never sign a release: its authors, and whoever wrote any revision of it."""
+    return frozenset({author, *co_authors, *contributors})
+
+
+def check_not_contributor(signer: str, contributors: Collection[str]) -> None:
+    """Four-eyes (谁审查谁负责): no one signs what they wrote, edited, submitted or moved."""
+    if signer in contributors:
+        raise Forbidden(f"{signer} created, edited or submitted a revision of this release "
+                        "and cannot sign it: the author cannot sign off their own release")
 
 
 DEFAULT_POLICY = ReviewPolicy(

@@ -108,14 +108,22 @@ class Release(SQLModel, table=True):
     priority: str = "normal"
     parent_id: int | None = Field(default=None, foreign_key="release.id")
     golive_group: str | None = Field(default=None, index=True, max_length=64)  # 政策解读同步
+    # member | pending (waits for the group owner's consent) | refused; None without a group
+    group_status: str | None = Field(default=None, max_length=16)
     corrects_id: int | None = Field(default=None, foreign_key="release.id")  # 更正
     go_live_at: dt.datetime | None = None
     state: str = Field(default="draft", index=True, max_length=32)
     state_reason: str = ""
     author: str = Field(max_length=64)
+    co_authors: list[str] = _json([])  # named by the owner: they may edit, submit, schedule
+    contributors: list[str] = _json([])  # who created, edited, submitted or rescheduled: never signers
     revision: int = 1  # +1 on every edit; sign-offs and deliveries belong to one revision
     content_hash: str = ""  # of the current content, as submitted
     approved_hash: str | None = None  # what the sign-offs bound; the dispatcher checks it
+    # a go-live move asked for after approval: nothing goes out until an approver signs it
+    reschedule_by: str | None = Field(default=None, max_length=64)
+    reschedule_to: dt.datetime | None = None  # None with reschedule_by set: as soon as ready
+    held: bool = False  # go-live stopped; only a signed reschedule starts it again
     first_live_at: dt.datetime | None = None
     last_live_at: dt.datetime | None = None
     spread_ms: float | None = None
@@ -132,6 +140,7 @@ class SignOff(SQLModel, table=True):
     role: str
     signer: str = Field(max_length=64)
     decision: str  # approve | reject
+    purpose: str = Field(default="review", max_length=16)  # review | reschedule
     comment: str = ""
     content_hash: str
     voided: bool = False

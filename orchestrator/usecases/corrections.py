@@ -12,18 +12,18 @@ from typing import Any
 from sqlmodel import Session
 
 from channels.contract import ChannelError, Receipt
-from orchestrator.domain.errors import InvalidInput, Refused
+from orchestrator.domain.access import Op
+from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.domain.states import release_transition
 from orchestrator.settings import Settings
 from orchestrator.store.models import Delivery, Release
-from orchestrator.usecases import audit
+from orchestrator.usecases import access, audit
 from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.channels import adapter_for, get_channel
 from orchestrator.usecases.releases import get_release
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
-from orchestrator.usecases.users import get_user, require_role
 
 
 def plan(settings: Settings, session: Session, release: Release) -> list[dict[str, str]]:
@@ -40,12 +40,11 @@ def plan(settings: Settings, session: Session, release: Release) -> list[dict[st
 def withdraw(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> int:
     """Take a published release down everywhere it went; returns how many channels."""
     s = uow.session
-    require_role(get_user(s, actor), "approver")
+    get_release(s, release_id)  # NotFound, not a 500, for an id that does not exist
+    release = steps.locked(s, Release, release_id)
+    access.check(s, actor, Op.WITHDRAW, release)  # who first: a state is news only to readers
     if not reason.strip():
         raise InvalidInput([("reason", "a withdrawal needs a reason")])
-    release = steps.locked(s, Release, release_id)
-    if release.state not in (R.PUBLISHED, R.PARTIALLY_PUBLISHED):
-        raise Refused(f"release {release_id} is {release.state}: only what is live can be withdrawn")
     before = {"state": release.state}
     release.state = release_transition(release.state, R.WITHDRAWN)
     release.state_reason = reason
@@ -85,7 +84,10 @@ def withdraw_delivery(ctx: Context, delivery_id: int) -> None:
         uow.commit()
 
 
-def as_plan_view(settings: Settings, session: Session, release_id: int) -> dict[str, Any]:
+def as_plan_view(settings: Settings, session: Session, release_id: int,
+                 actor: str | None = None) -> dict[str, Any]:
     release = get_release(session, release_id)
+    if actor is not None:
+        access.check(session, actor, Op.READ, release)
     return {"release": release_id, "corrects": release.corrects_id,
             "plan": plan(settings, session, release)}

@@ -6,13 +6,19 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from orchestrator.domain.access import Op
 from orchestrator.domain.clock import iso
 from orchestrator.store.models import Delivery, DeliveryAttempt
+from orchestrator.usecases import access
 from orchestrator.usecases.releases import get_release
 
 
-def for_release(session: Session, release_id: int, all_revisions: bool = False) -> list[Delivery]:
+def for_release(session: Session, release_id: int, all_revisions: bool = False,
+                actor: str | None = None) -> list[Delivery]:
+    """A release's deliveries; entry points pass the actor (None: the system itself)."""
     release = get_release(session, release_id)
+    if actor is not None:
+        access.check(session, actor, Op.DELIVERIES, release)
     stmt = select(Delivery).where(Delivery.release_id == release_id)
     if not all_revisions:
         stmt = stmt.where(Delivery.revision == release.revision)

@@ -163,6 +163,10 @@ def cleared_to_go_live(uow: UnitOfWork, release: Release, states: tuple[R, ...])
     if blocked:
         _note(uow, release, f"held by a pre-publish check: {blocked}")
         return None
+    waiting = _waiting_for(release)
+    if waiting:
+        _note(uow, release, waiting)
+        return None
     members = ready_members(uow.session, release, states)
     if members is None:
         if release.golive_group:
@@ -196,16 +200,36 @@ def _note(uow: UnitOfWork, release: Release, reason: str) -> None:
         uow.commit()
 
 
+def _waiting_for(release: Release) -> str:
+    """Why a release may not go live on its own account now ('' when nothing stops it)."""
+    if release.held:
+        return "held: an approver signs a new go-live time to release it"
+    if release.reschedule_by is not None:
+        return "a go-live move waits for an approver's signature"
+    if release.group_status == "pending":
+        return f"waiting for the owner of group {release.golive_group} to consent"
+    if release.group_status == "refused":
+        return f"the owner of group {release.golive_group} refused it: edit the group"
+    return ""
+
+
 def ready_members(session: Session, release: Release, states: tuple[R, ...]) -> list[Release] | None:
-    """The releases that go live together with this one, if every one is ready; else None."""
+    """The releases that go live together with this one, if every one is ready; else None.
+
+    Only consented members count: a release that names a group without its owner's
+    consent waits on its own and never holds the group back.
+    """
+    if _waiting_for(release):
+        return None
     members = [release]
     if release.golive_group:
         members = [steps.locked(session, Release, rid) for rid in session.exec(
             select(Release.id).where(Release.golive_group == release.golive_group,
+                                     Release.group_status == "member",
                                      Release.state != R.WITHDRAWN).order_by(Release.id))]
     for member in members:
         deliveries = steps.current_deliveries(session, member)
-        if member.state not in states or not deliveries or any(
+        if member.state not in states or _waiting_for(member) or not deliveries or any(
                 d.state != D.STAGED for d in deliveries):
             return None
     return members
@@ -233,9 +257,10 @@ def fire(ctx: Context, release_id: int) -> None:
     with UnitOfWork(ctx) as uow:
         first = steps.locked(uow.session, Release, release_id)
         members = [first]
-        if first.golive_group:
+        if first.golive_group and first.group_status == "member":
             members = list(uow.session.exec(select(Release).where(
-                Release.golive_group == first.golive_group).order_by(Release.id)))
+                Release.golive_group == first.golive_group,
+                Release.group_status == "member").order_by(Release.id)))
         claims = []
         for release in members:
             if release.state != R.PUBLISHING:

@@ -3,50 +3,133 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
+from orchestrator.domain.access import Op
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.errors import InvalidInput, Refused
+from orchestrator.domain.hashing import canonical_json
 from orchestrator.domain.release import go_live_problems
+from orchestrator.domain.review import check_not_contributor
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.domain.states import release_transition
-from orchestrator.store.models import Delivery, Release
-from orchestrator.usecases import audit, fanout
+from orchestrator.store.models import Delivery, Release, SignOff
+from orchestrator.usecases import access, audit, fanout, releases, review
 from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.releases import get_release
+from orchestrator.usecases.rendering import render_all
 from orchestrator.usecases.unit_of_work import UnitOfWork
-from orchestrator.usecases.users import get_user, require_role
-
-NOT_YET_LIVE = (R.DRAFT, R.IN_REVIEW, R.REJECTED, R.APPROVED, R.SCHEDULED)
 
 
 def schedule(uow: UnitOfWork, release_id: int, at: dt.datetime | None, actor: str) -> str:
-    """Set (or move) the go-live time; None = as soon as every channel is staged."""
+    """Set the go-live time (None: as soon as every channel is staged).
+
+    The time is part of what is signed: before submission it is simply set; in review
+    it voids the signatures on the old time; after approval it becomes a request that
+    an approver who wrote no part of the release signs (sign_reschedule), and until
+    then nothing goes out, at the old time or the new one.
+    """
     s = uow.session
     release = get_release(s, release_id)
-    user = get_user(s, actor)
-    if actor != release.author:
-        require_role(user, "approver", "author")
-    if release.state not in NOT_YET_LIVE:
-        raise Refused(f"release {release_id} is {release.state}: too late to schedule")
+    access.check(s, actor, Op.SCHEDULE, release)
     if at is not None and at.tzinfo is None:
         raise InvalidInput([("at", "needs a time zone, e.g. 2026-11-29T09:00:00+08:00")])
     problems = go_live_problems(at, now=utcnow(), field="at",
                                 horizon_days=uow.ctx.settings.go_live_horizon_days)
     if problems:
         raise InvalidInput(problems)
+    releases.contributed(release, actor)
+    if release.state in (R.APPROVED, R.SCHEDULED):
+        before = {"go_live_at": iso(release.go_live_at), "held": release.held}
+        release.reschedule_by, release.reschedule_to = actor, at
+        s.add(release)
+        audit.record(s, actor=actor, action="release.reschedule_requested", subject_type="release",
+                     subject_id=release.id, release_id=release.id, before=before,
+                     after={"requested_go_live_at": iso(at)})
+        uow.commit()
+        return release.state
     before = {"state": release.state, "go_live_at": iso(release.go_live_at)}
     release.go_live_at = at
-    if release.state == R.APPROVED and at is not None and at > utcnow():
-        release.state = release_transition(release.state, R.SCHEDULED)
-    elif release.state == R.SCHEDULED and (at is None or at <= utcnow()):
-        release.state = release_transition(release.state, R.APPROVED)
+    voided = 0
+    if release.state == R.IN_REVIEW:  # what reviewers sign now carries the new time
+        release.content_hash = releases.validated_hash(uow, release)
+        voided = releases.void_other_signoffs(s, release)
     s.add(release)
     audit.record(s, actor=actor, action="release.scheduled", subject_type="release",
                  subject_id=release.id, release_id=release.id, before=before,
-                 after={"state": release.state, "go_live_at": iso(at)})
+                 after={"state": release.state, "go_live_at": iso(at),
+                        "content_hash": release.content_hash or None},
+                 detail={"signoffs_voided": voided} if voided else None)
+    uow.commit()
+    return release.state
+
+
+def sign_reschedule(uow: UnitOfWork, release_id: int, actor: str, approve: bool,
+                    comment: str = "") -> str:
+    """An approver signs (or refuses, with a reason) the go-live time asked for.
+
+    Signing re-renders every channel for the new time, re-stages the channels whose
+    document changed (the newsfeed's embargo), and binds the new hash.
+    """
+    s = uow.session
+    get_release(s, release_id)  # NotFound, not a 500, for an id that does not exist
+    release = steps.locked(s, Release, release_id)
+    who = access.check(s, actor, Op.SIGN_RESCHEDULE, release)
+    if release.reschedule_by is None:
+        raise Refused(f"release {release_id} has no go-live move waiting for a signature")
+    check_not_contributor(actor, review.excluded(release) | {release.reschedule_by})
+    requested = {"requested_by": release.reschedule_by, "to": iso(release.reschedule_to)}
+    if not approve:
+        if not comment.strip():
+            raise InvalidInput([("comment", "a refusal needs a reason")])
+        release.reschedule_by = release.reschedule_to = None
+        s.add(release)
+        audit.record(s, actor=actor, action="release.reschedule_refused", subject_type="release",
+                     subject_id=release.id, release_id=release.id, after=requested,
+                     detail={"comment": comment})
+        uow.commit()
+        if release.state == R.APPROVED and not release.held:
+            fanout.hold_or_fire(uow.ctx, release.id)
+        return release.state
+    rows = steps.current_deliveries(s, release)
+    if any(d.state == D.STAGING for d in rows):
+        raise Refused("a channel is staging right now; try again in a moment")
+    signed = steps.signed_intact(uow, release)
+    if not all(steps.intact(uow, release, d, signed) for d in rows):
+        raise Refused("the content changed since it was approved; edit and submit it again")
+    before = {"state": release.state, "go_live_at": iso(release.go_live_at),
+              "approved_hash": release.approved_hash, "held": release.held}
+    release.go_live_at = release.reschedule_to
+    payloads, digest = render_all(uow.ctx.settings, s, release)
+    restaged = []
+    for delivery in rows:
+        if canonical_json(payloads[delivery.channel]) != canonical_json(delivery.payload):
+            delivery.payload = payloads[delivery.channel]
+            if delivery.state == D.STAGED:  # staged for the old time: stage it again
+                steps.set_state(uow, delivery, D.PENDING)
+            s.add(delivery)
+            restaged.append(delivery.channel)
+    release.content_hash = release.approved_hash = digest
+    release.reschedule_by = release.reschedule_to = None
+    release.held = False
+    later = release.go_live_at is not None and release.go_live_at > utcnow()
+    target = R.SCHEDULED if later else R.APPROVED
+    if release.state != target:
+        release.state = release_transition(release.state, target)
+    s.add(release)
+    s.add(SignOff(release_id=release.id, revision=release.revision, step=0, role="approver",
+                  signer=actor, decision="approve", comment=comment, content_hash=digest,
+                  purpose="reschedule"))
+    audit.record(s, actor=who.name, action="release.rescheduled", subject_type="release",
+                 subject_id=release.id, release_id=release.id, before=before,
+                 after={"state": release.state, "go_live_at": iso(release.go_live_at),
+                        "approved_hash": digest, "restaged": restaged},
+                 detail={**requested, **({"comment": comment} if comment else {})})
+    if restaged:
+        uow.enqueue("stage_release", priority=release.priority, release_id=release.id)
     uow.commit()
     if release.state == R.APPROVED:
         fanout.hold_or_fire(uow.ctx, release.id)
@@ -54,30 +137,67 @@ def schedule(uow: UnitOfWork, release_id: int, at: dt.datetime | None, actor: st
 
 
 def hold(uow: UnitOfWork, release_id: int, actor: str) -> None:
-    """Cancel a scheduled go-live: the release stays approved and staged, but waits."""
+    """Stop a go-live that waits: staged stays staged; a signed reschedule starts it again."""
     s = uow.session
     release = get_release(s, release_id)
-    require_role(get_user(s, actor), "approver", "author")
-    if release.state != R.SCHEDULED:
-        raise Refused(f"release {release_id} is {release.state}, not scheduled")
-    before = {"go_live_at": iso(release.go_live_at)}
-    release.go_live_at = None  # the scheduler fires only releases with a time that has come
+    access.check(s, actor, Op.HOLD, release)
+    before = {"held": release.held, "go_live_at": iso(release.go_live_at)}
+    release.held = True
     s.add(release)
     audit.record(s, actor=actor, action="release.held", subject_type="release",
                  subject_id=release.id, release_id=release.id, before=before,
-                 after={"go_live_at": None})
+                 after={"held": True})
     uow.commit()
+
+
+def pending_joiners(session: Session, actor: str) -> list[dict[str, Any]]:
+    """Releases asking to join a go-live group `actor` owns: what they consent to."""
+    who = access.principal(session, actor)
+    rows = session.exec(select(Release).where(Release.group_status == "pending")
+                        .order_by(Release.id)).all()
+    return [releases.as_dict(session, r, who) for r in rows
+            if access.allows(session, who, Op.CONSENT, r)]
+
+
+def consent_to_group(uow: UnitOfWork, release_id: int, actor: str, accept: bool,
+                     comment: str = "") -> str:
+    """The group's owner lets a release join its go-live group, or refuses it (with a reason).
+
+    Until then the joiner waits on its own and never holds the group back.
+    """
+    s = uow.session
+    release = get_release(s, release_id)
+    access.check(s, actor, Op.HEADER, release)  # NotFound first for what one cannot see
+    if release.group_status != "pending":
+        raise Refused(f"release {release_id} is not waiting to join a group")
+    access.check(s, actor, Op.CONSENT, release)
+    if not accept and not comment.strip():
+        raise InvalidInput([("comment", "a refusal needs a reason")])
+    release.group_status = "member" if accept else "refused"
+    s.add(release)
+    audit.record(s, actor=actor, action="release.group_consented" if accept
+                 else "release.group_refused", subject_type="release", subject_id=release.id,
+                 release_id=release.id, before={"group_status": "pending"},
+                 after={"group": release.golive_group, "group_status": release.group_status},
+                 detail={"comment": comment} if comment else None)
+    uow.commit()
+    if accept and release.state == R.APPROVED:
+        fanout.hold_or_fire(uow.ctx, release.id)
+    return release.group_status
 
 
 def force_go_live(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> list[str]:
     """Go live without the channels that could not be staged; returns those left out."""
     s = uow.session
-    require_role(get_user(s, actor), "approver")
+    get_release(s, release_id)  # NotFound, not a 500, for an id that does not exist
+    release = steps.locked(s, Release, release_id)
+    access.check(s, actor, Op.FORCE, release)  # who first: a state is news only to readers
     if not reason.strip():
         raise InvalidInput([("reason", "say why the release goes live without every channel")])
-    release = steps.locked(s, Release, release_id)
-    if release.state not in (R.APPROVED, R.SCHEDULED):
-        raise Refused(f"release {release_id} is {release.state}, not waiting to go live")
+    if release.held or release.reschedule_by is not None:
+        raise Refused("its go-live is held or being moved: an approver signs the time first")
+    if release.go_live_at is not None and release.go_live_at > utcnow():
+        raise Refused(f"it is signed to go live at {iso(release.go_live_at)}, not before")
     rows = s.exec(select(Delivery).where(Delivery.release_id == release.id,
                                          Delivery.revision == release.revision)).all()
     busy = [d.channel for d in rows if d.state == D.STAGING]

@@ -8,8 +8,9 @@ from typing import Any
 from sqlmodel import Session, select
 
 from channels.contract import ChannelError, ValidationFailed
+from orchestrator.domain.access import Op, Principal
 from orchestrator.domain.clock import iso, utcnow
-from orchestrator.domain.errors import InvalidInput, NotFound, Refused
+from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
 from orchestrator.domain.release import (
     MAX_ID,
     Disclosure,
@@ -18,18 +19,16 @@ from orchestrator.domain.release import (
     sanitised_body,
 )
 from orchestrator.domain.states import (
-    EDITABLE_RELEASE_STATES,
     DeliveryState,
     ReleaseState,
     release_transition,
 )
 from orchestrator.store import files
-from orchestrator.store.models import Delivery, Release, SignOff
-from orchestrator.usecases import audit, content_checks
+from orchestrator.store.models import Delivery, Release, SignOff, User
+from orchestrator.usecases import access, audit, content_checks
 from orchestrator.usecases.channels import list_channels
 from orchestrator.usecases.rendering import adapters, render_all
 from orchestrator.usecases.unit_of_work import UnitOfWork
-from orchestrator.usecases.users import get_user, require_role
 
 
 def get_release(session: Session, release_id: int) -> Release:
@@ -63,6 +62,10 @@ def _check_references(session: Session, data: ReleaseInput) -> None:
         (f"overrides.{name}", "overrides a channel that is not a target")
         for name in data.overrides if name not in data.channels
     ]
+    for i, name in enumerate(data.co_authors):
+        person = session.exec(select(User).where(User.name == name)).first()
+        if person is None or "author" not in person.roles:
+            problems.append((f"co_authors[{i}]", f"no author named {name!r}"))
     if data.parent is not None and session.get(Release, data.parent) is None:
         problems.append(("parent", f"no release with id {data.parent}"))
     if data.corrects is not None:
@@ -90,20 +93,51 @@ def _apply(uow: UnitOfWork, release: Release, data: ReleaseInput, base: Path) ->
     release.channels, release.overrides = list(data.channels), data.overrides
     release.images, release.attachments = images, attachments
     release.priority, release.parent_id = data.priority.value, data.parent
+    if data.group != release.golive_group or release.group_status is None:
+        release.group_status = _group_status(uow.session, release, data.group)
     release.golive_group, release.corrects_id = data.group, data.corrects
+    release.co_authors = [name for name in data.co_authors if name != release.author]
     release.go_live_at = data.go_live_at
     release.updated_at = utcnow()
 
 
+def _group_status(session: Session, release: Release, group: str | None) -> str | None:
+    """Joining a go-live group needs its owner's consent (golive.consent_to_group)."""
+    if not group:
+        return None
+    owner = access.group_owner(session, group, exclude_id=release.id)
+    return "member" if owner is None or owner == release.author else "pending"
+
+
+def contributed(release: Release, actor: str) -> None:
+    """Note who wrote a revision: four-eyes keeps them from signing it (domain/review.py)."""
+    if actor not in release.contributors:
+        release.contributors = [*release.contributors, actor]
+
+
+def void_other_signoffs(session: Session, release: Release) -> int:
+    """Sign-offs bound another content hash than the current one no longer count."""
+    rows = session.exec(select(SignOff).where(
+        SignOff.release_id == release.id, SignOff.voided == False,  # noqa: E712
+        SignOff.content_hash != release.content_hash)).all()
+    for row in rows:
+        row.voided = True
+        session.add(row)
+    return len(rows)
+
+
 def create(uow: UnitOfWork, data: ReleaseInput, actor: str, base: Path = Path(".")) -> int:
-    require_role(get_user(uow.session, actor), "author")
+    access.check(uow.session, actor, Op.CREATE)
     release = Release(title="", body_source="", body_html="", author=actor)
     _apply(uow, release, data, base)
+    contributed(release, actor)
     uow.session.add(release)
     uow.session.flush()
     audit.record(
         uow.session, actor=actor, action="release.created", subject_type="release",
-        subject_id=release.id, release_id=release.id, after={"state": release.state},
+        subject_id=release.id, release_id=release.id,
+        after={"state": release.state, "co_authors": release.co_authors,
+               "group": release.golive_group, "group_status": release.group_status},
     )
     uow.commit()
     assert release.id is not None
@@ -136,11 +170,10 @@ def _cancel_open_deliveries(session: Session, release: Release) -> int:
 def edit(uow: UnitOfWork, release_id: int, data: ReleaseInput, actor: str, base: Path = Path(".")) -> None:
     """Any edit voids every sign-off so far and sends a reviewed release back to review."""
     s = uow.session
-    user = get_user(s, actor)
-    require_role(user, "author")
     release = get_release(s, release_id)
-    if release.state not in EDITABLE_RELEASE_STATES:
-        raise Refused(f"a release in state {release.state} cannot be edited")
+    access.check(s, actor, Op.EDIT, release)  # who first, then whether now (editable states)
+    if actor != release.author and set(data.co_authors) != set(release.co_authors):
+        raise Forbidden("only the release's owner sets its co_authors")
     before = {"state": release.state, "revision": release.revision, "content_hash": release.content_hash}
     target = {
         ReleaseState.DRAFT: None,
@@ -149,12 +182,13 @@ def edit(uow: UnitOfWork, release_id: int, data: ReleaseInput, actor: str, base:
     if target is not None:
         release.state = release_transition(release.state, target)
     _apply(uow, release, data, base)
+    contributed(release, actor)
     release.revision += 1
     release.approved_hash = None
     voided = _void_signoffs(s, release)
     cancelled = _cancel_open_deliveries(s, release)
     if release.state == ReleaseState.IN_REVIEW:
-        release.content_hash = _validated_hash(uow, release)
+        release.content_hash = validated_hash(uow, release)
     s.add(release)
     audit.record(
         s, actor=actor, action="release.edited", subject_type="release", subject_id=release.id,
@@ -166,7 +200,7 @@ def edit(uow: UnitOfWork, release_id: int, data: ReleaseInput, actor: str, base:
     uow.commit()
 
 
-def _validated_hash(uow: UnitOfWork, release: Release) -> str:
+def validated_hash(uow: UnitOfWork, release: Release) -> str:
     """Render every channel, check its limits, and return the content hash."""
     settings = uow.ctx.settings
     payloads, digest = render_all(settings, uow.session, release)
@@ -185,9 +219,13 @@ def _validated_hash(uow: UnitOfWork, release: Release) -> str:
     return digest
 
 
-def check(uow: UnitOfWork, release_id: int) -> list[dict[str, str]]:
-    """The pre-publish findings for what every channel would show now (blocks and flags)."""
+def check(uow: UnitOfWork, release_id: int, actor: str | None = None) -> list[dict[str, str]]:
+    """The pre-publish findings for what every channel would show now (blocks and flags).
+
+    Entry points pass the actor; None is the system itself (workers, internal callers)."""
     release = get_release(uow.session, release_id)
+    if actor is not None:
+        access.check(uow.session, actor, Op.CHECKS, release)
     payloads, _ = render_all(uow.ctx.settings, uow.session, release)
     return content_checks.as_dicts(content_checks.findings(uow.ctx.settings, release, payloads))
 
@@ -195,29 +233,33 @@ def check(uow: UnitOfWork, release_id: int) -> list[dict[str, str]]:
 def submit(uow: UnitOfWork, release_id: int, actor: str) -> str:
     s = uow.session
     release = get_release(s, release_id)
-    if actor != release.author:
-        require_role(get_user(s, actor), "author")
+    access.check(s, actor, Op.SUBMIT, release)
     if release.meta.get("disclosure") != Disclosure.PROACTIVE:
         raise Refused(
             f"only 主动公开 items may be published; this one is {release.meta.get('disclosure')}"
         )
     before = {"state": release.state}
     release.state = release_transition(release.state, ReleaseState.IN_REVIEW)
-    release.content_hash = _validated_hash(uow, release)
+    release.content_hash = validated_hash(uow, release)
+    contributed(release, actor)
+    voided = void_other_signoffs(s, release)  # a re-submission with a new hash starts over
     release.updated_at = utcnow()
     s.add(release)
     audit.record(
         s, actor=actor, action="release.submitted", subject_type="release", subject_id=release.id,
         release_id=release.id, before=before,
         after={"state": release.state, "content_hash": release.content_hash},
+        detail={"signoffs_voided": voided} if voided else None,
     )
     uow.commit()
     return release.content_hash
 
 
-def preview(uow: UnitOfWork, release_id: int) -> dict[str, Any]:
-    """Every channel's payload as it would be sent now."""
+def preview(uow: UnitOfWork, release_id: int, actor: str | None = None) -> dict[str, Any]:
+    """Every channel's payload as it would be sent now (actor None: the system itself)."""
     release = get_release(uow.session, release_id)
+    if actor is not None:
+        access.check(uow.session, actor, Op.PREVIEW, release)
     payloads, digest = render_all(uow.ctx.settings, uow.session, release)
     return {"content_hash": digest, "channels": payloads}
 
@@ -234,17 +276,28 @@ def signoffs_view(session: Session, release: Release) -> list[dict[str, Any]]:
     ]
 
 
-def as_dict(session: Session, release: Release) -> dict[str, Any]:
-    return {
+HEADER_FIELDS = ("id", "title", "state", "state_reason", "author", "revision", "priority",
+                 "group", "group_status", "channels", "go_live_at", "held", "reschedule",
+                 "first_live_at", "last_live_at", "spread_ms", "created_at")
+
+
+def as_dict(session: Session, release: Release, viewer: Principal | None = None) -> dict[str, Any]:
+    """The release as `viewer` may see it: in full, or its header only (channel admins).
+
+    viewer None is the system itself (the demo, tests)."""
+    view = {
         "id": release.id,
         "title": release.title,
         "state": release.state,
         "state_reason": release.state_reason,
         "author": release.author,
+        "co_authors": release.co_authors,
+        "contributors": release.contributors,
         "revision": release.revision,
         "priority": release.priority,
         "parent": release.parent_id,
         "group": release.golive_group,
+        "group_status": release.group_status,
         "corrects": release.corrects_id,
         "channels": release.channels,
         "column": release.site_column,
@@ -253,17 +306,63 @@ def as_dict(session: Session, release: Release) -> dict[str, Any]:
         "content_hash": release.content_hash,
         "approved_hash": release.approved_hash,
         "go_live_at": iso(release.go_live_at),
+        "held": release.held,
+        "reschedule": None if release.reschedule_by is None else {
+            "requested_by": release.reschedule_by, "to": iso(release.reschedule_to)},
         "first_live_at": iso(release.first_live_at),
         "last_live_at": iso(release.last_live_at),
         "spread_ms": release.spread_ms,
         "signoffs": signoffs_view(session, release),
         "created_at": iso(release.created_at),
     }
+    if viewer is None or access.allows(session, viewer, Op.READ, release):
+        return view
+    return {k: view[k] for k in HEADER_FIELDS}
 
 
 def list_releases(session: Session, state: str | None = None, limit: int = 100) -> list[Release]:
+    """Every release (the system's view); entry points use visible_releases."""
     stmt = select(Release).order_by(Release.id.desc()).limit(limit)
     if state:
         stmt = stmt.where(Release.state == state)
     return list(session.exec(stmt))
 
+
+def visible_releases(session: Session, actor: str, state: str | None = None,
+                     limit: int = 100, op: Op = Op.HEADER) -> tuple[Principal, list[Release]]:
+    """The newest releases `actor` may see (at all, or with op=READ in full), newest first."""
+    who = access.principal(session, actor)
+    found: list[Release] = []
+    before: int | None = None
+    while len(found) < limit:
+        stmt = select(Release).order_by(Release.id.desc()).limit(500)
+        if state:
+            stmt = stmt.where(Release.state == state)
+        if before is not None:
+            stmt = stmt.where(Release.id < before)
+        page = list(session.exec(stmt))
+        if not page:
+            break
+        found += [r for r in page if access.allows(session, who, op, r)]
+        before = page[-1].id
+    return who, found[:limit]
+
+
+def show(session: Session, release_id: int, actor: str) -> dict[str, Any]:
+    """One release for an entry point: NotFound unless `actor` may see it."""
+    release = get_release(session, release_id)
+    who = access.check(session, actor, Op.HEADER, release)
+    return as_dict(session, release, who)
+
+
+def permissions(session: Session, release: Release, who: Principal) -> dict[str, bool]:
+    """Which actions `who` may take on this release now: the buttons an entry point shows."""
+    return {op.value: access.allows(session, who, op, release) for op in Op
+            if op not in (Op.CREATE, Op.HEADER)}
+
+
+def readable(session: Session, release_id: int, actor: str, op: Op = Op.READ) -> Release:
+    """The release, if `actor` may do `op` to it (read it in full by default)."""
+    release = get_release(session, release_id)
+    access.check(session, actor, op, release)
+    return release

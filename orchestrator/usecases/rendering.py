@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import Session
 
 from channels.contract import ChannelAdapter, ReleaseView
+from orchestrator.domain.clock import iso
 from orchestrator.domain.hashing import content_hash
 from orchestrator.settings import Settings
 from orchestrator.store import files
@@ -52,6 +53,7 @@ def hashed_fields(release: Release) -> dict[str, Any]:
         "priority": release.priority,
         "parent_id": release.parent_id,
         "corrects_id": release.corrects_id,
+        "go_live_at": iso(release.go_live_at),  # the moment is signed too
         "images": [ref["sha256"] for ref in release.images],
         "attachments": [ref["sha256"] for ref in release.attachments],
     }

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from orchestrator.domain.access import Op
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import InvalidInput, Refused
-from orchestrator.domain.review import URGENT_POLICY, ReviewPolicy, Signature, parse_policy
+from orchestrator.domain.review import (
+    URGENT_POLICY,
+    ReviewPolicy,
+    Signature,
+    excluded_signers,
+    parse_policy,
+)
 from orchestrator.domain.states import ReleaseState, release_transition
 from orchestrator.store.models import Release, SignOff
-from orchestrator.usecases import audit, fanout
+from orchestrator.usecases import access, audit, fanout
 from orchestrator.usecases.releases import get_release
 from orchestrator.usecases.rendering import render_all
 from orchestrator.usecases.unit_of_work import UnitOfWork
-from orchestrator.usecases.users import get_user
 
 
 def policy_for(uow: UnitOfWork, release: Release) -> ReviewPolicy:
@@ -25,10 +31,13 @@ def policy_for(uow: UnitOfWork, release: Release) -> ReviewPolicy:
 
 
 def signatures(session: Session, release: Release) -> list[Signature]:
+    """The review signatures that count: this revision's, on the hash now under review."""
     rows = session.exec(
         select(SignOff).where(
             SignOff.release_id == release.id,
             SignOff.revision == release.revision,
+            SignOff.content_hash == release.content_hash,
+            SignOff.purpose == "review",
             SignOff.voided == False,  # noqa: E712
             SignOff.decision == "approve",
         )
@@ -36,15 +45,25 @@ def signatures(session: Session, release: Release) -> list[Signature]:
     return [Signature(r.signer, r.step) for r in rows]
 
 
+def excluded(release: Release) -> frozenset[str]:
+    """Who may not sign this release in any role (four-eyes over every revision)."""
+    return excluded_signers(release.author, release.co_authors, release.contributors)
+
+
+def signable_step(uow: UnitOfWork, release: Release, actor: str) -> int:
+    """The step `actor` may sign now, or Forbidden/NotFound with the reason."""
+    who = access.check(uow.session, actor, Op.SIGN, release)
+    return policy_for(uow, release).check_signer(
+        actor, set(who.roles), excluded(release), signatures(uow.session, release))
+
+
 def _prepare(uow: UnitOfWork, release_id: int, actor: str) -> tuple[Release, ReviewPolicy, int, str]:
     """Check who may sign now, and that the content is still what was submitted."""
     s = uow.session
     release = get_release(s, release_id)
-    if release.state != ReleaseState.IN_REVIEW:
-        raise Refused(f"release {release_id} is {release.state}, not in review")
-    user = get_user(s, actor)
+    access.check(s, actor, Op.SIGN, release)  # who first: a state is news only to readers
     policy = policy_for(uow, release)
-    step = policy.check_signer(actor, set(user.roles), release.author, signatures(s, release))
+    step = signable_step(uow, release, actor)
     _, digest = render_all(uow.ctx.settings, s, release)
     if digest != release.content_hash:
         raise Refused("the content changed since it was submitted; submit it again to review it")

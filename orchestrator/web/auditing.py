@@ -90,7 +90,7 @@ def verify(request: Request, who: Auditor) -> Response:
 @router.get("/release/{release_id}")
 def timeline(request: Request, release_id: int, who: Auditor) -> Response:
     with UnitOfWork(ctx_of(request)) as uow:
-        release = releases.as_dict(uow.session, releases.get_release(uow.session, release_id))
+        release = releases.show(uow.session, release_id, who.name)
         events = [audit.as_dict(e) for e in
                   audit.query(uow.session, release_id=release_id, limit=100_000)]
     return render(request, "audit_timeline.html", who, release=release, events=events)

@@ -50,7 +50,7 @@ def override_fields(kind: str) -> tuple[tuple[str, str], ...]:
 
 def blank_values() -> dict[str, Any]:
     return {"title": "", "summary": "", "body": "", "column": "新闻发布", "priority": "normal",
-            "parent": "", "channels": [], "md": {"subject_category": "综合政务",
+            "parent": "", "co_authors": "", "group": "", "channels": [], "md": {"subject_category": "综合政务",
                                                  "disclosure": Disclosure.PROACTIVE.value,
                                                  "validity": "有效"}, "ov": {}}
 
@@ -58,7 +58,7 @@ def blank_values() -> dict[str, Any]:
 def values_of(form: FormData) -> dict[str, Any]:
     """The form as typed, for re-display and for release_data()."""
     values = blank_values()
-    for key in ("title", "summary", "body", "column", "priority", "parent"):
+    for key in ("title", "summary", "body", "column", "priority", "parent", "co_authors", "group"):
         values[key] = str(form.get(key, "")).strip()
     values["body"] = str(form.get("body", ""))
     values["channels"] = [str(c) for c in form.getlist("channels")]
@@ -73,7 +73,8 @@ def values_of_release(release: Release) -> dict[str, Any]:
     values = blank_values()
     values.update(title=release.title, summary=release.summary, body=release.body_source,
                   column=release.site_column, priority=release.priority,
-                  parent=str(release.parent_id or ""), channels=list(release.channels))
+                  parent=str(release.parent_id or ""), channels=list(release.channels),
+                  co_authors=", ".join(release.co_authors), group=release.golive_group or "")
     values["md"] = {key: str(release.meta.get(key) or "") for key, *_ in METADATA}
     values["ov"] = {f"{key}__{channel}": str(value)
                     for channel, fields in release.overrides.items()
@@ -94,6 +95,10 @@ def release_data(values: dict[str, Any]) -> dict[str, Any]:
         "overrides": overrides, "priority": values["priority"] or "normal",
         "metadata": {k: v for k, v in values["md"].items() if v},
     }
+    names = values.get("co_authors", "").replace("，", ",").split(",")
+    data["co_authors"] = [name.strip() for name in names if name.strip()]
+    if values.get("group"):
+        data["group"] = values["group"]
     if values["parent"]:
         data["parent"] = values["parent"]  # parse_release reads the number and checks its range
     return data

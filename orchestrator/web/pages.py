@@ -43,6 +43,9 @@ ACTION_LABELS = {
     "user.saved": "保存用户", "user.password_set": "设置密码",
     "user.roles_changed": "调整角色", "user.disabled": "停用用户", "user.enabled": "启用用户",
     "token.created": "签发接口令牌", "token.revoked": "吊销接口令牌",
+    "release.reschedule_requested": "申请改期", "release.rescheduled": "签署改期",
+    "release.reschedule_refused": "驳回改期", "release.group_consented": "同意加入同步上线组",
+    "release.group_refused": "拒绝加入同步上线组",
 }
 ROLE_LABELS = {
     "author": "新闻办撰稿", "reviewer": "部门审核", "secrecy": "保密审查", "approver": "领导签发",
@@ -140,7 +143,7 @@ FIELD_LABELS = {
     "metadata.disclosure": "公开属性", "metadata.validity": "有效性", "parent": "所属主稿",
     "priority": "紧急程度", "at": "上线时间", "config": "配置", "kind": "类型", "name": "名称",
     "credentials": "凭据", "release": "稿件编号", "since": "起始时间", "until": "截止时间",
-    "reason": "理由", "comment": "意见",
+    "reason": "理由", "comment": "意见", "co_authors": "合作者", "group": "同步上线组",
 }
 MESSAGES = {
     "Field required": "必填",

@@ -13,11 +13,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
+from orchestrator.domain.access import Op
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.release import parse_release
 from orchestrator.domain.states import EDITABLE_RELEASE_STATES
-from orchestrator.usecases import deliveries, golive, releases
+from orchestrator.usecases import access, deliveries, golive, releases
 from orchestrator.usecases.unit_of_work import UnitOfWork
 from orchestrator.web import forms
 from orchestrator.web.auth import PRESS, Viewer, flash, require
@@ -33,15 +34,15 @@ from orchestrator.web.pages import (
 
 router = APIRouter(prefix="/press")
 Author = Annotated[Viewer, Depends(require(*PRESS))]
-# a go-live time can be set from the draft on, until the release has gone live
-SCHEDULABLE = ("draft", "in_review", "rejected", "approved", "scheduled")
 
 
 @router.get("")
 def press_home(request: Request, who: Author) -> Response:
     with UnitOfWork(ctx_of(request)) as uow:
-        rows = [releases.as_dict(uow.session, r) for r in releases.list_releases(uow.session)]
-    return render(request, "press_list.html", who, releases=rows)
+        viewer, found = releases.visible_releases(uow.session, who.name, op=Op.READ)
+        rows = [releases.as_dict(uow.session, r, viewer) for r in found]
+        joiners = golive.pending_joiners(uow.session, who.name)
+    return render(request, "press_list.html", who, releases=rows, joiners=joiners)
 
 
 def _compose(request: Request, who: Viewer, values: dict[str, Any], release: dict | None,
@@ -88,27 +89,30 @@ async def preview(request: Request, who: Author) -> JSONResponse:
     return JSONResponse(forms.preview(ctx_of(request), values))
 
 
-def _release(request: Request, release_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _release(request: Request, release_id: int, who: Viewer
+             ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, bool]]:
+    """The release as `who` may see it (NotFound otherwise), its deliveries, their actions."""
     with UnitOfWork(ctx_of(request)) as uow:
-        release = releases.get_release(uow.session, release_id)
+        release = releases.readable(uow.session, release_id, who.name)
+        viewer = access.principal(uow.session, who.name)
         rows = [deliveries.as_dict(uow.session, d, with_attempts=False)
-                for d in deliveries.for_release(uow.session, release_id)]
-        return releases.as_dict(uow.session, release), rows
+                for d in deliveries.for_release(uow.session, release_id, actor=who.name)]
+        return (releases.as_dict(uow.session, release, viewer), rows,
+                releases.permissions(uow.session, release, viewer))
 
 
 @router.get("/{release_id}")
 def show(request: Request, release_id: int, who: Author) -> Response:
-    release, rows = _release(request, release_id)
-    return render(request, "release.html", who, release=release, deliveries=rows,
-                  editable=release["state"] in EDITABLE_RELEASE_STATES,
-                  schedulable=release["state"] in SCHEDULABLE,
+    release, rows, may = _release(request, release_id, who)
+    return render(request, "release.html", who, release=release, deliveries=rows, may=may,
+                  editable=may["edit"], schedulable=may["schedule"],
                   held=release["state"] in ("approved", "scheduled")
                   and any(d["state"] == "failed" for d in rows))
 
 
 @router.get("/{release_id}/board.json")
 def board(request: Request, release_id: int, who: Author) -> JSONResponse:
-    release, rows = _release(request, release_id)
+    release, rows, _ = _release(request, release_id, who)
     for row in rows:
         row["state_label"] = STATE_LABELS.get(row["state"], row["state"])
     return JSONResponse({
@@ -122,10 +126,15 @@ def board(request: Request, release_id: int, who: Author) -> JSONResponse:
 @router.get("/{release_id}/edit")
 def edit_form(request: Request, release_id: int, who: Author) -> Response:
     with UnitOfWork(ctx_of(request)) as uow:
-        release = releases.get_release(uow.session, release_id)
+        release = releases.readable(uow.session, release_id, who.name)
         values, state = forms.values_of_release(release), release.state
+        may_edit = access.allows(uow.session, access.principal(uow.session, who.name), Op.EDIT,
+                                 release)
     if state not in EDITABLE_RELEASE_STATES:
         flash(request, f"稿件处于“{STATE_LABELS.get(state, state)}”状态，不能再修改", "error")
+        return redirect(request, f"/press/{release_id}")
+    if not may_edit:
+        flash(request, "只有稿件作者或其指定的合作者可以修改此稿件", "error")
         return redirect(request, f"/press/{release_id}")
     return _compose(request, who, values, {"id": release_id, "state": state})
 
@@ -160,10 +169,27 @@ async def schedule(request: Request, release_id: int, who: Author) -> Response:
             raise InvalidInput([("at", "请填写上线时间，或选择“就绪后立即上线”")])
         with UnitOfWork(ctx_of(request)) as uow:
             state = golive.schedule(uow, release_id, at, who.name)
+            pending = releases.get_release(uow.session, release_id).reschedule_by is not None
         when = f"定于 {local_time(at)}（北京时间）上线" if at else "各渠道就绪后立即同时上线"
+        if pending:  # after sign-off the time is signed too: a leader signs the move
+            return f"已申请改为{when}；须由未参与撰稿的领导签发人签署后生效，此前不会上线"
         return f"{when}；当前状态：{STATE_LABELS.get(state, state)}"
 
     return act(request, who, run, f"/press/{release_id}")
 
 
 
+
+
+@router.post("/{release_id}/consent")
+async def consent(request: Request, release_id: int, who: Author) -> Response:
+    """The go-live group's owner lets a release join the group, or refuses it."""
+    form = await request.form()
+    accept, comment = form.get("accept") == "1", str(form.get("comment", "")).strip()
+
+    def run() -> str:
+        with UnitOfWork(ctx_of(request)) as uow:
+            golive.consent_to_group(uow, release_id, who.name, accept, comment)
+        return f"已{'同意' if accept else '拒绝'}稿件 {release_id} 加入同步上线组"
+
+    return act(request, who, run, "/press")

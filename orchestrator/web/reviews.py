@@ -21,9 +21,10 @@ from fastapi import APIRouter, Depends, Request
 from sqlmodel import Session, select
 from starlette.responses import Response
 
-from orchestrator.domain.errors import Forbidden
+from orchestrator.domain.access import Op
+from orchestrator.domain.errors import Refused
 from orchestrator.store.models import Delivery, Release
-from orchestrator.usecases import deliveries, golive, releases, review
+from orchestrator.usecases import access, deliveries, golive, releases, review
 from orchestrator.usecases.channels import adapter_for, get_channel
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from orchestrator.web.auth import REVIEW, Viewer, require
@@ -38,13 +39,11 @@ def signable_step(uow: UnitOfWork, release: Release, who: Viewer) -> tuple[int |
     """(step index, '') when `who` may sign now; (None, why not) otherwise."""
     if release.state != "in_review":
         return None, "稿件不在审核中"
-    policy = review.policy_for(uow, release)
     try:
-        step = policy.check_signer(who.name, set(who.roles), release.author,
-                                   review.signatures(uow.session, release))
-    except Forbidden as exc:
-        if who.name == release.author:
-            return None, "作者本人不能签发自己的稿件（谁发布谁审查、谁审查谁负责）"
+        step = review.signable_step(uow, release, who.name)
+    except Refused as exc:
+        if who.name in review.excluded(release):
+            return None, "作者本人不能签发自己的稿件，撰写、修改或提交过本稿任一修订的人也不能签发（谁发布谁审查、谁审查谁负责）"
         return None, str(exc)
     return step, ""
 
@@ -53,7 +52,9 @@ def signable_step(uow: UnitOfWork, release: Release, who: Viewer) -> tuple[int |
 def queue(request: Request, who: Reviewer) -> Response:
     waiting = []
     with UnitOfWork(ctx_of(request)) as uow:
-        for release in releases.list_releases(uow.session, state="in_review", limit=500):
+        _, found = releases.visible_releases(uow.session, who.name, state="in_review",
+                                             limit=500, op=Op.READ)
+        for release in found:
             step, _ = signable_step(uow, release, who)
             if step is not None:
                 role = review.policy_for(uow, release).steps[step].role
@@ -126,8 +127,8 @@ def _diffs(before: dict[str, str], now: dict[str, str]) -> list[dict[str, Any]]:
 def show(request: Request, release_id: int, who: Reviewer) -> Response:
     ctx = ctx_of(request)
     with UnitOfWork(ctx) as uow:
-        release = releases.get_release(uow.session, release_id)
-        rendered = releases.preview(uow, release_id)
+        release = releases.readable(uow.session, release_id, who.name)
+        rendered = releases.preview(uow, release_id, who.name)
         docs = _documents(ctx, uow.session, rendered["channels"])
         step, why_not = signable_step(uow, release, who)
         policy = review.policy_for(uow, release)
@@ -140,16 +141,21 @@ def show(request: Request, release_id: int, who: Reviewer) -> Response:
             if "（正文原稿）" in before:
                 now["（正文原稿）"] = release.body_source
             diffs = _diffs(before, now) if before else []
-        view = releases.as_dict(uow.session, release)
-        failed = [d.channel for d in deliveries.for_release(uow.session, release_id)
+        viewer = access.principal(uow.session, who.name)
+        view = releases.as_dict(uow.session, release, viewer)
+        may = releases.permissions(uow.session, release, viewer)
+        failed = [d.channel for d in deliveries.for_release(uow.session, release_id,
+                                                            actor=who.name)
                   if d.state == "failed"]
-    can_force = who.has("approver") and view["state"] in ("approved", "scheduled") and failed
+    can_force = may["force_go_live"] and bool(failed)
+    can_sign_reschedule = (may["sign_reschedule"] and view["reschedule"] is not None
+                           and who.name not in view["contributors"])
     return render(request, "review_release.html", who, release=view, documents=docs,
                   digest=rendered["content_hash"],
                   digest_matches=rendered["content_hash"] == view["content_hash"],
                   step=step, why_not=why_not, steps=[s.role for s in policy.steps],
                   diffs=diffs, diff_source=source, earlier=earlier, failed=failed,
-                  can_force=can_force)
+                  can_force=can_force, can_sign_reschedule=can_sign_reschedule)
 
 
 @router.post("/{release_id}/approve")
@@ -185,5 +191,19 @@ async def force(request: Request, release_id: int, who: Approver) -> Response:
         with UnitOfWork(ctx_of(request)) as uow:
             left = golive.force_go_live(uow, release_id, who.name, reason)
         return f"稿件 {release_id} 已强制上线；未上线的渠道：{'、'.join(left) or '无'}"
+
+    return act(request, who, run, f"/review/{release_id}")
+
+
+@router.post("/{release_id}/reschedule")
+async def reschedule(request: Request, release_id: int, who: Approver) -> Response:
+    """Sign (or refuse, with a reason) a go-live time asked for after approval."""
+    form = await request.form()
+    approve, comment = form.get("approve") == "1", str(form.get("comment", "")).strip()
+
+    def run() -> str:
+        with UnitOfWork(ctx_of(request)) as uow:
+            golive.sign_reschedule(uow, release_id, who.name, approve, comment)
+        return f"稿件 {release_id} 的改期申请已{'签署生效' if approve else '驳回，仍按原定时间'}"
 
     return act(request, who, run, f"/review/{release_id}")

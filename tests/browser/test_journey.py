@@ -82,7 +82,15 @@ def test_compose_sign_schedule_follow_and_audit(person, served: Served) -> None:
     at = (clock.utcnow() + dt.timedelta(minutes=2)).astimezone(CST)
     press.get_by_label("定时上线（北京时间）").fill(at.strftime("%Y-%m-%dT%H:%M"))
     press.get_by_role("button", name="定时上线", exact=True).click()
-    expect(press.locator(".flash.ok")).to_contain_text(f"定于 {at:%Y-%m-%d %H:%M}")
+    # the go-live time is signed too: after sign-off the author asks, a leader signs
+    expect(press.locator(".flash.ok")).to_contain_text(f"已申请改为定于 {at:%Y-%m-%d %H:%M}")
+    expect(press.locator("#reschedule")).to_contain_text("待领导签发人签署")
+    leader = person("leader")
+    leader.goto(f"{served.url}/review/{release_id}")
+    expect(leader.locator("#reschedule")).to_contain_text(f"{at:%Y-%m-%d %H:%M}")
+    leader.get_by_role("button", name="同意改期并签署").click()
+    expect(leader.locator(".flash.ok")).to_contain_text("改期申请已签署生效")
+    press.reload()
     expect(press.locator("#release-state")).to_have_text("已定时")
 
     drain(served.ctx)  # the workers stage every channel ahead of the go-live time

@@ -25,8 +25,9 @@ def every_kind(ctx: Context, people, tmp_path) -> list[str]:
     configs = {
         "website": ("website", {"web_root": str(tmp_path / "site")}),
         "feed": ("newsfeed", {"delivery": ["atom"], "formats": ["newsml", "nitf"],
-                              "atom": {"directory": str(tmp_path / "feed")}}),
-        "wx": ("wechat", {"api_base": "http://127.0.0.1:9", "appid": "wx0123456789"}),
+                              "atom": {"directory": str(tmp_path / "site" / "feed")}}),
+        "wx": ("wechat", {"api_base": "http://127.0.0.1:9", "appid": "wx0123456789",
+                          "sandbox": True}),
     }
     for name, (kind, config) in configs.items():
         with UnitOfWork(ctx) as uow:

@@ -53,7 +53,7 @@ def chief(ctx, people):
 @pytest.fixture
 def newsfeed(ctx, people, memory_channels, tmp_path):
     """A real newsfeed channel (Atom): its documents carry the embargo and the provider."""
-    config = {"delivery": ["atom"], "atom": {"directory": str(tmp_path / "feed")},
+    config = {"delivery": ["atom"], "atom": {"directory": str(ctx.settings.resolved_site_root / "feed")},
               "provider": "某省人民政府新闻办公室"}
     with UnitOfWork(ctx) as uow:
         channels.save_channel(uow, "feed", "newsfeed", config, None, "admin_ops")

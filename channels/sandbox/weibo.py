@@ -35,6 +35,7 @@ from urllib.parse import urlparse
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from channels.sandbox import wirelog
 from channels.sandbox.faults import DroppedAnswer, Faults, SandboxApp, image_kind, install_admin
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -206,6 +207,16 @@ def create_app(accounts: Accounts, safe_domain: str = "127.0.0.1", posts_per_hou
                            faults or Faults(seed=seed))
     app = SandboxApp(title="Weibo API sandbox", docs_url=None, redoc_url=None)
     app.state.sandbox = sandbox
+    wire = wirelog.WireLog("weibo")
+    wirelog.install(app, wire)
+
+    def on_wire(form: Any, uid: str, answer: str, accepted: bool, received_at: float) -> None:
+        text = _text(form.get("status")) if form is not None else ""
+        uid = uid or sandbox.tokens.get(_text(form.get("access_token")) if form else "", "")
+        links = LINK.findall(text)
+        wire.record(account=uid, operation="statuses/share", create=True,
+                    target=links[0] if links else "", content=text, answer=answer,
+                    accepted=accepted, received_at=received_at)
 
     async def enter(path: str, token: str | None) -> str:
         """What every API call goes through first: delay, busy, token."""
@@ -220,7 +231,7 @@ def create_app(accounts: Accounts, safe_domain: str = "127.0.0.1", posts_per_hou
 
     @app.post(SHARE)
     async def share(request: Request) -> Any:
-        received_at = time.time()
+        received_at, form, uid = time.time(), None, ""
         try:
             form = await request.form()
             uid = await enter(SHARE, _text(form.get("access_token")))
@@ -229,8 +240,10 @@ def create_app(accounts: Accounts, safe_domain: str = "127.0.0.1", posts_per_hou
             pic = await _picture(form.get("pic"))
             post = sandbox.store(uid, text, pic, _text(form.get("rip")) or None, received_at)
         except WeiboError as exc:
+            on_wire(form, uid, str(exc.code), False, received_at)
             return _error(SHARE, exc)
         mode = sandbox.faults.take_drop()
+        on_wire(form, uid, f"dropped:{mode}" if mode else "ok", True, received_at)
         if mode:  # stored, but the client never hears so
             sandbox.mark_dropped(post["id"])
             return DroppedAnswer(mode)
@@ -275,6 +288,7 @@ def create_app(accounts: Accounts, safe_domain: str = "127.0.0.1", posts_per_hou
     @app.post("/_sandbox/reset")
     def reset() -> dict[str, str]:
         sandbox.reset()
+        wire.clear()
         return {"status": "reset"}
 
     install_admin(app, sandbox.faults)

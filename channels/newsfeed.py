@@ -365,6 +365,8 @@ class NewsfeedAdapter(ChannelAdapter):
         try:
             for name, data in files.items():
                 final, part = posixpath.join(remote, name), posixpath.join(remote, f".{name}.part")
+                if _holds(sftp, final, data, name):
+                    continue  # an earlier attempt put it in place (one name, the same bytes)
                 try:
                     with sftp.open(part, "wb") as handle:
                         handle.write(data)
@@ -388,13 +390,10 @@ class NewsfeedAdapter(ChannelAdapter):
             latest = 0.0
             for name, data in files.items():
                 path = posixpath.join(self.config.sftp.remote_dir, name)
-                try:
-                    with sftp.open(path, "rb") as handle:
-                        if handle.read() != data:
-                            return None
-                    latest = max(latest, sftp.stat(path).st_mtime or 0)
-                except FileNotFoundError:
+                if not _holds(sftp, path, data, name):
                     return None
+                try:
+                    latest = max(latest, sftp.stat(path).st_mtime or 0)
                 except (OSError, paramiko.SSHException, EOFError) as exc:
                     raise _sftp_error(exc, f"读取 {name}") from None
             return dt.datetime.fromtimestamp(latest, dt.UTC)
@@ -574,6 +573,19 @@ def _private_key(creds: NewsfeedCredentials) -> paramiko.PKey:
         except paramiko.SSHException:
             continue
     raise CredentialsExpired("SFTP 私钥类型不受支持（请用 Ed25519、ECDSA 或 RSA）", code="bad_key")
+
+
+def _holds(sftp: paramiko.SFTPClient, path: str, data: bytes, name: str) -> bool:
+    """Whether the desk's file at `path` holds exactly these bytes."""
+    try:
+        if sftp.stat(path).st_size != len(data):
+            return False
+        with sftp.open(path, "rb") as handle:
+            return handle.read() == data
+    except FileNotFoundError:
+        return False
+    except (OSError, paramiko.SSHException, EOFError) as exc:
+        raise _sftp_error(exc, f"读取 {name}") from None
 
 
 def _rename(sftp: paramiko.SFTPClient, part: str, final: str) -> None:

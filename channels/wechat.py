@@ -57,6 +57,7 @@ class WeChatConfig(RemoteConfig):
     author: str = ""
     token_store: str = Field("", description="directory or redis:// URL shared by workers")
     timeout_seconds: float = 15.0
+    rate_limit_retry_seconds: float = Field(3600.0, description="wait after a quota error (45009)")
     callback_token: None = Field(None, description="a secret: give it with the credentials")
 
     @field_validator("callback_token", mode="before")
@@ -181,7 +182,7 @@ class WeChatAdapter(http.HttpChannel):
         if code in BUSY:
             raise RetryableError(message, code=code)
         if code in FREQUENCY:
-            raise RateLimited(message, code=code, retry_after=3600.0)
+            raise RateLimited(message, code=code, retry_after=self.config.rate_limit_retry_seconds)
         if code == 48001:
             raise PermanentError("this official account is not authorised for the API "
                                  "(48001): an admin must enable it on the platform", code=code)

@@ -464,13 +464,16 @@ class NewsfeedAdapter(ChannelAdapter):
                 cls = RetryableError if code < 500 else PermanentError
                 raise cls(f"邮件服务器拒收：{code} {answer.decode(errors='replace')}", code=code)
             try:
-                conn.data(msg.as_bytes(policy=SMTP_POLICY))
+                # data() returns the server's verdict on the message rather than raising it
+                code, _ = conn.data(msg.as_bytes(policy=SMTP_POLICY))
             except smtplib.SMTPDataError as exc:  # the server said no: it did not take it
-                cls = RetryableError if exc.smtp_code < 500 else PermanentError
-                raise cls(f"邮件服务器拒收正文：{exc.smtp_code}", code=exc.smtp_code) from None
+                code = exc.smtp_code
             except (smtplib.SMTPException, OSError) as exc:
                 conn.close()  # no QUIT: the server is not answering
                 raise OutcomeUnknown(f"邮件已发出但未收到服务器确认：{exc}", code="smtp_data") from None
+            if code != 250:  # the server said no: it did not take it
+                cls = RetryableError if code < 500 else PermanentError
+                raise cls(f"邮件服务器拒收正文：{code}", code=code)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise RetryableError(f"邮件服务器断开连接：{exc}", code="smtp_dropped") from None
         finally:

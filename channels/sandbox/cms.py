@@ -57,7 +57,6 @@ def create_app(secret: str, *, faults: Faults | None = None, seed: int = 0,
             wire.record(account=ENDPOINT, operation="POST", create=True, target=key,
                         content=data, answer=answer, accepted=accepted, received_at=received_at)
 
-        await faults.delay()
         planned = faults.planned("status")
         if planned is not None or faults.take_busy():
             status = int(planned.get("status", 503)) if planned else 503

@@ -14,9 +14,13 @@ stage() puts nothing on a desk's server: the drop belongs to a third party and a
 release must not sit there, even under a hidden name, before it goes live. It only checks
 that every delivery can be reached and logged into, so a bad password shows before go-live.
 
-lookup() checks SFTP and Atom byte for byte. E-mail cannot be read back: an instance that
-e-mails answers None (never went out) and is re-sent; the re-send carries the same
-Message-ID, guid and version, which desks use to drop duplicates (can_lookup is False).
+lookup() checks SFTP and Atom byte for byte. E-mail cannot be read back from the desks'
+mailboxes, so the moment the mail server accepts a message (250) the adapter notes its
+Message-ID in a note store every worker shares (`note_store`), and lookup() reads that
+note: a worker killed after the mail went out does not make a second one. Only a mail
+whose 250 was lost, or a note lost with it, is re-sent; the re-send carries the same
+Message-ID, guid and version, which desks use to drop duplicates (can_lookup is False:
+the platform itself cannot be asked).
 """
 
 from __future__ import annotations
@@ -29,11 +33,14 @@ import errno
 import fcntl
 import io
 import json
+import logging
 import posixpath
 import re
 import smtplib
 import socket
 import ssl
+import tempfile
+import time
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Literal
@@ -62,6 +69,7 @@ from channels.contract import (
 )
 from channels.templating import render
 from channels.website import write_atomically
+from channels.wechat_token import TokenStore, store_for
 
 META_KEYS = ("index_number", "issuing_body", "document_number", "date_written",
              "date_published", "subject_category", "disclosure", "validity", "column")
@@ -75,6 +83,7 @@ ORDER = ("atom", "sftp", "email")  # e-mail, the one that cannot be checked, goe
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 LINE_BREAKS = re.compile("[\r\n\x85\u2028\u2029]+")
 SMTP_POLICY = email.policy.default.clone(linesep="\r\n")
+log = logging.getLogger(__name__)
 
 
 def _clean(value: object) -> str:
@@ -126,6 +135,8 @@ class NewsfeedConfig(RemoteConfig):
     sftp: SftpTarget | None = None
     email: EmailTarget | None = None
     atom: AtomTarget | None = None
+    note_store: str = Field("", description="directory or redis:// URL every worker shares, "
+                            "where sent e-mails are noted; empty: the system's temp folder")
 
     @model_validator(mode="after")
     def _sections(self) -> NewsfeedConfig:
@@ -243,14 +254,14 @@ class NewsfeedAdapter(ChannelAdapter):
                        {"item": item, "message_id": message_id, "targets": self.targets})
 
     def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
-        """Every checkable delivery holds these exact bytes; e-mail cannot be checked."""
-        if "email" in self.targets:
-            return None
+        """Every file delivery holds these exact bytes, and the e-mail was noted as accepted."""
         item = payload["item"]
         files = self._files(item, payload["documents"])
+        message_id = iptc.message_id(key, self.config.provider_domain)
         seen: list[dt.datetime] = []
         for target in self.targets:
-            at = self._atom_has(item, files) if target == "atom" else self._sftp_has(files)
+            at = (self._atom_has(item, files) if target == "atom" else self._sftp_has(files)
+                  if target == "sftp" else self._mailed(message_id))
             if at is None:
                 return None
             seen.append(at)
@@ -474,10 +485,33 @@ class NewsfeedAdapter(ChannelAdapter):
             if code != 250:  # the server said no: it did not take it
                 cls = RetryableError if code < 500 else PermanentError
                 raise cls(f"邮件服务器拒收正文：{code}", code=code)
+            self._note_mailed(message_id)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise RetryableError(f"邮件服务器断开连接：{exc}", code="smtp_dropped") from None
         finally:
             _close(conn)
+
+    @property
+    def notes(self) -> TokenStore:
+        if not hasattr(self, "_notes"):
+            self._notes = store_for(self.config.note_store or
+                                    str(Path(tempfile.gettempdir()) / "tongfa-newsfeed-notes"))
+        return self._notes
+
+    def _note_mailed(self, message_id: str) -> None:
+        try:  # the mail is out: failing to note it must not make it fail (and go again)
+            self.notes.remember(f"mailed:{message_id}", str(time.time()))
+        except Exception as exc:  # noqa: BLE001 (any store error: lookup then answers "not sent")
+            log.warning("newsfeed: mail %s went out but could not be noted: %s", message_id,
+                        type(exc).__name__)
+
+    def _mailed(self, message_id: str) -> dt.datetime | None:
+        try:
+            noted = self.notes.recall(f"mailed:{message_id}")
+        except Exception as exc:  # noqa: BLE001 (the store cannot say: nor can we)
+            raise OutcomeUnknown(f"无法读取邮件发送记录：{type(exc).__name__}",
+                                 code="notes") from None
+        return None if noted is None else dt.datetime.fromtimestamp(float(noted), dt.UTC)
 
     # ---- atom
 

@@ -189,7 +189,8 @@ class Rig:
                          "accept_any_host_key": True, "timeout_seconds": 3.0},
                 "email": {"host": "127.0.0.1", "port": self.smtp.port, "timeout_seconds": 3.0,
                           "from_addr": "press@127.0.0.1", "to_addrs": ["desk@127.0.0.1"]},
-                "atom": {"directory": str(self.feed_dir)}},
+                "atom": {"directory": str(self.feed_dir)},
+                "note_store": str(self.var_dir / "newsfeed-notes")},
                 {"sftp_password": "desk-pass-1"}),
             "cms_push": (lambda: {"endpoint": f"{self.cms.url}/api/releases", "sandbox": True,
                                   "timeout_seconds": 2.0, "rate_limit_retry_seconds": 0.5,
@@ -410,6 +411,15 @@ class Rig:
 
     def count(self) -> instrument.Figures:
         return instrument.count(self.wire(), self.expected(), self.target_of)
+
+    def wait_for_duplicates(self, timeout: float) -> instrument.Figures:
+        """Poll the instrument (generous deadline) until it counts a duplicate."""
+        deadline = time.monotonic() + timeout
+        found = self.count()
+        while found.duplicates == 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            found = self.count()
+        return found
 
     def figures(self) -> dict[str, Any]:
         """Counted from what the platforms saw (the wire logs), never from our database."""

@@ -455,12 +455,21 @@ class Rig:
 
 def reauthorize(rig: Rig, only_flagged: bool = False) -> None:
     """What a channel admin does after a token expired: save the account's credentials again."""
+    from sqlalchemy.exc import OperationalError
+
     for uid, token in rig.accounts.items():
-        with UnitOfWork(rig.ctx) as uow:
-            row = channels.get_channel(uow.session, f"weibo-{uid[-3:]}")
-            if only_flagged and not row.credentials_rejected:
-                continue
-            channels.save_channel(uow, row.name, "weibo", row.config, {"access_token": token}, "ops")
+        for _ in range(5):  # PostgreSQL may pick the admin's save as a deadlock's victim
+            try:
+                with UnitOfWork(rig.ctx) as uow:
+                    row = channels.get_channel(uow.session, f"weibo-{uid[-3:]}")
+                    if only_flagged and not row.credentials_rejected:
+                        break
+                    channels.save_channel(uow, row.name, "weibo", row.config,
+                                          {"access_token": token}, "ops")
+                break
+            except OperationalError as exc:
+                if "deadlock" not in str(exc):
+                    raise
 
 
 def audit_matches_attempts(rig: Rig) -> tuple[int, int]:

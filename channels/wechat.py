@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import math
 import time
 from typing import Any
 
@@ -48,6 +49,7 @@ PUBLISH_STATUS = {2: "original-content check failed", 3: "publishing failed",
                   4: "rejected by the platform's audit", 5: "deleted", 6: "banned"}
 LIMITS = {"title": 32, "author": 16, "digest": 128}
 SUBMIT_SETTLES = 600.0
+LOOKUP_DEPTH = 500  # articles lookup() pages back through at most
 CALLBACK_WINDOW = 300.0  # seconds: an event callback older (or newer) than this is refused  # seconds after a submit before "not listed" may mean "not published"
 
 
@@ -237,15 +239,23 @@ class WeChatAdapter(http.HttpChannel):
         return _confirmed(body, receipt.details["publish_id"])
 
     def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
-        body = self._api("POST", "freepublish/batchget",
-                         data=_json_body({"offset": 0, "count": 20, "no_content": 1}),
-                         headers={"Content-Type": "application/json"})
-        for item in body.get("item", []):
-            for news in item.get("content", {}).get("news_item", []):
-                if news.get("content_source_url") == payload["content_source_url"]:
-                    return Receipt(str(item["article_id"]), news.get("url"),
-                                   dt.datetime.now(dt.UTC), {"confirmed": True})
         submitted = self.tokens.store.recall(f"submit:{key}")
+        # batchget lists 20 at a time, newest first: page back until before our submit
+        since, offset = float(submitted) - 60 if submitted else math.inf, 0
+        while offset < LOOKUP_DEPTH:
+            body = self._api("POST", "freepublish/batchget",
+                             data=_json_body({"offset": offset, "count": 20, "no_content": 1}),
+                             headers={"Content-Type": "application/json"})
+            items = body.get("item", [])
+            for item in items:
+                for news in item.get("content", {}).get("news_item", []):
+                    if news.get("content_source_url") == payload["content_source_url"]:
+                        return Receipt(str(item["article_id"]), news.get("url"),
+                                       dt.datetime.now(dt.UTC), {"confirmed": True})
+            offset += len(items)
+            if not items or offset >= int(body.get("total_count") or 0) or min(
+                    float(i.get("update_time") or 0) for i in items) < since:
+                break
         if submitted and time.time() - float(submitted) < SUBMIT_SETTLES:
             # a submit went out and its article is not listed yet: it may be publishing
             raise OutcomeUnknown("submitted, not yet published: look again", code="publishing")

@@ -8,8 +8,8 @@ scheduled by request count (tests/rig.py `plan_chaos`). Duplicates and losses ar
 counted by tests/instrument.py from the platforms' wire logs, never from our database;
 the faults from the sandboxes' own fault logs.
 
-    .venv/bin/python -m bench.chaos              # 200 releases × 9 channels (5 kinds)
-    .venv/bin/python -m bench.chaos --quick      # 20 × 7; the last line is JSON
+    .venv/bin/python -m bench.chaos              # 200 releases × 8 channels (5 kinds)
+    .venv/bin/python -m bench.chaos --quick      # 20 × 6; the last line is JSON
 """
 
 from __future__ import annotations

@@ -118,3 +118,27 @@ def test_a_wire_log_given_a_directory_can_be_read_from_it(tmp_path: Path):
     log.record(account="a", operation="DATA", target="<k@d>", answer="250", accepted=True,
                create=True, content=b"x", received_at=time.time())
     assert wirelog.read(tmp_path) == log.entries()
+
+
+def test_wechat_logs_each_submit_by_the_article_it_publishes_repeats_included(tmp_path: Path):
+    from channels.sandbox.wechat import create_app as wechat_app
+    from channels.wechat import WeChatAdapter
+    from tests.contract.harnesses import view
+
+    with SandboxServer(wechat_app({"wx0001": "secret-1"})) as server:
+        requests.post(f"{server.url}/_sandbox/faults", timeout=5, json={"schedule": [
+            {"path": "freepublish/submit", "fault": "quota", "at": [1]}]})
+        wx = WeChatAdapter({"api_base": server.url, "appid": "wx0001", "sandbox": True,
+                            "token_store": str(tmp_path)}, {"appsecret": "secret-1"})
+        payload = wx.render(view(id=7, url=LINK))
+        staged = wx.stage(payload, "k7")
+        for _ in range(3):  # 45009; published; the same draft again, gone from the box (40007)
+            try:
+                wx.publish(payload, staged, "k7")
+            except Exception:  # noqa: BLE001, S110 (the answers are what is checked)
+                pass
+        log = wire(server.url)
+        assert [(e["answer"], e["accepted"]) for e in log] == [
+            ("45009", False), ("ok", True), ("40007", False)]
+        assert {(e["account"], e["target"], e["operation"]) for e in log} == {
+            ("wx0001", LINK, "freepublish/submit")}

@@ -60,6 +60,11 @@ def test_a_share_schedule_picks_the_same_requests_whatever_the_order_of_arrival(
     assert first != [n for n in range(1, 200) if _hits(rule, n, "8/0/share")]  # the seed counts
 
 
+def test_a_schedule_picks_requests_by_number():
+    assert [n for n in range(1, 13) if _hits({"every": 5, "offset": 2}, n, "")] == [2, 7, 12]
+    assert [n for n in range(1, 13) if _hits({"at": [3, 4]}, n, "")] == [3, 4]
+
+
 def test_a_schedule_rule_must_say_which_requests():
     with pytest.raises(ValueError, match="which requests"):
         Faults(schedule=[{"path": "x", "fault": "busy"}])

@@ -25,6 +25,7 @@ from channels import http
 from channels.contract import (
     JSON,
     Capabilities,
+    ChannelError,
     CredentialsExpired,
     OutcomeUnknown,
     PermanentError,
@@ -217,12 +218,22 @@ class WeChatAdapter(http.HttpChannel):
         return {"draft_media_id": draft["media_id"], "thumb_media_id": thumb}
 
     def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
-        # noted before the call: if its answer is lost, lookup() knows a submit may be under way
-        self.tokens.store.remember(f"submit:{key}", str(time.time()))
-        body = self._api("POST", "freepublish/submit",
-                         data=_json_body({"media_id": staged["draft_media_id"]}),
-                         headers={"Content-Type": "application/json"})
+        # noted before the call: if its answer is lost, lookup() knows a submit may be under way;
+        # and again with the answer, so a worker that dies before recording it leaves lookup()
+        # the publish_id to ask about (or the word that no job was started)
+        note, at = f"submit:{key}", time.time()
+        self.tokens.store.remember(note, json.dumps({"at": at}))
+        try:
+            body = self._api("POST", "freepublish/submit",
+                             data=_json_body({"media_id": staged["draft_media_id"]}),
+                             headers={"Content-Type": "application/json"})
+        except OutcomeUnknown:
+            raise
+        except ChannelError:  # the platform said no (or was never reached): no job started
+            self.tokens.store.remember(note, json.dumps({"at": at, "refused": True}))
+            raise
         publish_id = str(body["publish_id"])  # a number in real answers, a string in the docs
+        self.tokens.store.remember(note, json.dumps({"at": at, "publish_id": publish_id}))
         return Receipt(publish_id, None, dt.datetime.now(dt.UTC),
                        {"confirmed": False, "publish_id": publish_id})
 
@@ -239,9 +250,15 @@ class WeChatAdapter(http.HttpChannel):
         return _confirmed(body, receipt.details["publish_id"])
 
     def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
-        submitted = self.tokens.store.recall(f"submit:{key}")
+        submitted = _submit_note(self.tokens.store.recall(f"submit:{key}"))
+        if submitted.get("publish_id"):  # the platform answered the last submit: ask about it
+            found = self.confirm(Receipt(submitted["publish_id"], None, dt.datetime.now(dt.UTC),
+                                         {"publish_id": submitted["publish_id"]}))
+            if found is None:
+                raise OutcomeUnknown("submitted, still publishing: look again", code="publishing")
+            return found
         # batchget lists 20 at a time, newest first: page back until before our submit
-        since, offset = float(submitted) - 60 if submitted else math.inf, 0
+        since, offset = float(submitted.get("at", math.inf)) - 60, 0
         while offset < LOOKUP_DEPTH:
             body = self._api("POST", "freepublish/batchget",
                              data=_json_body({"offset": offset, "count": 20, "no_content": 1}),
@@ -256,7 +273,9 @@ class WeChatAdapter(http.HttpChannel):
             if not items or offset >= int(body.get("total_count") or 0) or min(
                     float(i.get("update_time") or 0) for i in items) < since:
                 break
-        if submitted and time.time() - float(submitted) < SUBMIT_SETTLES:
+        if submitted.get("refused"):
+            return None  # the last submit was refused: no job, and no article listed
+        if "at" in submitted and time.time() - float(submitted["at"]) < SUBMIT_SETTLES:
             # a submit went out and its article is not listed yet: it may be publishing
             raise OutcomeUnknown("submitted, not yet published: look again", code="publishing")
         if staged and not self._draft_waiting(staged["draft_media_id"]):
@@ -282,6 +301,17 @@ class WeChatAdapter(http.HttpChannel):
     def test_connection(self) -> str:
         self.tokens.get()
         return "access_token obtained"
+
+
+def _submit_note(raw: str | None) -> JSON:
+    """What publish() noted about the last submit ({} when nothing; an old note is a time)."""
+    if not raw:
+        return {}
+    try:
+        note = json.loads(raw)
+    except ValueError:
+        return {}
+    return note if isinstance(note, dict) else {"at": float(note)}
 
 
 def _json_body(value: JSON) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
@@ -40,6 +41,7 @@ SHORT_LINK_UNITS = 20  # Weibo counts any link as a short link of ~10 汉字
 
 RATE_LIMITED = {10023, 10024, 20016}
 MAYBE_POSTED = {20019, 20017}
+LOOKUP_PAGES = 10  # lookup() looks back through the account's latest 1,000 posts
 TOKEN_REJECTED = {21327, 21332, 21314, 21315, 21316, 21317}
 BUSY = {10001, 10009}
 
@@ -171,13 +173,22 @@ class WeiboAdapter(http.HttpChannel):
         return self._receipt(body, dt.datetime.now(dt.UTC))
 
     def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
-        for status in self._timeline(count=100):
+        for status in self._recent(LOOKUP_PAGES):
             if payload["marker"] in status.get("text", "") and not status.get("deleted"):
                 return self._receipt(status, _parse_created(status.get("created_at")))
         return None
 
-    def _timeline(self, count: int) -> list[JSON]:
-        params: dict[str, Any] = {"access_token": self._token(), "count": count}
+    def _recent(self, pages: int) -> Iterator[JSON]:
+        """The account's posts, newest first, 100 a page: a busy account's earlier post is
+        not on the first page."""
+        for page in range(1, pages + 1):
+            statuses = self._timeline(count=100, page=page)
+            yield from statuses
+            if len(statuses) < 100:
+                return
+
+    def _timeline(self, count: int, page: int = 1) -> list[JSON]:
+        params: dict[str, Any] = {"access_token": self._token(), "count": count, "page": page}
         response = http.call(self.http, "GET", self._url("statuses/user_timeline.json"),
                              params=params)
         return list(self._answer(response).get("statuses", []))

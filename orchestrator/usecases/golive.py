@@ -217,14 +217,15 @@ def remove_from_group(uow: UnitOfWork, release_id: int, actor: str, comment: str
                  subject_id=release.id, release_id=release.id, before={"group_status": "member"},
                  after={"group": release.golive_group, "group_status": release.group_status},
                  detail={"comment": comment})
-    group = release.golive_group
-    uow.commit()
-    waiting = s.exec(select(Release.id).where(Release.golive_group == group,
+    waiting = s.exec(select(Release.id).where(Release.golive_group == release.golive_group,
                                               Release.group_status == "member",
                                               Release.state == R.APPROVED)
                      .order_by(Release.id).limit(1)).first()
+    uow.commit()
     if waiting is not None:  # the rest of the group may have waited only for it
         fanout.hold_or_fire(uow.ctx, waiting)
+    if release.state == R.APPROVED:  # notes why it now waits on its own
+        fanout.hold_or_fire(uow.ctx, release.id)
     return release.group_status
 
 

@@ -271,8 +271,10 @@ class TestOnPostgreSQL:
 
         rid = new_release()
         with UnitOfWork(ctx) as uow:
-            assert uow.session.get(Release, rid).state == "draft"  # now in this session
+            seen = uow.session.get(Release, rid)  # now in this session's identity map
+            assert seen.state == "draft"
             with UnitOfWork(ctx) as other:  # another process moves it on meanwhile
                 other.session.get(Release, rid).state = "in_review"
                 other.commit()
             assert delivery_steps.locked(uow.session, Release, rid).state == "in_review"
+            assert seen.state == "in_review"  # the same object, read again under the lock

@@ -14,6 +14,7 @@ from orchestrator.usecases import channels, golive, releases, review, scheduler,
 from orchestrator.usecases.unit_of_work import UnitOfWork
 from tests import fakes
 from tests.conftest import approve_all, drain, release_input
+from tests.test_console import console, signed_in  # noqa: F401
 
 
 def run(ctx, fn, *args):
@@ -388,3 +389,38 @@ def test_parent_and_corrects_answer_alike_for_unreadable_and_missing_releases(
     with UnitOfWork(ctx) as uow:  # its own author may name it
         child = releases.create(uow, release_input(parent=draft), "press")
     assert release(ctx, child).parent_id == draft
+
+
+def test_removal_from_a_group_through_the_api_the_console_and_the_cli(
+        console, new_release, people, monkeypatch):  # noqa: F811
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from orchestrator.api.app import create_app
+    from orchestrator.cli import main as cli
+
+    ctx = console
+
+    first, second, third = (joined(ctx, new_release)[1] for _ in range(3))
+    api = TestClient(create_app(ctx))
+    owner = {"Authorization": f"Bearer {people['press']}"}
+    refused = api.post(f"/api/v1/releases/{first}/group-remove", headers=owner, json={"comment": ""})
+    assert refused.status_code == 422 and "comment" in refused.text
+    answer = api.post(f"/api/v1/releases/{first}/group-remove", headers=owner,
+                      json={"comment": "另行发布"})
+    assert answer.status_code == 200 and answer.json()["group_status"] == "removed"
+
+    client, token = signed_in(ctx, "press")
+    page = client.get("/console/press").text
+    assert "移出本组" in page and f"/press/{second}/group-remove" in page
+    assert f"/press/{first}/group-remove" not in page  # removed already: no button
+    moved = client.post(f"/console/press/{second}/group-remove",
+                        data={"csrf": token, "comment": "另行发布"}, follow_redirects=False)
+    assert moved.status_code == 303 and release(ctx, second).group_status == "removed"
+
+    monkeypatch.setattr(cli, "context", lambda: ctx)
+    out = CliRunner().invoke(cli.app, ["release", "group-remove", str(third), "--as", "press",
+                                       "--comment", "另行发布"])
+    assert out.exit_code == 0 and "removed" in out.output, out.output
+    for rid in (first, second, third):
+        assert "release.group_removed" in actions(ctx, rid)

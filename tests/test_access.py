@@ -139,6 +139,7 @@ WRITE_CALLS = [
     (Op.SIGN_RESCHEDULE, "post", "/api/v1/releases/{id}/reschedule", {"approve": True}),
     (Op.FORCE, "post", "/api/v1/releases/{id}/force-go-live", {"reason": "测试"}),
     (Op.WITHDRAW, "post", "/api/v1/releases/{id}/withdraw", {"reason": "测试"}),
+    (Op.CONSENT, "post", "/api/v1/releases/{id}/group-remove", {"comment": "移出"}),
 ]
 
 
@@ -182,7 +183,8 @@ CONSOLE_POSTS = [(Op.SUBMIT, "/console/press/{id}/submit", {}),
                  (Op.SCHEDULE, "/console/press/{id}/schedule", {"now": "1"}),
                  (Op.SIGN, "/console/review/{id}/approve", {}),
                  (Op.SIGN_RESCHEDULE, "/console/review/{id}/reschedule", {"approve": "1"}),
-                 (Op.FORCE, "/console/review/{id}/force", {"reason": "测试"})]
+                 (Op.FORCE, "/console/review/{id}/force", {"reason": "测试"}),
+                 (Op.CONSENT, "/console/press/{id}/group-remove", {"comment": "移出"})]
 
 
 def test_the_console_answers_as_the_policy_says(console, phases):  # noqa: F811

@@ -103,6 +103,7 @@ POSTS = [
     ("/press/preview", PRESS, {}), ("/press/new", PRESS, {}), (f"/press{R}/edit", PRESS, {}),
     (f"/press{R}/submit", PRESS, {}), (f"/press{R}/schedule", PRESS, {"at": "someday"}),
     (f"/press{R}/consent", PRESS, {"accept": "1"}),
+    (f"/press{R}/group-remove", PRESS, {"comment": "不再同步"}),
     (f"/review{R}/force", {"leader", "allrounder", "root"}, {"reason": "x"}),
     (f"/review{R}/reschedule", {"leader", "allrounder", "root"}, {"approve": "1"}),
     (f"/review{R}/approve", REVIEW, {}), (f"/review{R}/reject", REVIEW, {}),
@@ -117,7 +118,7 @@ POSTS = [
 POST_OPS = {f"/press{R}/submit": Op.SUBMIT, f"/press{R}/edit": Op.EDIT,
             f"/press{R}/schedule": Op.SCHEDULE, f"/review{R}/force": Op.FORCE,
             f"/review{R}/approve": Op.SIGN, f"/review{R}/reject": Op.SIGN,
-            f"/review{R}/reschedule": Op.SIGN_RESCHEDULE}
+            f"/review{R}/reschedule": Op.SIGN_RESCHEDULE, f"/press{R}/group-remove": Op.CONSENT}
 OUTSIDE_THE_MATRIX = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout")}
 
 

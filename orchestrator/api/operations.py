@@ -76,6 +76,19 @@ def group_consent(release_id: RowId, body: Consent, user: Actor,
         return releases.show(uow.session, release_id, user.name)
 
 
+class Removal(BaseModel):
+    comment: str
+
+
+@router.post("/releases/{release_id}/group-remove")
+def group_remove(release_id: RowId, body: Removal, user: Actor,
+                 request: Request) -> dict[str, Any]:
+    """The go-live group's owner takes this release out of the group again (with a reason)."""
+    with UnitOfWork(context_of(request)) as uow:
+        golive.remove_from_group(uow, release_id, user.name, body.comment)
+        return releases.show(uow.session, release_id, user.name)
+
+
 @router.post("/releases/{release_id}/hold")
 def hold(release_id: RowId, user: Actor, request: Request) -> dict[str, Any]:
     with UnitOfWork(context_of(request)) as uow:

@@ -320,6 +320,20 @@ def release_consent(
     typer.echo(f"release {release_id}: {status}")
 
 
+@release_app.command("group-remove")
+@refusals
+def release_group_remove(
+    release_id: int, as_: As,
+    comment: str = typer.Option(..., help="the reason (recorded in the audit trail)"),
+) -> None:
+    """The owner of a go-live group takes a consented release out of it again."""
+    from orchestrator.usecases import golive
+
+    with UnitOfWork(context()) as uow:
+        status = golive.remove_from_group(uow, release_id, as_, comment)
+    typer.echo(f"release {release_id}: {status}")
+
+
 @app.command("preview")
 @refusals
 def preview(file: Path, kind: str = typer.Option(..., help="adapter kind"),

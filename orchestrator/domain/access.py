@@ -53,7 +53,7 @@ class Op(StrEnum):
     SUBMIT = "submit"
     SCHEDULE = "schedule"  # set the go-live time; after approval, ask to move it
     HOLD = "hold"  # stop a go-live that waits (the safe direction: no signature)
-    CONSENT = "consent"  # accept or refuse a release into one's go-live group
+    CONSENT = "consent"  # accept, refuse or remove a joiner of one's go-live group
     SIGN = "sign"  # approve or reject a review step
     SIGN_RESCHEDULE = "sign_reschedule"  # approve or refuse a go-live move
     FORCE = "force_go_live"
@@ -89,7 +89,7 @@ class Resource:
     author: str
     co_authors: frozenset[str] = frozenset()
     contributors: frozenset[str] = frozenset()
-    group_owner: str | None = None  # author of the first member of the group it names
+    group_owner: str | None = None  # the fixed owner of the go-live group it names
 
     def owned_by(self, name: str) -> bool:
         return name == self.author or name in self.co_authors
@@ -152,7 +152,7 @@ def decide(p: Principal, op: Op, r: Resource | None = None) -> Decision:
                      state in WAITING_TO_GO_LIVE, f"a {state} release is not waiting to go live")
     if op == Op.CONSENT:
         return _when(p.holds("author") and p.name == r.group_owner,
-                     "only the author of the group's first release consents to joiners",
+                     "only the go-live group's owner consents to joiners or removes them",
                      state in NOT_YET_LIVE, f"a {state} release cannot join a group")
     if op == Op.SIGN:
         return _when(p.holds(*SIGNING_ROLES), f"{p.name} holds no reviewing role",

@@ -210,6 +210,8 @@ def _waiting_for(release: Release) -> str:
         return f"waiting for the owner of group {release.golive_group} to consent"
     if release.group_status == "refused":
         return f"the owner of group {release.golive_group} refused it: edit the group"
+    if release.group_status == "removed":
+        return f"the owner of group {release.golive_group} removed it: edit the group"
     return ""
 
 
@@ -217,7 +219,8 @@ def ready_members(session: Session, release: Release, states: tuple[R, ...]) -> 
     """The releases that go live together with this one, if every one is ready; else None.
 
     Only consented members count: a release that names a group without its owner's
-    consent waits on its own and never holds the group back.
+    consent waits on its own and never holds the group back. The group goes live at the
+    latest time signed for any of its members: none goes out before its own signed time.
     """
     if _waiting_for(release):
         return None
@@ -232,6 +235,8 @@ def ready_members(session: Session, release: Release, states: tuple[R, ...]) -> 
         if member.state not in states or _waiting_for(member) or not deliveries or any(
                 d.state != D.STAGED for d in deliveries):
             return None
+        if member.go_live_at is not None and member.go_live_at > utcnow():
+            return None  # signed for later: the whole group waits for it
     return members
 
 

@@ -44,7 +44,7 @@ def release_view(settings: Settings, release: Release, channel: str) -> ReleaseV
 
 def hashed_fields(release: Release) -> dict[str, Any]:
     """The release-level part of what reviewers sign (besides every channel's payload)."""
-    return {
+    fields = {
         "id": release.id,
         "title": release.title,
         "summary": release.summary,
@@ -57,6 +57,9 @@ def hashed_fields(release: Release) -> dict[str, Any]:
         "images": [ref["sha256"] for ref in release.images],
         "attachments": [ref["sha256"] for ref in release.attachments],
     }
+    if release.golive_group:  # with whom it goes live is signed; without a group, as before
+        fields["golive_group"] = release.golive_group
+    return fields
 
 
 def adapters(settings: Settings, session: Session, release: Release) -> dict[str, ChannelAdapter]:

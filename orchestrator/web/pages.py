@@ -45,6 +45,7 @@ ACTION_LABELS = {
     "token.created": "签发接口令牌", "token.revoked": "吊销接口令牌",
     "release.reschedule_requested": "申请改期", "release.rescheduled": "签署改期",
     "release.reschedule_refused": "驳回改期", "release.group_consented": "同意加入同步上线组",
+    "release.group_removed": "移出同步上线组",
     "release.group_refused": "拒绝加入同步上线组",
 }
 ROLE_LABELS = {

@@ -41,7 +41,7 @@ def press_home(request: Request, who: Author) -> Response:
     with UnitOfWork(ctx_of(request)) as uow:
         viewer, found = releases.visible_releases(uow.session, who.name, op=Op.READ)
         rows = [releases.as_dict(uow.session, r, viewer) for r in found]
-        joiners = golive.pending_joiners(uow.session, who.name)
+        joiners = golive.group_joiners(uow.session, who.name)
     return render(request, "press_list.html", who, releases=rows, joiners=joiners)
 
 
@@ -191,5 +191,19 @@ async def consent(request: Request, release_id: int, who: Author) -> Response:
         with UnitOfWork(ctx_of(request)) as uow:
             golive.consent_to_group(uow, release_id, who.name, accept, comment)
         return f"已{'同意' if accept else '拒绝'}稿件 {release_id} 加入同步上线组"
+
+    return act(request, who, run, "/press")
+
+
+@router.post("/{release_id}/group-remove")
+async def group_remove(request: Request, release_id: int, who: Author) -> Response:
+    """The go-live group's owner takes a consented release out of the group (移出本组)."""
+    form = await request.form()
+    comment = str(form.get("comment", "")).strip()
+
+    def run() -> str:
+        with UnitOfWork(ctx_of(request)) as uow:
+            golive.remove_from_group(uow, release_id, who.name, comment)
+        return f"已将稿件 {release_id} 移出同步上线组"
 
     return act(request, who, run, "/press")

@@ -148,6 +148,9 @@ class NewsfeedAdapter(ChannelAdapter):
     config_model = NewsfeedConfig
     credentials_model = NewsfeedCredentials
     endpoints = ("sftp.host", "sftp.port", "email.host", "email.port")  # where passwords go
+    transport = ("sandbox", "sftp.username", "sftp.host_key", "sftp.accept_any_host_key",
+                 "email.username", "email.starttls", "email.use_ssl", "email.ca_file")
+    private_files = ("email.ca_file",)
     directories = ("atom.directory",)
     formats = ("newsml", "nitf", "email")
 

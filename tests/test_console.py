@@ -84,10 +84,11 @@ def rejected_release(ctx: Context, new_release: NewRelease) -> int:
     return rid
 
 
-PRESS = {"press", "press2", "chief", "root"}
-REVIEW = {"reviewer", "secrecy", "leader", "allrounder", "chief", "root"}
+# admin (root) is channel admin and people admin: no other room (domain/access.py DUTIES)
+PRESS = {"press", "press2", "chief"}
+REVIEW = {"reviewer", "secrecy", "leader", "allrounder", "chief"}
 CHANNEL_ADMINS = {"admin_ops", "root"}
-AUDITORS = {"auditor", "root"}
+AUDITORS = {"auditor"}
 EVERYONE = set(ROLES_OF)
 
 R = "/{release_id}"
@@ -103,8 +104,8 @@ POSTS = [
     ("/press/preview", PRESS, {}), ("/press/new", PRESS, {}), (f"/press{R}/edit", PRESS, {}),
     (f"/press{R}/submit", PRESS, {}), (f"/press{R}/schedule", PRESS, {"at": "someday"}),
     (f"/press{R}/consent", PRESS, {"accept": "1"}),
-    (f"/review{R}/force", {"leader", "allrounder", "root"}, {"reason": "x"}),
-    (f"/review{R}/reschedule", {"leader", "allrounder", "root"}, {"approve": "1"}),
+    (f"/review{R}/force", {"leader", "allrounder"}, {"reason": "x"}),
+    (f"/review{R}/reschedule", {"leader", "allrounder"}, {"approve": "1"}),
     (f"/review{R}/approve", REVIEW, {}), (f"/review{R}/reject", REVIEW, {}),
     ("/channels/new", CHANNEL_ADMINS, {}),
     ("/channels/{name}/edit", CHANNEL_ADMINS, {"kind": "memory", "config": "{"}),

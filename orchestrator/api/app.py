@@ -16,12 +16,13 @@ from orchestrator import observability
 from orchestrator.api import operations
 from orchestrator.api.auth import MAX_ID, Actor, RowId
 from orchestrator.api.limits import BodyLimit
+from orchestrator.domain.access import Duty
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
 from orchestrator.domain.release import ReleaseInput
 from orchestrator.usecases import audit, channels, deliveries, releases, review
+from orchestrator.usecases.access import require_duty
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
-from orchestrator.usecases.users import require_role
 from orchestrator.web.console import console_app
 
 
@@ -136,7 +137,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
         after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> list[dict[str, Any]]:
-        require_role(user, "auditor")
+        require_duty(user, Duty.AUDIT)
         with uow() as u:
             rows = audit.query(u.session, release_id=release, channel=channel, actor=actor,
                                action=action, since=since, until=until, after_id=after_id,
@@ -146,7 +147,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
     @app.get("/api/v1/alerts")
     def alerts(user: Actor) -> list[dict[str, Any]]:
         """Open integrity alerts: published items that no longer show what was approved."""
-        require_role(user, "channel_admin", "auditor")
+        require_duty(user, Duty.ALERTS)
         from orchestrator.usecases import integrity
 
         return integrity.open_alerts(ctx)
@@ -158,7 +159,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
 
     @app.put("/api/v1/channels/{name}")
     def save_channel(name: str, body: ChannelIn, user: Actor) -> dict[str, Any]:
-        require_role(user, "channel_admin")
+        require_duty(user, Duty.CHANNELS)
         with uow() as u:
             row = channels.save_channel(u, name, body.kind, body.config, body.credentials, user.name)
             return channels.public_view(row)
@@ -189,7 +190,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
 
     @app.post("/api/v1/channels/{name}/test")
     def test_channel(name: str, user: Actor) -> dict[str, Any]:
-        require_role(user, "channel_admin")
+        require_duty(user, Duty.CHANNELS)
         with uow() as u:
             ok, message = channels.test_channel(u, name, user.name)
             return {"ok": ok, "message": message}

@@ -29,7 +29,7 @@ from orchestrator.web.auth import AUDIT, Viewer, require
 from orchestrator.web.pages import ctx_of, parse_local, problem_text, render
 
 router = APIRouter(prefix="/audit")
-Auditor = Annotated[Viewer, Depends(require(*AUDIT))]
+Auditor = Annotated[Viewer, Depends(require(AUDIT))]
 PAGE = 100
 EXPORT_PAGE = 1000
 COLUMNS = ("id", "at", "actor", "action", "subject_type", "subject_id", "release_id", "channel",

@@ -33,7 +33,7 @@ from orchestrator.web.pages import (
 )
 
 router = APIRouter(prefix="/press")
-Author = Annotated[Viewer, Depends(require(*PRESS))]
+Author = Annotated[Viewer, Depends(require(PRESS))]
 
 
 @router.get("")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
@@ -17,8 +17,8 @@ from orchestrator.api import operations
 from orchestrator.api.auth import MAX_ID, Actor, RowId
 from orchestrator.api.limits import BodyLimit
 from orchestrator.domain.access import Duty
-from orchestrator.domain.clock import utcnow
-from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
+from orchestrator.domain.clock import Instant, utcnow
+from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused, invalid_input
 from orchestrator.domain.release import ReleaseInput
 from orchestrator.usecases import audit, channels, deliveries, releases, review
 from orchestrator.usecases.access import require_duty
@@ -41,6 +41,10 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
     app = FastAPI(title="tongfa", version="0.1.0", description="同发 — multi-channel publishing")
     app.state.ctx = ctx
     app.add_middleware(BodyLimit, limit=ctx.settings.max_request_bytes)  # /console too
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _refused(request, invalid_input(exc.errors()))  # no input echoed back
 
     @app.exception_handler(Refused)
     def _refused(_: Request, exc: Refused) -> JSONResponse:
@@ -133,7 +137,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
     def audit_query(
         user: Actor, release: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
         channel: str | None = None, actor: str | None = None, action: str | None = None,
-        since: dt.datetime | None = None, until: dt.datetime | None = None,
+        since: Instant | None = None, until: Instant | None = None,
         after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> list[dict[str, Any]]:

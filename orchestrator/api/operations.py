@@ -4,7 +4,6 @@ re-sending, pausing, withdrawing, auditing, reporting."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pydantic import BaseModel
 
 from orchestrator.api.auth import MAX_ID, Actor, RowId, context_of
 from orchestrator.domain.access import Duty
+from orchestrator.domain.clock import Instant
 from orchestrator.domain.spreadsheet import safe_cell
 from orchestrator.usecases import (
     audit,
@@ -34,7 +34,7 @@ router = APIRouter(prefix="/api/v1")
 
 
 class Schedule(BaseModel):
-    at: dt.datetime | None = None  # None: as soon as every channel is staged
+    at: Instant | None = None  # None: as soon as every channel is staged
 
 
 class Reason(BaseModel):
@@ -137,8 +137,8 @@ def resume(name: str, user: Actor, request: Request) -> dict[str, Any]:
 @router.get("/attempts")
 def attempts(
     user: Actor, request: Request, release: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    channel: str | None = None, outcome: str | None = None, since: dt.datetime | None = None,
-    until: dt.datetime | None = None, after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    channel: str | None = None, outcome: str | None = None, since: Instant | None = None,
+    until: Instant | None = None, after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[dict[str, Any]]:
     """Delivery attempts for auditors, filtered by outcome too; keyset pages via after_id."""

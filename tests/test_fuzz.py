@@ -143,9 +143,10 @@ def auditor(console):  # noqa: F811
 
 
 @FUZZ
-@given(ids, form_text, form_text)
-def test_audit_search_and_export_never_answer_5xx(auditor, release, since, actor):
-    query = {"release": str(release), "since": since, "until": since, "actor": actor}
+@given(st.one_of(st.just(""), ids), form_text, form_text, ids)
+def test_audit_search_and_export_never_answer_5xx(auditor, release, since, actor, after_id):
+    query = {"release": str(release), "since": since, "until": since, "actor": actor,
+             "after_id": str(after_id)}  # a page cursor as hostile as an id
     for path in ("/console/audit", "/console/audit/export.csv", f"/console/audit/release/{release}"):
         answer = auditor.get(path, params=query)
         assert answer.status_code < 500, (path, query, answer.text[:300])

@@ -161,3 +161,11 @@ def test_the_cli_reads_times_with_the_same_function(tmp_path):
     later = tongfa("audit", "query", "--since", ahead, "--json")
     assert later.returncode == 0, later.stderr
     assert json.loads(later.stdout) == []  # 30 minutes ahead in Beijing, not 7.5 hours ago
+
+
+@pytest.mark.parametrize("quarter", ["0000Q1", "9999Q4", "1969Q4", "2026Q4\n", "٢٠٢٦Q1"])
+def test_a_report_quarter_out_of_range_is_a_422_naming_it(ctx, api, quarter):
+    answer = api.get("/api/v1/reports/assessment", headers=api.as_("auditor"),
+                     params={"quarter": quarter})
+    assert answer.status_code == 422, answer.text
+    assert [p["field"] for p in answer.json()["problems"]] == ["quarter"]

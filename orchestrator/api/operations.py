@@ -197,7 +197,7 @@ def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 @router.get("/reports/assessment")
 def assessment(user: Actor, request: Request,
-               quarter: Annotated[str, Query(pattern=r"^\d{4}Q[1-4]$")]) -> list[dict[str, Any]]:
+               quarter: Annotated[str, Query(pattern=r"^[0-9]{4}Q[1-4]$")]) -> list[dict[str, Any]]:
     """考核: per department, per channel, per quarter."""
     require_duty(user, Duty.REPORTS)
     with UnitOfWork(context_of(request)) as uow:

@@ -72,6 +72,7 @@ class CmsPushAdapter(http.HttpChannel):
     config_model = CmsPushConfig
     credentials_model = CmsPushCredentials
     endpoints = ("endpoint",)  # signed requests go there
+    transport = ("sandbox",)
     formats = ("json",)
     clock: Callable[[], dt.datetime] = staticmethod(lambda: dt.datetime.now(dt.UTC))
 

@@ -313,8 +313,15 @@ class ChannelAdapter(ABC):
     credentials_model: ClassVar[type[BaseModel] | None] = None
     # payload formats `tongfa preview --format` can print; the first is the default
     formats: ClassVar[tuple[str, ...]] = ("json",)
-    # config keys (dotted) that say where the credentials go: changing one needs them again
+    # config keys (dotted) that say where the credentials go: each host is checked (outbound)
     endpoints: ClassVar[tuple[str, ...]] = ()
+    # config keys that, beside the endpoints, decide whom the credentials are entrusted to
+    # (user name, pinned host key, TLS, account id, sandbox): together the credential route,
+    # and changing any key of it needs the credentials typed in again
+    transport: ClassVar[tuple[str, ...]] = ()
+    # config keys naming files this machine reads (a CA bundle, a token store): they must
+    # lie under an allowed private root, or a channel admin could probe any file
+    private_files: ClassVar[tuple[str, ...]] = ()
     # config keys naming directories this machine writes: they must lie under an allowed root
     directories: ClassVar[tuple[str, ...]] = ()
 

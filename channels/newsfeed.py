@@ -61,7 +61,7 @@ from channels.contract import (
     is_loopback_host,
 )
 from channels.templating import render
-from channels.website import write_atomically
+from channels.website import take_down, write_atomically
 
 META_KEYS = ("index_number", "issuing_body", "document_number", "date_written",
              "date_published", "subject_category", "disclosure", "validity", "column")
@@ -148,6 +148,9 @@ class NewsfeedAdapter(ChannelAdapter):
     config_model = NewsfeedConfig
     credentials_model = NewsfeedCredentials
     endpoints = ("sftp.host", "sftp.port", "email.host", "email.port")  # where passwords go
+    transport = ("sandbox", "sftp.username", "sftp.host_key", "sftp.accept_any_host_key",
+                 "email.username", "email.starttls", "email.use_ssl", "email.ca_file")
+    private_files = ("email.ca_file",)
     directories = ("atom.directory",)
     formats = ("newsml", "nitf", "email")
 
@@ -259,12 +262,19 @@ class NewsfeedAdapter(ChannelAdapter):
                         "targets": self.targets})
 
     def withdraw(self, receipt: Receipt) -> None:
-        """Version + 1 with stat:canceled, through the same deliveries as the item."""
+        """The latest version + 1 with stat:canceled, through the same deliveries as the item.
+
+        The latest, not the receipt's: the original of a corrected release holds version 1
+        while the correction went out as version 2, and a notice numbered from the
+        original would be written over the correction's files. The feed knows the latest;
+        a second withdrawal re-sends the same canceled version."""
         old = receipt.details.get("item")
         if not old:
             raise PermanentError("回执中没有稿件信息，无法发出撤稿", code="no_item")
         now = dt.datetime.now(BEIJING).replace(microsecond=0)
-        version = int(old["version"]) + 1
+        known = self._atom_entry(old["guid"]) if "atom" in self.targets else None
+        latest = max(int(old["version"]), int(known["version"]) if known else 0)
+        version = latest if known and known.get("status") == "canceled" else latest + 1
         item = {**old, "version": version, "pub_status": "stat:canceled", "status": "canceled",
                 "version_created": now.isoformat(), "embargoed": "", "embargoed_local": "",
                 "release_norm": "", "ed_note": WITHDRAWN, "corrects": False,
@@ -496,6 +506,9 @@ class NewsfeedAdapter(ChannelAdapter):
         def work(root: Path) -> None:
             for name, data in files.items():
                 write_atomically(root / name, data)
+            if item["status"] == "canceled":  # every earlier version answers 410 from now
+                take_down(root, [name for v in range(1, item["version"])
+                                 for name in iptc.file_names(item["item_id"], v).values()])
             manifest = _read_json(root / "newsfeed.json")
             known = manifest.get(item["guid"])
             if known and known["version"] >= item["version"]:
@@ -531,6 +544,9 @@ class NewsfeedAdapter(ChannelAdapter):
                                 *({"rel": "enclosure", "type": f["type"], "length": f["length"],
                                    "href": prefix + f["name"]} for f in e["files"])],
                       "summary": e["summary"]} for e in entries])
+
+    def _atom_entry(self, guid: str) -> JSON | None:
+        return _read_json(Path(self.config.atom.directory) / "newsfeed.json").get(guid)
 
     def _atom_has(self, item: JSON, files: dict[str, bytes]) -> dt.datetime | None:
         root = Path(self.config.atom.directory)

@@ -29,7 +29,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -90,8 +90,19 @@ def safe_filename(name: str) -> str:
 
 
 def withdrawn(root: Path, relative: str) -> bool:
-    """Whether a withdrawal took this path of the web root down (readers get 410 Gone)."""
-    return (root / GONE / relative).is_file()
+    """Whether a withdrawal took this path of the web root down (readers get 410 Gone).
+    A channel may write a directory below the served root (the newsfeed's feed under the
+    site): the marks of that directory count for the paths under it too."""
+    parts = [p for p in relative.split("/") if p]
+    return any((root.joinpath(*parts[:i]) / GONE / "/".join(parts[i:])).is_file()
+               for i in range(len(parts)))
+
+
+def take_down(root: Path, relatives: Iterable[str]) -> None:
+    """Remove these files of a web root; from now on they answer 410 Gone (`withdrawn`)."""
+    for relative in relatives:
+        (root / relative).unlink(missing_ok=True)
+        write_atomically(root / GONE / relative, b"")
 
 
 @contextmanager
@@ -330,10 +341,7 @@ class WebsiteAdapter(ChannelAdapter):
     def _take_down(self, paths: list[str], manifest: dict[str, Any]) -> None:
         """Remove files no page in the manifest shows any more; they answer 410 from now."""
         shown = {p for entry in manifest.values() for p in entry.get("files", [])}
-        for relative in paths:
-            if relative not in shown:
-                (self.root / relative).unlink(missing_ok=True)
-                write_atomically(self.root / GONE / relative, b"")
+        take_down(self.root, [p for p in paths if p not in shown])
 
     def _read_manifest(self) -> dict[str, Any]:
         path = self.root / "manifest.json"

@@ -92,6 +92,8 @@ class WeChatAdapter(http.HttpChannel):
     config_model = WeChatConfig
     credentials_model = WeChatCredentials
     endpoints = ("api_base", "token_store")  # the appsecret goes to one, access tokens to the other
+    transport = ("sandbox", "appid")
+    private_files = ("token_store",)  # a directory, unless a redis:// URL
     formats = ("html", "json")
 
     def __init__(self, config: JSON, credentials: JSON | None = None) -> None:

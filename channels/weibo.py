@@ -71,6 +71,7 @@ class WeiboAdapter(http.HttpChannel):
     config_model = WeiboConfig
     credentials_model = WeiboCredentials
     endpoints = ("api_base",)  # the token goes there
+    transport = ("sandbox",)
     formats = ("text",)
 
     # ------------------------------------------------------------ render/validate

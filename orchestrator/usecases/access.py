@@ -8,14 +8,25 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from orchestrator.domain.access import Op, Principal, Resource, decide, require
-from orchestrator.store.models import GoLiveGroup, Release
+from orchestrator.domain import access
+from orchestrator.domain.access import Duty, Op, Principal, Resource, decide, require
+from orchestrator.domain.errors import Forbidden
+from orchestrator.store.models import GoLiveGroup, Release, User
 from orchestrator.usecases.users import get_user
 
 
 def principal(session: Session, name: str) -> Principal:
     user = get_user(session, name)
     return Principal.of(user.name, user.roles)
+
+
+def require_duty(user: User, duty: Duty) -> Principal:
+    """The acting principal, if the person (already looked up, not disabled) holds `duty`."""
+    if user.disabled:
+        raise Forbidden(f"{user.name} is disabled")
+    who = Principal.of(user.name, user.roles)
+    access.require_duty(who, duty)
+    return who
 
 
 def group_owner(session: Session, group: str | None) -> str | None:

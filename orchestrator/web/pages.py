@@ -65,18 +65,6 @@ def local_time(value: dt.datetime | str | None, seconds: bool = False) -> str:
     return value.astimezone(CST).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
-def parse_local(value: str, field: str) -> dt.datetime | None:
-    """A `datetime-local` input (Beijing time) as an aware datetime; '' is None."""
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput([(field, "时间格式应为 2026-11-29T09:00")]) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=CST)
-
-
 templates.env.filters["local"] = local_time
 templates.env.filters["state"] = lambda s: STATE_LABELS.get(str(s), str(s))
 templates.env.filters["role"] = lambda r: ROLE_LABELS.get(str(r), str(r))

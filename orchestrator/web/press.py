@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from orchestrator.domain.access import Op
-from orchestrator.domain.clock import iso, utcnow
+from orchestrator.domain.clock import instant, iso, utcnow
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.release import parse_release
 from orchestrator.domain.states import EDITABLE_RELEASE_STATES
@@ -27,13 +27,12 @@ from orchestrator.web.pages import (
     act,
     ctx_of,
     local_time,
-    parse_local,
     redirect,
     render,
 )
 
 router = APIRouter(prefix="/press")
-Author = Annotated[Viewer, Depends(require(*PRESS))]
+Author = Annotated[Viewer, Depends(require(PRESS))]
 
 
 @router.get("")
@@ -164,7 +163,7 @@ async def schedule(request: Request, release_id: int, who: Author) -> Response:
     form = await request.form()
 
     def run() -> str:
-        at = None if form.get("now") else parse_local(str(form.get("at", "")), "at")
+        at = None if form.get("now") else instant(str(form.get("at", "")), "at")
         if at is None and not form.get("now"):
             raise InvalidInput([("at", "请填写上线时间，或选择“就绪后立即上线”")])
         with UnitOfWork(ctx_of(request)) as uow:

@@ -208,7 +208,7 @@ class Rig:
         per_target = Counter()
         for post in posts:
             for rid in self.release_ids:
-                if f"/articles/{rid}.html" in post["text"] and not post["deleted"]:
+                if f"/articles/{rid}.html" in post["sent_text"] and not post["deleted"]:
                     per_target[(rid, str(post["uid"]))] += 1
         manifest_path = self.settings.resolved_site_root / "manifest.json"
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}

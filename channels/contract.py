@@ -317,6 +317,9 @@ class ChannelAdapter(ABC):
     endpoints: ClassVar[tuple[str, ...]] = ()
     # config keys naming directories this machine writes: they must lie under an allowed root
     directories: ClassVar[tuple[str, ...]] = ()
+    # the posting quota ({capacity, per_seconds}) kept when the instance's config sets no
+    # `rate`: what keeps one account within the platform's limits without configuration
+    default_rate: ClassVar[dict[str, float] | None] = None
 
     def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
         self.config = self.config_model.model_validate(config)

@@ -93,6 +93,9 @@ class WeChatAdapter(http.HttpChannel):
     credentials_model = WeChatCredentials
     endpoints = ("api_base", "token_store")  # the appsecret goes to one, access tokens to the other
     formats = ("html", "json")
+    # freepublish/submit answers 45009 past 100 calls a day: a bucket of 5 refilled over
+    # 8640 s lets at most 5 + 50 through in any day
+    default_rate = {"capacity": 5, "per_seconds": 8640}
 
     def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
         super().__init__(config, credentials)

@@ -9,6 +9,7 @@ so a wrong count in the adapter shows up here:
   a link is 20 units whatever its length, ASCII 1, anything else 2;
   ceil(units / 2) ≤ 140 → 20012;
 - the status needs a link of the account's safe domain (or a subdomain) → 10017;
+- a word of the platform's blocked list (`blocked_words`) → 20021;
 - every link is stored and answered as a short link `http://t.cn/XXXXXXX` (the same
   for the same URL); `GET /2/short_url/expand.json` gives the long URL back;
 - the same text as a live (not deleted) post of the account → 20019; the same words
@@ -89,7 +90,8 @@ class WeiboSandbox:
 
     def __init__(self, accounts: Accounts, safe_domain: str, posts_per_hour: int,
                  rate_window_s: float, faults: Faults, *, posts_per_day: int = 100,
-                 app_posts_per_hour: int = 300, similar_window_s: float = 600.0) -> None:
+                 app_posts_per_hour: int = 300, similar_window_s: float = 600.0,
+                 blocked_words: Iterable[str] = ()) -> None:
         pairs = accounts.items() if isinstance(accounts, dict) else accounts
         self.tokens = {str(token): str(uid) for uid, token in pairs}
         self.safe_domain = safe_domain.lower()
@@ -98,6 +100,7 @@ class WeiboSandbox:
         self.posts_per_day = posts_per_day
         self.app_posts_per_hour = app_posts_per_hour
         self.similar_window_s = similar_window_s
+        self.blocked_words = tuple(blocked_words)
         self.faults = faults
         self.lock = threading.Lock()
         self.ids = itertools.count(5_100_000_000_000_000, 7)  # never reused, even after reset
@@ -138,6 +141,8 @@ class WeiboSandbox:
             raise WeiboError(10016, "miss required parameter (status), see doc for more info.")
         if weibo_length(text) > LIMIT:
             raise WeiboError(20012, "Text too long, please input text less than 140 characters!")
+        if any(word in text for word in self.blocked_words):
+            raise WeiboError(20021, "Content is illegal!")
         hosts = {(urlparse(link).hostname or "").lower() for link in LINK.findall(text)}
         domain = self.safe_domain
         if not any(h == domain or h.endswith("." + domain) for h in hosts):
@@ -272,12 +277,12 @@ def _int(value: Any, default: int, name: str) -> int:
 def create_app(accounts: Accounts, safe_domain: str = "127.0.0.1", posts_per_hour: int = 30,
                rate_window_s: float = 3600.0, faults: Faults | None = None,
                seed: int = 0, *, posts_per_day: int = 100, app_posts_per_hour: int = 300,
-               similar_window_s: float = 600.0) -> FastAPI:
+               similar_window_s: float = 600.0, blocked_words: Iterable[str] = ()) -> FastAPI:
     """accounts: uid → access token (or (uid, token) pairs). The state is `app.state.sandbox`."""
     sandbox = WeiboSandbox(accounts, safe_domain, posts_per_hour, rate_window_s,
                            faults or Faults(seed=seed), posts_per_day=posts_per_day,
                            app_posts_per_hour=app_posts_per_hour,
-                           similar_window_s=similar_window_s)
+                           similar_window_s=similar_window_s, blocked_words=blocked_words)
     app = SandboxApp(title="Weibo API sandbox", docs_url=None, redoc_url=None)
     app.state.sandbox = sandbox
 

@@ -27,6 +27,7 @@ import email.policy
 import email.utils
 import errno
 import fcntl
+import hashlib
 import io
 import json
 import posixpath
@@ -274,6 +275,26 @@ class NewsfeedAdapter(ChannelAdapter):
                       iptc.message_id(f"{item['guid']}:v{version}", self.config.provider_domain),
                       in_reply_to=receipt.details.get("message_id"))
 
+    def read_back(self, payload: JSON, receipt: Receipt) -> str | None:
+        """The SHA-256 of each file as the desk's drop holds it now (e-mail cannot be read
+        back): one line per drop and file, compared with shown()."""
+        drops = [t for t in self.targets if t != "email"]
+        if not drops:
+            return None
+        files = self._files(payload["item"], payload["documents"])
+        lines = []
+        for target in drops:
+            found = (self._atom_digests(files) if target == "atom"
+                     else self._sftp_digests(files))
+            lines += [f"{target} {name} {found.get(name) or '(missing)'}" for name in files]
+        return "\n".join(lines)
+
+    def shown(self, payload: JSON) -> str:
+        files = self._files(payload["item"], payload["documents"])
+        return "\n".join(f"{target} {name} {hashlib.sha256(data).hexdigest()}"
+                         for target in self.targets if target != "email"
+                         for name, data in files.items())
+
     def test_connection(self) -> str:
         return "；".join(self._preflight())
 
@@ -400,6 +421,23 @@ class NewsfeedAdapter(ChannelAdapter):
             return dt.datetime.fromtimestamp(latest, dt.UTC)
         finally:
             transport.close()
+
+    def _sftp_digests(self, files: dict[str, bytes]) -> dict[str, str]:
+        transport, sftp = self._sftp_open()
+        found = {}
+        try:
+            for name in files:
+                path = posixpath.join(self.config.sftp.remote_dir, name)
+                try:
+                    with sftp.open(path, "rb") as handle:
+                        found[name] = hashlib.sha256(handle.read()).hexdigest()
+                except FileNotFoundError:
+                    continue
+                except (OSError, paramiko.SSHException, EOFError) as exc:
+                    raise _sftp_error(exc, f"读取 {name}") from None
+        finally:
+            transport.close()
+        return found
 
     # ---- e-mail
 
@@ -531,6 +569,11 @@ class NewsfeedAdapter(ChannelAdapter):
                                 *({"rel": "enclosure", "type": f["type"], "length": f["length"],
                                    "href": prefix + f["name"]} for f in e["files"])],
                       "summary": e["summary"]} for e in entries])
+
+    def _atom_digests(self, files: dict[str, bytes]) -> dict[str, str]:
+        root = Path(self.config.atom.directory)
+        return {name: hashlib.sha256((root / name).read_bytes()).hexdigest()
+                for name in files if (root / name).is_file()}
 
     def _atom_has(self, item: JSON, files: dict[str, bytes]) -> dt.datetime | None:
         root = Path(self.config.atom.directory)

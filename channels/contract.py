@@ -72,8 +72,9 @@ class ReleaseView:
     attachments: tuple[Attachment, ...] = ()
     parent_id: int | None = None
     go_live_at: dt.datetime | None = None
-    corrects_id: int | None = None  # this release corrects that one (更正)
+    corrects_id: int | None = None  # this release corrects that item's first release (更正)
     corrects_url: str | None = None
+    version: int = 1  # of the item: 1 for a first release, then each correction and withdrawal
 
     @property
     def link(self) -> str:

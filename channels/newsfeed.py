@@ -7,8 +7,11 @@ bytes; how it is sent is one or more deliveries, each idempotent by file name or
   email  a Chinese plain-text note with the XML attached; its Message-ID comes from the
          delivery key, so a re-send is recognisably the same message
   atom   item files plus `newsfeed.atom` in a local web root the desks poll
-A correction keeps the guid with a higher version (overrides `version`, default 2 for a
-release that corrects another); a withdrawal is version + 1 with stat:canceled.
+A correction keeps the guid with a higher version (overrides `version`, default the item's
+version the orchestrator numbers: v1, then each correction and withdrawal the next, across
+corrections of corrections); a withdrawal is its own version with stat:canceled. One file
+name always holds the same bytes: a drop that already holds other bytes under a name is
+never overwritten (version_taken).
 
 stage() puts nothing on a desk's server: the drop belongs to a third party and an approved
 release must not sit there, even under a hidden name, before it goes live. It only checks
@@ -166,7 +169,7 @@ class NewsfeedAdapter(ChannelAdapter):
         meta = {k: _clean(release.metadata.get(k)) for k in META_KEYS}
         meta["column"] = _clean(over.get("column")) or meta["column"]
         item_id = release.corrects_id or release.id  # a correction replaces the same item
-        raw = over.get("version", 2 if release.corrects_id else 1)
+        raw = over.get("version", release.version)
         version = raw if isinstance(raw, int) and raw > 0 else 0
         title, summary = _clean(over.get("title") or release.title), _clean(release.summary)
         day = meta["date_published"]
@@ -265,7 +268,8 @@ class NewsfeedAdapter(ChannelAdapter):
         if not old:
             raise PermanentError("回执中没有稿件信息，无法发出撤稿", code="no_item")
         now = dt.datetime.now(BEIJING).replace(microsecond=0)
-        version = int(old["version"]) + 1
+        # the orchestrator numbers the item's events; a lone adapter takes the next one
+        version = int(receipt.details.get("withdraw_version") or int(old["version"]) + 1)
         item = {**old, "version": version, "pub_status": "stat:canceled", "status": "canceled",
                 "version_created": now.isoformat(), "embargoed": "", "embargoed_local": "",
                 "release_norm": "", "ed_note": WITHDRAWN, "corrects": False,
@@ -386,6 +390,11 @@ class NewsfeedAdapter(ChannelAdapter):
         try:
             for name, data in files.items():
                 final, part = posixpath.join(remote, name), posixpath.join(remote, f".{name}.part")
+                held = _sftp_read(sftp, final, name)
+                if held == data:
+                    continue  # a re-send: the name already holds these bytes
+                if held is not None:
+                    raise _version_taken(name)
                 try:
                     with sftp.open(part, "wb") as handle:
                         handle.write(data)
@@ -533,6 +542,10 @@ class NewsfeedAdapter(ChannelAdapter):
 
         def work(root: Path) -> None:
             for name, data in files.items():
+                if (root / name).is_file():
+                    if (root / name).read_bytes() != data:
+                        raise _version_taken(name)
+                    continue
                 write_atomically(root / name, data)
             manifest = _read_json(root / "newsfeed.json")
             known = manifest.get(item["guid"])
@@ -588,6 +601,21 @@ class NewsfeedAdapter(ChannelAdapter):
 
 
 # ------------------------------------------------------------------ plumbing
+
+
+def _version_taken(name: str) -> PermanentError:
+    return PermanentError(f"{name} 已有另一内容：同一文件名只能对应同一内容，请换用新版本号",
+                          code="version_taken")
+
+
+def _sftp_read(sftp: paramiko.SFTPClient, path: str, name: str) -> bytes | None:
+    try:
+        with sftp.open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except (OSError, paramiko.SSHException, EOFError) as exc:
+        raise _sftp_error(exc, f"读取 {name}") from None
 
 
 def _check_host_key(cfg: SftpTarget, key: paramiko.PKey) -> None:

@@ -266,12 +266,14 @@ def test_the_tick_reads_nothing_back_and_each_check_is_its_own_task(ctx, channel
     reads = []
     real = integrity.check_one
     monkeypatch.setattr(integrity, "check_one", lambda c, i: reads.append(i) or real(c, i))
-    counts = scheduler.tick(ctx)
+    hourly = Context(ctx.engine, Settings(**{**ctx.settings.model_dump(),
+                                             "integrity_interval_seconds": 3600}), ctx.queue)
+    counts = scheduler.tick(hourly)
     assert counts["integrity"] == 1 and reads == []
     assert ctx.queue.sent == [("integrity", {"delivery_id": delivery(ctx, rid, "website").id})]
     with UnitOfWork(ctx) as uow:
         assert uow.session.exec(select(IntegrityAlert)).all() == []
-    assert scheduler.tick(ctx)["integrity"] == 0  # sent once per round, not once per tick
+    assert scheduler.tick(hourly)["integrity"] == 0  # sent once per round, not once per tick
     drain(ctx)
     assert reads == [delivery(ctx, rid, "website").id]
     assert [a["release_id"] for a in integrity.open_alerts(ctx)] == [rid]

@@ -80,7 +80,7 @@ class CmsPushAdapter(http.HttpChannel):
 
     def render(self, release: ReleaseView) -> JSON:
         """The document the CMS gets; nothing in it depends on the clock."""
-        raw = release.overrides.get("version", release.version)
+        raw = release.overrides.get("version", release.version or (2 if release.corrects_id else 1))
         files = [self._file(f, role) for role, group in
                  (("image", release.images), ("attachment", release.attachments)) for f in group]
         payload: JSON = {"document": {

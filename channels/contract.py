@@ -74,7 +74,9 @@ class ReleaseView:
     go_live_at: dt.datetime | None = None
     corrects_id: int | None = None  # this release corrects that item's first release (更正)
     corrects_url: str | None = None
-    version: int = 1  # of the item: 1 for a first release, then each correction and withdrawal
+    # of the item, numbered by the orchestrator (1, then each correction and withdrawal);
+    # None: 1 for a first release, 2 for a correction
+    version: int | None = None
 
     @property
     def link(self) -> str:

@@ -169,7 +169,7 @@ class NewsfeedAdapter(ChannelAdapter):
         meta = {k: _clean(release.metadata.get(k)) for k in META_KEYS}
         meta["column"] = _clean(over.get("column")) or meta["column"]
         item_id = release.corrects_id or release.id  # a correction replaces the same item
-        raw = over.get("version", release.version)
+        raw = over.get("version", release.version or (2 if release.corrects_id else 1))
         version = raw if isinstance(raw, int) and raw > 0 else 0
         title, summary = _clean(over.get("title") or release.title), _clean(release.summary)
         day = meta["date_published"]
@@ -393,7 +393,7 @@ class NewsfeedAdapter(ChannelAdapter):
                 held = _sftp_read(sftp, final, name)
                 if held == data:
                     continue  # a re-send: the name already holds these bytes
-                if held is not None:
+                if held is not None and not data.startswith(held):  # a cut-off copy is ours
                     raise _version_taken(name)
                 try:
                     with sftp.open(part, "wb") as handle:
@@ -542,10 +542,11 @@ class NewsfeedAdapter(ChannelAdapter):
 
         def work(root: Path) -> None:
             for name, data in files.items():
-                if (root / name).is_file():
-                    if (root / name).read_bytes() != data:
-                        raise _version_taken(name)
+                held = (root / name).read_bytes() if (root / name).is_file() else None
+                if held == data:
                     continue
+                if held is not None and not data.startswith(held):  # a cut-off copy is ours
+                    raise _version_taken(name)
                 write_atomically(root / name, data)
             manifest = _read_json(root / "newsfeed.json")
             known = manifest.get(item["guid"])

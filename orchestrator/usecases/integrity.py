@@ -25,7 +25,8 @@ from typing import Any
 from sqlalchemy import or_
 from sqlmodel import Session, select
 
-from channels.contract import ChannelError, Receipt
+from channels.contract import ChannelAdapter, ChannelError, Receipt
+from channels.registry import UnknownKind, adapter_class
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.store.models import Delivery, IntegrityAlert, Release
@@ -62,7 +63,15 @@ def due(session: Session, every_seconds: float, limit: int) -> list[Delivery]:
             or_(Delivery.checked_at.is_(None), Delivery.checked_at < due_before),
         ).order_by(Delivery.id).limit(limit)).all())
     latest = _latest_word(session, rows)
-    return [d for d in rows if d.receipt and latest.get(_target(d)) == d.id]
+    return [d for d in rows if d.receipt and _readable(d.kind) and latest.get(_target(d)) == d.id]
+
+
+def _readable(kind: str) -> bool:
+    """The kind's adapter can read a delivery back (else no task is worth sending)."""
+    try:
+        return adapter_class(kind).read_back is not ChannelAdapter.read_back
+    except UnknownKind:
+        return False
 
 
 def _target(delivery: Delivery) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +35,7 @@ from orchestrator.usecases import audit
 from orchestrator.usecases.channels import adapter_for, get_channel
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
+log = logging.getLogger(__name__)
 MAX_DIFF = 20_000
 TASK = "integrity"
 
@@ -134,8 +136,11 @@ def check_one(ctx: Context, delivery_id: int) -> list[dict]:
         payload, receipt = delivery.payload, Receipt.from_json(delivery.receipt)
     try:
         live = adapter.read_back(payload, receipt)  # outside any transaction
-    except ChannelError:
-        return []  # cannot read now: try again next round
+    except ChannelError as exc:  # cannot read now: try again next round
+        if not exc.retryable:  # e.g. a private base_url not in TONGFA_OUTBOUND_ALLOW
+            log.warning("integrity: delivery %s on %s cannot be read back (%s)", delivery_id,
+                        delivery.channel, exc.code)
+        return []
     with UnitOfWork(ctx) as uow:
         delivery = uow.session.get(Delivery, delivery_id)
         delivery.checked_at = utcnow()

@@ -42,7 +42,7 @@ class Site:
     compromised server (or CDN) adds to every page while the files stay intact."""
 
     def __init__(self, root: Path) -> None:
-        self.root, self.served_with = root, ""
+        self.root, self.served_with, self.crlf = root, "", False
         self.app = FastAPI()
 
         @self.app.get("/site/{path:path}")
@@ -53,6 +53,8 @@ class Site:
             data = file.read_bytes()
             if self.served_with:
                 data = data.replace(b"<main>", b"<main>" + self.served_with.encode())
+            if self.crlf:  # a server that writes Windows line ends (e.g. an ASCII-mode copy)
+                data = data.replace(b"\n", b"\r\n")
             return Response(data, media_type="text/html; charset=utf-8")
 
 
@@ -61,6 +63,7 @@ class Kind:
     config: dict[str, Any]
     credentials: dict[str, Any] | None
     deface: Callable[[Delivery], None]  # what an attacker does to the live item
+    site: Site | None = None  # the website's web server
 
 
 @contextmanager
@@ -73,7 +76,7 @@ def website(ctx: Context, tmp_path: Path) -> Iterator[Kind]:
             page.write_text(page.read_text(encoding="utf-8").replace("<main>", "<main>" + SPAM),
                             encoding="utf-8")
 
-        yield Kind({"web_root": str(root), "base_url": f"{server.url}/site"}, None, deface)
+        yield Kind({"web_root": str(root), "base_url": f"{server.url}/site"}, None, deface, site)
 
 
 @contextmanager
@@ -226,11 +229,14 @@ def test_a_withdrawal_raises_nothing(ctx, channel):
 
 def test_a_body_with_cr_lf_line_breaks_raises_nothing(ctx, channel):
     kinds = sorted(KINDS)
-    for kind in kinds:
-        channel(kind)
+    platforms = {kind: channel(kind) for kind in kinds}
     publish(ctx, kinds, body="各市人民政府：\r\n\r\n请**认真贯彻落实**。\r\n\r\n特此通知。\r\n",
             overrides={"weibo": {"text": "微博第一行\r\n第二行"}})
     assert integrity.check(ctx) == []
+    platforms["website"].site.crlf = True  # the same page, served with CR/LF line ends
+    assert integrity.check(ctx) == []
+    platforms["website"].site.served_with = SPAM  # but a change of content still counts
+    assert len(integrity.check(ctx)) == 1
 
 
 # --------------------------------------------------------------- what the public sees

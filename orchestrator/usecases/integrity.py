@@ -90,8 +90,8 @@ def _latest_word(session: Session, rows: list[Delivery]) -> dict[tuple[str, str]
     said: dict[tuple[str, str], tuple[Any, int, int | None]] = {}
     for d in {x.id: x for x in [*rows, *others]}.values():
         withdrawn = d.state == D.WITHDRAWN
-        when = d.updated_at if withdrawn else (d.published_at or d.updated_at)
-        word = (_naive(when), d.id, None if withdrawn else d.id)
+        # when it became published or withdrawn, by our clock (a platform's may differ)
+        word = (_naive(d.updated_at), d.id, None if withdrawn else d.id)
         if _target(d) not in said or word[:2] > said[_target(d)][:2]:
             said[_target(d)] = word
     return {target: word[2] for target, word in said.items()}

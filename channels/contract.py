@@ -72,8 +72,11 @@ class ReleaseView:
     attachments: tuple[Attachment, ...] = ()
     parent_id: int | None = None
     go_live_at: dt.datetime | None = None
-    corrects_id: int | None = None  # this release corrects that one (更正)
+    corrects_id: int | None = None  # this release corrects that item's first release (更正)
     corrects_url: str | None = None
+    # of the item, numbered by the orchestrator (1, then each correction and withdrawal);
+    # None: 1 for a first release, 2 for a correction
+    version: int | None = None
 
     @property
     def link(self) -> str:
@@ -324,6 +327,9 @@ class ChannelAdapter(ABC):
     private_files: ClassVar[tuple[str, ...]] = ()
     # config keys naming directories this machine writes: they must lie under an allowed root
     directories: ClassVar[tuple[str, ...]] = ()
+    # the posting quota ({capacity, per_seconds}) kept when the instance's config sets no
+    # `rate`: what keeps one account within the platform's limits without configuration
+    default_rate: ClassVar[dict[str, float] | None] = None
 
     def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
         self.config = self.config_model.model_validate(config)

@@ -78,7 +78,8 @@ class Rig:
         from channels.sandbox.weibo import create_app
 
         self.sandbox = self._stack.enter_context(SandboxServer(
-            create_app(accounts=self.accounts, safe_domain="127.0.0.1", posts_per_hour=100_000)))
+            create_app(accounts=self.accounts, safe_domain="127.0.0.1", posts_per_hour=100_000,
+                       posts_per_day=100_000, app_posts_per_hour=100_000)))
         self._configure()
         for i in range(self.worker_count):
             self.start_worker(i, self.queues[i % len(self.queues)])
@@ -133,7 +134,8 @@ class Rig:
             with UnitOfWork(self.ctx) as uow:
                 channels.save_channel(uow, f"weibo-{uid[-3:]}", "weibo", {
                     "api_base": self.sandbox.url, "safe_domain": "127.0.0.1", "uid": uid, "sandbox": True,
-                    "rate_limit_retry_seconds": 0.5, "timeout_seconds": 2.0, "retry": retry},
+                    "rate_limit_retry_seconds": 0.5, "timeout_seconds": 2.0, "retry": retry,
+                    "rate": None},  # the rig's accounts have no platform quota to keep within
                     {"access_token": token}, "ops")
         self.channel_names = (["website"] if self.with_website else []) + [
             f"weibo-{uid[-3:]}" for uid in self.accounts]
@@ -208,7 +210,7 @@ class Rig:
         per_target = Counter()
         for post in posts:
             for rid in self.release_ids:
-                if f"/articles/{rid}.html" in post["text"] and not post["deleted"]:
+                if f"/articles/{rid}.html" in post["sent_text"] and not post["deleted"]:
                     per_target[(rid, str(post["uid"]))] += 1
         manifest_path = self.settings.resolved_site_root / "manifest.json"
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}

@@ -119,7 +119,7 @@ def serve(workers: int | None = typer.Option(None, help="worker processes")) -> 
 
 
 @app.command()
-def worker(queues: str = "urgent,normal", concurrency: int = 2, name: str = "w") -> None:
+def worker(queues: str = "urgent,normal,integrity", concurrency: int = 2, name: str = "w") -> None:
     """Run one Celery worker process (production: one per host or container)."""
     import os
 

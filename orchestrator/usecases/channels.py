@@ -22,6 +22,7 @@ from channels.contract import (
 from channels.registry import UnknownKind, adapter_class
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import InvalidInput, NotFound
+from orchestrator.domain.ratelimit import RateLimit
 from orchestrator.settings import Settings
 from orchestrator.store import secrets
 from orchestrator.store.models import ChannelInstance
@@ -36,6 +37,16 @@ def _kind(kind: str) -> type[ChannelAdapter]:
         return adapter_class(kind)
     except UnknownKind as exc:
         raise InvalidInput([("kind", str(exc))]) from None
+
+
+def posting_quota(channel: ChannelInstance) -> RateLimit | None:
+    """The instance's `config.rate`, else its kind's default; `"rate": null` turns it off."""
+    if "rate" in channel.config:
+        return RateLimit.from_config(channel.config["rate"])
+    try:
+        return RateLimit.from_config(adapter_class(channel.kind).default_rate)
+    except UnknownKind:
+        return None
 
 
 def _checked(cls: type[ChannelAdapter], config: dict[str, Any], credentials: dict[str, Any]

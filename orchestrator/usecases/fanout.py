@@ -18,7 +18,6 @@ from sqlmodel import Session, select
 
 from channels.contract import ChannelAdapter, Receipt
 from orchestrator.domain.clock import utcnow
-from orchestrator.domain.ratelimit import RateLimit
 from orchestrator.domain.retry import RetryPolicy
 from orchestrator.domain.states import (
     TERMINAL_DELIVERY_STATES,
@@ -33,7 +32,7 @@ from orchestrator.domain.states import (
 from orchestrator.store.models import Delivery, Release
 from orchestrator.usecases import audit, quota
 from orchestrator.usecases import delivery_steps as steps
-from orchestrator.usecases.channels import get_channel
+from orchestrator.usecases.channels import get_channel, posting_quota
 from orchestrator.usecases.rendering import render_all
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
@@ -311,7 +310,7 @@ def publish_one(ctx: Context, delivery_id: int) -> None:
 def _claim_publish(uow: UnitOfWork, delivery: Delivery) -> steps.Claim | None:
     """steps.Claim for publishing, within the channel's posting quota shared by all workers."""
     channel = get_channel(uow.session, delivery.channel)
-    wait = quota.take(uow.session, channel.name, RateLimit.from_config(channel.config.get("rate")))
+    wait = quota.take(uow.session, channel.name, posting_quota(channel))
     if wait > 0:  # over quota: the post waits for its window instead of being refused
         if delivery.next_attempt_at is None or delivery.next_attempt_at <= utcnow():
             delivery.next_attempt_at = utcnow() + timedelta(seconds=wait)

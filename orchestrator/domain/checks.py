@@ -44,14 +44,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import lxml.html
 from lxml import etree
+from publicsuffixlist import PublicSuffixList
 
 from orchestrator.domain.release import DOCUMENT_NUMBER, Disclosure
 from orchestrator.domain.wordlist import (
@@ -115,7 +117,8 @@ class _Unit:
 
     @cached_property
     def reading(self) -> Reading:
-        return reading_form(self.text)
+        """The text as a reader sees it: a link's boundary is no break (机<a>密</a>★1年)."""
+        return reading_form(self.text.replace(_SEP, ""))
 
 
 _BLOCK_TAGS = frozenset(
@@ -138,13 +141,14 @@ class _HtmlWalker:
         self.hidden: list[tuple[int, str, str]] = []  # (paragraph, reason, text)
         self._buf: list[str] = []
         self._links: list[str] = []
+        self._titles: list[str] = []
         self._media = False
 
     def flush(self) -> None:
-        text = _squash("".join(self._buf))
+        text = _squash("\n".join(["".join(self._buf), *self._titles]))
         if text or self._media or self._links:
             self.paragraphs.append((text, self._links))
-        self._buf, self._links, self._media = [], [], False
+        self._buf, self._links, self._titles, self._media = [], [], [], False
 
     def visit(self, el: etree._Element, hidden: bool, background: str) -> None:
         if not isinstance(el.tag, str):  # comment or processing instruction
@@ -162,6 +166,9 @@ class _HtmlWalker:
         paragraph = len(self.paragraphs) + 1
         self._media |= tag in ("img", "video", "audio", "iframe", "embed", "object")
         self._buf.append("\n" if tag == "br" else _SEP if tag == "a" else "")
+        # what a reader is shown besides the text: an image's alt in its place, a tooltip
+        self._buf.append((el.get("alt") or "") if tag in ("img", "area", "input") else "")
+        self._titles += [el.get("title")] if (el.get("title") or "").strip() else []
         self._buf.append(el.text or "")
         for child in el:
             self.visit(child, hidden or reason is not None, background)
@@ -203,15 +210,45 @@ def _html_units(html: str, where: str, label: str) -> tuple[list[_Unit], list[Fi
     return units, hidden
 
 
-_GRADE = "绝密|机密|秘密"
+def _stars() -> str:
+    """Every star and asterisk Unicode names so (★☆✩✭✮⭐*…): a marking's star, however drawn."""
+    ranges = ((0x20, 0x3000), (0xFE00, 0x10000), (0x1F000, 0x1FC00))
+    found = [chr(c) for a, b in ranges for c in range(a, b)
+             if {"STAR", "ASTERISK", "PENTAGRAM"} & set(unicodedata.name(chr(c), "").split())
+             and unicodedata.category(chr(c))[0] in "SP"]
+    return "[" + "".join(map(re.escape, found)) + "]"
+
+
+def _brackets(category: str) -> str:
+    """Opening (Ps) or closing (Pe) brackets a stamp is set in (【机密】, （秘密）), not 《》〈〉:
+    《秘密》 is a book or film."""
+    found = [chr(c) for c in range(0x10000)
+             if unicodedata.category(chr(c)) == category and chr(c) not in "《》〈〉⟨⟩"]
+    return "".join(map(re.escape, found)) + ("<" if category == "Ps" else ">")
+
+
+# What may stand between the characters of a marking: spaces (机 密 ★ 1 年, a line break
+# from <br>), dashes, underscores, dots, middle dots.
+_GAP = r"[\s\-_.·・•‧]*"
+
+
+def _spaced(*words: str) -> str:
+    return "|".join(_GAP.join(map(re.escape, word)) for word in words)
+
+
+_GRADE = _spaced("绝密", "机密", "秘密")
+_STAR = _stars()
+_OPEN, _CLOSE = _brackets("Ps"), _brackets("Pe")
+_PERIOD = rf"\d+{_GAP}(?:{_spaced('个月', '月', '年')})|{_spaced('长期', '启用前')}"
+_STAMP = rf"{_GRADE}|{_spaced('注意保密', '内部资料')}"
 _MARKING = re.compile(
-    rf"(?:{_GRADE})\s*[★☆*＊]\s*(?:\d+\s*(?:年|个月|月)|长期|启用前)?"  # 机密★1年, 绝密★启用前
-    rf"|密级\s*[:：]?\s*(?:{_GRADE})"  # 密级：机密
-    rf"|(?<![^\s（(【\[])(?:{_GRADE})(?![^\s）)】\]])"  # a grade word alone, as a stamp
-    r"|内部资料(?!性)"  # not 内部资料性出版物 (a regulated publication category)
-    r"|注意保密(?![\u4e00-\u9fff])"  # the stamp, not 注意保密工作
+    rf"(?:{_GRADE}){_GAP}{_STAR}{_GAP}(?:{_PERIOD})?"  # 机密★1年, 绝密★启用前, 机 密 ☆ 1 年
+    rf"|{_spaced('密级')}{_GAP}:?{_GAP}(?:{_GRADE})"  # 密级：机密 (： is : once NFKC)
+    rf"|[{_OPEN}]{_GAP}(?:{_STAMP}){_GAP}[{_CLOSE}]"  # a stamp in brackets: 【机密】, （秘密）
+    rf"|(?<![^\s{_OPEN}])(?:{_STAMP})(?![^\s{_CLOSE}])"  # a stamp standing alone
+    rf"|{_spaced('内部资料')}(?!{_GAP}性)"  # not 内部资料性出版物 (a regulated publication category)
 )
-_GRADE_WORD = re.compile(_GRADE)
+_GRADE_WORD = re.compile("绝密|机密|秘密")
 
 
 def _confidentiality(unit: _Unit) -> list[Finding]:
@@ -261,14 +298,56 @@ def _sensitive(unit: _Unit, config: CheckConfig) -> list[Finding]:
     return findings
 
 
-_URL_STOP = r"[^\s<>\"'，。；、！？（）【】「」《》,;!()\x1f]"  # ，；！（）are ,;!() once NFKC
-_URL_IN_TEXT = re.compile(rf"(?i)(?:https?://|(?<![\w.-])www\.){_URL_STOP}+")
-_DOMAIN_IN_TEXT = re.compile(
-    r"(?i)(?<![A-Za-z0-9@._/-])(?:[a-z0-9-]+\.)+"
-    r"(?:com|net|org|cn|cc|top|vip|xyz|info|me|tv|io|co|biz|app|site|online|club|win|bet|hk|mo)"
-    r"(?![A-Za-z0-9@-])(?:/" + _URL_STOP + "*)?"
+# A link written in the text, as a reader (or a channel that makes links of text) follows it.
+# The host is ASCII labels separated by a full stop or by one of the dots IDNA reads as a full
+# stop (。．｡: ．is . and ｡ is 。 once NFKC); the rest runs to a space, CJK text or punctuation.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_URL_CHARS = r"[a-z0-9\-._~:/?#@$&*+=%\\\[\]。]*"
+_SCHEMED = re.compile(  # with //, or without (http:evil.com) when a dotted host follows
+    rf"(?i)(?<![a-z0-9+.-])(?:https?|s?ftps?|wss?):"
+    rf"(?:[/\\]{{2}}|[/\\]?(?=[a-z0-9._~%:@-]*[.。][a-z0-9]))[a-z0-9\[]{_URL_CHARS}"
+)
+_HOST_IN_TEXT = re.compile(
+    rf"(?i)(?<![a-z0-9@._/-])(?P<slashes>//)?(?P<host>{_LABEL}(?:[.。]{_LABEL})+)\.?"
+    rf"(?![a-z0-9@-])(?P<rest>(?::\d+)?(?:[/?#]{_URL_CHARS})?)"
 )
 _SAFE_SCHEMES = frozenset({"http", "https", "", "mailto", "tel"})
+# Schemes whose URLs a browser reads with any number of slashes or backslashes after the
+# colon (WHATWG URL: http:evil.com and http:/\\evil.com are http://evil.com).
+_SPECIAL_SCHEMES = ("http", "https", "ftp", "ws", "wss")
+
+
+@lru_cache(maxsize=1)
+def _suffixes() -> PublicSuffixList:
+    """The public suffix list (ICANN section), shipped with the package: no download."""
+    return PublicSuffixList(accept_unknown=False, only_icann=True)
+
+
+def _bare_domain(host: str, rest: str) -> bool:
+    """Whether a name written without scheme or www (bet365.com) is an address.
+
+    It must end in a public suffix and have a name before it (so Node.js, 报告.pdf, 1.2.3 and
+    8.30 are not). A suffix in capitals is how names are written (ASP.NET, VB.NET, Co.Ltd):
+    such a name is an address only with a digit, a third label, a port or a path (BET365.COM).
+    """
+    folded = host.replace("。", ".").lower()
+    if _suffixes().privatesuffix(folded) is None:
+        return False
+    suffix = re.split(r"[.。]", host)[-1]
+    return suffix.islower() or bool(rest) or any(c.isdigit() for c in host) or folded.count(".") > 1
+
+
+def _browser_url(url: str) -> str:
+    """A link as a browser reads it: controls and spaces dropped, \\ as /, http:evil.com as
+    http://evil.com, the IDNA full stops 。 as dots in the host."""
+    raw = "".join(c for c in url if c > " ").replace("\\", "/")
+    scheme, colon, rest = raw.partition(":")
+    if colon and scheme.lower() in _SPECIAL_SCHEMES:
+        raw = f"{scheme}://{rest.lstrip('/')}"
+    parts = urlsplit(raw)
+    if "。" in parts.netloc:
+        raw = urlunsplit(parts._replace(netloc=parts.netloc.replace("。", ".")))
+    return raw
 
 
 def _domain(entry: str) -> str:
@@ -277,21 +356,33 @@ def _domain(entry: str) -> str:
     return host.lstrip("*.").rstrip(".")
 
 
+def _links_in_text(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, url to check) for every link written in a reading-form text."""
+    found = [(m.start(), m.start() + len(u), u)
+             for m in _SCHEMED.finditer(text) if (u := m.group().rstrip(".,:;?!。"))]
+    rest = _SCHEMED.sub(lambda m: " " * len(m.group()), text)
+    for m in _HOST_IN_TEXT.finditer(rest):
+        host, tail = m.group("host"), (m.group("rest") or "").rstrip(".,:;?!。")
+        if m.group("slashes") or host.lower().startswith(("www.", "www。")) or _bare_domain(host, tail):
+            end = m.end("host") + len(tail)
+            found.append((m.start(), end, "http://" + rest[m.start():end].lstrip("/")))
+    return found
+
+
 def _links(unit: _Unit, config: CheckConfig) -> list[Finding]:
     hosts = (config.site_domain, *config.allowed_link_domains, *unit.own_hosts)
     allowed = [d for d in map(_domain, hosts) if d]
     reading = unit.reading
-    in_text = [(m.start(), m.group().rstrip(".,)")) for m in _URL_IN_TEXT.finditer(reading.text)]
-    rest = _URL_IN_TEXT.sub(lambda m: " " * len(m.group()), reading.text)
-    in_text += [(m.start(), m.group().rstrip(".,)")) for m in _DOMAIN_IN_TEXT.finditer(rest)]
-    candidates = [(reading_form(link).text, link, False) for link in unit.links]
-    candidates += [(url, reading.as_written(at, at + len(url)), True) for at, url in in_text]
+    candidates = [(reading_form(link).text, link) for link in unit.links]
+    candidates += [(url, reading.as_written(a, b)) for a, b, url in _links_in_text(reading.text)]
     findings: dict[str, Finding] = {}
-    for url, written, written_in_text in candidates:
-        raw = "".join(c for c in url if c > " ").replace("\\", "/")
-        if written_in_text and "://" not in raw and not raw.startswith(("/", "#", "?", ".")):
-            raw = "http://" + raw  # www.example.com or example.com written in the text
-        parts = urlsplit(raw)
+    for url, written in candidates:
+        try:
+            parts = urlsplit(_browser_url(url))
+        except ValueError:  # http://[… : no reader can tell where it goes
+            findings[url] = Finding("link_not_allowed", BLOCK, unit.where,
+                                    f"{unit.label}含无法识别的链接，须删除或改正", _clip(written))
+            continue
         scheme = parts.scheme.lower()
         if unit.generated and scheme in config.placeholder_schemes:
             continue

@@ -662,3 +662,118 @@ def test_the_shipped_list_has_categories_with_severities():
     assert {w.severity for w in words} <= {BLOCK, FLAG}
     assert all(w.category for w in words)
     assert {w.word for w in words} >= {"博彩", "六合彩", "网上赌场"}
+
+
+# ------------------------------------------- findings of the attack on the checks (2026-12)
+
+# Every Default_Ignorable_Code_Point (Unicode DerivedCoreProperties), not a hand-kept range:
+# a combining grapheme joiner, Hangul fillers, Mongolian free variation selectors,
+# variation selectors, tag characters, the invisible operators and deprecated format controls.
+@pytest.mark.parametrize("hidden", [
+    "\u034f", "\u115f", "\u1160", "\u3164", "\uffa0", "\u180b", "\u180f", "\ufe00", "\ufe0f",
+    "\U000e0000", "\U000e0041", "\U000e0fff", "\u2065", "\u206a", "\u206f", "\u17b4",
+    "\U0001d173",
+])
+def test_any_default_ignorable_character_is_read_as_nothing(hidden):
+    [finding] = rules(check(title=f"关于春季农业生产的通知 机{hidden}密★1年"), "confidentiality_marking")
+    assert (finding.severity, finding.where) == (BLOCK, "title")
+    assert f"机{hidden}密★1年" in finding.excerpt
+    body = f"<p>更多优惠请访问 888bet{hidden}.com 注册。</p>"
+    [link] = rules(check(body=body), "link_not_allowed")
+    assert "888bet.com" in link.message
+
+
+@pytest.mark.parametrize(("text", "host"), [
+    ("详见http:evil.com注册", "evil.com"),
+    ("详见http:/evil.com/reg注册", "evil.com"),
+    ("详见https:\\\\evil.com注册", "evil.com"),
+    ("详见HTTP:evil.xyz注册", "evil.xyz"),
+    ("详见ftp://evil.com/list", "ftp"),
+    ("详见 //evil.com/x 注册", "evil.com"),
+    ("详见hxxp://evil.com/x", "evil.com"),
+    ("详见 evil。com 注册", "evil.com"),
+    ("详见 evil｡com 注册", "evil.com"),
+    ("详见 evil．com 注册", "evil.com"),
+    ("详见www。evil。com注册", "www.evil.com"),
+    ("详见bet365.com注册", "bet365.com"),
+    ("欢迎访问Bet365.Com", "bet365.com"),
+    ("详见888bet.vip注册", "888bet.vip"),
+    ("详见example.gov.cn.evil.com", "example.gov.cn.evil.com"),
+    ("详见casino.xn--fiqs8s注册", "casino.xn--fiqs8s"),
+])
+def test_a_link_written_any_way_a_browser_or_a_reader_follows_blocks(text, host):
+    [finding] = rules(check(body=f"<p>{text}</p>"), "link_not_allowed")
+    assert (finding.severity, finding.where) == (BLOCK, "body:paragraph 1")
+    assert f"“{host}" in finding.message, finding.message
+
+
+@pytest.mark.parametrize("href", ["http:evil.com", "https:/evil.com/x", "http:\\\\evil.com",
+                                  "http://evil。com/", "HTTP:EVIL.COM"])
+def test_a_slashless_or_odd_href_is_read_as_a_browser_reads_it(href):
+    [finding] = rules(check(body=f'<p><a href="{href}">点击</a></p>'), "link_not_allowed")
+    assert finding.severity == BLOCK and "evil.com" in finding.message
+
+
+@pytest.mark.parametrize("text", [
+    "系统采用ASP.NET和VB.NET开发，前端使用Node.js与Vue.js。",
+    "附件：实施方案.pdf、报告.docx、统计表.xlsx、汇报材料.zip。",
+    "软件版本1.2.3升级至V2.0.1，Python3.11。",
+    "会议时间：上午10:30，8.30前报到，下午2:00结束，全程9.5小时。",
+    "2026.03.05发布，增长3.5个百分点。",
+    "承办单位：Jiangsu Yinhe Technology Co.Ltd。",
+    "联系邮箱：nongye@163.com，电话025-12345678。",
+    "请访问本站 www.example.gov.cn 或 https://example.gov.cn/zwgk 查看。",
+])
+def test_names_files_versions_and_times_are_not_links(text):
+    assert rules(check(body=f"<p>{text}</p>"), "link_not_allowed") == []
+
+
+def test_a_weibo_hashtag_and_a_timetable_raise_nothing():
+    text = f"#春季农业生产# #乡村振兴# 今天10:30，{TITLE} https://www.example.gov.cn/a.html"
+    assert check(channels={"weibo-office.text": text}) == []
+
+
+@pytest.mark.parametrize("body", [
+    '<p>机<a href="/x">密</a>★1年</p>',
+    '<p><a href="/a">机</a><a href="/b">密</a>★1年</p>',
+    '<p>机<b>密</b><i>★</i>1年</p>',
+    '<p>机<img src="/x.png" alt="密">★1年</p>',
+    '<p><img src="/x.png" alt="机密★1年"></p>',
+    '<p><a href="/x" title="绝密★启用前">点击</a></p>',
+    '<p title="秘密★长期">正文。</p>',
+])
+def test_a_marking_split_by_markup_or_kept_in_alt_or_title_blocks(body):
+    findings = rules(check(body=body), "confidentiality_marking")
+    assert findings and all(f.severity == BLOCK for f in findings), findings
+    assert findings[0].where == "body:paragraph 1"
+
+
+@pytest.mark.parametrize("text", [
+    "机 密 ★ 1 年", "机　密★1年", "机密 ★ 长 期", "绝 密 ★ 启 用 前", "机-密★1年",
+    "机密☆1年", "机密✩1年", "机密✭1年", "机密✮1年", "机密＊1年", "机密*1年", "机密⭐1年",
+    "机密⭐\ufe0f1年", "机密✯6个月", "机密🌟1年",
+    "【机密】", "[绝密]", "（秘密）", "〔机密〕", "［绝密］", "【 机 密 】", "〖秘密〗",
+    "本件【机密】请勿外传", "密 级 ： 机 密", "密级 绝密",
+])
+def test_a_marking_written_with_spaces_stars_or_brackets_blocks(text):
+    findings = rules(check(title=f"{text} 关于春季农业生产的通知"), "confidentiality_marking")
+    assert [f.severity for f in findings][:1] == [BLOCK], findings
+    assert findings[0].where == "title"
+
+
+@pytest.mark.parametrize("text", [
+    "各单位要注意保密，妥善保管文件。",
+    "请注意保密，不得外传会议内容。",
+    "保密工作要常抓不懈，注意保密工作纪律。",
+    "全省保密工作会议召开。",
+    "电影《秘密》今晚上映。",
+])
+def test_ordinary_sentences_about_secrecy_are_not_markings(text):
+    assert [f for f in check(body=f"<p>{text}</p>") if f.rule == "confidentiality_marking"
+            and f.severity == BLOCK] == []
+
+
+@pytest.mark.parametrize("body", ['<p><a href="http://[x">点击</a></p>', "<p>详见http://[::1</p>"])
+def test_a_link_no_parser_can_read_blocks_instead_of_crashing(body):
+    [finding] = rules(check(body=body), "link_not_allowed")
+    assert finding.severity == BLOCK

@@ -8,27 +8,34 @@ of each channel will see in its rendered payload (titles of every kind, slugline
 the website's whole page, the feed's NewsML/NITF text and e-mail), and the per-channel
 overrides as the author wrote them. Pure: no database, no web.
 
-Every rule reads the text's reading form (wordlist.reading_form: NFKC, zero-width and bidi
-controls removed, traditional made simplified by OpenCC), so 机\u200b密★1年 and 祕密★1年
-are 机密★1年 and 秘密★1年; excerpts still show what the author wrote.
+Every rule reads the text's reading form (wordlist.reading_form: NFKC, every
+default-ignorable character removed, traditional made simplified by OpenCC), so
+机\u200b密★1年 and 祕密★1年 are 机密★1年 and 秘密★1年; excerpts still show what the author
+wrote. HTML is read as shown: 机<a href=…>密</a>★1年 is 机密★1年, an image's alt is read in
+its place, an element's title (tooltip) with its paragraph.
 
 Severity per rule ("block": cannot be published; "flag": a reviewer must look):
 - metadata, block: 索引号/发布机构/发布日期 missing; 文号 not 〔YYYY〕N号; a date not
   YYYY-MM-DD; 成文日期 after 发布日期. flag: 文号 year is not 成文日期's year.
 - disclosure, block: 公开属性 is not 主动公开.
-- confidentiality_marking, block: a marking (机密★1年, 秘密★, 密级：机密, a grade word standing
-  alone as a stamp, 内部资料 but not 内部资料性出版物, 注意保密 as a stamp). flag: a grade word
-  in running text (揭开…的秘密, 商业秘密): a person decides. Talk about the process
-  (保密审查, 保密工作, 注意保密工作) is no finding.
+- confidentiality_marking, block: a marking (机密★1年, 秘密★, 密级：机密, a grade word or
+  注意保密 standing alone or in brackets as a stamp (【机密】, （秘密）), 内部资料 but not
+  内部资料性出版物), also spaced out (机 密 ★ 1 年) and with any star or asterisk
+  (☆ ✩ ⭐ ＊ *). flag: a grade word in running text (揭开…的秘密, 商业秘密): a person decides.
+  Talk about the process (保密审查, 保密工作, 各单位要注意保密，…) is no finding.
 - sensitive_word, block or flag by the word's category in the list (docs/checks.md): a
   listed word, also in traditional form or broken up by spaces/punctuation (wordlist.py).
 - link_not_allowed, block: a URL in any HTML attribute or written in the text whose host is
-  neither the site nor an allowed domain (or their subdomains); javascript:, data: etc.
+  neither the site nor an allowed domain (or their subdomains); javascript:, data:, ftp: etc.
+  Read as a browser reads it (http:evil.com, //evil.com, evil。com); in the text also a bare
+  domain ending in a public suffix (bet365.com, not ASP.NET, Node.js, 报告.pdf or 8.30).
   In a channel's payload, the addresses that channel generates for itself (its `url`,
   `link`, `href`, `marker` fields, the feed's provider domain) count as the site's.
 - spam_keyword_block, block: >= 8 short separated keywords with >= 2 gambling words, or a
   line without sentence punctuation with >= 3. flag: >= 8 distinct short keywords in a line
   without sentence punctuation (a tag list, or SEO): a person decides.
+- keyword_stack, the category's severity: N distinct words of a word-list category marked
+  stack=N anywhere in the release together (spam split one word a field or paragraph).
 - hidden_text, block: text or links a reader cannot see (display:none, visibility:hidden,
   font-size <= 1px, opacity 0, colour of the background, off-screen, zero size). Nothing in an
   official release is hidden on purpose; it is the defacement signature.
@@ -60,6 +67,7 @@ from orchestrator.domain.wordlist import (
     BLOCK,
     DEFAULT_SPAM_WORDS,
     FLAG,
+    KeywordStack,
     ListedWord,
     Reading,
     background_of,
@@ -67,6 +75,7 @@ from orchestrator.domain.wordlist import (
     has_sentence,
     hidden_reason,
     keyword_runs,
+    keyword_stacks,
     matcher,
     parse_style,
     reading_form,
@@ -271,8 +280,11 @@ def _confidentiality(unit: _Unit) -> list[Finding]:
 
 @lru_cache(maxsize=16)
 def _word_list(words: tuple[str | ListedWord, ...]) -> tuple[tuple[str, ...], dict[str, ListedWord]]:
-    """The words for the matcher (blocking ones first: they win a tie) and each one's entry."""
+    """The words for the matcher (blocking ones first: they win a tie) and each one's entry.
+
+    Words of a keyword stack are not hits alone: `_keyword_stacks` counts them."""
     entries = [w if isinstance(w, ListedWord) else ListedWord(w) for w in words]
+    entries = [w for w in entries if not w.stack]
     entries.sort(key=lambda w: w.severity != BLOCK)
     return tuple(w.word for w in entries), {w.word.strip(): w for w in reversed(entries)}
 
@@ -295,6 +307,35 @@ def _sensitive(unit: _Unit, config: CheckConfig) -> list[Finding]:
             message = f"{unit.label}含敏感词{named}，请审核人员确认用语是否恰当"
         findings.append(Finding("sensitive_word", severity, unit.where, message,
                                 _excerpt(unit.text, mine[0].start, mine[0].end)))
+    return findings
+
+
+@lru_cache(maxsize=16)
+def _stacks(words: tuple[str | ListedWord, ...]) -> tuple[KeywordStack, ...]:
+    return keyword_stacks(words)
+
+
+def _keyword_stacks(units: list[_Unit], config: CheckConfig) -> list[Finding]:
+    """A keyword stack's words counted over the whole release: every field, paragraph and
+    channel together, so spam split one word a paragraph is still a block of spam."""
+    findings = []
+    for stack in _stacks(config.sensitive_words):
+        found: dict[str, tuple[_Unit, Any]] = {}  # word: where a reader first meets it
+        for unit in units:
+            for m in matcher(stack.words).find(unit.text):
+                found.setdefault(m.word, (unit, m))
+        if len(found) < stack.size:
+            continue
+        unit, first = next(iter(found.values()))
+        places = "、".join(dict.fromkeys(u.label for u, _ in found.values()))
+        named = "、".join(f"“{w}”" for w in list(found)[:6]) + ("等" if len(found) > 6 else "")
+        said = (f"发布内容含“{stack.category}”类词语{len(found)}个（{named}，见{places}），"
+                f"同时出现{stack.size}个即为关键词堆砌，")
+        findings.append(Finding(
+            "keyword_stack", stack.severity, unit.where,
+            said + ("疑似被植入的垃圾信息，须删除" if stack.severity == BLOCK
+                    else "请审核人员确认是否为正文内容"),
+            _excerpt(unit.text, first.start, first.end)))  # fmt: skip
     return findings
 
 
@@ -551,6 +592,7 @@ def check_release(
         if unit.text or unit.links:
             findings += _confidentiality(unit) + _sensitive(unit, config)
             findings += _links(unit, config) + _spam(unit, config)
+    findings += _keyword_stacks(reader.units, config)
     order = {unit.where: i for i, unit in enumerate(reader.units)}  # metadata first, then as read
     first = [f for f in findings if f.rule in ("metadata", "disclosure")]
     rest = sorted((f for f in findings if f not in first), key=lambda f: order.get(f.where, -1))
@@ -610,8 +652,9 @@ class _Reader:
 
 
 def _line_key(line: str) -> str:
-    """A line as compared with lines already read: spacing and list bullets do not count."""
-    return " ".join(line.replace(_SEP, " ").split()).lstrip("·•-* ")
+    """A line as compared with lines already read, as a reader sees it: spacing, list
+    bullets and where a link begins or ends do not count."""
+    return " ".join(line.replace(_SEP, "").split()).lstrip("·•-* ")
 
 
 def _field_label(path: str) -> str:

@@ -330,11 +330,39 @@ def matcher(words: tuple[str, ...]) -> WordMatcher:
 
 @dataclass(frozen=True)
 class ListedWord:
-    """One entry of a word list: the word, its category, and what a hit does."""
+    """One entry of a word list: the word, its category, and what a hit does.
+
+    `stack` 0: the word alone is a hit. N (a keyword stack): N distinct words of the category
+    anywhere in one release together are one hit, however they are spread over its fields,
+    paragraphs and channels; one alone is none.
+    """
 
     word: str
     category: str = ""
     severity: str = FLAG
+    stack: int = 0
+
+
+@dataclass(frozen=True)
+class KeywordStack:
+    """A category whose words count together: `size` distinct ones in a release are a hit."""
+
+    category: str
+    size: int
+    severity: str
+    words: tuple[str, ...]
+
+
+def keyword_stacks(words: Iterable[str | ListedWord]) -> tuple[KeywordStack, ...]:
+    """The keyword stacks of a word list, in the order they first appear.
+
+    A category's header written twice with the same settings is one stack."""
+    stacks: dict[tuple[str, int, str], list[str]] = {}
+    for w in words:
+        if isinstance(w, ListedWord) and w.stack:
+            stacks.setdefault((w.category, w.stack, w.severity), []).append(w.word)
+    return tuple(KeywordStack(category, size, severity, tuple(found))
+                 for (category, size, severity), found in stacks.items())
 
 
 class WordListError(ValueError):
@@ -346,13 +374,14 @@ _SETTING = re.compile(r"[A-Za-z_]+\s*=")
 
 
 def parse_word_list(text: str, source: str) -> tuple[ListedWord, ...]:
-    """A word list file: `[category] severity=block|flag` headers, one word a line, `#` comments.
+    """A word list file: `[category] severity=block|flag [stack=N]` headers, one word a line,
+    `#` comments.
 
     Words above the first header are flags without a category, so a plain list of one
     word a line still reads as it always did. The format is documented in docs/checks.md.
     """
     words: list[ListedWord] = []
-    category, severity = "", FLAG
+    category, severity, stack = "", FLAG, 0
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()  # a word never contains #: the rest is a comment
 
@@ -365,20 +394,25 @@ def parse_word_list(text: str, source: str) -> tuple[ListedWord, ...]:
             header = _SECTION.fullmatch(line)
             if header is None:
                 raise bad("类别行应写成“[类别] severity=block”或“[类别] severity=flag”")
-            category, severity = header.group(1).strip(), FLAG
+            category, severity, stack = header.group(1).strip(), FLAG, 0
             if not category:
                 raise bad("类别名不能为空")
             for setting in header.group(2).split():
                 key, _, value = setting.partition("=")
-                if key != "severity":
-                    raise bad(f"未知的设置“{key}”，类别行只能设置 severity")
-                if value not in SEVERITIES:
-                    raise bad(f"未知的严重程度“{value}”，只能是 block（不得发布）或 flag（提请审核）")
-                severity = value
+                if key == "severity":
+                    if value not in SEVERITIES:
+                        raise bad(f"未知的严重程度“{value}”，只能是 block（不得发布）或 flag（提请审核）")
+                    severity = value
+                elif key == "stack":
+                    if not (value.isascii() and value.isdigit() and 2 <= int(value) <= 100):
+                        raise bad(f"stack 应为 2 到 100 之间的整数（几个词同时出现算命中），不是“{value}”")
+                    stack = int(value)
+                else:
+                    raise bad(f"未知的设置“{key}”，类别行只能设置 severity 和 stack")
         elif _SETTING.match(line):
             raise bad("设置只能写在类别行上，如“[赌博] severity=flag”")
         else:
-            words.append(ListedWord(line, category, severity))
+            words.append(ListedWord(line, category, severity, stack))
     return tuple(words)
 
 

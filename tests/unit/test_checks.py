@@ -777,3 +777,61 @@ def test_ordinary_sentences_about_secrecy_are_not_markings(text):
 def test_a_link_no_parser_can_read_blocks_instead_of_crashing(body):
     [finding] = rules(check(body=body), "link_not_allowed")
     assert finding.severity == BLOCK
+
+
+# -------------------------------------------------- keyword stacks: spam split to pieces
+
+AD_WORDS = ("葡京娱乐城", "注册送", "首存", "返水")  # the shipped [赌博广告用语] stack=4
+
+
+def test_a_keyword_stack_split_over_fields_and_paragraphs_blocks():
+    body = OFFICIAL_BODY + "".join(f"<p>{w}</p>" for w in AD_WORDS[2:])
+    findings = check(title=f"{TITLE}{AD_WORDS[0]}", summary=f"春耕{AD_WORDS[1]}",
+                     body=body)
+    [finding] = rules(findings, "keyword_stack")
+    assert (finding.severity, finding.where) == (BLOCK, "title")
+    assert "“赌博广告用语”类词语5个" in finding.message  # 葡京 and 娱乐城 are two
+    assert "见标题、摘要、正文第5段、正文第6段" in finding.message
+    assert "葡京娱乐城" in finding.excerpt
+    assert finding in blocking(findings)
+
+
+def test_a_keyword_stack_counts_channel_texts_too():
+    channels = {"weibo-office.text": f"{WEIBO_TEXT} 注册送 首存"}
+    [finding] = rules(check(title=f"{TITLE} 葡京娱乐城", channels=channels), "keyword_stack")
+    assert finding.where == "title" and "渠道文本“weibo-office.text”" in finding.message
+
+
+def test_fewer_stacked_words_than_the_stack_raise_nothing():
+    findings = check(title=f"{TITLE} 葡京", body=OFFICIAL_BODY + "<p>返水</p><p>注册送</p>")
+    assert rules(findings, "keyword_stack") == []
+    assert rules(findings, "sensitive_word") == []  # a stacked word alone is no hit
+
+
+def test_a_flag_stack_flags_and_stacks_are_per_category():
+    from orchestrator.domain.wordlist import parse_word_list
+
+    words = parse_word_list("[红包] severity=flag stack=2\n红包\n扫码\n"
+                            "[返利] severity=block stack=2\n返利\n加微信\n", "w.txt")
+    config = CheckConfig(site_domain=SITE, sensitive_words=words)
+    findings = check(title="扫码领红包", body="<p>返利。</p>", config=config)
+    assert [(f.rule, f.severity) for f in findings] == [("keyword_stack", FLAG)]
+
+
+def test_a_word_list_reads_stack_headers():
+    from orchestrator.domain.wordlist import KeywordStack, keyword_stacks, parse_word_list
+
+    words = parse_word_list("[赌博广告] severity=block stack=3\n注册送\n返水\n首存\n"
+                            "[赌博] severity=flag\n博彩\n", "w.txt")
+    assert [(w.word, w.stack) for w in words] == [
+        ("注册送", 3), ("返水", 3), ("首存", 3), ("博彩", 0)]
+    assert keyword_stacks(words) == (KeywordStack("赌博广告", 3, BLOCK, ("注册送", "返水", "首存")),)
+
+
+@pytest.mark.parametrize("setting", ["stack=1", "stack=x", "stack=", "stack=２", "stack=101"])
+def test_a_malformed_stack_names_the_line(setting):
+    from orchestrator.domain.wordlist import WordListError, parse_word_list
+
+    with pytest.raises(WordListError) as err:
+        parse_word_list(f"博彩\n[赌博广告] severity=block {setting}\n注册送\n", "words.txt")
+    assert "words.txt:2:" in str(err.value) and "stack" in str(err.value)

@@ -253,8 +253,7 @@ _STAMP = rf"{_GRADE}|{_spaced('注意保密', '内部资料')}"
 _MARKING = re.compile(
     rf"(?:{_GRADE}){_GAP}{_STAR}{_GAP}(?:{_PERIOD})?"  # 机密★1年, 绝密★启用前, 机 密 ☆ 1 年
     rf"|{_spaced('密级')}{_GAP}:?{_GAP}(?:{_GRADE})"  # 密级：机密 (： is : once NFKC)
-    rf"|[{_OPEN}]{_GAP}(?:{_STAMP}){_GAP}[{_CLOSE}]"  # a stamp in brackets: 【机密】, （秘密）
-    rf"|(?<![^\s{_OPEN}])(?:{_STAMP})(?![^\s{_CLOSE}])"  # a stamp standing alone
+    rf"|(?<![^\s{_OPEN}])(?:{_STAMP})(?![^\s{_CLOSE}])"  # a stamp, alone or in brackets (【机密】)
     rf"|{_spaced('内部资料')}(?!{_GAP}性)"  # not 内部资料性出版物 (a regulated publication category)
 )
 _GRADE_WORD = re.compile("绝密|机密|秘密")

@@ -835,3 +835,12 @@ def test_a_malformed_stack_names_the_line(setting):
     with pytest.raises(WordListError) as err:
         parse_word_list(f"博彩\n[赌博广告] severity=block {setting}\n注册送\n", "words.txt")
     assert "words.txt:2:" in str(err.value) and "stack" in str(err.value)
+
+
+def test_html_is_read_as_shown_where_a_link_begins_or_ends():
+    """A link's edges are no break in what a reader sees: neither a space nor a stamp's edge."""
+    [link] = rules(check(body='<p>详见bet365<a href="/x">.com</a>注册。</p>'), "link_not_allowed")
+    assert "bet365.com" in link.message
+    findings = rules(check(body='<p>本件<a href="/x">机密</a>文件的处理。</p>'),
+                     "confidentiality_marking")
+    assert [f.severity for f in findings] == [FLAG]  # a grade word in running text, not a stamp

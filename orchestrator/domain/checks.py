@@ -445,7 +445,7 @@ def _links(unit: _Unit, config: CheckConfig) -> list[Finding]:
 
 def _spam(unit: _Unit, config: CheckConfig) -> list[Finding]:
     spam, findings, at = matcher(config.spam_words), [], 0
-    reading = unit.reading
+    reading = reading_form(unit.text)  # with link edges: <a>博彩</a><a>六合彩</a> is two keywords
     for line in reading.text.split("\n"):
         line_at, at = at, at + len(line) + 1
         prose, found = has_sentence(line), None

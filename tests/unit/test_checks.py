@@ -844,3 +844,10 @@ def test_html_is_read_as_shown_where_a_link_begins_or_ends():
     findings = rules(check(body='<p>本件<a href="/x">机密</a>文件的处理。</p>'),
                      "confidentiality_marking")
     assert [f.severity for f in findings] == [FLAG]  # a grade word in running text, not a stamp
+
+
+def test_links_side_by_side_are_separate_keywords():
+    body = "<div>" + "".join(f'<a href="/s/{i}">{w}</a>' for i, w in enumerate(
+        ["春耕", "备耕", "农资", "种子", "化肥", "农机", "灌溉", "植保"])) + "</div>"
+    [finding] = rules(check(body=body), "spam_keyword_block")
+    assert finding.severity == FLAG and "8个互不相关的短词" in finding.message

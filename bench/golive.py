@@ -45,7 +45,7 @@ def live_times(rig: Rig) -> dict[int, list[float]]:
     posts = requests.get(f"{rig.sandbox.url}/_sandbox/posts", timeout=30).json()
     by_release: dict[int, list[float]] = defaultdict(list)
     for post in posts:
-        marker = post["text"].rsplit("/articles/", 1)
+        marker = post["sent_text"].rsplit("/articles/", 1)
         if len(marker) == 2:
             by_release[int(marker[1].split(".")[0])].append(post["received_at"])
     return by_release

@@ -7,7 +7,8 @@ five minutes. webhook-id is the delivery key, the same for every retry, so a ret
 a lost answer makes no second page (it also travels as Idempotency-Key). The CMS answers
 {"id": ..., "url": ...}.
 
-GET / DELETE <endpoint>/<delivery key> look a push up and withdraw it. They have no
+GET / DELETE <endpoint>/<delivery key> look a push up and withdraw it; a GET that also
+answers the `document` the page now shows lets the integrity watch compare it. They have no
 body, so they sign "<METHOD> <path as sent>" in its place (webhook-id "<key>.get" /
 "<key>.delete"): a captured signature cannot be replayed against another item.
 docs/adapters.md shows the receiving side.
@@ -72,6 +73,7 @@ class CmsPushAdapter(http.HttpChannel):
     config_model = CmsPushConfig
     credentials_model = CmsPushCredentials
     endpoints = ("endpoint",)  # signed requests go there
+    transport = ("sandbox",)
     formats = ("json",)
     clock: Callable[[], dt.datetime] = staticmethod(lambda: dt.datetime.now(dt.UTC))
 
@@ -79,7 +81,7 @@ class CmsPushAdapter(http.HttpChannel):
 
     def render(self, release: ReleaseView) -> JSON:
         """The document the CMS gets; nothing in it depends on the clock."""
-        raw = release.overrides.get("version", 2 if release.corrects_id else 1)
+        raw = release.overrides.get("version", release.version or (2 if release.corrects_id else 1))
         files = [self._file(f, role) for role, group in
                  (("image", release.images), ("attachment", release.attachments)) for f in group]
         payload: JSON = {"document": {
@@ -145,6 +147,23 @@ class CmsPushAdapter(http.HttpChannel):
         if response.status_code == 404:
             return None
         return self._receipt(self._answer(response), payload, key)
+
+    def read_back(self, payload: JSON, receipt: Receipt) -> str | None:
+        """The document as the CMS holds it now (GET answers it as `document`); "" once
+        the page is gone; None from a CMS that does not answer the document."""
+        key = receipt.details.get("key")
+        if not key:
+            return None
+        response = self._call("GET", self._item_url(key), key=key)
+        if response.status_code in (404, 410):
+            return ""
+        document = self._answer(response).get("document")
+        if not isinstance(document, dict):
+            return None
+        return _canonical(document)
+
+    def shown(self, payload: JSON) -> str:
+        return _canonical(payload["document"])
 
     def withdraw(self, receipt: Receipt) -> None:
         key = receipt.details.get("key")
@@ -218,8 +237,11 @@ class CmsPushAdapter(http.HttpChannel):
 
 def body(payload: JSON) -> bytes:
     """The exact bytes sent and signed: canonical JSON, UTF-8, Chinese unescaped."""
-    return json.dumps(payload["document"], ensure_ascii=False, sort_keys=True,
-                      separators=(",", ":")).encode("utf-8")
+    return _canonical(payload["document"]).encode("utf-8")
+
+
+def _canonical(document: JSON) -> str:
+    return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -72,8 +72,11 @@ class ReleaseView:
     attachments: tuple[Attachment, ...] = ()
     parent_id: int | None = None
     go_live_at: dt.datetime | None = None
-    corrects_id: int | None = None  # this release corrects that one (更正)
+    corrects_id: int | None = None  # this release corrects that item's first release (更正)
     corrects_url: str | None = None
+    # of the item, numbered by the orchestrator (1, then each correction and withdrawal);
+    # None: 1 for a first release, 2 for a correction
+    version: int | None = None
 
     @property
     def link(self) -> str:
@@ -313,10 +316,20 @@ class ChannelAdapter(ABC):
     credentials_model: ClassVar[type[BaseModel] | None] = None
     # payload formats `tongfa preview --format` can print; the first is the default
     formats: ClassVar[tuple[str, ...]] = ("json",)
-    # config keys (dotted) that say where the credentials go: changing one needs them again
+    # config keys (dotted) that say where the credentials go: each host is checked (outbound)
     endpoints: ClassVar[tuple[str, ...]] = ()
+    # config keys that, beside the endpoints, decide whom the credentials are entrusted to
+    # (user name, pinned host key, TLS, account id, sandbox): together the credential route,
+    # and changing any key of it needs the credentials typed in again
+    transport: ClassVar[tuple[str, ...]] = ()
+    # config keys naming files this machine reads (a CA bundle, a token store): they must
+    # lie under an allowed private root, or a channel admin could probe any file
+    private_files: ClassVar[tuple[str, ...]] = ()
     # config keys naming directories this machine writes: they must lie under an allowed root
     directories: ClassVar[tuple[str, ...]] = ()
+    # the posting quota ({capacity, per_seconds}) kept when the instance's config sets no
+    # `rate`: what keeps one account within the platform's limits without configuration
+    default_rate: ClassVar[dict[str, float] | None] = None
 
     def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
         self.config = self.config_model.model_validate(config)

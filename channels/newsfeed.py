@@ -7,8 +7,11 @@ bytes; how it is sent is one or more deliveries, each idempotent by file name or
   email  a Chinese plain-text note with the XML attached; its Message-ID comes from the
          delivery key, so a re-send is recognisably the same message
   atom   item files plus `newsfeed.atom` in a local web root the desks poll
-A correction keeps the guid with a higher version (overrides `version`, default 2 for a
-release that corrects another); a withdrawal is version + 1 with stat:canceled.
+A correction keeps the guid with a higher version (overrides `version`, default the item's
+version the orchestrator numbers: v1, then each correction and withdrawal the next, across
+corrections of corrections); a withdrawal is its own version with stat:canceled. One file
+name always holds the same bytes: a drop that already holds other bytes under a name is
+never overwritten (version_taken).
 
 stage() puts nothing on a desk's server: the drop belongs to a third party and an approved
 release must not sit there, even under a hidden name, before it goes live. It only checks
@@ -31,6 +34,7 @@ import email.policy
 import email.utils
 import errno
 import fcntl
+import hashlib
 import io
 import json
 import logging
@@ -68,7 +72,7 @@ from channels.contract import (
     is_loopback_host,
 )
 from channels.templating import render
-from channels.website import write_atomically
+from channels.website import take_down, write_atomically
 from channels.wechat_token import TokenStore, store_for
 
 META_KEYS = ("index_number", "issuing_body", "document_number", "date_written",
@@ -159,6 +163,9 @@ class NewsfeedAdapter(ChannelAdapter):
     config_model = NewsfeedConfig
     credentials_model = NewsfeedCredentials
     endpoints = ("sftp.host", "sftp.port", "email.host", "email.port")  # where passwords go
+    transport = ("sandbox", "sftp.username", "sftp.host_key", "sftp.accept_any_host_key",
+                 "email.username", "email.starttls", "email.use_ssl", "email.ca_file")
+    private_files = ("email.ca_file",)
     directories = ("atom.directory",)
     formats = ("newsml", "nitf", "email")
 
@@ -176,7 +183,7 @@ class NewsfeedAdapter(ChannelAdapter):
         meta = {k: _clean(release.metadata.get(k)) for k in META_KEYS}
         meta["column"] = _clean(over.get("column")) or meta["column"]
         item_id = release.corrects_id or release.id  # a correction replaces the same item
-        raw = over.get("version", 2 if release.corrects_id else 1)
+        raw = over.get("version", release.version or (2 if release.corrects_id else 1))
         version = raw if isinstance(raw, int) and raw > 0 else 0
         title, summary = _clean(over.get("title") or release.title), _clean(release.summary)
         day = meta["date_published"]
@@ -270,12 +277,26 @@ class NewsfeedAdapter(ChannelAdapter):
                         "targets": self.targets})
 
     def withdraw(self, receipt: Receipt) -> None:
-        """Version + 1 with stat:canceled, through the same deliveries as the item."""
+        """The latest version + 1 with stat:canceled, through the same deliveries as the item.
+
+        The latest, not the receipt's: the original of a corrected release holds version 1
+        while the correction went out as version 2, and a notice numbered from the
+        original would be written over the correction's files. The feed knows the latest;
+        a second withdrawal finds the notice there and writes nothing."""
         old = receipt.details.get("item")
         if not old:
             raise PermanentError("回执中没有稿件信息，无法发出撤稿", code="no_item")
         now = dt.datetime.now(BEIJING).replace(microsecond=0)
-        version = int(old["version"]) + 1
+        # the orchestrator numbers the item's events; a lone adapter takes the next one
+        # after the latest it finds on its own drop (a re-sent withdrawal keeps its number)
+        known = self._atom_entry(old["guid"]) if "atom" in self.targets else None
+        version = receipt.details.get("withdraw_version")
+        if not version:
+            latest = max(int(old["version"]), int(known["version"]) if known else 0)
+            version = latest if known and known.get("status") == "canceled" else latest + 1
+        version = int(version)
+        if known and known.get("status") == "canceled" and int(known["version"]) >= version:
+            return  # the notice is out already; a file name never gets other bytes
         item = {**old, "version": version, "pub_status": "stat:canceled", "status": "canceled",
                 "version_created": now.isoformat(), "embargoed": "", "embargoed_local": "",
                 "release_norm": "", "ed_note": WITHDRAWN, "corrects": False,
@@ -284,6 +305,26 @@ class NewsfeedAdapter(ChannelAdapter):
         self._deliver(item, docs, self._email(item, WITHDRAWN),
                       iptc.message_id(f"{item['guid']}:v{version}", self.config.provider_domain),
                       in_reply_to=receipt.details.get("message_id"))
+
+    def read_back(self, payload: JSON, receipt: Receipt) -> str | None:
+        """The SHA-256 of each file as the desk's drop holds it now (e-mail cannot be read
+        back): one line per drop and file, compared with shown()."""
+        drops = [t for t in self.targets if t != "email"]
+        if not drops:
+            return None
+        files = self._files(payload["item"], payload["documents"])
+        lines = []
+        for target in drops:
+            found = (self._atom_digests(files) if target == "atom"
+                     else self._sftp_digests(files))
+            lines += [f"{target} {name} {found.get(name) or '(missing)'}" for name in files]
+        return "\n".join(lines)
+
+    def shown(self, payload: JSON) -> str:
+        files = self._files(payload["item"], payload["documents"])
+        return "\n".join(f"{target} {name} {hashlib.sha256(data).hexdigest()}"
+                         for target in self.targets if target != "email"
+                         for name, data in files.items())
 
     def test_connection(self) -> str:
         return "；".join(self._preflight())
@@ -376,8 +417,11 @@ class NewsfeedAdapter(ChannelAdapter):
         try:
             for name, data in files.items():
                 final, part = posixpath.join(remote, name), posixpath.join(remote, f".{name}.part")
-                if _holds(sftp, final, data, name):
-                    continue  # an earlier attempt put it in place (one name, the same bytes)
+                held = _sftp_read(sftp, final, name)
+                if held == data:
+                    continue  # a re-send: the name already holds these bytes
+                if held is not None and not data.startswith(held):  # a cut-off copy is ours
+                    raise _version_taken(name)
                 try:
                     with sftp.open(part, "wb") as handle:
                         handle.write(data)
@@ -401,15 +445,35 @@ class NewsfeedAdapter(ChannelAdapter):
             latest = 0.0
             for name, data in files.items():
                 path = posixpath.join(self.config.sftp.remote_dir, name)
-                if not _holds(sftp, path, data, name):
-                    return None
                 try:
+                    with sftp.open(path, "rb") as handle:
+                        if handle.read() != data:
+                            return None
                     latest = max(latest, sftp.stat(path).st_mtime or 0)
+                except FileNotFoundError:
+                    return None
                 except (OSError, paramiko.SSHException, EOFError) as exc:
                     raise _sftp_error(exc, f"读取 {name}") from None
             return dt.datetime.fromtimestamp(latest, dt.UTC)
         finally:
             transport.close()
+
+    def _sftp_digests(self, files: dict[str, bytes]) -> dict[str, str]:
+        transport, sftp = self._sftp_open()
+        found = {}
+        try:
+            for name in files:
+                path = posixpath.join(self.config.sftp.remote_dir, name)
+                try:
+                    with sftp.open(path, "rb") as handle:
+                        found[name] = hashlib.sha256(handle.read()).hexdigest()
+                except FileNotFoundError:
+                    continue
+                except (OSError, paramiko.SSHException, EOFError) as exc:
+                    raise _sftp_error(exc, f"读取 {name}") from None
+        finally:
+            transport.close()
+        return found
 
     # ---- e-mail
 
@@ -531,7 +595,15 @@ class NewsfeedAdapter(ChannelAdapter):
 
         def work(root: Path) -> None:
             for name, data in files.items():
+                held = (root / name).read_bytes() if (root / name).is_file() else None
+                if held == data:
+                    continue
+                if held is not None and not data.startswith(held):  # a cut-off copy is ours
+                    raise _version_taken(name)
                 write_atomically(root / name, data)
+            if item["status"] == "canceled":  # every earlier version answers 410 from now
+                take_down(root, [name for v in range(1, item["version"])
+                                 for name in iptc.file_names(item["item_id"], v).values()])
             manifest = _read_json(root / "newsfeed.json")
             known = manifest.get(item["guid"])
             if known and known["version"] >= item["version"]:
@@ -568,6 +640,14 @@ class NewsfeedAdapter(ChannelAdapter):
                                    "href": prefix + f["name"]} for f in e["files"])],
                       "summary": e["summary"]} for e in entries])
 
+    def _atom_entry(self, guid: str) -> JSON | None:
+        return _read_json(Path(self.config.atom.directory) / "newsfeed.json").get(guid)
+
+    def _atom_digests(self, files: dict[str, bytes]) -> dict[str, str]:
+        root = Path(self.config.atom.directory)
+        return {name: hashlib.sha256((root / name).read_bytes()).hexdigest()
+                for name in files if (root / name).is_file()}
+
     def _atom_has(self, item: JSON, files: dict[str, bytes]) -> dt.datetime | None:
         root = Path(self.config.atom.directory)
         entry = _read_json(root / "newsfeed.json").get(item["guid"])
@@ -581,6 +661,21 @@ class NewsfeedAdapter(ChannelAdapter):
 
 
 # ------------------------------------------------------------------ plumbing
+
+
+def _version_taken(name: str) -> PermanentError:
+    return PermanentError(f"{name} 已有另一内容：同一文件名只能对应同一内容，请换用新版本号",
+                          code="version_taken")
+
+
+def _sftp_read(sftp: paramiko.SFTPClient, path: str, name: str) -> bytes | None:
+    try:
+        with sftp.open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except (OSError, paramiko.SSHException, EOFError) as exc:
+        raise _sftp_error(exc, f"读取 {name}") from None
 
 
 def _check_host_key(cfg: SftpTarget, key: paramiko.PKey) -> None:
@@ -610,19 +705,6 @@ def _private_key(creds: NewsfeedCredentials) -> paramiko.PKey:
         except paramiko.SSHException:
             continue
     raise CredentialsExpired("SFTP 私钥类型不受支持（请用 Ed25519、ECDSA 或 RSA）", code="bad_key")
-
-
-def _holds(sftp: paramiko.SFTPClient, path: str, data: bytes, name: str) -> bool:
-    """Whether the desk's file at `path` holds exactly these bytes."""
-    try:
-        if sftp.stat(path).st_size != len(data):
-            return False
-        with sftp.open(path, "rb") as handle:
-            return handle.read() == data
-    except FileNotFoundError:
-        return False
-    except (OSError, paramiko.SSHException, EOFError) as exc:
-        raise _sftp_error(exc, f"读取 {name}") from None
 
 
 def _rename(sftp: paramiko.SFTPClient, part: str, final: str) -> None:

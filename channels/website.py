@@ -13,6 +13,10 @@ Layout of the web root:
     .staging/<key>.html, .staging/files/…, .lock   never served
     .gone/<path>                what a withdrawal took down: served as 410 Gone
 
+The integrity watch reads a page back over HTTP at `base_url`, as the public gets it
+(what the web server serves, not the file this process wrote): the deployment names that
+host in TONGFA_OUTBOUND_ALLOW when it is private or this machine.
+
 Images and attachments follow their page: staged out of sight, public at go-live (moved
 into files/ before the page), taken down by a withdrawal. A file is content-addressed,
 so two live pages can show the same one: it stays while any page in the manifest lists
@@ -29,7 +33,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -38,7 +42,7 @@ from urllib.parse import quote
 from lxml import etree
 from pydantic import BaseModel
 
-from channels import atom
+from channels import atom, http, outbound
 from channels.contract import (
     JSON,
     Capabilities,
@@ -63,6 +67,7 @@ HOME_ENTRIES = 30
 HOME_PER_COLUMN = 5
 FEED_ENTRIES = 50
 BEIJING = dt.timezone(dt.timedelta(hours=8))
+READ_BACK_TIMEOUT = 15.0  # seconds: a read-back runs as its own task, never in the tick
 TRANSIENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EAGAIN, errno.EIO, errno.EBUSY}
 SAFE_KEY = re.compile(r"[A-Za-z0-9._-]{1,120}")
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -90,8 +95,19 @@ def safe_filename(name: str) -> str:
 
 
 def withdrawn(root: Path, relative: str) -> bool:
-    """Whether a withdrawal took this path of the web root down (readers get 410 Gone)."""
-    return (root / GONE / relative).is_file()
+    """Whether a withdrawal took this path of the web root down (readers get 410 Gone).
+    A channel may write a directory below the served root (the newsfeed's feed under the
+    site): the marks of that directory count for the paths under it too."""
+    parts = [p for p in relative.split("/") if p]
+    return any((root.joinpath(*parts[:i]) / GONE / "/".join(parts[i:])).is_file()
+               for i in range(len(parts)))
+
+
+def take_down(root: Path, relatives: Iterable[str]) -> None:
+    """Remove these files of a web root; from now on they answer 410 Gone (`withdrawn`)."""
+    for relative in relatives:
+        (root / relative).unlink(missing_ok=True)
+        write_atomically(root / GONE / relative, b"")
 
 
 @contextmanager
@@ -286,8 +302,17 @@ class WebsiteAdapter(ChannelAdapter):
                 raise io_error(exc, "撤回页面") from None
 
     def read_back(self, payload: JSON, receipt: Receipt) -> str | None:
-        page = self.root / payload["path"]
-        return page.read_text(encoding="utf-8", errors="replace") if page.is_file() else ""
+        """The page as the public gets it from the web server ("" when it is gone)."""
+        url = f"{self.base}/{payload['path']}"
+        with outbound.session(self.outbound) as session:
+            response = http.call(session, "GET", url, read_timeout=READ_BACK_TIMEOUT,
+                                 allow_redirects=False)
+        if response.status_code in (404, 410):
+            return ""
+        if response.status_code != 200:
+            raise RetryableError(f"网站页面读取失败（HTTP {response.status_code}）",
+                                 code=f"http_{response.status_code}")
+        return response.content.decode("utf-8", errors="replace")
 
     def shown(self, payload: JSON) -> str:
         return payload["html"]
@@ -330,10 +355,7 @@ class WebsiteAdapter(ChannelAdapter):
     def _take_down(self, paths: list[str], manifest: dict[str, Any]) -> None:
         """Remove files no page in the manifest shows any more; they answer 410 from now."""
         shown = {p for entry in manifest.values() for p in entry.get("files", [])}
-        for relative in paths:
-            if relative not in shown:
-                (self.root / relative).unlink(missing_ok=True)
-                write_atomically(self.root / GONE / relative, b"")
+        take_down(self.root, [p for p in paths if p not in shown])
 
     def _read_manifest(self) -> dict[str, Any]:
         path = self.root / "manifest.json"

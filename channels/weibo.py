@@ -4,13 +4,16 @@ Weibo has no drafts and no edit, so staging only validates; a correction is a ne
 post. A repeated-content answer (20019/20017) may mean an earlier attempt went
 out: it is reported as outcome unknown, and lookup() reads the timeline for the
 release's URL before anything is posted again.
+
+Weibo keeps and shows every link as a short link (`http://t.cn/…`), so the timeline
+never holds our URL: lookup() and read_back() expand the short links of what they
+read (`short_url/expand.json`) before they look for the URL or compare the text.
+Characters are counted by channels.weibo_text, the rule the sandbox applies too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
@@ -34,24 +37,16 @@ from channels.contract import (
     approved_files,
 )
 from channels.templating import render
+from channels.weibo_text import LIMIT, LINK, is_short_link, links, weibo_length
 
-URL = re.compile(r"https?://[^\s\u3000-\u303f\uff00-\uffef]+")
-LIMIT = 140  # 汉字
-SHORT_LINK_UNITS = 20  # Weibo counts any link as a short link of ~10 汉字
-
+__all__ = ["LIMIT", "WeiboAdapter", "weibo_length"]
+EXPAND_BATCH = 20  # short links per short_url/expand call, as the API allows
 RATE_LIMITED = {10023, 10024, 20016}
 MAYBE_POSTED = {20019, 20017}
 LOOKUP_PAGES = 10  # lookup() looks back through the account's latest 1,000 posts
 TOKEN_REJECTED = {21327, 21332, 21314, 21315, 21316, 21317}
 BUSY = {10001, 10009}
-
-
-def weibo_length(text: str) -> int:
-    """Characters as Weibo counts them: ASCII = half, a link = about ten."""
-    units = len(URL.findall(text)) * SHORT_LINK_UNITS
-    for ch in URL.sub("", text):
-        units += 1 if ord(ch) < 128 else 2
-    return math.ceil(units / 2)
+GONE = 20101  # target weibo does not exist
 
 
 class WeiboConfig(RemoteConfig):
@@ -73,7 +68,12 @@ class WeiboAdapter(http.HttpChannel):
     config_model = WeiboConfig
     credentials_model = WeiboCredentials
     endpoints = ("api_base",)  # the token goes there
+    transport = ("sandbox",)
     formats = ("text",)
+    # the platform refuses a 31st post within an hour (10023) and a 101st within a day
+    # (10024): a bucket of 10 refilled over 9600 s lets at most 10 + 3.75 through in any
+    # hour and 10 + 90 in any day, so a burst of 10 goes at once and no limit is reached
+    default_rate = {"capacity": 10, "per_seconds": 9600}
 
     # ------------------------------------------------------------ render/validate
 
@@ -96,7 +96,7 @@ class WeiboAdapter(http.HttpChannel):
         length = weibo_length(payload["text"])
         if length > LIMIT:
             found.append(Problem("text", f"{length} characters as Weibo counts them; limit {LIMIT}"))
-        hosts = {urlparse(u).hostname for u in URL.findall(payload["text"])}
+        hosts = {urlparse(u).hostname for u in links(payload["text"])}
         if self.config.safe_domain not in hosts:
             found.append(Problem("text", f"needs a link of the safe domain {self.config.safe_domain}"))
         return found
@@ -173,19 +173,35 @@ class WeiboAdapter(http.HttpChannel):
         return self._receipt(body, dt.datetime.now(dt.UTC))
 
     def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
-        for status in self._recent(LOOKUP_PAGES):
-            if payload["marker"] in status.get("text", "") and not status.get("deleted"):
-                return self._receipt(status, _parse_created(status.get("created_at")))
+        for statuses in self._pages(LOOKUP_PAGES):
+            live = [s for s in statuses if not s.get("deleted")]
+            texts = self._expanded([str(s.get("text", "")) for s in live])
+            for status, text in zip(live, texts, strict=True):
+                if payload["marker"] in text:
+                    return self._receipt(status, _parse_created(status.get("created_at")))
         return None
 
-    def _recent(self, pages: int) -> Iterator[JSON]:
+    def _pages(self, pages: int) -> Iterator[list[JSON]]:
         """The account's posts, newest first, 100 a page: a busy account's earlier post is
         not on the first page."""
         for page in range(1, pages + 1):
             statuses = self._timeline(count=100, page=page)
-            yield from statuses
+            yield statuses
             if len(statuses) < 100:
                 return
+    def _expanded(self, texts: list[str]) -> list[str]:
+        """The texts with every t.cn link put back to the URL it stands for."""
+        shorts = sorted({u for text in texts for u in links(text) if is_short_link(u)})
+        long: dict[str, str] = {}
+        for start in range(0, len(shorts), EXPAND_BATCH):
+            params: dict[str, Any] = {"access_token": self._token(),
+                                      "url_short": shorts[start:start + EXPAND_BATCH]}
+            response = http.call(self.http, "GET", self._url("short_url/expand.json"),
+                                 params=params)
+            for url in self._answer(response).get("urls", []):
+                if url.get("result") and url.get("url_long"):
+                    long[str(url["url_short"])] = str(url["url_long"])
+        return [LINK.sub(lambda m: long.get(m.group(0), m.group(0)), text) for text in texts]
 
     def _timeline(self, count: int, page: int = 1) -> list[JSON]:
         params: dict[str, Any] = {"access_token": self._token(), "count": count, "page": page}
@@ -199,10 +215,15 @@ class WeiboAdapter(http.HttpChannel):
         self._answer(response)
 
     def read_back(self, payload: JSON, receipt: Receipt) -> str | None:
-        for status in self._timeline(count=100):
-            if str(status.get("idstr") or status.get("id")) == receipt.remote_id:
-                return str(status.get("text", ""))
-        return ""  # gone from the account
+        response = http.call(self.http, "GET", self._url("statuses/show.json"),
+                             params={"access_token": self._token(), "id": receipt.remote_id})
+        try:
+            status = self._answer(response)
+        except PermanentError as exc:
+            if exc.code == str(GONE):
+                return ""  # deleted from the account
+            raise
+        return self._expanded([str(status.get("text", ""))])[0]
 
     def shown(self, payload: JSON) -> str:
         return payload["text"]

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         (), description="directories a channel may write under (website web_root, newsfeed "
                         "atom directory); default: the site root"
     )
+    private_roots: tuple[Path, ...] = Field(
+        (), description="directories a channel config may name files in that this machine "
+                        "reads (a CA bundle, a WeChat token store); default: var_dir/private"
+    )
     allowed_link_domains: tuple[str, ...] = Field(
         ("gov.cn", "mp.weixin.qq.com"),
         description="links in a release may go only here (and to the site itself)",
@@ -137,6 +141,11 @@ class Settings(BaseSettings):
     @property
     def allowed_web_roots(self) -> tuple[Path, ...]:
         return tuple(p.resolve() for p in self.web_roots) or (self.resolved_site_root,)
+
+    @property
+    def allowed_private_roots(self) -> tuple[Path, ...]:
+        return (tuple(p.resolve() for p in self.private_roots)
+                or ((self.var_dir / "private").resolve(),))
 
     @property
     def resolved_files_dir(self) -> Path:

@@ -98,7 +98,8 @@ class Rig:
         from channels.sandbox.weibo import create_app
 
         self.sandbox = self._stack.enter_context(SandboxServer(
-            create_app(accounts=self.accounts, safe_domain="127.0.0.1", posts_per_hour=100_000)))
+            create_app(accounts=self.accounts, safe_domain="127.0.0.1", posts_per_hour=100_000,
+                       posts_per_day=100_000, app_posts_per_hour=100_000)))
         self.sandboxes = {"weibo": self.sandbox.url}  # the ones reached over HTTP
         if "wechat" in self.kinds:
             from channels.sandbox import wechat
@@ -172,7 +173,8 @@ class Rig:
             with UnitOfWork(self.ctx) as uow:
                 channels.save_channel(uow, f"weibo-{uid[-3:]}", "weibo", {
                     "api_base": self.sandbox.url, "safe_domain": "127.0.0.1", "uid": uid, "sandbox": True,
-                    "rate_limit_retry_seconds": 0.5, "timeout_seconds": 2.0, "retry": retry},
+                    "rate_limit_retry_seconds": 0.5, "timeout_seconds": 2.0, "retry": retry,
+                    "rate": None},  # the rig's accounts have no platform quota to keep within
                     {"access_token": token}, "ops")
         self.channel_names = (["website"] if self.with_website else []) + [
             f"weibo-{uid[-3:]}" for uid in self.accounts]

@@ -123,7 +123,7 @@ def test_pointing_wechat_elsewhere_in_the_console_does_not_hand_it_the_appsecret
     server, seen = attacker
     resolver(monkeypatch, "api.weixin.qq.com", ["101.226.212.27"])  # no DNS on a test machine
     config = {"api_base": "https://api.weixin.qq.com", "appid": "wx0001",
-              "token_store": str(tmp_path / "tokens")}
+              "token_store": str(tmp_path / "private" / "tokens")}
     save(console, "wechat", "wechat", config, {"appsecret": APPSECRET})
     client, csrf = signed_in(console, "admin_ops")
     moved = client.post("/console/channels/wechat/edit", data={
@@ -434,7 +434,7 @@ def test_a_connection_test_never_repeats_what_the_remote_side_said(
         base = {"weibo": "api_base", "wechat": "api_base", "cms_push": "endpoint"}[kind]
         creds = {"weibo": {"access_token": "t"}, "wechat": {"appsecret": "s"},
                  "cms_push": {"secret": "whsec_" + "A" * 32}}[kind]
-        extra = {"token_store": str(tmp_path / "tokens")} if kind == "wechat" else {}
+        extra = {"token_store": str(tmp_path / "private" / "tokens")} if kind == "wechat" else {}
         save(ctx, "c", kind, {base: server.url, "sandbox": True, **config, **extra}, creds)
         with UnitOfWork(ctx) as uow:
             ok, message = channels.test_channel(uow, "c", "admin_ops")
@@ -457,3 +457,115 @@ def test_malformed_endpoints_and_paths_are_a_422_not_a_500(kind, config, field, 
                     json={"kind": kind, "config": config, "credentials": {}})
     assert saved.status_code == 422, saved.text
     assert [p["field"] for p in saved.json()["problems"]] == [field]
+
+
+# --------------------------------------- every key of the credential route needs them again
+
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+SFTP = {"delivery": ["sftp"], "sandbox": True,
+        "sftp": {"host": "127.0.0.1", "port": 2222, "username": "desk", "host_key": HOST_KEY}}
+MAIL = {"delivery": ["email"], "sandbox": True,
+        "email": {"host": "127.0.0.1", "port": 2525, "username": "press",
+                  "from_addr": "press@example.gov.cn", "to_addrs": ["desk@example.cn"]}}
+ROUTE_CASES = [  # (kind, config, credentials, dotted key, new value)
+    ("newsfeed", SFTP, {"sftp_password": "p"}, "sftp.username", "someone-else"),
+    ("newsfeed", SFTP, {"sftp_password": "p"}, "sftp.host_key",
+     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBtOCh8nl0Tb8NqLDRbsg8W7HqmFDnNVlwvjdJgmjQ6G"),
+    ("newsfeed", SFTP, {"sftp_password": "p"}, "sftp.accept_any_host_key", True),
+    ("newsfeed", MAIL, {"smtp_password": "p"}, "email.username", "someone-else"),
+    ("newsfeed", MAIL, {"smtp_password": "p"}, "email.starttls", True),
+    ("newsfeed", MAIL, {"smtp_password": "p"}, "email.use_ssl", True),
+    ("newsfeed", MAIL, {"smtp_password": "p"}, "email.ca_file", "PRIVATE/ca.pem"),
+    ("wechat", {"api_base": "http://127.0.0.1:9", "appid": "wx0001", "sandbox": True},
+     {"appsecret": "s"}, "appid", "wx0002"),
+    ("cms_push", {"endpoint": "https://127.0.0.1:9/api"}, {}, "sandbox", True),
+]
+
+
+@pytest.mark.parametrize(("kind", "config", "credentials", "key", "value"), ROUTE_CASES,
+                         ids=[f"{c[0]}-{c[3]}" for c in ROUTE_CASES])
+def test_every_key_that_decides_where_secrets_go_needs_them_again(
+        kind, config, credentials, key, value, ctx, api):
+    allowed = Settings(**{**ctx.settings.model_dump(), "outbound_allow": ("127.0.0.1",)})
+    ctx = Context(ctx.engine, allowed, ctx.queue)
+    client = TestClient(create_app(ctx))
+    if isinstance(value, str):
+        value = value.replace("PRIVATE", str(allowed.allowed_private_roots[0]))
+    with UnitOfWork(ctx) as uow:
+        channels.save_channel(uow, "c", kind, config, credentials, "admin_ops")
+    assert key in channels.credential_route(kind, config)
+    changed = json.loads(json.dumps(config))
+    section, _, leaf = key.rpartition(".")
+    (changed[section] if section else changed)[leaf] = value
+    headers = api.as_("admin_ops")
+    refused = client.put("/api/v1/channels/c", headers=headers,
+                         json={"kind": kind, "config": changed})
+    assert refused.status_code == 422, refused.text
+    assert [p["field"] for p in refused.json()["problems"]] == [f"config.{key}"]
+    assert "重新填写凭据" in refused.json()["problems"][0]["message"]
+    with UnitOfWork(ctx) as uow:
+        assert channels.get_channel(uow.session, "c").config == config  # nothing half-written
+    again = client.put("/api/v1/channels/c", headers=headers,
+                       json={"kind": kind, "config": changed, "credentials": credentials})
+    assert again.status_code == 200, again.text
+
+
+def test_the_credential_route_of_each_kind_names_its_transport():
+    assert set(channels.credential_route("newsfeed", {**SFTP, **MAIL, "delivery": ["sftp"]})) \
+        >= {"sandbox", "sftp.host", "sftp.port", "sftp.username", "sftp.host_key",
+            "sftp.accept_any_host_key", "email.host", "email.port", "email.starttls",
+            "email.use_ssl", "email.username", "email.ca_file"}
+    assert set(channels.credential_route("wechat", {"api_base": "https://a", "appid": "w"})) \
+        >= {"sandbox", "api_base", "appid", "token_store"}
+    assert set(channels.credential_route("cms_push", {"endpoint": "https://a"})) \
+        >= {"sandbox", "endpoint"}
+    assert set(channels.credential_route("weibo", {"api_base": "https://a"})) \
+        >= {"sandbox", "api_base"}
+    # the defaults count: leaving out what was set to its default moves nothing
+    route = channels.credential_route("newsfeed", SFTP)
+    assert route["sftp.accept_any_host_key"] is False and route["email.host"] is None
+
+
+# ------------------------------------------------------------- files read from this disk
+
+def test_files_named_in_a_config_must_lie_under_the_private_roots(ctx, api, tmp_path):
+    private = ctx.settings.allowed_private_roots
+    assert private == ((ctx.settings.var_dir / "private").resolve(),)
+    private[0].mkdir(parents=True, exist_ok=True)
+    (private[0] / "escape").symlink_to("/etc", target_is_directory=True)
+    headers = api.as_("admin_ops")
+    mail = {**MAIL, "email": {**MAIL["email"]}}
+    wechat = {"api_base": "http://127.0.0.1:9", "appid": "wx0001", "sandbox": True}
+    probes = [("newsfeed", mail, "email.ca_file", {"smtp_password": "p"}),
+              ("wechat", wechat, "token_store", {"appsecret": "s"})]
+    for kind, config, key, creds in probes:
+        section, _, leaf = key.rpartition(".")
+        for path in ("/etc/passwd", "/etc", str(ctx.settings.var_dir / "secret.key"),
+                     str(private[0] / ".." / "secret.key"), str(private[0] / "escape" / "passwd"),
+                     "relative/ca.pem"):
+            bad = json.loads(json.dumps(config))
+            (bad[section] if section else bad)[leaf] = path
+            answer = api.put("/api/v1/channels/c", headers=headers,
+                             json={"kind": kind, "config": bad, "credentials": creds})
+            assert answer.status_code == 422, (key, path, answer.text)
+            assert [p["field"] for p in answer.json()["problems"]] == [f"config.{key}"], path
+            assert "TONGFA_PRIVATE_ROOTS" in answer.json()["problems"][0]["message"]
+        assert not (tmp_path / "relative").exists() and not os.path.exists("relative")
+        good = json.loads(json.dumps(config))
+        (good[section] if section else good)[leaf] = str(private[0] / "wechat")
+        answer = api.put("/api/v1/channels/c", headers=headers,
+                         json={"kind": kind, "config": good, "credentials": creds})
+        assert answer.status_code == 200, answer.text
+        with UnitOfWork(ctx) as uow:
+            uow.session.delete(channels.get_channel(uow.session, "c"))
+            uow.commit()
+    # a channel stored before the rule (or written past it) is refused when used, not read
+    with UnitOfWork(ctx) as uow:
+        channels.save_channel(uow, "old", "newsfeed", mail, {"smtp_password": "p"}, "admin_ops")
+        row = channels.get_channel(uow.session, "old")
+        row.config = {**mail, "email": {**mail["email"], "ca_file": "/etc/passwd"}}
+        uow.session.add(row)
+        uow.commit()
+        with pytest.raises(contract.InvalidConfig) as refused:
+            channels.adapter_for(ctx.settings, channels.get_channel(uow.session, "old"))
+    assert [p.field for p in refused.value.problems] == ["email.ca_file"]

@@ -138,7 +138,10 @@ def test_cli_actions_record_the_operating_system_user(user_variable_says_someone
     ({"title": "省政府召开常务会议 机\u200b密★1年"}, "title"),
     ({"overrides": {"website": {"title": "省政府常务会议 机密★1年"}}}, "overrides.website.title"),
     ({"summary": "祕密★1年。会议研究部署今冬明春安全生产。"}, "summary"),
-], ids=["zero-width", "override", "traditional"])
+    ({"body": "会议研究部署今冬明春安全生产。\n\n机[密](/site/1.html)★1年"}, "body:paragraph 2"),
+    ({"title": "（绝 密）省政府常务会议"}, "title"),
+    ({"title": "省政府常务会议 机密\u2b50\ufe0f1年"}, "title"),
+], ids=["zero-width", "override", "traditional", "split-by-a-link", "bracketed", "emoji-star"])
 def test_release_check_and_submit_refuse_what_would_be_published(tongfa, tmp_path, change, where):
     import yaml
 

@@ -135,7 +135,8 @@ def test_workers_cover_every_queue_and_urgent_has_its_own(compose):
                   if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "QUEUES")
     served = {name: option(argv(s["command"]), "--queues") for name, s in ours(compose).items()
               if argv(s["command"])[:2] == ["tongfa", "worker"]}
-    assert served == {"worker": "normal", "worker-urgent": "urgent"}
+    assert served == {"worker": "normal", "worker-urgent": "urgent",
+                      "worker-integrity": "integrity"}
     assert set(served.values()) == set(queues) == set(observability.QUEUES)
 
 

@@ -156,3 +156,48 @@ def test_a_malformed_list_file_is_named_with_its_line(ctx, every_kind, tmp_path)
     with UnitOfWork(listed) as uow, pytest.raises(Refused) as refused:
         releases.check(uow, rid)
     assert f"{good}:6:" in str(refused.value)
+
+
+STACKED = LIST + "[赌博广告用语] severity=block stack=3\n注册送\n返水\n首存\n"
+
+
+def test_spam_split_over_the_title_an_override_and_paragraphs_is_refused(ctx, every_kind,
+                                                                          tmp_path):
+    """One word a place: no line is a keyword block, the release together is."""
+    path = tmp_path / "words.txt"
+    path.write_text(STACKED, encoding="utf-8")
+    listed = with_list(ctx, path)
+    rid = create(listed, title="关于做好冬季安全生产工作的通知 注册送",
+                 overrides={"wx": {"digest": "冬季安全生产 首存"}},
+                 body="各市人民政府：\n\n请认真贯彻落实。\n\n返水")
+    found = [f for f in check(listed, rid) if f["rule"] == "keyword_stack"]
+    assert [(f["severity"], f["where"]) for f in found] == [("block", "title")]
+    assert "渠道“wx”的自定义摘要" in found[0]["message"] and "正文第3段" in found[0]["message"]
+    assert any(field == "title" and "keyword_stack" in message
+               for field, message in submit_problems(listed, rid))
+    two = create(listed, title="关于做好冬季安全生产工作的通知 注册送", body="请认真贯彻落实。\n\n返水")
+    assert not [f for f in check(listed, two) if f["rule"] == "keyword_stack"]
+
+
+@pytest.mark.parametrize(("body", "title"), [
+    ("各市人民政府：\n\n机[密](http://127.0.0.1:8000/site/zwgk/1.html)★1年", None),
+    ("各市人民政府：\n\n![机密★1年](cover.png)", None),
+    ("各市人民政府：\n\n请认真贯彻落实。", "【机密】关于做好冬季安全生产工作的通知"),
+    ("各市人民政府：\n\n请认真贯彻落实。", "关于做好冬季安全生产工作的通知 机 密 ✩ 1 年"),
+    ("各市人民政府：\n\n请认真贯彻落实。", "关于做好冬季安全生产工作的通知 机\u3164密★1年"),
+], ids=["split-by-link", "in-alt", "bracketed", "spaced-star", "hangul-filler"])
+def test_a_disguised_marking_is_refused_at_submit(ctx, every_kind, body, title):
+    rid = create(ctx, body=body, **({"title": title} if title else {}))
+    found = [f for f in check(ctx, rid) if f["rule"] == "confidentiality_marking"
+             and f["severity"] == "block"]
+    where = "title" if title else "body:paragraph 2"
+    assert [f["where"] for f in found] == [where], check(ctx, rid)
+    assert any(field == where for field, _ in submit_problems(ctx, rid))
+
+
+def test_links_written_to_evade_are_refused_and_names_are_not(ctx, every_kind):
+    rid = create(ctx, body="系统采用ASP.NET与Node.js，附件：报告.pdf，10:30开会。\n\n"
+                           "详见http:evil.com、//evil.net/x、evil。org、bet365.com")
+    found = {f["excerpt"] for f in check(ctx, rid) if f["rule"] == "link_not_allowed"}
+    assert found == {"http:evil.com", "//evil.net/x", "evil。org", "bet365.com"}
+    assert all(field == "body:paragraph 2" for field, _ in submit_problems(ctx, rid))

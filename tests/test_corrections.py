@@ -52,7 +52,7 @@ def test_a_correction_replaces_the_page_and_posts_a_notice_on_weibo(ctx, live_ch
     assert not (site / "articles" / f"{fix}.html").exists()
     feed = (site / "feed.atom").read_text(encoding="utf-8")
     assert feed.count(f"/articles/{original}.html</id>") == 1
-    texts = [p["text"] for p in posts(sandbox)]
+    texts = [p["sent_text"] for p in posts(sandbox)]  # what we sent, before t.cn
     assert len(texts) == 2 and texts[1].startswith("【更正】")
     assert f"/articles/{original}.html#correction-{fix}" in texts[1]
 

@@ -78,7 +78,7 @@ def wechat(ctx: Any, tmp_path: Path) -> Iterator[Platform]:
             return sum(n for api, n in counts.items() if "material" in api or "uploadimg" in api)
 
         yield Platform("wechat", {"api_base": server.url, "appid": "wx0001",
-                                  "token_store": str(tmp_path / "tokens"), "sandbox": True},
+                                  "token_store": str(tmp_path / "private" / "tokens"), "sandbox": True},
                        {"appsecret": "secret-1"},
                        # the sandbox serves every image it took at /mmbiz/<sha256[:32]>.png
                        holds=lambda d: get(f"{server.url}/mmbiz/{d[:32]}.png").status_code == 200,

@@ -14,6 +14,7 @@ from orchestrator.usecases import channels, golive, releases, review, scheduler,
 from orchestrator.usecases.unit_of_work import UnitOfWork
 from tests import fakes
 from tests.conftest import approve_all, drain, release_input
+from tests.test_console import console, signed_in  # noqa: F401
 
 
 def run(ctx, fn, *args):
@@ -254,3 +255,172 @@ def test_a_refused_joiner_holds_itself_not_the_group(ctx, new_release, people):
     drain(ctx)
     assert release(ctx, policy).state == "published"
     assert "release.group_refused" in actions(ctx, joiner)
+
+
+def joined(ctx, new_release, **changes):
+    """press owns group g1 (its policy); press2's reading is a consented member of it."""
+    policy = new_release(title="关于促进民营经济发展的若干措施", group="g1", **changes)
+    with UnitOfWork(ctx) as uow:
+        reading = releases.create(uow, release_input(title="《若干措施》政策解读", group="g1"),
+                                  "press2")
+    run(ctx, golive.consent_to_group, reading, "press", True, "解读稿一同上线")
+    return policy, reading
+
+
+def approve_as(ctx, rid, author):
+    with UnitOfWork(ctx) as uow:
+        releases.submit(uow, rid, author)
+    for signer in ("reviewer", "secrecy", "leader"):
+        state = run(ctx, review.approve, rid, signer)
+    return state
+
+
+def test_a_group_goes_live_at_the_latest_time_signed_for_any_member(ctx, new_release, people):
+    early = new_release(title="主稿", group="g1", go_live_at=soon(10).isoformat())
+    late = new_release(title="解读", group="g1", go_live_at=soon(60).isoformat())
+    assert approve_all(ctx, early) == approve_all(ctx, late) == "scheduled"
+    drain(ctx)
+    clock.travel(11 * 60)  # the first member's time: the second is signed for 50 minutes on
+    assert scheduler.tick(ctx)["fired"] == 0
+    drain(ctx)
+    assert fakes.posts("alpha") == [] and release(ctx, late).state == "scheduled"
+    assert "g1" in release(ctx, early).state_reason
+    clock.travel(50 * 60)
+    assert scheduler.tick(ctx)["fired"] == 1
+    drain(ctx)
+    assert release(ctx, early).state == release(ctx, late).state == "published"
+    assert len(fakes.posts("alpha")) == 2
+
+
+def test_a_joiners_consent_is_asked_again_after_an_edit_or_a_new_time(ctx, new_release, people):
+    _, reading = joined(ctx, new_release)
+    run(ctx, releases.edit, reading, release_input(title="《若干措施》政策解读（改）", group="g1"),
+        "press2")
+    assert release(ctx, reading).group_status == "pending"  # consent was to the old text
+    run(ctx, golive.consent_to_group, reading, "press", True, "")
+    run(ctx, golive.schedule, reading, soon(60), "press2")
+    assert release(ctx, reading).group_status == "pending"  # and to the old time
+    run(ctx, golive.consent_to_group, reading, "press", True, "")
+    assert approve_as(ctx, reading, "press2") == "scheduled"
+    run(ctx, golive.schedule, reading, soon(90), "press2")
+    assert release(ctx, reading).group_status == "member"  # only asked, not moved yet
+    run(ctx, golive.sign_reschedule, reading, "leader", True, "同意改期")
+    assert release(ctx, reading).group_status == "pending"
+    trail = actions(ctx, reading)
+    assert trail.count("release.group_consented") == 3
+
+
+def test_the_group_is_part_of_what_is_signed(ctx, new_release, people):
+    from orchestrator.domain.hashing import content_hash
+    from orchestrator.usecases.rendering import hashed_fields, render_all
+
+    alone = new_release(title="单独上线")
+    assert "golive_group" not in hashed_fields(release(ctx, alone))  # its hash as before
+    digest = run(ctx, releases.submit, alone, "press")
+    with UnitOfWork(ctx) as uow:
+        payloads, _ = render_all(ctx.settings, uow.session, release(ctx, alone))
+    assert content_hash(hashed_fields(release(ctx, alone)), payloads) == digest
+    grouped = new_release(title="同步上线", group="g1")
+    approve_all(ctx, grouped)
+    with UnitOfWork(ctx) as uow:  # moved into another group after sign-off, behind the gate
+        row = uow.session.get(Release, grouped)
+        row.golive_group = "g2"
+        uow.session.add(row)
+        uow.commit()
+    drain(ctx)
+    assert fakes.posts("alpha") == [] and fakes.posts("beta") == []
+    assert {d.last_error_code for d in deliveries_of(ctx, grouped).values()} == {
+        "content_hash_mismatch"}
+
+
+def test_the_group_owner_removes_a_consented_member_before_it_goes_live(ctx, new_release, people):
+    policy, reading = joined(ctx, new_release, go_live_at=soon(30).isoformat())
+    assert approve_as(ctx, reading, "press2") == "approved"
+    drain(ctx)
+    assert fakes.posts("alpha") == []  # a member: it waits for the policy
+    with pytest.raises(Forbidden):  # the joiner's author is not the group's owner
+        run(ctx, golive.remove_from_group, reading, "press2", "退出")
+    for someone in ("admin_ops", "leader"):  # nor anyone else who sees it
+        with pytest.raises(Forbidden):
+            run(ctx, golive.remove_from_group, reading, someone, "退出")
+    with pytest.raises(Refused, match="reason"):
+        run(ctx, golive.remove_from_group, reading, "press", " ")
+    with pytest.raises(Refused, match="not another author's member"):
+        run(ctx, golive.remove_from_group, policy, "press", "自己的稿件")
+    assert run(ctx, golive.remove_from_group, reading, "press", "解读稿另行发布") == "removed"
+    assert "release.group_removed" in actions(ctx, reading)
+    assert "removed it" in release(ctx, reading).state_reason
+    approve_all(ctx, policy)
+    drain(ctx)
+    clock.travel(31 * 60)
+    assert scheduler.tick(ctx)["fired"] == 1  # the policy alone; the reading waits
+    drain(ctx)
+    assert release(ctx, policy).state == "published"
+    assert release(ctx, reading).state == "approved"
+    with pytest.raises(Refused, match="not another author's member"):
+        run(ctx, golive.remove_from_group, reading, "press", "再次移出")
+
+
+def test_the_group_owner_stays_when_its_first_member_leaves(ctx, new_release, people):
+    policy = new_release(title="主稿", group="g1")
+    run(ctx, releases.edit, policy, release_input(title="主稿"), "press")  # leaves the group
+    with UnitOfWork(ctx) as uow:
+        squatter = releases.create(uow, release_input(title="抢占", group="g1"), "press2")
+    assert release(ctx, squatter).group_status == "pending"  # g1 is still press's
+    with pytest.raises(Forbidden):
+        run(ctx, golive.consent_to_group, squatter, "press2", True, "")
+    run(ctx, releases.edit, policy, release_input(title="主稿", group="g1"), "press")
+    assert release(ctx, policy).group_status == "member"
+    run(ctx, golive.consent_to_group, squatter, "press", False, "不属于本组")
+
+
+def test_parent_and_corrects_answer_alike_for_unreadable_and_missing_releases(
+        ctx, new_release, people):
+    draft = new_release(title="尚未提交的草稿")  # press's: press2 may not read it
+    answers = {}
+    for rid in (draft, 999_999):
+        with pytest.raises(Refused) as parent, UnitOfWork(ctx) as uow:
+            releases.create(uow, release_input(parent=rid), "press2")
+        with pytest.raises(Refused) as corrects, UnitOfWork(ctx) as uow:
+            releases.create(uow, release_input(corrects=rid), "press2")
+        answers[rid] = (str(parent.value).replace(str(rid), "ID"),
+                        str(corrects.value).replace(str(rid), "ID"))
+    assert answers[draft] == answers[999_999]
+    with UnitOfWork(ctx) as uow:  # its own author may name it
+        child = releases.create(uow, release_input(parent=draft), "press")
+    assert release(ctx, child).parent_id == draft
+
+
+def test_removal_from_a_group_through_the_api_the_console_and_the_cli(
+        console, new_release, people, monkeypatch):  # noqa: F811
+    from fastapi.testclient import TestClient
+    from typer.testing import CliRunner
+
+    from orchestrator.api.app import create_app
+    from orchestrator.cli import main as cli
+
+    ctx = console
+
+    first, second, third = (joined(ctx, new_release)[1] for _ in range(3))
+    api = TestClient(create_app(ctx))
+    owner = {"Authorization": f"Bearer {people['press']}"}
+    refused = api.post(f"/api/v1/releases/{first}/group-remove", headers=owner, json={"comment": ""})
+    assert refused.status_code == 422 and "comment" in refused.text
+    answer = api.post(f"/api/v1/releases/{first}/group-remove", headers=owner,
+                      json={"comment": "另行发布"})
+    assert answer.status_code == 200 and answer.json()["group_status"] == "removed"
+
+    client, token = signed_in(ctx, "press")
+    page = client.get("/console/press").text
+    assert "移出本组" in page and f"/press/{second}/group-remove" in page
+    assert f"/press/{first}/group-remove" not in page  # removed already: no button
+    moved = client.post(f"/console/press/{second}/group-remove",
+                        data={"csrf": token, "comment": "另行发布"}, follow_redirects=False)
+    assert moved.status_code == 303 and release(ctx, second).group_status == "removed"
+
+    monkeypatch.setattr(cli, "context", lambda: ctx)
+    out = CliRunner().invoke(cli.app, ["release", "group-remove", str(third), "--as", "press",
+                                       "--comment", "另行发布"])
+    assert out.exit_code == 0 and "removed" in out.output, out.output
+    for rid in (first, second, third):
+        assert "release.group_removed" in actions(ctx, rid)

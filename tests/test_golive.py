@@ -233,8 +233,14 @@ def test_a_go_live_group_goes_live_as_one(ctx, new_release):
 
 
 @pytest.mark.parametrize("scheduled", [False, True], ids=["immediate", "scheduled"])
+@pytest.mark.parametrize(("grown", "named"), [
+    ("[新增] severity=block  # 上级通报后加入\n冬季安全\n", "冬季安全"),
+    # a keyword stack: one word in each of the title, the summary and the body
+    ("[新增堆砌] severity=block stack=3\n通知\n部署\n贯彻落实\n", "“贯彻落实”"),
+], ids=["word", "keyword-stack"])
 def test_content_that_became_blocking_after_approval_is_held_at_go_live(ctx, new_release,
-                                                                        tmp_path, scheduled):
+                                                                        tmp_path, scheduled,
+                                                                        grown, named):
     """One go-live gate: the word list grew after sign-off; neither path publishes."""
     from orchestrator.settings import Settings
 
@@ -245,14 +251,14 @@ def test_content_that_became_blocking_after_approval_is_held_at_go_live(ctx, new
     rid = new_release(go_live_at=soon().isoformat()) if scheduled else new_release()
     assert approve_all(listed, rid) == ("scheduled" if scheduled else "approved")
     # the list changes after sign-off, before the channels are staged and the time comes
-    words.write_text("[新增] severity=block  # 上级通报后加入\n冬季安全\n", encoding="utf-8")
+    words.write_text(grown, encoding="utf-8")
     drain(listed)
     clock.travel(11 * 60)
     scheduler.tick(listed)
     drain(listed)
     held = release(listed, rid)
     assert held.state == ("scheduled" if scheduled else "approved")
-    assert "冬季安全" in held.state_reason and "title" in held.state_reason
+    assert named in held.state_reason and "title" in held.state_reason
     assert fakes.posts("alpha") == [] and fakes.posts("beta") == []
 
 

@@ -72,3 +72,48 @@ def test_an_over_quota_post_waits_for_its_window(ctx, new_release):
         waiting = uow.session.exec(select(Delivery).where(
             Delivery.release_id == second, Delivery.channel == "alpha")).one()
     assert waiting.state == "staged" and waiting.next_attempt_at is not None
+
+
+@pytest.mark.parametrize(("kind", "windows"), [
+    ("weibo", [(3600, 30), (86400, 100)]),  # 10023 per hour, 10024 per day (the sandbox's rules)
+    ("wechat", [(86400, 100)]),  # 45009 on freepublish/submit
+])
+def test_each_kinds_default_quota_keeps_within_the_platforms_limits(kind, windows):
+    """Posting as fast as the default bucket allows, for three days, never reaches a limit."""
+    from channels.registry import adapter_class
+
+    limit = RateLimit.from_config(adapter_class(kind).default_rate)
+    assert limit is not None
+    tokens, now, sent = limit.capacity, 0.0, []
+    while now < 3 * 86400:
+        wait = limit.wait_for_one(tokens)
+        now += wait
+        tokens = limit.refill(tokens, wait) - 1
+        sent.append(now)
+    for seconds, most in windows:
+        start = 0
+        for end, at in enumerate(sent):
+            while at - sent[start] >= seconds:
+                start += 1
+            assert end - start + 1 <= most, (kind, seconds, at)
+
+
+def test_a_channel_without_a_rate_gets_its_kinds_default_and_null_turns_it_off(ctx, people):
+    from channels.sandbox.server import SandboxServer
+    from channels.sandbox.weibo import create_app
+
+    with SandboxServer(create_app(accounts={"5000000001": "tok"})) as sandbox:
+        config = {"api_base": sandbox.url, "safe_domain": "127.0.0.1", "sandbox": True}
+        with UnitOfWork(ctx) as uow:
+            plain = channels.save_channel(uow, "weibo-a", "weibo", config, {"access_token": "t"},
+                                          "admin_ops")
+            assert channels.posting_quota(plain) == RateLimit(10, 9600)
+        with UnitOfWork(ctx) as uow:
+            off = channels.save_channel(uow, "weibo-b", "weibo", {**config, "rate": None},
+                                        {"access_token": "t"}, "admin_ops")
+            assert channels.posting_quota(off) is None
+        with UnitOfWork(ctx) as uow:
+            own = channels.save_channel(uow, "weibo-c", "weibo",
+                                        {**config, "rate": {"capacity": 2, "per_seconds": 60}},
+                                        {"access_token": "t"}, "admin_ops")
+            assert channels.posting_quota(own) == RateLimit(2, 60)

@@ -1,5 +1,7 @@
 """The review gate: named sign-off bound to the content, never by the author."""
 
+import threading
+
 import pytest
 from sqlmodel import select
 
@@ -163,3 +165,116 @@ def test_flagged_words_are_shown_but_do_not_block(ctx, new_release):
     with UnitOfWork(ctx) as uow:
         found = releases.check(uow, rid)
     assert any(f["rule"] == "sensitive_word" and f["severity"] == "flag" for f in found)
+
+
+class TestOnPostgreSQL:
+    """Races between signers, on the database production runs (row locks are PostgreSQL's)."""
+
+    @pytest.fixture
+    def database_url(self):
+        from tests.services import fresh_postgres_database
+
+        with fresh_postgres_database() as url:
+            yield url
+
+    @staticmethod
+    def race(ctx, monkeypatch, rid, *moves):
+        """Run each move in its own thread, all starting together; each waits (up to a generous
+        deadline) after reading the release until every other move has read it too, so
+        without the row lock every move reads the same state."""
+        from orchestrator.usecases import rendering
+
+        arrived, cond = [], threading.Condition()
+
+        def rendezvous(*args, **kwargs):
+            with cond:
+                arrived.append(1)
+                cond.notify_all()
+                cond.wait_for(lambda: len(arrived) >= len(moves), timeout=5)
+            return rendering.render_all(*args, **kwargs)
+
+        monkeypatch.setattr(review, "render_all", rendezvous)
+        start = threading.Barrier(len(moves))
+        outcomes: list = [None] * len(moves)
+
+        def one(i, move):
+            start.wait()
+            try:
+                with UnitOfWork(ctx) as uow:
+                    outcomes[i] = move(uow)
+            except Refused as exc:
+                outcomes[i] = exc
+
+        threads = [threading.Thread(target=one, args=(i, m)) for i, m in enumerate(moves)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        return outcomes
+
+    @staticmethod
+    def valid(ctx, rid):
+        with UnitOfWork(ctx) as uow:
+            return [(r.step, r.decision, r.signer) for r in uow.session.exec(
+                select(SignOff).where(SignOff.release_id == rid,
+                                      SignOff.voided == False)  # noqa: E712
+                .order_by(SignOff.id))]
+
+    def test_two_signers_racing_for_one_step_count_once(self, ctx, new_release, monkeypatch):
+        from orchestrator.usecases.users import add_user
+
+        with UnitOfWork(ctx) as uow:
+            add_user(uow, "reviewer2", ["reviewer"])
+        rid = new_release()
+        submit(ctx, rid)
+        outcomes = self.race(ctx, monkeypatch, rid,
+                             lambda uow: review.approve(uow, rid, "reviewer"),
+                             lambda uow: review.approve(uow, rid, "reviewer2"))
+        assert sorted(type(o).__name__ for o in outcomes) == ["Forbidden", "str"], outcomes
+        assert [(step, decision) for step, decision, _ in self.valid(ctx, rid)] == [(0, "approve")]
+
+    def test_an_approval_racing_a_rejection_leaves_one_of_them(self, ctx, new_release, monkeypatch):
+        from orchestrator.usecases.users import add_user
+
+        with UnitOfWork(ctx) as uow:
+            add_user(uow, "reviewer2", ["reviewer"])
+        rid = new_release()
+        submit(ctx, rid)
+        outcomes = self.race(ctx, monkeypatch, rid,
+                             lambda uow: review.approve(uow, rid, "reviewer"),
+                             lambda uow: review.reject(uow, rid, "reviewer2", "数据有误"))
+        assert sum(not isinstance(o, Refused) for o in outcomes) == 1, outcomes
+        signed = self.valid(ctx, rid)
+        assert len(signed) == 1
+        assert state_of(ctx, rid) == {"approve": "in_review", "reject": "rejected"}[signed[0][1]]
+
+    def test_the_database_keeps_one_valid_signature_per_step_and_hash(self, ctx, new_release):
+        from sqlalchemy.exc import IntegrityError
+
+        rid = new_release()
+        digest = submit(ctx, rid)
+        row = {"release_id": rid, "revision": 1, "step": 0, "role": "reviewer",
+               "decision": "approve", "content_hash": digest}
+        with UnitOfWork(ctx) as uow:
+            uow.session.add(SignOff(signer="reviewer", voided=True, **row))  # voided: not counted
+            uow.session.add(SignOff(signer="reviewer", **row))
+            uow.commit()
+        with pytest.raises(IntegrityError), UnitOfWork(ctx) as uow:
+            uow.session.add(SignOff(signer="allrounder", **row))
+            uow.commit()
+        with UnitOfWork(ctx) as uow:  # another purpose (a go-live move) is not a review step
+            uow.session.add(SignOff(signer="leader", purpose="reschedule", **row))
+            uow.commit()
+
+    def test_a_locked_row_is_read_again_not_taken_from_the_session(self, ctx, new_release):
+        from orchestrator.usecases import delivery_steps
+
+        rid = new_release()
+        with UnitOfWork(ctx) as uow:
+            seen = uow.session.get(Release, rid)  # now in this session's identity map
+            assert seen.state == "draft"
+            with UnitOfWork(ctx) as other:  # another process moves it on meanwhile
+                other.session.get(Release, rid).state = "in_review"
+                other.commit()
+            assert delivery_steps.locked(uow.session, Release, rid).state == "in_review"
+            assert seen.state == "in_review"  # the same object, read again under the lock

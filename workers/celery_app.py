@@ -13,7 +13,7 @@ from celery.signals import setup_logging
 
 from orchestrator.settings import Settings, get_settings
 
-QUEUES = ("urgent", "normal")
+QUEUES = ("urgent", "normal", "integrity")
 
 
 def make_app(settings: Settings) -> Celery:

@@ -11,6 +11,7 @@ class CeleryQueue:
         self.app = app_for(settings)
 
     def send(self, task: str, *, priority: str, countdown: float = 0.0, **kwargs: int) -> None:
-        queue = "urgent" if priority == "urgent" else "normal"
+        # integrity read-backs have their own queue: they never wait behind, or delay, a publish
+        queue = priority if priority in ("urgent", "integrity") else "normal"
         self.app.send_task(f"tongfa.{task}", kwargs=kwargs, queue=queue,
                            countdown=countdown or None)

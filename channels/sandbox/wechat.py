@@ -24,8 +24,12 @@ Errors are `{"errcode": N, "errmsg": "... rid: ..."}` with HTTP 200. What it mod
   event is POSTed to the callback URL, signed like the platform (sha1 of the sorted
   token, timestamp, nonce), up to 3 tries.
 
+Rules of the account: a caller not on `ip_whitelist` → 40164; an API in
+`unauthorized_apis` → 48001.
+
 Faults (see faults.py): busy → -1; `quota_exhausted` → 45009 on every call;
-`rate_limit`/`rate_window_s` → 45009 on `freepublish/submit`; `drop_responses` →
+`rate_limit`/`rate_window_s` (tighter than `publish_daily_limit`, 100 a day) → 45009
+on `freepublish/submit`; `drop_responses` →
 `freepublish/submit` starts the job but its answer is lost (504 or a closed connection).
 """
 
@@ -62,7 +66,10 @@ MSG = {-1: "system error", 40001: "invalid credential, access_token is invalid o
        45003: "title size out of limit", 45004: "description size out of limit",
        45008: "article size out of limit", 45009: "reach max api daily quota limit",
        45110: "author size out of limit", 45166: "invalid content hint",
+       40164: "invalid ip, not in whitelist", 48001: "api unauthorized",
        47001: "data format error", 53503: "draft did not pass the publish check",
+       53504: "the draft must be opened on the mp.weixin.qq.com platform to be used",
+       53505: "the draft must be saved by hand before it can be published",
        53600: "invalid article_id"}
 LIMITS = {"title": (32, 45003), "author": (16, 45110), "digest": (128, 45004)}
 MEDIA_TYPES = {"image": 10 << 20, "thumb": 64 << 10, "voice": 2 << 20, "video": 10 << 20}
@@ -91,6 +98,9 @@ class WeChatConfig:
     token_daily_limit: int = 2000
     callback_url: str | None = None  # where PUBLISHJOBFINISH events go
     callback_token: str | None = None  # the token they are signed with
+    publish_daily_limit: int = 100  # freepublish/submit calls a day per account → 45009
+    ip_whitelist: tuple[str, ...] | None = None  # callers allowed (None: any) → 40164
+    unauthorized_apis: tuple[str, ...] = ()  # APIs the account may not call → 48001
 
 
 class WeChatSandbox:
@@ -311,11 +321,13 @@ class WeChatSandbox:
         found = self.draft(appid, body.get("media_id"))
         if found["state"] != "draft":
             raise WeChatError(53503)
+        limit = self.config.publish_daily_limit
+        window = 86400.0
         if settings.rate_limit is not None:
-            window = settings.rate_window_s or 86400.0
-            if sum(1 for j in self.jobs.values() if j["appid"] == appid and
-                   received_at - j["published_at"] < window) >= settings.rate_limit:
-                raise WeChatError(45009)
+            limit, window = settings.rate_limit, settings.rate_window_s or 86400.0
+        if sum(1 for j in self.jobs.values() if j["appid"] == appid and
+               received_at - j["published_at"] < window) >= limit:
+            raise WeChatError(45009)
         found["state"] = "publishing"
         outcome = 4 if settings.audit_reject else (settings.publish_fail_status or 0)
         job = {"publish_id": next(self.publish_ids), "appid": appid, "draft_id": found["id"],
@@ -568,6 +580,12 @@ def create_app(accounts: dict[str, str] | Iterable[tuple[str, str]], *,
 
     async def call(name: str, request: Request, ctx: dict[str, Any]) -> Any:
         query = request.query_params
+        allowed = sandbox.config.ip_whitelist
+        if allowed is not None and (request.client.host if request.client else "") not in allowed:
+            ip = request.client.host if request.client else "?"
+            raise WeChatError(40164, f"ip {ip} not in the account's whitelist")
+        if name in sandbox.config.unauthorized_apis:
+            raise WeChatError(48001)
         if name == "token" and request.method == "GET":
             appid = sandbox.credentials(query.get("grant_type"), query.get("appid"),
                                         query.get("secret"))

@@ -5,14 +5,27 @@ Same paths, form fields, JSON and error codes: errors are
 or 5xx (system). The rules are the platform's, counted independently of our adapter
 so a wrong count in the adapter shows up here:
 
-- length: a non-ASCII character is 2 units, ASCII 1, every http(s) link 20 units
-  (a t.cn short link) whatever its length; length = ceil(units / 2) ≤ 140 → 20012;
+- length as channels.weibo_text counts it (the one rule the adapter uses too):
+  a link is 20 units whatever its length, ASCII 1, anything else 2;
+  ceil(units / 2) ≤ 140 → 20012;
 - the status needs a link of the account's safe domain (or a subdomain) → 10017;
-- the same text as a live (not deleted) post of the account → 20019;
-- posts stored per account within the window (deleted ones count) ≥ limit → 10023;
+- a word of the platform's blocked list (`blocked_words`) → 20021;
+- every link is stored and answered as a short link `http://t.cn/XXXXXXX` (the same
+  for the same URL); `GET /2/short_url/expand.json` gives the long URL back;
+- the same text as a live (not deleted) post of the account → 20019; the same words
+  with other links (links and spaces aside) as a live post of the last
+  `similar_window_s` (600 s) → 20017;
+- posting quotas, counted over stored posts (deleted ones count): per account
+  `posts_per_hour` (30) → 10023 and `posts_per_day` (100) → 10024; for the whole app,
+  all accounts together, `app_posts_per_hour` (300) → 20016. The `rate_limit` /
+  `rate_window_s` faults tighten the account's hourly quota;
+- `statuses/show` of a deleted or unknown post → 20101;
 - unknown token → 21332; while the `expire_tokens` fault is on → 21327 (Weibo tokens
   are OAuth grants a person renews; clearing the fault stands for that);
 - a picture must be JPG/GIF/PNG (20005) under 5 MB (20006).
+
+The busy faults answer only the platform's busy codes (10001, 10009); every other
+code comes from the rule above that produces it.
 
 Every post is kept, deleted ones flagged, with the server's receive and store
 instants (`/_sandbox/posts`), so tests can prove "exactly once" and measure spread.
@@ -23,7 +36,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
-import math
 import re
 import threading
 import time
@@ -37,24 +49,35 @@ from fastapi.responses import JSONResponse
 
 from channels.sandbox import wirelog
 from channels.sandbox.faults import DroppedAnswer, Faults, SandboxApp, image_kind, install_admin
+from channels.weibo_text import LIMIT, LINK, is_short_link, weibo_length
+
+__all__ = ["create_app", "short_link", "weibo_length"]
 
 CST = dt.timezone(dt.timedelta(hours=8))
-LIMIT = 140
-LINK_UNITS = 20
 PIC_MAX_BYTES = 5 * 1024 * 1024
-# a link runs over URL characters (RFC 3986) only: a space or a 汉字 ends it
-LINK = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", re.IGNORECASE)
-SHARE, TIMELINE, DESTROY = ("/2/statuses/share.json", "/2/statuses/user_timeline.json",
-                            "/2/statuses/destroy.json")
+SHARE, TIMELINE, DESTROY, EXPAND = ("/2/statuses/share.json", "/2/statuses/user_timeline.json",
+                                    "/2/statuses/destroy.json", "/2/short_url/expand.json")
+SHOW = "/2/statuses/show.json"
+BUSY = {10001: ("system error!", 500), 10009: ("Too many pending tasks, system is busy!", 503)}
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+HOUR, DAY = 3600.0, 86400.0
 
 Accounts = dict[str, str] | Iterable[tuple[str, str]]
 
 
-def weibo_length(text: str) -> int:
-    """The length Weibo shows for a status, in 汉字."""
-    units = LINK_UNITS * len(LINK.findall(text))
-    units += sum(1 if ord(ch) < 128 else 2 for ch in LINK.sub("", text))
-    return math.ceil(units / 2)
+def short_link(url: str) -> str:
+    """The t.cn link the platform puts in place of `url`: the same URL, the same link."""
+    number = int.from_bytes(hashlib.sha256(url.encode()).digest()[:8], "big")
+    code = ""
+    for _ in range(7):
+        number, digit = divmod(number, 62)
+        code += BASE62[digit]
+    return f"http://t.cn/{code}"
+
+
+def words(text: str) -> str:
+    """What two statuses must share to be "similar" (20017): the text, links and spaces aside."""
+    return re.sub(r"\s+", "", LINK.sub("", text))
 
 
 class WeiboError(Exception):
@@ -67,16 +90,23 @@ class WeiboSandbox:
     """All state of one sandbox, in memory, behind one lock."""
 
     def __init__(self, accounts: Accounts, safe_domain: str, posts_per_hour: int,
-                 rate_window_s: float, faults: Faults) -> None:
+                 rate_window_s: float, faults: Faults, *, posts_per_day: int = 100,
+                 app_posts_per_hour: int = 300, similar_window_s: float = 600.0,
+                 blocked_words: Iterable[str] = ()) -> None:
         pairs = accounts.items() if isinstance(accounts, dict) else accounts
         self.tokens = {str(token): str(uid) for uid, token in pairs}
         self.safe_domain = safe_domain.lower()
         self.posts_per_window = posts_per_hour
         self.rate_window_s = rate_window_s
+        self.posts_per_day = posts_per_day
+        self.app_posts_per_hour = app_posts_per_hour
+        self.similar_window_s = similar_window_s
+        self.blocked_words = tuple(blocked_words)
         self.faults = faults
         self.lock = threading.Lock()
         self.ids = itertools.count(5_100_000_000_000_000, 7)  # never reused, even after reset
         self.posts: list[dict[str, Any]] = []
+        self.short_links: dict[str, str] = {}  # t.cn link → the long URL
         self.requests: Counter[str] = Counter()
 
     def set_token(self, uid: str, token: str) -> None:
@@ -112,6 +142,8 @@ class WeiboSandbox:
             raise WeiboError(10016, "miss required parameter (status), see doc for more info.")
         if weibo_length(text) > LIMIT:
             raise WeiboError(20012, "Text too long, please input text less than 140 characters!")
+        if any(word in text for word in self.blocked_words):
+            raise WeiboError(20021, "Content is illegal!")
         hosts = {(urlparse(link).hostname or "").lower() for link in LINK.findall(text)}
         domain = self.safe_domain
         if not any(h == domain or h.endswith("." + domain) for h in hosts):
@@ -119,23 +151,60 @@ class WeiboSandbox:
                              f"app's safe domain {domain}), but get (no such link), see doc "
                              "for more info.")
 
-    def store(self, uid: str, text: str, pic: bytes | None, rip: str | None,
-              received_at: float) -> dict[str, Any]:
-        """Apply the account rules and keep the post; one lock, so no two slip through."""
+    def shorten(self, text: str) -> str:
+        """The text as the platform keeps it: every link a t.cn short link."""
+        def one(match: re.Match[str]) -> str:
+            url = match.group(0)
+            if is_short_link(url):
+                return url
+            short = short_link(url)
+            self.short_links[short] = url
+            return short
+
+        with self.lock:
+            return LINK.sub(one, text)
+
+    def expand(self, short: str) -> str | None:
+        with self.lock:
+            return self.short_links.get(short)
+
+    def quota_error(self, uid: str, now: float) -> WeiboError | None:
+        """The posting quota this post would exceed, if any (caller holds the lock)."""
         settings = self.faults.now
         limit = self.posts_per_window if settings.rate_limit is None else settings.rate_limit
         window = self.rate_window_s if settings.rate_window_s is None else settings.rate_window_s
+
+        def stored(within: float, account: str | None) -> int:
+            return sum(1 for p in self.posts if now - p["stored_at"] < within
+                       and (account is None or p["uid"] == account))
+
+        if stored(window, uid) >= limit:
+            return WeiboError(10023, "User requests out of rate limit!", 403)
+        if stored(DAY, uid) >= self.posts_per_day:
+            return WeiboError(10024, f"User requests for ({SHARE[3:-5]}) out of rate limit!", 403)
+        if stored(HOUR, None) >= self.app_posts_per_hour:
+            return WeiboError(20016, "Update weibo too fast!")
+        return None
+
+    def store(self, uid: str, text: str, pic: bytes | None, rip: str | None,
+              received_at: float) -> dict[str, Any]:
+        """Apply the account rules and keep the post; one lock, so no two slip through."""
+        short = self.shorten(text)
         with self.lock:
             now = time.time()
-            mine = [p for p in self.posts if p["uid"] == uid]
-            if sum(1 for p in mine if now - p["stored_at"] < window) >= limit:
-                raise WeiboError(10023, "User requests out of rate limit!", 403)
-            if any(p["text"] == text and not p["deleted"] for p in mine):
+            refused = self.quota_error(uid, now)
+            if refused is not None:
+                raise refused
+            live = [p for p in self.posts if p["uid"] == uid and not p["deleted"]]
+            if any(p["text"] == short for p in live):
                 raise WeiboError(20019, "repeat content!")
+            if any(words(p["text"]) == words(short) for p in live
+                   if now - p["stored_at"] < self.similar_window_s):
+                raise WeiboError(20017, "Repeated weibo text!")
             post_id = next(self.ids)
-            post = {"id": post_id, "idstr": str(post_id), "uid": uid, "text": text,
-                    "received_at": received_at, "stored_at": now, "deleted": False,
-                    "deleted_at": None, "has_picture": pic is not None,
+            post = {"id": post_id, "idstr": str(post_id), "uid": uid, "text": short,
+                    "sent_text": text, "received_at": received_at, "stored_at": now,
+                    "deleted": False, "deleted_at": None, "has_picture": pic is not None,
                     "pic_sha256": hashlib.sha256(pic).hexdigest() if pic else None,
                     "rip": rip, "answer_dropped": False}
             self.posts.append(post)
@@ -157,6 +226,13 @@ class WeiboSandbox:
         return {"statuses": [status(p) for p in shown], "total_number": len(live),
                 "previous_cursor": 0, "hasvisible": False,
                 "next_cursor": shown[-1]["id"] - 1 if len(chosen) > start + count else 0}
+
+    def show(self, post_id: str) -> dict[str, Any]:
+        with self.lock:
+            post = next((p for p in self.posts if str(p["id"]) == post_id.strip()), None)
+            if post is None or post["deleted"]:
+                raise WeiboError(20101, "target weibo does not exist!")
+            return dict(post)
 
     def destroy(self, uid: str, post_id: str) -> dict[str, Any]:
         with self.lock:
@@ -201,10 +277,13 @@ def _int(value: Any, default: int, name: str) -> int:
 
 def create_app(accounts: Accounts, safe_domain: str = "127.0.0.1", posts_per_hour: int = 30,
                rate_window_s: float = 3600.0, faults: Faults | None = None,
-               seed: int = 0) -> FastAPI:
+               seed: int = 0, *, posts_per_day: int = 100, app_posts_per_hour: int = 300,
+               similar_window_s: float = 600.0, blocked_words: Iterable[str] = ()) -> FastAPI:
     """accounts: uid → access token (or (uid, token) pairs). The state is `app.state.sandbox`."""
     sandbox = WeiboSandbox(accounts, safe_domain, posts_per_hour, rate_window_s,
-                           faults or Faults(seed=seed))
+                           faults or Faults(seed=seed), posts_per_day=posts_per_day,
+                           app_posts_per_hour=app_posts_per_hour,
+                           similar_window_s=similar_window_s, blocked_words=blocked_words)
     app = SandboxApp(title="Weibo API sandbox", docs_url=None, redoc_url=None)
     app.state.sandbox = sandbox
     wire = wirelog.WireLog("weibo")
@@ -223,10 +302,9 @@ def create_app(accounts: Accounts, safe_domain: str = "127.0.0.1", posts_per_hou
         with sandbox.lock:
             sandbox.requests[path] += 1
         await sandbox.faults.delay()
-        if sandbox.faults.take_busy():
-            code = sandbox.faults.now.busy_code or 10001
-            message = "system error!" if code == 10001 else "Too many pending tasks, system is busy!"
-            raise WeiboError(code, message, 500 if code == 10001 else 503)
+        if sandbox.faults.take_busy():  # only a busy code: the others come from their rules
+            code = sandbox.faults.now.busy_code if sandbox.faults.now.busy_code in BUSY else 10001
+            raise WeiboError(code, *BUSY[code])
         return sandbox.account(token)
 
     @app.post(SHARE)
@@ -261,6 +339,14 @@ def create_app(accounts: Accounts, safe_domain: str = "127.0.0.1", posts_per_hou
         except WeiboError as exc:
             return _error(TIMELINE, exc)
 
+    @app.get(SHOW)
+    async def show(request: Request) -> Any:
+        try:
+            await enter(SHOW, request.query_params.get("access_token"))
+            return status(sandbox.show(request.query_params.get("id") or ""))
+        except WeiboError as exc:
+            return _error(SHOW, exc)
+
     @app.post(DESTROY)
     async def destroy(request: Request) -> Any:
         try:
@@ -269,6 +355,27 @@ def create_app(accounts: Accounts, safe_domain: str = "127.0.0.1", posts_per_hou
             return status(sandbox.destroy(uid, _text(form.get("id"))))
         except WeiboError as exc:
             return _error(DESTROY, exc)
+
+    @app.get(EXPAND)
+    async def expand(request: Request) -> Any:
+        query = request.query_params
+        try:
+            await enter(EXPAND, query.get("access_token"))
+            shorts = query.getlist("url_short")
+            if not shorts:
+                raise WeiboError(10016, "miss required parameter (url_short), see doc for more "
+                                 "info.")
+            if len(shorts) > 20:
+                raise WeiboError(10017, "parameter (url_short)'s value invalid,expect (at most "
+                                 "20 urls), but get (more), see doc for more info.")
+        except WeiboError as exc:
+            return _error(EXPAND, exc)
+        urls = []
+        for short in shorts:
+            long = sandbox.expand(short)
+            urls.append({"url_short": short, "url_long": long or "", "type": 0,
+                         "result": long is not None})
+        return {"urls": urls}
 
     @app.get("/_sandbox/posts")
     def inspect_posts() -> list[dict[str, Any]]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
@@ -16,12 +16,13 @@ from orchestrator import observability
 from orchestrator.api import operations
 from orchestrator.api.auth import MAX_ID, Actor, RowId
 from orchestrator.api.limits import BodyLimit
-from orchestrator.domain.clock import utcnow
-from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
+from orchestrator.domain.access import Duty
+from orchestrator.domain.clock import Instant, utcnow
+from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused, invalid_input
 from orchestrator.domain.release import ReleaseInput
 from orchestrator.usecases import audit, channels, deliveries, releases, review
+from orchestrator.usecases.access import require_duty
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
-from orchestrator.usecases.users import require_role
 from orchestrator.web.console import console_app
 
 
@@ -40,6 +41,10 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
     app = FastAPI(title="tongfa", version="0.1.0", description="同发 — multi-channel publishing")
     app.state.ctx = ctx
     app.add_middleware(BodyLimit, limit=ctx.settings.max_request_bytes)  # /console too
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _refused(request, invalid_input(exc.errors()))  # no input echoed back
 
     @app.exception_handler(Refused)
     def _refused(_: Request, exc: Refused) -> JSONResponse:
@@ -132,11 +137,11 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
     def audit_query(
         user: Actor, release: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
         channel: str | None = None, actor: str | None = None, action: str | None = None,
-        since: dt.datetime | None = None, until: dt.datetime | None = None,
+        since: Instant | None = None, until: Instant | None = None,
         after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> list[dict[str, Any]]:
-        require_role(user, "auditor")
+        require_duty(user, Duty.AUDIT)
         with uow() as u:
             rows = audit.query(u.session, release_id=release, channel=channel, actor=actor,
                                action=action, since=since, until=until, after_id=after_id,
@@ -146,7 +151,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
     @app.get("/api/v1/alerts")
     def alerts(user: Actor) -> list[dict[str, Any]]:
         """Open integrity alerts: published items that no longer show what was approved."""
-        require_role(user, "channel_admin", "auditor")
+        require_duty(user, Duty.ALERTS)
         from orchestrator.usecases import integrity
 
         return integrity.open_alerts(ctx)
@@ -158,7 +163,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
 
     @app.put("/api/v1/channels/{name}")
     def save_channel(name: str, body: ChannelIn, user: Actor) -> dict[str, Any]:
-        require_role(user, "channel_admin")
+        require_duty(user, Duty.CHANNELS)
         with uow() as u:
             row = channels.save_channel(u, name, body.kind, body.config, body.credentials, user.name)
             return channels.public_view(row)
@@ -189,7 +194,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
 
     @app.post("/api/v1/channels/{name}/test")
     def test_channel(name: str, user: Actor) -> dict[str, Any]:
-        require_role(user, "channel_admin")
+        require_duty(user, Duty.CHANNELS)
         with uow() as u:
             ok, message = channels.test_channel(u, name, user.name)
             return {"ok": ok, "message": message}

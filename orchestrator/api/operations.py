@@ -4,7 +4,6 @@ re-sending, pausing, withdrawing, auditing, reporting."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 from collections.abc import Iterator
@@ -15,6 +14,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from orchestrator.api.auth import MAX_ID, Actor, RowId, context_of
+from orchestrator.domain.access import Duty
+from orchestrator.domain.clock import Instant
 from orchestrator.domain.spreadsheet import safe_cell
 from orchestrator.usecases import (
     audit,
@@ -26,14 +27,14 @@ from orchestrator.usecases import (
     releases,
     report,
 )
+from orchestrator.usecases.access import require_duty
 from orchestrator.usecases.unit_of_work import UnitOfWork
-from orchestrator.usecases.users import require_role
 
 router = APIRouter(prefix="/api/v1")
 
 
 class Schedule(BaseModel):
-    at: dt.datetime | None = None  # None: as soon as every channel is staged
+    at: Instant | None = None  # None: as soon as every channel is staged
 
 
 class Reason(BaseModel):
@@ -73,6 +74,19 @@ def group_consent(release_id: RowId, body: Consent, user: Actor,
     """The go-live group's owner lets this release join it, or refuses (with a reason)."""
     with UnitOfWork(context_of(request)) as uow:
         golive.consent_to_group(uow, release_id, user.name, body.accept, body.comment)
+        return releases.show(uow.session, release_id, user.name)
+
+
+class Removal(BaseModel):
+    comment: str
+
+
+@router.post("/releases/{release_id}/group-remove")
+def group_remove(release_id: RowId, body: Removal, user: Actor,
+                 request: Request) -> dict[str, Any]:
+    """The go-live group's owner takes this release out of the group again (with a reason)."""
+    with UnitOfWork(context_of(request)) as uow:
+        golive.remove_from_group(uow, release_id, user.name, body.comment)
         return releases.show(uow.session, release_id, user.name)
 
 
@@ -119,7 +133,7 @@ def cancel(delivery_id: RowId, user: Actor, request: Request) -> dict[str, str]:
 
 @router.post("/channels/{name}/pause")
 def pause(name: str, user: Actor, request: Request) -> dict[str, Any]:
-    require_role(user, "channel_admin")
+    require_duty(user, Duty.CHANNELS)
     with UnitOfWork(context_of(request)) as uow:
         channels.set_paused(uow, name, True, user.name)
     return {"name": name, "paused": True}
@@ -127,7 +141,7 @@ def pause(name: str, user: Actor, request: Request) -> dict[str, Any]:
 
 @router.post("/channels/{name}/resume")
 def resume(name: str, user: Actor, request: Request) -> dict[str, Any]:
-    require_role(user, "channel_admin")
+    require_duty(user, Duty.CHANNELS)
     with UnitOfWork(context_of(request)) as uow:
         channels.set_paused(uow, name, False, user.name)
     return {"name": name, "paused": False}
@@ -136,12 +150,12 @@ def resume(name: str, user: Actor, request: Request) -> dict[str, Any]:
 @router.get("/attempts")
 def attempts(
     user: Actor, request: Request, release: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    channel: str | None = None, outcome: str | None = None, since: dt.datetime | None = None,
-    until: dt.datetime | None = None, after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    channel: str | None = None, outcome: str | None = None, since: Instant | None = None,
+    until: Instant | None = None, after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[dict[str, Any]]:
     """Delivery attempts for auditors, filtered by outcome too; keyset pages via after_id."""
-    require_role(user, "auditor")
+    require_duty(user, Duty.AUDIT)
     with UnitOfWork(context_of(request)) as uow:
         return deliveries.attempts_query(uow.session, release_id=release, channel=channel,
                                          outcome=outcome, since=since, until=until,
@@ -150,7 +164,7 @@ def attempts(
 
 @router.get("/audit/verify")
 def verify(user: Actor, request: Request) -> dict[str, Any]:
-    require_role(user, "auditor")
+    require_duty(user, Duty.AUDIT)
     ctx = context_of(request)
     with UnitOfWork(ctx) as uow:
         return audit.verify(uow.session, ctx.settings)
@@ -163,7 +177,7 @@ def export(
     actor: str | None = None, action: str | None = None,
 ) -> StreamingResponse:
     """The whole matching trail, streamed page by page: flat memory at any size."""
-    require_role(user, "auditor")
+    require_duty(user, Duty.AUDIT)
     rows = audit.export(context_of(request).engine, release_id=release, channel=channel,
                         actor=actor, action=action)
     if format == "csv":
@@ -196,8 +210,8 @@ def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 @router.get("/reports/assessment")
 def assessment(user: Actor, request: Request,
-               quarter: Annotated[str, Query(pattern=r"^\d{4}Q[1-4]$")]) -> list[dict[str, Any]]:
+               quarter: Annotated[str, Query(pattern=r"^[0-9]{4}Q[1-4]$")]) -> list[dict[str, Any]]:
     """考核: per department, per channel, per quarter."""
-    require_role(user, "auditor", "approver")
+    require_duty(user, Duty.REPORTS)
     with UnitOfWork(context_of(request)) as uow:
         return report.assessment(uow.session, quarter)

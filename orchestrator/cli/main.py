@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import datetime as dt
 import functools
 import json
 import os
@@ -19,6 +18,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
+from orchestrator.domain.clock import instant
 from orchestrator.domain.errors import Refused
 from orchestrator.domain.release import parse_release
 from orchestrator.domain.spreadsheet import safe_cell
@@ -119,7 +119,7 @@ def serve(workers: int | None = typer.Option(None, help="worker processes")) -> 
 
 
 @app.command()
-def worker(queues: str = "urgent,normal", concurrency: int = 2, name: str = "w") -> None:
+def worker(queues: str = "urgent,normal,integrity", concurrency: int = 2, name: str = "w") -> None:
     """Run one Celery worker process (production: one per host or container)."""
     import os
 
@@ -264,14 +264,15 @@ def release_plan(release_id: int, as_: As) -> None:
 @refusals
 def release_schedule(
     release_id: int, as_: As,
-    at: Annotated[dt.datetime | None, typer.Option(
-        help="go-live time with its zone, e.g. 2026-11-29T09:00:00+08:00; omit: when ready")] = None,
+    at: Annotated[str | None, typer.Option(
+        help="go-live time, e.g. 2026-11-29T09:00 (Beijing time) or with its zone, "
+             "2026-11-29T09:00:00+08:00; omit: when ready")] = None,
 ) -> None:
     """Set the go-live time; after approval this asks an approver to sign the new time."""
     from orchestrator.usecases import golive
 
     with UnitOfWork(context()) as uow:
-        state = golive.schedule(uow, release_id, at, as_)
+        state = golive.schedule(uow, release_id, instant(at, "at"), as_)
         pending = releases.get_release(uow.session, release_id).reschedule_by is not None
     typer.echo(f"release {release_id}: go-live move asked; nothing goes out until an approver "
                "signs it" if pending else f"release {release_id} is {state}")
@@ -317,6 +318,20 @@ def release_consent(
 
     with UnitOfWork(context()) as uow:
         status = golive.consent_to_group(uow, release_id, as_, accept, comment)
+    typer.echo(f"release {release_id}: {status}")
+
+
+@release_app.command("group-remove")
+@refusals
+def release_group_remove(
+    release_id: int, as_: As,
+    comment: str = typer.Option(..., help="the reason (recorded in the audit trail)"),
+) -> None:
+    """The owner of a go-live group takes a consented release out of it again."""
+    from orchestrator.usecases import golive
+
+    with UnitOfWork(context()) as uow:
+        status = golive.remove_from_group(uow, release_id, as_, comment)
     typer.echo(f"release {release_id}: {status}")
 
 
@@ -367,15 +382,19 @@ def list_deliveries(release_id: int, as_: As, json_out: Json = False) -> None:
 
 
 @audit_app.command("query")
+@refusals
 def audit_query(
     release: int | None = None, channel: str | None = None, actor: str | None = None,
-    action: str | None = None, since: dt.datetime | None = None,
-    until: dt.datetime | None = None, json_out: Json = False,
+    action: str | None = None,
+    since: Annotated[str | None, typer.Option(help="e.g. 2026-11-29T09:00 (Beijing time)")] = None,
+    until: Annotated[str | None, typer.Option(help="the same; events before it")] = None,
+    json_out: Json = False,
     csv_out: Annotated[bool, typer.Option("--csv")] = False,
 ) -> None:
     """The audit trail, filtered, oldest first; --json or --csv export streams at any size."""
     rows = audit.export(context().engine, release_id=release, channel=channel, actor=actor,
-                        action=action, since=_aware(since), until=_aware(until))
+                        action=action, since=instant(since, "since"),
+                        until=instant(until, "until"))
     if json_out:  # a JSON array, written as it is read
         sys.stdout.write("[")
         for i, row in enumerate(rows):
@@ -472,10 +491,6 @@ def audit_checkpoint() -> None:
 
 AUDIT_FIELDS = ["id", "at", "actor", "action", "subject_type", "subject_id", "release_id",
                 "channel", "before", "after", "detail", "prev_hash", "hash"]
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    return value.replace(tzinfo=dt.UTC) if value and value.tzinfo is None else value
 
 
 # ------------------------------------------------------------------ users, channels

@@ -51,7 +51,7 @@ def seed_channels(ctx: Context, api_url: str) -> list[str]:
         channels.save_channel(
             uow, "wechat", "wechat",
             {"api_base": f"{api_url}/sandbox/wechat", "appid": WECHAT_APPID, "author": "新闻办",
-             "token_store": str((settings.var_dir / "tokens").resolve()), "sandbox": True},
+             "token_store": str(settings.allowed_private_roots[0] / "wechat-tokens"), "sandbox": True},
             {"appsecret": "sbx_" + pysecrets.token_urlsafe(16),
              "callback_token": "sbx_" + pysecrets.token_urlsafe(12)}, "seed",
         )

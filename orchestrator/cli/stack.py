@@ -95,7 +95,8 @@ class Stack:
         logs = self.settings.var_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         # normal workers, plus one that serves only the urgent queue: a backlog never delays it
-        plan = [(f"w{i}", "normal", 2) for i in range(self.workers)] + [("urgent", "urgent", 1)]
+        plan = [(f"w{i}", "normal", 2) for i in range(self.workers)] + [
+            ("urgent", "urgent", 1), ("integrity", "integrity", 1)]
         for name, queues, concurrency in plan:
             with open(logs / f"worker-{name}.log", "ab") as log_file:  # the child keeps its fd
                 self._procs.append(subprocess.Popen(
@@ -170,7 +171,8 @@ class Stack:
             self.stop()
 
 
-def worker_command(name: str, queues: str = "urgent,normal", concurrency: int = 2) -> list[str]:
+def worker_command(name: str, queues: str = "urgent,normal,integrity",
+                   concurrency: int = 2) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
             "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h", "-l", "WARNING",
             "--without-gossip", "--without-mingle", "--without-heartbeat"]

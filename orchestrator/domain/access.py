@@ -18,6 +18,11 @@ Decisions, in the domain's words:
   never an author or signer it does not also hold as a role, so it cannot get past
   four-eyes. Which step a signer may sign, and that no contributor signs, is the
   review policy's (domain/review.py); this function says who may come to the table.
+
+Beside releases, the platform's own duties (`Duty`, `DUTIES`, `require_duty`): running
+channels, managing people, reading the audit trail... `admin` holds the two
+administrative duties (channels and people) and nothing else; the auditor reads and
+holds no duty that writes.
 """
 
 from __future__ import annotations
@@ -42,6 +47,27 @@ WAITING_TO_GO_LIVE = frozenset({R.APPROVED, R.SCHEDULED})
 RESENDABLE = frozenset({R.APPROVED, R.SCHEDULED, R.PUBLISHING, R.PARTIALLY_PUBLISHED, R.FAILED})
 
 
+class Duty(StrEnum):
+    """What someone does to the platform rather than to one release."""
+
+    CHANNELS = "channels"  # configure, test, pause and resume channel instances
+    PEOPLE = "people"  # add people, change roles, issue and revoke tokens, set passwords
+    AUDIT = "audit"  # read the audit trail and delivery attempts, verify, export
+    ALERTS = "alerts"  # read open integrity alerts (what no longer shows what was signed)
+    REPORTS = "reports"  # read the quarterly assessment (考核)
+
+
+# the roles that hold each duty; no other rule grants one (admin is not a wildcard)
+DUTIES: dict[Duty, frozenset[str]] = {
+    Duty.CHANNELS: frozenset({"channel_admin", "admin"}),
+    Duty.PEOPLE: frozenset({"admin"}),
+    Duty.AUDIT: frozenset({"auditor"}),
+    Duty.ALERTS: frozenset({"channel_admin", "admin", "auditor"}),
+    Duty.REPORTS: frozenset({"auditor", "approver"}),
+}
+WRITE_DUTIES = frozenset({Duty.CHANNELS, Duty.PEOPLE})
+
+
 class Op(StrEnum):
     READ = "read"  # the release in full: body, metadata, sign-offs (list, show, timeline)
     HEADER = "header"  # id, title, state, channels, go-live time, state reason
@@ -53,7 +79,7 @@ class Op(StrEnum):
     SUBMIT = "submit"
     SCHEDULE = "schedule"  # set the go-live time; after approval, ask to move it
     HOLD = "hold"  # stop a go-live that waits (the safe direction: no signature)
-    CONSENT = "consent"  # accept or refuse a release into one's go-live group
+    CONSENT = "consent"  # accept, refuse or remove a joiner of one's go-live group
     SIGN = "sign"  # approve or reject a review step
     SIGN_RESCHEDULE = "sign_reschedule"  # approve or refuse a go-live move
     FORCE = "force_go_live"
@@ -89,7 +115,7 @@ class Resource:
     author: str
     co_authors: frozenset[str] = frozenset()
     contributors: frozenset[str] = frozenset()
-    group_owner: str | None = None  # author of the first member of the group it names
+    group_owner: str | None = None  # the fixed owner of the go-live group it names
 
     def owned_by(self, name: str) -> bool:
         return name == self.author or name in self.co_authors
@@ -152,7 +178,7 @@ def decide(p: Principal, op: Op, r: Resource | None = None) -> Decision:
                      state in WAITING_TO_GO_LIVE, f"a {state} release is not waiting to go live")
     if op == Op.CONSENT:
         return _when(p.holds("author") and p.name == r.group_owner,
-                     "only the author of the group's first release consents to joiners",
+                     "only the go-live group's owner consents to joiners or removes them",
                      state in NOT_YET_LIVE, f"a {state} release cannot join a group")
     if op == Op.SIGN:
         return _when(p.holds(*SIGNING_ROLES), f"{p.name} holds no reviewing role",
@@ -177,6 +203,17 @@ def _when(who: bool, who_not: str, state_ok: bool, state_not: str) -> Decision:
     if not who:
         return _no(who_not)
     return ALLOW if state_ok else Decision(False, state_not, not_now=True)
+
+
+def has_duty(p: Principal, duty: Duty) -> bool:
+    return bool(p.roles & DUTIES[duty])
+
+
+def require_duty(p: Principal, duty: Duty) -> None:
+    """Forbidden unless `p` holds a role that `DUTIES` gives this duty."""
+    if not has_duty(p, duty):
+        holders = " or ".join(r for r in ROLE_ORDER if r in DUTIES[duty])
+        raise Forbidden(f"{p.name} lacks the duty {duty.value} (held by {holders})")
 
 
 def may_ever(p: Principal, op: Op) -> bool:
@@ -264,16 +301,29 @@ def _cell(cell: Cell) -> str:
     return "; ".join(parts)
 
 
+def markdown_duties() -> str:
+    """Duty × role, from `has_duty` itself (a single-role principal per column)."""
+    lines = ["| duty | " + " | ".join(ROLE_ORDER) + " |",
+             "|---|" + "---|" * len(ROLE_ORDER)]
+    for duty in Duty:
+        kind = "write" if duty in WRITE_DUTIES else "read"
+        cells = ["yes" if has_duty(Principal.of("someone", [r]), duty) else "—"
+                 for r in ROLE_ORDER]
+        lines.append(f"| {duty.value} ({kind}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown_matrix() -> str:
-    """The access matrix as one Markdown table (docs/security.md embeds exactly this)."""
+    """The access matrix and the duties as Markdown (docs/security.md embeds exactly this)."""
     table = matrix()
     lines = ["| operation | " + " | ".join(ROLE_ORDER) + " |",
              "|---|" + "---|" * len(ROLE_ORDER)]
     for op, row in table.items():
         lines.append(f"| {op.value} | " + " | ".join(_cell(row[r]) for r in ROLE_ORDER) + " |")
     legend = ", ".join(f"{short} = {state.value}" for state, short in STATE_SHORT.items())
-    return "\n".join(lines) + f"\n\nStates: {legend}.\n"
+    return ("\n".join(lines) + f"\n\nStates: {legend}.\n\nDuties (not about one release):\n\n"
+            + markdown_duties())
 
 
-if __name__ == "__main__":  # python -m orchestrator.domain.access: print the table
+if __name__ == "__main__":  # python -m orchestrator.domain.access: print the tables
     print(markdown_matrix(), end="")

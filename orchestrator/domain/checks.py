@@ -8,27 +8,34 @@ of each channel will see in its rendered payload (titles of every kind, slugline
 the website's whole page, the feed's NewsML/NITF text and e-mail), and the per-channel
 overrides as the author wrote them. Pure: no database, no web.
 
-Every rule reads the text's reading form (wordlist.reading_form: NFKC, zero-width and bidi
-controls removed, traditional made simplified by OpenCC), so 机\u200b密★1年 and 祕密★1年
-are 机密★1年 and 秘密★1年; excerpts still show what the author wrote.
+Every rule reads the text's reading form (wordlist.reading_form: NFKC, every
+default-ignorable character removed, traditional made simplified by OpenCC), so
+机\u200b密★1年 and 祕密★1年 are 机密★1年 and 秘密★1年; excerpts still show what the author
+wrote. HTML is read as shown: 机<a href=…>密</a>★1年 is 机密★1年, an image's alt is read in
+its place, an element's title (tooltip) with its paragraph.
 
 Severity per rule ("block": cannot be published; "flag": a reviewer must look):
 - metadata, block: 索引号/发布机构/发布日期 missing; 文号 not 〔YYYY〕N号; a date not
   YYYY-MM-DD; 成文日期 after 发布日期. flag: 文号 year is not 成文日期's year.
 - disclosure, block: 公开属性 is not 主动公开.
-- confidentiality_marking, block: a marking (机密★1年, 秘密★, 密级：机密, a grade word standing
-  alone as a stamp, 内部资料 but not 内部资料性出版物, 注意保密 as a stamp). flag: a grade word
-  in running text (揭开…的秘密, 商业秘密): a person decides. Talk about the process
-  (保密审查, 保密工作, 注意保密工作) is no finding.
+- confidentiality_marking, block: a marking (机密★1年, 秘密★, 密级：机密, a grade word or
+  注意保密 standing alone or in brackets as a stamp (【机密】, （秘密）), 内部资料 but not
+  内部资料性出版物), also spaced out (机 密 ★ 1 年) and with any star or asterisk
+  (☆ ✩ ⭐ ＊ *). flag: a grade word in running text (揭开…的秘密, 商业秘密): a person decides.
+  Talk about the process (保密审查, 保密工作, 各单位要注意保密，…) is no finding.
 - sensitive_word, block or flag by the word's category in the list (docs/checks.md): a
   listed word, also in traditional form or broken up by spaces/punctuation (wordlist.py).
 - link_not_allowed, block: a URL in any HTML attribute or written in the text whose host is
-  neither the site nor an allowed domain (or their subdomains); javascript:, data: etc.
+  neither the site nor an allowed domain (or their subdomains); javascript:, data:, ftp: etc.
+  Read as a browser reads it (http:evil.com, //evil.com, evil。com); in the text also a bare
+  domain ending in a public suffix (bet365.com, not ASP.NET, Node.js, 报告.pdf or 8.30).
   In a channel's payload, the addresses that channel generates for itself (its `url`,
   `link`, `href`, `marker` fields, the feed's provider domain) count as the site's.
 - spam_keyword_block, block: >= 8 short separated keywords with >= 2 gambling words, or a
   line without sentence punctuation with >= 3. flag: >= 8 distinct short keywords in a line
   without sentence punctuation (a tag list, or SEO): a person decides.
+- keyword_stack, the category's severity: N distinct words of a word-list category marked
+  stack=N anywhere in the release together (spam split one word a field or paragraph).
 - hidden_text, block: text or links a reader cannot see (display:none, visibility:hidden,
   font-size <= 1px, opacity 0, colour of the background, off-screen, zero size). Nothing in an
   official release is hidden on purpose; it is the defacement signature.
@@ -44,20 +51,23 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import lxml.html
 from lxml import etree
+from publicsuffixlist import PublicSuffixList
 
 from orchestrator.domain.release import DOCUMENT_NUMBER, Disclosure
 from orchestrator.domain.wordlist import (
     BLOCK,
     DEFAULT_SPAM_WORDS,
     FLAG,
+    KeywordStack,
     ListedWord,
     Reading,
     background_of,
@@ -65,6 +75,7 @@ from orchestrator.domain.wordlist import (
     has_sentence,
     hidden_reason,
     keyword_runs,
+    keyword_stacks,
     matcher,
     parse_style,
     reading_form,
@@ -115,7 +126,8 @@ class _Unit:
 
     @cached_property
     def reading(self) -> Reading:
-        return reading_form(self.text)
+        """The text as a reader sees it: a link's boundary is no break (机<a>密</a>★1年)."""
+        return reading_form(self.text.replace(_SEP, ""))
 
 
 _BLOCK_TAGS = frozenset(
@@ -138,13 +150,14 @@ class _HtmlWalker:
         self.hidden: list[tuple[int, str, str]] = []  # (paragraph, reason, text)
         self._buf: list[str] = []
         self._links: list[str] = []
+        self._titles: list[str] = []
         self._media = False
 
     def flush(self) -> None:
-        text = _squash("".join(self._buf))
+        text = _squash("\n".join(["".join(self._buf), *self._titles]))
         if text or self._media or self._links:
             self.paragraphs.append((text, self._links))
-        self._buf, self._links, self._media = [], [], False
+        self._buf, self._links, self._titles, self._media = [], [], [], False
 
     def visit(self, el: etree._Element, hidden: bool, background: str) -> None:
         if not isinstance(el.tag, str):  # comment or processing instruction
@@ -162,6 +175,9 @@ class _HtmlWalker:
         paragraph = len(self.paragraphs) + 1
         self._media |= tag in ("img", "video", "audio", "iframe", "embed", "object")
         self._buf.append("\n" if tag == "br" else _SEP if tag == "a" else "")
+        # what a reader is shown besides the text: an image's alt in its place, a tooltip
+        self._buf.append((el.get("alt") or "") if tag in ("img", "area", "input") else "")
+        self._titles += [el.get("title")] if (el.get("title") or "").strip() else []
         self._buf.append(el.text or "")
         for child in el:
             self.visit(child, hidden or reason is not None, background)
@@ -203,15 +219,44 @@ def _html_units(html: str, where: str, label: str) -> tuple[list[_Unit], list[Fi
     return units, hidden
 
 
-_GRADE = "绝密|机密|秘密"
+def _stars() -> str:
+    """Every star and asterisk Unicode names so (★☆✩✭✮⭐*…): a marking's star, however drawn."""
+    ranges = ((0x20, 0x3000), (0xFE00, 0x10000), (0x1F000, 0x1FC00))
+    found = [chr(c) for a, b in ranges for c in range(a, b)
+             if {"STAR", "ASTERISK", "PENTAGRAM"} & set(unicodedata.name(chr(c), "").split())
+             and unicodedata.category(chr(c))[0] in "SP"]
+    return "[" + "".join(map(re.escape, found)) + "]"
+
+
+def _brackets(category: str) -> str:
+    """Opening (Ps) or closing (Pe) brackets a stamp is set in (【机密】, （秘密）), not 《》〈〉:
+    《秘密》 is a book or film."""
+    found = [chr(c) for c in range(0x10000)
+             if unicodedata.category(chr(c)) == category and chr(c) not in "《》〈〉⟨⟩"]
+    return "".join(map(re.escape, found)) + ("<" if category == "Ps" else ">")
+
+
+# What may stand between the characters of a marking: spaces (机 密 ★ 1 年, a line break
+# from <br>), dashes, underscores, dots, middle dots.
+_GAP = r"[\s\-_.·・•‧]*"
+
+
+def _spaced(*words: str) -> str:
+    return "|".join(_GAP.join(map(re.escape, word)) for word in words)
+
+
+_GRADE = _spaced("绝密", "机密", "秘密")
+_STAR = _stars()
+_OPEN, _CLOSE = _brackets("Ps"), _brackets("Pe")
+_PERIOD = rf"\d+{_GAP}(?:{_spaced('个月', '月', '年')})|{_spaced('长期', '启用前')}"
+_STAMP = rf"{_GRADE}|{_spaced('注意保密', '内部资料')}"
 _MARKING = re.compile(
-    rf"(?:{_GRADE})\s*[★☆*＊]\s*(?:\d+\s*(?:年|个月|月)|长期|启用前)?"  # 机密★1年, 绝密★启用前
-    rf"|密级\s*[:：]?\s*(?:{_GRADE})"  # 密级：机密
-    rf"|(?<![^\s（(【\[])(?:{_GRADE})(?![^\s）)】\]])"  # a grade word alone, as a stamp
-    r"|内部资料(?!性)"  # not 内部资料性出版物 (a regulated publication category)
-    r"|注意保密(?![\u4e00-\u9fff])"  # the stamp, not 注意保密工作
+    rf"(?:{_GRADE}){_GAP}{_STAR}{_GAP}(?:{_PERIOD})?"  # 机密★1年, 绝密★启用前, 机 密 ☆ 1 年
+    rf"|{_spaced('密级')}{_GAP}:?{_GAP}(?:{_GRADE})"  # 密级：机密 (： is : once NFKC)
+    rf"|(?<![^\s{_OPEN}])(?:{_STAMP})(?![^\s{_CLOSE}])"  # a stamp, alone or in brackets (【机密】)
+    rf"|{_spaced('内部资料')}(?!{_GAP}性)"  # not 内部资料性出版物 (a regulated publication category)
 )
-_GRADE_WORD = re.compile(_GRADE)
+_GRADE_WORD = re.compile("绝密|机密|秘密")
 
 
 def _confidentiality(unit: _Unit) -> list[Finding]:
@@ -234,8 +279,11 @@ def _confidentiality(unit: _Unit) -> list[Finding]:
 
 @lru_cache(maxsize=16)
 def _word_list(words: tuple[str | ListedWord, ...]) -> tuple[tuple[str, ...], dict[str, ListedWord]]:
-    """The words for the matcher (blocking ones first: they win a tie) and each one's entry."""
+    """The words for the matcher (blocking ones first: they win a tie) and each one's entry.
+
+    Words of a keyword stack are not hits alone: `_keyword_stacks` counts them."""
     entries = [w if isinstance(w, ListedWord) else ListedWord(w) for w in words]
+    entries = [w for w in entries if not w.stack]
     entries.sort(key=lambda w: w.severity != BLOCK)
     return tuple(w.word for w in entries), {w.word.strip(): w for w in reversed(entries)}
 
@@ -261,14 +309,85 @@ def _sensitive(unit: _Unit, config: CheckConfig) -> list[Finding]:
     return findings
 
 
-_URL_STOP = r"[^\s<>\"'，。；、！？（）【】「」《》,;!()\x1f]"  # ，；！（）are ,;!() once NFKC
-_URL_IN_TEXT = re.compile(rf"(?i)(?:https?://|(?<![\w.-])www\.){_URL_STOP}+")
-_DOMAIN_IN_TEXT = re.compile(
-    r"(?i)(?<![A-Za-z0-9@._/-])(?:[a-z0-9-]+\.)+"
-    r"(?:com|net|org|cn|cc|top|vip|xyz|info|me|tv|io|co|biz|app|site|online|club|win|bet|hk|mo)"
-    r"(?![A-Za-z0-9@-])(?:/" + _URL_STOP + "*)?"
+@lru_cache(maxsize=16)
+def _stacks(words: tuple[str | ListedWord, ...]) -> tuple[KeywordStack, ...]:
+    return keyword_stacks(words)
+
+
+def _keyword_stacks(units: list[_Unit], config: CheckConfig) -> list[Finding]:
+    """A keyword stack's words counted over the whole release: every field, paragraph and
+    channel together, so spam split one word a paragraph is still a block of spam."""
+    findings = []
+    for stack in _stacks(config.sensitive_words):
+        found: dict[str, tuple[_Unit, Any]] = {}  # word: where a reader first meets it
+        for unit in units:
+            for m in matcher(stack.words).find(unit.text):
+                found.setdefault(m.word, (unit, m))
+        if len(found) < stack.size:
+            continue
+        unit, first = next(iter(found.values()))
+        places = "、".join(dict.fromkeys(u.label for u, _ in found.values()))
+        named = "、".join(f"“{w}”" for w in list(found)[:6]) + ("等" if len(found) > 6 else "")
+        said = (f"发布内容含“{stack.category}”类词语{len(found)}个（{named}，见{places}），"
+                f"同时出现{stack.size}个即为关键词堆砌，")
+        findings.append(Finding(
+            "keyword_stack", stack.severity, unit.where,
+            said + ("疑似被植入的垃圾信息，须删除" if stack.severity == BLOCK
+                    else "请审核人员确认是否为正文内容"),
+            _excerpt(unit.text, first.start, first.end)))  # fmt: skip
+    return findings
+
+
+# A link written in the text, as a reader (or a channel that makes links of text) follows it.
+# The host is ASCII labels separated by a full stop or by one of the dots IDNA reads as a full
+# stop (。．｡: ．is . and ｡ is 。 once NFKC); the rest runs to a space, CJK text or punctuation.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_URL_CHARS = r"[a-z0-9\-._~:/?#@$&*+=%\\\[\]。]*"
+_SCHEMED = re.compile(  # with //, or without (http:evil.com) when a dotted host follows
+    rf"(?i)(?<![a-z0-9+.-])(?:https?|s?ftps?|wss?):"
+    rf"(?:[/\\]{{2}}|[/\\]?(?=[a-z0-9._~%:@-]*[.。][a-z0-9]))[a-z0-9\[]{_URL_CHARS}"
+)
+_HOST_IN_TEXT = re.compile(
+    rf"(?i)(?<![a-z0-9@._/-])(?P<slashes>//)?(?P<host>{_LABEL}(?:[.。]{_LABEL})+)\.?"
+    rf"(?![a-z0-9@-])(?P<rest>(?::\d+)?(?:[/?#]{_URL_CHARS})?)"
 )
 _SAFE_SCHEMES = frozenset({"http", "https", "", "mailto", "tel"})
+# Schemes whose URLs a browser reads with any number of slashes or backslashes after the
+# colon (WHATWG URL: http:evil.com and http:/\\evil.com are http://evil.com).
+_SPECIAL_SCHEMES = ("http", "https", "ftp", "ws", "wss")
+
+
+@lru_cache(maxsize=1)
+def _suffixes() -> PublicSuffixList:
+    """The public suffix list (ICANN section), shipped with the package: no download."""
+    return PublicSuffixList(accept_unknown=False, only_icann=True)
+
+
+def _bare_domain(host: str, rest: str) -> bool:
+    """Whether a name written without scheme or www (bet365.com) is an address.
+
+    It must end in a public suffix and have a name before it (so Node.js, 报告.pdf, 1.2.3 and
+    8.30 are not). A suffix in capitals is how names are written (ASP.NET, VB.NET, Co.Ltd):
+    such a name is an address only with a digit, a third label, a port or a path (BET365.COM).
+    """
+    folded = host.replace("。", ".").lower()
+    if _suffixes().privatesuffix(folded) is None:
+        return False
+    suffix = re.split(r"[.。]", host)[-1]
+    return suffix.islower() or bool(rest) or any(c.isdigit() for c in host) or folded.count(".") > 1
+
+
+def _browser_url(url: str) -> str:
+    """A link as a browser reads it: controls and spaces dropped, \\ as /, http:evil.com as
+    http://evil.com, the IDNA full stops 。 as dots in the host."""
+    raw = "".join(c for c in url if c > " ").replace("\\", "/")
+    scheme, colon, rest = raw.partition(":")
+    if colon and scheme.lower() in _SPECIAL_SCHEMES:
+        raw = f"{scheme}://{rest.lstrip('/')}"
+    parts = urlsplit(raw)
+    if "。" in parts.netloc:
+        raw = urlunsplit(parts._replace(netloc=parts.netloc.replace("。", ".")))
+    return raw
 
 
 def _domain(entry: str) -> str:
@@ -277,21 +396,33 @@ def _domain(entry: str) -> str:
     return host.lstrip("*.").rstrip(".")
 
 
+def _links_in_text(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, url to check) for every link written in a reading-form text."""
+    found = [(m.start(), m.start() + len(u), u)
+             for m in _SCHEMED.finditer(text) if (u := m.group().rstrip(".,:;?!。"))]
+    rest = _SCHEMED.sub(lambda m: " " * len(m.group()), text)
+    for m in _HOST_IN_TEXT.finditer(rest):
+        host, tail = m.group("host"), (m.group("rest") or "").rstrip(".,:;?!。")
+        if m.group("slashes") or host.lower().startswith(("www.", "www。")) or _bare_domain(host, tail):
+            end = m.end("host") + len(tail)
+            found.append((m.start(), end, "http://" + rest[m.start():end].lstrip("/")))
+    return found
+
+
 def _links(unit: _Unit, config: CheckConfig) -> list[Finding]:
     hosts = (config.site_domain, *config.allowed_link_domains, *unit.own_hosts)
     allowed = [d for d in map(_domain, hosts) if d]
     reading = unit.reading
-    in_text = [(m.start(), m.group().rstrip(".,)")) for m in _URL_IN_TEXT.finditer(reading.text)]
-    rest = _URL_IN_TEXT.sub(lambda m: " " * len(m.group()), reading.text)
-    in_text += [(m.start(), m.group().rstrip(".,)")) for m in _DOMAIN_IN_TEXT.finditer(rest)]
-    candidates = [(reading_form(link).text, link, False) for link in unit.links]
-    candidates += [(url, reading.as_written(at, at + len(url)), True) for at, url in in_text]
+    candidates = [(reading_form(link).text, link) for link in unit.links]
+    candidates += [(url, reading.as_written(a, b)) for a, b, url in _links_in_text(reading.text)]
     findings: dict[str, Finding] = {}
-    for url, written, written_in_text in candidates:
-        raw = "".join(c for c in url if c > " ").replace("\\", "/")
-        if written_in_text and "://" not in raw and not raw.startswith(("/", "#", "?", ".")):
-            raw = "http://" + raw  # www.example.com or example.com written in the text
-        parts = urlsplit(raw)
+    for url, written in candidates:
+        try:
+            parts = urlsplit(_browser_url(url))
+        except ValueError:  # http://[… : no reader can tell where it goes
+            findings[url] = Finding("link_not_allowed", BLOCK, unit.where,
+                                    f"{unit.label}含无法识别的链接，须删除或改正", _clip(written))
+            continue
         scheme = parts.scheme.lower()
         if unit.generated and scheme in config.placeholder_schemes:
             continue
@@ -314,7 +445,7 @@ def _links(unit: _Unit, config: CheckConfig) -> list[Finding]:
 
 def _spam(unit: _Unit, config: CheckConfig) -> list[Finding]:
     spam, findings, at = matcher(config.spam_words), [], 0
-    reading = unit.reading
+    reading = reading_form(unit.text)  # with link edges: <a>博彩</a><a>六合彩</a> is two keywords
     for line in reading.text.split("\n"):
         line_at, at = at, at + len(line) + 1
         prose, found = has_sentence(line), None
@@ -460,6 +591,7 @@ def check_release(
         if unit.text or unit.links:
             findings += _confidentiality(unit) + _sensitive(unit, config)
             findings += _links(unit, config) + _spam(unit, config)
+    findings += _keyword_stacks(reader.units, config)
     order = {unit.where: i for i, unit in enumerate(reader.units)}  # metadata first, then as read
     first = [f for f in findings if f.rule in ("metadata", "disclosure")]
     rest = sorted((f for f in findings if f not in first), key=lambda f: order.get(f.where, -1))
@@ -519,8 +651,9 @@ class _Reader:
 
 
 def _line_key(line: str) -> str:
-    """A line as compared with lines already read: spacing and list bullets do not count."""
-    return " ".join(line.replace(_SEP, " ").split()).lstrip("·•-* ")
+    """A line as compared with lines already read, as a reader sees it: spacing, list
+    bullets and where a link begins or ends do not count."""
+    return " ".join(line.replace(_SEP, "").split()).lstrip("·•-* ")
 
 
 def _field_label(path: str) -> str:

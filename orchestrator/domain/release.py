@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from orchestrator.domain.clock import Instant
 from orchestrator.domain.errors import InvalidInput
 
 
@@ -217,7 +218,7 @@ class ReleaseInput(BaseModel):
     group: OneLine | None = Field(
         None, max_length=64, description="go-live group: releases that go live as one"
     )
-    go_live_at: dt.datetime | None = None
+    go_live_at: Instant | None = None  # clock.instant: without an offset, Beijing time
     co_authors: list[str] = Field(
         default_factory=list, max_length=20,
         description="people (authors) who may edit, submit and schedule it too; set by its owner",
@@ -244,13 +245,6 @@ class ReleaseInput(BaseModel):
     @classmethod
     def _overrides(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         return checked_overrides(value)
-
-    @field_validator("go_live_at")
-    @classmethod
-    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("needs a time zone, e.g. 2026-11-29T09:00:00+08:00")
-        return value
 
 
 def parse_release(data: Any) -> ReleaseInput:

@@ -8,7 +8,8 @@ does not. It is small enough to own here, so the project carries no extra depend
 Why a reading form: spam writers (and sometimes honest authors pasting from Hong Kong,
 Macao or Taiwan sources) write 網上賭場 for 网上赌场, 机\u200b密 for 机密, full-width
 ＣＡＳＩＮＯ for casino. Every rule reads `reading_form(text)`: NFKC (full-width to
-half-width), zero-width and bidi controls removed, traditional forms turned simplified by
+half-width), every default-ignorable character (zero-width, bidi controls,
+variation selectors, tags…) removed, traditional forms turned simplified by
 OpenCC (t2s). Its `span` maps any stretch of it back to the text as written, so an excerpt
 shows what the author wrote. Word matching then also drops case, spaces, punctuation and
 symbols (`fold`), so 博 彩 and 博*彩 are 博彩.
@@ -33,20 +34,22 @@ from importlib import resources
 from itertools import compress
 
 import opencc
+import regex
 
 BLOCK = "block"  # cannot be published
 FLAG = "flag"  # a reviewer must look
 SEVERITIES = (BLOCK, FLAG)
 
-# Characters a reader does not see that break a word for a naive matcher: zero-width
-# space/joiners and direction marks (U+200B–U+200F), bidi embeddings and overrides
-# (U+202A–U+202E), word joiner and invisible operators (U+2060–U+2064), bidi isolates
-# (U+2066–U+2069), soft hyphen, byte-order mark, Arabic letter mark, Mongolian vowel separator.
-INVISIBLE = frozenset(
-    [chr(c) for first, last in ((0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064),
-                                (0x2066, 0x2069)) for c in range(first, last + 1)]
-    + ["\u00ad", "\ufeff", "\u061c", "\u180e"]
-)  # fmt: skip
+# Characters a reader does not see, which break a word for a naive matcher: every
+# Default_Ignorable_Code_Point of Unicode's DerivedCoreProperties (zero-width space and
+# joiners, bidi controls, soft hyphen, byte-order mark, Hangul fillers, variation
+# selectors, tag characters, ...), as the `regex` module keeps it with each Unicode release.
+_IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
+
+
+def invisible(char: str) -> bool:
+    """Whether a character is one a reader does not see (Default_Ignorable_Code_Point)."""
+    return _IGNORABLE.match(char) is not None
 
 
 class _ReadTable(dict[int, str]):
@@ -57,8 +60,8 @@ class _ReadTable(dict[int, str]):
 
     def __missing__(self, code: int) -> str:
         char = chr(code)
-        read = "" if char in INVISIBLE else unicodedata.normalize("NFKC", char)
-        read = self[code] = "".join(c for c in read if c not in INVISIBLE)
+        read = "" if invisible(char) else unicodedata.normalize("NFKC", char)
+        read = self[code] = _IGNORABLE.sub("", read)
         return read
 
 
@@ -72,7 +75,6 @@ class _ReadWidth(dict[int, str]):
 
 _READ = _ReadTable()
 _READ_WIDTH = _ReadWidth()
-_INVISIBLE_CHAR = re.compile(f"[{''.join(sorted(INVISIBLE))}]")
 _T2S = opencc.OpenCC("t2s")
 
 
@@ -130,7 +132,7 @@ def reading_form(text: str) -> Reading:
     ends: Sequence[int]
     # NFKC never reads a character as nothing: with no invisible one, the same length
     # means one for one (the usual case, checked without a second pass)
-    if len(read) == len(text) and not _INVISIBLE_CHAR.search(text):
+    if len(read) == len(text) and not _IGNORABLE.search(text):
         starts, ends = range(len(text)), range(1, len(text) + 1)
     elif "\x02" not in (widths := text.translate(_READ_WIDTH)):  # some characters dropped, none widened
         starts = list(compress(range(len(text)), widths.encode("ascii")))
@@ -154,9 +156,9 @@ def _composed(text: str) -> tuple[str, list[int], list[int]]:
     i = 0
     while i < len(text):
         j = i + 1
-        while j < len(text) and (unicodedata.combining(text[j]) or text[j] in INVISIBLE):
+        while j < len(text) and (unicodedata.combining(text[j]) or invisible(text[j])):
             j += 1
-        piece = unicodedata.normalize("NFKC", "".join(c for c in text[i:j] if c not in INVISIBLE))
+        piece = unicodedata.normalize("NFKC", _IGNORABLE.sub("", text[i:j]))
         out.append(piece)
         starts.extend([i] * len(piece))
         ends.extend([j] * len(piece))
@@ -328,11 +330,39 @@ def matcher(words: tuple[str, ...]) -> WordMatcher:
 
 @dataclass(frozen=True)
 class ListedWord:
-    """One entry of a word list: the word, its category, and what a hit does."""
+    """One entry of a word list: the word, its category, and what a hit does.
+
+    `stack` 0: the word alone is a hit. N (a keyword stack): N distinct words of the category
+    anywhere in one release together are one hit, however they are spread over its fields,
+    paragraphs and channels; one alone is none.
+    """
 
     word: str
     category: str = ""
     severity: str = FLAG
+    stack: int = 0
+
+
+@dataclass(frozen=True)
+class KeywordStack:
+    """A category whose words count together: `size` distinct ones in a release are a hit."""
+
+    category: str
+    size: int
+    severity: str
+    words: tuple[str, ...]
+
+
+def keyword_stacks(words: Iterable[str | ListedWord]) -> tuple[KeywordStack, ...]:
+    """The keyword stacks of a word list, in the order they first appear.
+
+    A category's header written twice with the same settings is one stack."""
+    stacks: dict[tuple[str, int, str], list[str]] = {}
+    for w in words:
+        if isinstance(w, ListedWord) and w.stack:
+            stacks.setdefault((w.category, w.stack, w.severity), []).append(w.word)
+    return tuple(KeywordStack(category, size, severity, tuple(found))
+                 for (category, size, severity), found in stacks.items())
 
 
 class WordListError(ValueError):
@@ -344,13 +374,14 @@ _SETTING = re.compile(r"[A-Za-z_]+\s*=")
 
 
 def parse_word_list(text: str, source: str) -> tuple[ListedWord, ...]:
-    """A word list file: `[category] severity=block|flag` headers, one word a line, `#` comments.
+    """A word list file: `[category] severity=block|flag [stack=N]` headers, one word a line,
+    `#` comments.
 
     Words above the first header are flags without a category, so a plain list of one
     word a line still reads as it always did. The format is documented in docs/checks.md.
     """
     words: list[ListedWord] = []
-    category, severity = "", FLAG
+    category, severity, stack = "", FLAG, 0
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()  # a word never contains #: the rest is a comment
 
@@ -363,20 +394,25 @@ def parse_word_list(text: str, source: str) -> tuple[ListedWord, ...]:
             header = _SECTION.fullmatch(line)
             if header is None:
                 raise bad("类别行应写成“[类别] severity=block”或“[类别] severity=flag”")
-            category, severity = header.group(1).strip(), FLAG
+            category, severity, stack = header.group(1).strip(), FLAG, 0
             if not category:
                 raise bad("类别名不能为空")
             for setting in header.group(2).split():
                 key, _, value = setting.partition("=")
-                if key != "severity":
-                    raise bad(f"未知的设置“{key}”，类别行只能设置 severity")
-                if value not in SEVERITIES:
-                    raise bad(f"未知的严重程度“{value}”，只能是 block（不得发布）或 flag（提请审核）")
-                severity = value
+                if key == "severity":
+                    if value not in SEVERITIES:
+                        raise bad(f"未知的严重程度“{value}”，只能是 block（不得发布）或 flag（提请审核）")
+                    severity = value
+                elif key == "stack":
+                    if not (value.isascii() and value.isdigit() and 2 <= int(value) <= 100):
+                        raise bad(f"stack 应为 2 到 100 之间的整数（几个词同时出现算命中），不是“{value}”")
+                    stack = int(value)
+                else:
+                    raise bad(f"未知的设置“{key}”，类别行只能设置 severity 和 stack")
         elif _SETTING.match(line):
             raise bad("设置只能写在类别行上，如“[赌博] severity=flag”")
         else:
-            words.append(ListedWord(line, category, severity))
+            words.append(ListedWord(line, category, severity, stack))
     return tuple(words)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Index, UniqueConstraint
+from sqlalchemy import JSON, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from orchestrator.domain.clock import utcnow
@@ -92,6 +92,17 @@ class SchedulerLease(SQLModel, table=True):
     expires_at: dt.datetime
 
 
+class GoLiveGroup(SQLModel, table=True):
+    """A go-live group (政策解读同步): its owner, who consents to joiners, is fixed when the
+    group is first named and never passes to another author (withdrawn or removed members
+    included)."""
+
+    __tablename__ = "golive_group"
+    name: str = Field(primary_key=True, max_length=64)
+    owner: str = Field(max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
 class Release(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     title: str
@@ -131,8 +142,17 @@ class Release(SQLModel, table=True):
     updated_at: dt.datetime = Field(default_factory=utcnow)
 
 
+# one counting review signature per step of one content hash: two signers racing for the
+# same step (or an approval racing a rejection) cannot both be stored
+VALID_REVIEW_SIGNOFF = "NOT voided AND purpose = 'review'"
+
+
 class SignOff(SQLModel, table=True):
     __tablename__ = "sign_off"
+    __table_args__ = (
+        Index("uq_sign_off_valid_step", "release_id", "step", "content_hash", unique=True,
+              postgresql_where=text(VALID_REVIEW_SIGNOFF), sqlite_where=text(VALID_REVIEW_SIGNOFF)),
+    )
     id: int | None = Field(default=None, primary_key=True)
     release_id: int = Field(foreign_key="release.id", index=True)
     revision: int

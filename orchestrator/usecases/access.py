@@ -6,11 +6,12 @@ never decide access themselves.
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from orchestrator.domain.access import Op, Principal, Resource, decide, require
-from orchestrator.domain.states import ReleaseState as R
-from orchestrator.store.models import Release
+from orchestrator.domain import access
+from orchestrator.domain.access import Duty, Op, Principal, Resource, decide, require
+from orchestrator.domain.errors import Forbidden
+from orchestrator.store.models import GoLiveGroup, Release, User
 from orchestrator.usecases.users import get_user
 
 
@@ -19,25 +20,28 @@ def principal(session: Session, name: str) -> Principal:
     return Principal.of(user.name, user.roles)
 
 
-def group_owner(session: Session, group: str | None, exclude_id: int | None = None) -> str | None:
-    """The author of a go-live group's first member: the one who consents to joiners."""
+def require_duty(user: User, duty: Duty) -> Principal:
+    """The acting principal, if the person (already looked up, not disabled) holds `duty`."""
+    if user.disabled:
+        raise Forbidden(f"{user.name} is disabled")
+    who = Principal.of(user.name, user.roles)
+    access.require_duty(who, duty)
+    return who
+
+
+def group_owner(session: Session, group: str | None) -> str | None:
+    """Who consents to a go-live group's joiners: fixed when the group was first named."""
     if not group:
         return None
-    stmt = (select(Release.author).where(Release.golive_group == group,
-                                         Release.group_status == "member",
-                                         Release.state != R.WITHDRAWN)
-            .order_by(Release.id).limit(1))
-    if exclude_id is not None:
-        stmt = stmt.where(Release.id != exclude_id)
-    return session.exec(stmt).first()
+    found = session.get(GoLiveGroup, group)
+    return None if found is None else found.owner
 
 
 def resource(session: Session, release: Release) -> Resource:
     return Resource(
         state=release.state, author=release.author, co_authors=frozenset(release.co_authors),
         contributors=frozenset(release.contributors),
-        group_owner=group_owner(session, release.golive_group, exclude_id=release.id)
-        if release.group_status != "member" else None,
+        group_owner=group_owner(session, release.golive_group),
     )
 
 

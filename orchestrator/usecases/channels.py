@@ -15,19 +15,21 @@ from channels.contract import (
     ChannelAdapter,
     ChannelError,
     InvalidConfig,
+    Problem,
     config_value,
     endpoint_host,
 )
 from channels.registry import UnknownKind, adapter_class
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import InvalidInput, NotFound
+from orchestrator.domain.ratelimit import RateLimit
 from orchestrator.settings import Settings
 from orchestrator.store import secrets
 from orchestrator.store.models import ChannelInstance
 from orchestrator.usecases import audit
 from orchestrator.usecases.unit_of_work import UnitOfWork
 
-ENDPOINT_MOVED = "地址已更改，请重新填写凭据：已存的凭据不会发往新地址"
+ROUTE_CHANGED = "此项决定凭据发往何处、交给谁，已更改：请重新填写凭据（已存的凭据不会发往新的目标）"
 
 
 def _kind(kind: str) -> type[ChannelAdapter]:
@@ -37,9 +39,19 @@ def _kind(kind: str) -> type[ChannelAdapter]:
         raise InvalidInput([("kind", str(exc))]) from None
 
 
-def _adapter(cls: type[ChannelAdapter], config: dict[str, Any], credentials: dict[str, Any]
-             ) -> ChannelAdapter:
-    """The adapter this input makes, or InvalidInput naming each bad field."""
+def posting_quota(channel: ChannelInstance) -> RateLimit | None:
+    """The instance's `config.rate`, else its kind's default; `"rate": null` turns it off."""
+    if "rate" in channel.config:
+        return RateLimit.from_config(channel.config["rate"])
+    try:
+        return RateLimit.from_config(adapter_class(channel.kind).default_rate)
+    except UnknownKind:
+        return None
+
+
+def _checked(cls: type[ChannelAdapter], config: dict[str, Any], credentials: dict[str, Any]
+             ) -> None:
+    """InvalidInput naming each field the config and credentials schemas refuse."""
     problems = []
     for part, model, value in (("config", cls.config_model, config),
                                ("credentials", cls.credentials_model, credentials)):
@@ -50,42 +62,80 @@ def _adapter(cls: type[ChannelAdapter], config: dict[str, Any], credentials: dic
             problems += [(".".join([part, *map(str, e["loc"])]), e["msg"]) for e in exc.errors()]
     if problems:
         raise InvalidInput(problems)
+
+
+def _adapter(cls: type[ChannelAdapter], config: dict[str, Any], credentials: dict[str, Any]
+             ) -> ChannelAdapter:
+    """The adapter this (checked) input makes, or InvalidInput naming each bad field."""
     try:
         return cls(config, credentials)
     except InvalidConfig as exc:
         raise InvalidInput([(f"config.{p.field}", p.message) for p in exc.problems]) from None
 
 
-def _moved_endpoints(cls: type[ChannelAdapter], old: dict[str, Any], new: dict[str, Any]
-                     ) -> list[str]:
-    """The endpoint keys whose effective value differs (defaults filled in on both sides)."""
-
-    def effective(config: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return cls.config_model.model_validate(config).model_dump()
-        except ValidationError:
-            return config
-
-    before, after = effective(old), effective(new)
-    return [k for k in cls.endpoints if config_value(before, k) != config_value(after, k)]
+def _effective(cls: type[ChannelAdapter], config: dict[str, Any]) -> dict[str, Any]:
+    """The config with its defaults filled in (as given, if it does not validate)."""
+    try:
+        return cls.config_model.model_validate(config).model_dump()
+    except ValidationError:
+        return config
 
 
-def _target_problems(settings: Settings, adapter: ChannelAdapter,
-                     config: dict[str, Any]) -> list[tuple[str, str]]:
-    """Where the channel would connect and write, checked against this deployment's rules."""
+def credential_route(kind: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Where a channel's credentials go and whom they are entrusted to, key by key
+    (endpoints, then user names, pinned keys, TLS, account ids), defaults filled in.
+    Changing any of it needs the credentials typed in again (save_channel)."""
+    cls = _kind(kind)
+    effective = _effective(cls, config)
+    return {key: config_value(effective, key)
+            for key in dict.fromkeys((*cls.endpoints, *cls.transport))}
+
+
+def _moved_route(kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    before, after = credential_route(kind, old), credential_route(kind, new)
+    return [key for key in after if before[key] != after[key]]
+
+
+def _place_problems(settings: Settings, cls: type[ChannelAdapter],
+                    config: dict[str, Any]) -> list[tuple[str, str]]:
+    """Where the channel would connect, write and read, checked against this deployment's
+    rules before anything is made of the config (an adapter may create its directories)."""
     found = []
-    for key in adapter.endpoints:
-        host = endpoint_host(config_value(config, key))
-        if host:
+    sandbox = bool(_effective(cls, config).get("sandbox"))
+    allowed = outbound.Allowed.of(settings.outbound_allow) + (
+        outbound.SANDBOX if sandbox else outbound.NOTHING)
+    for key in cls.endpoints:
+        value = config_value(config, key)
+        host = endpoint_host(value)
+        if host and not (key in cls.private_files and "://" not in str(value)):
             try:
-                outbound.check(host, None, adapter.outbound)
+                outbound.check(host, None, allowed)
             except outbound.OutboundRefused as exc:
                 found.append((f"config.{key}", exc.reason))
+    for key, reason in file_problems(settings, cls, config):
+        found.append((f"config.{key}", reason))
     roots = settings.allowed_web_roots
-    for key in adapter.directories:
+    for key in cls.directories:
         value = config_value(config, key)
         if isinstance(value, str) and not within(Path(value), roots):
             found.append((f"config.{key}", "目录须位于允许的网站目录之下（TONGFA_WEB_ROOTS）："
+                          + "、".join(map(str, roots))))
+    return found
+
+
+def file_problems(settings: Settings, cls: type[ChannelAdapter],
+                  config: dict[str, Any]) -> list[tuple[str, str]]:
+    """The config keys naming a file or directory outside the private roots. "" is the
+    adapter's default; a URL (a redis:// token store) is an address, checked as an endpoint."""
+    roots = settings.allowed_private_roots
+    found = []
+    for key in cls.private_files:
+        value = config_value(config, key)
+        if value in (None, "") or (isinstance(value, str) and key in cls.endpoints
+                                   and value.split("://", 1)[0] in ("redis", "rediss")):
+            continue
+        if not isinstance(value, str) or not within(Path(value), roots):
+            found.append((key, "文件须位于允许的私有目录之下（TONGFA_PRIVATE_ROOTS）："
                           + "、".join(map(str, roots))))
     return found
 
@@ -107,8 +157,9 @@ def save_channel(
     credentials: dict[str, Any] | None,
     actor: str,
 ) -> ChannelInstance:
-    """Add or replace a channel instance; credentials=None keeps the stored ones, unless an
-    endpoint moves: then they must be given again, so none go where their owner did not say."""
+    """Add or replace a channel instance; credentials=None keeps the stored ones, unless a
+    key of the credential route changes: then they must be given again, so none go where,
+    or to whom, their owner did not say."""
     s = uow.session
     settings = uow.ctx.settings
     row = s.exec(select(ChannelInstance).where(ChannelInstance.name == name)).first()
@@ -116,16 +167,16 @@ def save_channel(
         raise InvalidInput([("kind", f"已有渠道的类型不能更改（现为 {row.kind}）；请新建一个渠道")])
     cls = _kind(kind)
     if row is not None and credentials is None:
-        moved = _moved_endpoints(cls, row.config, config)
+        moved = _moved_route(kind, row.config, config)
         if moved:
-            raise InvalidInput([(f"config.{key}", ENDPOINT_MOVED) for key in moved])
+            raise InvalidInput([(f"config.{key}", ROUTE_CHANGED) for key in moved])
     old_creds = secrets.decrypt(settings, row.credentials_encrypted) if row else {}
     creds = old_creds if credentials is None else credentials
-    adapter = _adapter(cls, config, creds)
-    adapter.allow_outbound(outbound.Allowed.of(settings.outbound_allow))
-    problems = _target_problems(settings, adapter, config)
+    _checked(cls, config, creds)
+    problems = _place_problems(settings, cls, config)
     if problems:
         raise InvalidInput(problems)
+    _adapter(cls, config, creds)
     before = {"kind": row.kind, "config": row.config} if row else None
     row = row or ChannelInstance(name=name, kind=kind)
     row.kind, row.config, row.updated_at = kind, config, utcnow()
@@ -153,8 +204,13 @@ def list_channels(session: Session) -> list[ChannelInstance]:
 
 
 def adapter_for(settings: Settings, row: ChannelInstance) -> ChannelAdapter:
-    adapter = adapter_class(row.kind)(row.config,
-                                      secrets.decrypt(settings, row.credentials_encrypted))
+    """The adapter of a stored channel; InvalidConfig (nothing read) if it names a file
+    outside the private roots, e.g. stored before that rule or changed in the database."""
+    cls = adapter_class(row.kind)
+    outside = file_problems(settings, cls, row.config)
+    if outside:
+        raise InvalidConfig([Problem(key, reason) for key, reason in outside])
+    adapter = cls(row.config, secrets.decrypt(settings, row.credentials_encrypted))
     adapter.allow_outbound(outbound.Allowed.of(settings.outbound_allow))
     return adapter
 

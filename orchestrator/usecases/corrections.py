@@ -3,6 +3,7 @@
 A correction is a release of its own (`corrects: ID`), reviewed and signed like any
 other; each channel's adapter carries it out its way: the website replaces the page at
 the same address, Weibo (no edit) posts a correction that links the corrected page.
+A correction of a correction replaces the same first page and item (see versions.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.channels import adapter_for, get_channel
 from orchestrator.usecases.releases import get_release
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+from orchestrator.usecases.versions import withdrawal_version
 
 
 def plan(settings: Settings, session: Session, release: Release) -> list[dict[str, str]]:
@@ -68,6 +70,9 @@ def withdraw_delivery(ctx: Context, delivery_id: int) -> None:
             return
         adapter = adapter_for(ctx.settings, get_channel(uow.session, delivery.channel))
         receipt = Receipt.from_json(delivery.receipt)
+        release = uow.session.get(Release, delivery.release_id)
+        if release is not None:  # a channel that versions its items gives it this number
+            receipt.details["withdraw_version"] = withdrawal_version(uow.session, release)
     out = steps.call_adapter(lambda: adapter.withdraw(receipt))
     with UnitOfWork(ctx) as uow:
         delivery = steps.locked(uow.session, Delivery, delivery_id)

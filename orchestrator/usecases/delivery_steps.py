@@ -107,8 +107,10 @@ def as_claim(uow: UnitOfWork, delivery: Delivery) -> Claim:
 
 
 def locked(session: Session, model: type, row_id: int) -> Any:
-    """The row, locked until commit (PostgreSQL; SQLite's write lock is already held)."""
-    row = session.exec(select(model).where(model.id == row_id).with_for_update()).one_or_none() \
+    """The row, locked until commit (PostgreSQL; SQLite's write lock is already held), as
+    it is now: a copy this session loaded before the lock is overwritten, never used."""
+    row = session.exec(select(model).where(model.id == row_id).with_for_update()
+                       .execution_options(populate_existing=True)).one_or_none() \
         if 1 <= row_id <= MAX_ID else None
     if row is None:  # an id from a request (force-go-live, withdraw) may name no row
         raise NotFound(f"no {model.__name__.lower()} with id {row_id}")

@@ -18,7 +18,6 @@ from sqlmodel import Session, select
 
 from channels.contract import ChannelAdapter, Receipt
 from orchestrator.domain.clock import utcnow
-from orchestrator.domain.ratelimit import RateLimit
 from orchestrator.domain.retry import RetryPolicy
 from orchestrator.domain.states import (
     TERMINAL_DELIVERY_STATES,
@@ -33,7 +32,7 @@ from orchestrator.domain.states import (
 from orchestrator.store.models import Delivery, Release
 from orchestrator.usecases import audit, quota
 from orchestrator.usecases import delivery_steps as steps
-from orchestrator.usecases.channels import get_channel
+from orchestrator.usecases.channels import get_channel, posting_quota
 from orchestrator.usecases.rendering import render_all
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
@@ -210,6 +209,8 @@ def _waiting_for(release: Release) -> str:
         return f"waiting for the owner of group {release.golive_group} to consent"
     if release.group_status == "refused":
         return f"the owner of group {release.golive_group} refused it: edit the group"
+    if release.group_status == "removed":
+        return f"the owner of group {release.golive_group} removed it: edit the group"
     return ""
 
 
@@ -217,7 +218,8 @@ def ready_members(session: Session, release: Release, states: tuple[R, ...]) -> 
     """The releases that go live together with this one, if every one is ready; else None.
 
     Only consented members count: a release that names a group without its owner's
-    consent waits on its own and never holds the group back.
+    consent waits on its own and never holds the group back. The group goes live at the
+    latest time signed for any of its members: none goes out before its own signed time.
     """
     if _waiting_for(release):
         return None
@@ -232,6 +234,8 @@ def ready_members(session: Session, release: Release, states: tuple[R, ...]) -> 
         if member.state not in states or _waiting_for(member) or not deliveries or any(
                 d.state != D.STAGED for d in deliveries):
             return None
+        if member.go_live_at is not None and member.go_live_at > utcnow():
+            return None  # signed for later: the whole group waits for it
     return members
 
 
@@ -306,7 +310,7 @@ def publish_one(ctx: Context, delivery_id: int) -> None:
 def _claim_publish(uow: UnitOfWork, delivery: Delivery) -> steps.Claim | None:
     """steps.Claim for publishing, within the channel's posting quota shared by all workers."""
     channel = get_channel(uow.session, delivery.channel)
-    wait = quota.take(uow.session, channel.name, RateLimit.from_config(channel.config.get("rate")))
+    wait = quota.take(uow.session, channel.name, posting_quota(channel))
     if wait > 0:  # over quota: the post waits for its window instead of being refused
         if delivery.next_attempt_at is None or delivery.next_attempt_at <= utcnow():
             delivery.next_attempt_at = utcnow() + timedelta(seconds=wait)

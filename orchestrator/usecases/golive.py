@@ -16,7 +16,7 @@ from orchestrator.domain.review import check_not_contributor
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.domain.states import release_transition
-from orchestrator.store.models import Delivery, Release, SignOff
+from orchestrator.store.models import Delivery, GoLiveGroup, Release, SignOff
 from orchestrator.usecases import access, audit, fanout, releases, review
 from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.releases import get_release
@@ -51,17 +51,20 @@ def schedule(uow: UnitOfWork, release_id: int, at: dt.datetime | None, actor: st
                      after={"requested_go_live_at": iso(at)})
         uow.commit()
         return release.state
-    before = {"state": release.state, "go_live_at": iso(release.go_live_at)}
+    before = {"state": release.state, "go_live_at": iso(release.go_live_at),
+              "group_status": release.group_status}
     release.go_live_at = at
     voided = 0
     if release.state == R.IN_REVIEW:  # what reviewers sign now carries the new time
         release.content_hash = releases.validated_hash(uow, release)
         voided = releases.void_other_signoffs(s, release)
+    releases.ask_group_consent_again(s, release)  # the owner consented to the old time
     s.add(release)
     audit.record(s, actor=actor, action="release.scheduled", subject_type="release",
                  subject_id=release.id, release_id=release.id, before=before,
                  after={"state": release.state, "go_live_at": iso(at),
-                        "content_hash": release.content_hash or None},
+                        "content_hash": release.content_hash or None,
+                        "group_status": release.group_status},
                  detail={"signoffs_voided": voided} if voided else None)
     uow.commit()
     return release.state
@@ -101,8 +104,10 @@ def sign_reschedule(uow: UnitOfWork, release_id: int, actor: str, approve: bool,
     if not all(steps.intact(uow, release, d, signed) for d in rows):
         raise Refused("the content changed since it was approved; edit and submit it again")
     before = {"state": release.state, "go_live_at": iso(release.go_live_at),
-              "approved_hash": release.approved_hash, "held": release.held}
+              "approved_hash": release.approved_hash, "held": release.held,
+              "group_status": release.group_status}
     release.go_live_at = release.reschedule_to
+    releases.ask_group_consent_again(s, release)  # the owner consented to the old time
     payloads, digest = render_all(uow.ctx.settings, s, release)
     restaged = []
     for delivery in rows:
@@ -126,7 +131,8 @@ def sign_reschedule(uow: UnitOfWork, release_id: int, actor: str, approve: bool,
     audit.record(s, actor=who.name, action="release.rescheduled", subject_type="release",
                  subject_id=release.id, release_id=release.id, before=before,
                  after={"state": release.state, "go_live_at": iso(release.go_live_at),
-                        "approved_hash": digest, "restaged": restaged},
+                        "approved_hash": digest, "restaged": restaged,
+                        "group_status": release.group_status},
                  detail={**requested, **({"comment": comment} if comment else {})})
     if restaged:
         uow.enqueue("stage_release", priority=release.priority, release_id=release.id)
@@ -150,10 +156,14 @@ def hold(uow: UnitOfWork, release_id: int, actor: str) -> None:
     uow.commit()
 
 
-def pending_joiners(session: Session, actor: str) -> list[dict[str, Any]]:
-    """Releases asking to join a go-live group `actor` owns: what they consent to."""
+def group_joiners(session: Session, actor: str) -> list[dict[str, Any]]:
+    """Other authors' releases in, or asking to join, the go-live groups `actor` owns:
+    what they consent to, and whom they may still remove (not yet live)."""
     who = access.principal(session, actor)
-    rows = session.exec(select(Release).where(Release.group_status == "pending")
+    owned = select(GoLiveGroup.name).where(GoLiveGroup.owner == who.name)
+    rows = session.exec(select(Release).where(Release.golive_group.in_(owned),
+                                              Release.group_status.in_(("pending", "member")),
+                                              Release.author != who.name)
                         .order_by(Release.id)).all()
     return [releases.as_dict(session, r, who) for r in rows
             if access.allows(session, who, Op.CONSENT, r)]
@@ -182,6 +192,39 @@ def consent_to_group(uow: UnitOfWork, release_id: int, actor: str, accept: bool,
                  detail={"comment": comment} if comment else None)
     uow.commit()
     if accept and release.state == R.APPROVED:
+        fanout.hold_or_fire(uow.ctx, release.id)
+    return release.group_status
+
+
+def remove_from_group(uow: UnitOfWork, release_id: int, actor: str, comment: str) -> str:
+    """The group's owner takes back a consent (with a reason) before the joiner goes live.
+
+    The removed release waits on its own until its author names another group (or none);
+    the rest of the group no longer waits for it.
+    """
+    s = uow.session
+    get_release(s, release_id)  # NotFound, not a 500, for an id that does not exist
+    release = steps.locked(s, Release, release_id)  # not while the group goes live
+    access.check(s, actor, Op.HEADER, release)  # NotFound first for what one cannot see
+    access.check(s, actor, Op.CONSENT, release)
+    if release.group_status != "member" or release.author == actor:
+        raise Refused(f"release {release_id} is not another author's member of your group")
+    if not comment.strip():
+        raise InvalidInput([("comment", "removing a release from the group needs a reason")])
+    release.group_status = "removed"
+    s.add(release)
+    audit.record(s, actor=actor, action="release.group_removed", subject_type="release",
+                 subject_id=release.id, release_id=release.id, before={"group_status": "member"},
+                 after={"group": release.golive_group, "group_status": release.group_status},
+                 detail={"comment": comment})
+    waiting = s.exec(select(Release.id).where(Release.golive_group == release.golive_group,
+                                              Release.group_status == "member",
+                                              Release.state == R.APPROVED)
+                     .order_by(Release.id).limit(1)).first()
+    uow.commit()
+    if waiting is not None:  # the rest of the group may have waited only for it
+        fanout.hold_or_fire(uow.ctx, waiting)
+    if release.state == R.APPROVED:  # notes why it now waits on its own
         fanout.hold_or_fire(uow.ctx, release.id)
     return release.group_status
 

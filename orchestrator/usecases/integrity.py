@@ -1,29 +1,43 @@
 """Integrity watch: what is live must be what was approved, and stay that way.
 
-After go-live and then periodically, every published delivery whose channel can be
-read back is compared with its signed payload; any difference (a defaced page,
+After go-live and then periodically, the current delivery of every target whose channel
+can be read back is compared with its signed payload; any difference (a defaced page,
 injected spam blocks, a deleted post) raises an alert with a diff, in the audit trail.
+
+A *target* is one thing a channel shows: a channel instance and the remote id the
+platform gave (a website page, a Weibo post, a WeChat article, a desk's item version, a
+CMS page). A correction that replaces the item in place (website, CMS) publishes to the
+same target, and a withdrawal takes it down: only the target's latest word is compared,
+so neither raises an alert on the original.
+
+The scheduler only says which checks are due (`enqueue_due`, database only): each check
+runs as its own task (`tongfa.integrity`, queue `integrity`) so slow read-backs never
+hold up the scheduler's tick, its lease or a go-live.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import logging
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_
-from sqlmodel import select
+from sqlmodel import Session, select
 
-from channels.contract import ChannelError, Receipt
+from channels.contract import ChannelAdapter, ChannelError, Receipt
+from channels.registry import UnknownKind, adapter_class
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.states import DeliveryState as D
-from orchestrator.store.models import Delivery, IntegrityAlert
+from orchestrator.store.models import Delivery, IntegrityAlert, Release
 from orchestrator.usecases import audit
 from orchestrator.usecases.channels import adapter_for, get_channel
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
+log = logging.getLogger(__name__)
 MAX_DIFF = 20_000
+TASK = "integrity"
 
 
 def diff(approved: str, found: str) -> str:
@@ -32,36 +46,110 @@ def diff(approved: str, found: str) -> str:
     return "\n".join(lines)[:MAX_DIFF]
 
 
-def check(ctx: Context, every_seconds: float | None = None, limit: int = 200) -> list[dict]:
-    """Compare what is live with what was approved; returns the new alerts."""
+def same(approved: str, live: str) -> bool:
+    """Equal once line breaks are one kind: a platform or server that writes CR/LF (or
+    reads it back as LF) has not changed what readers see."""
+    return _lines(approved) == _lines(live)
+
+
+def _lines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def due(session: Session, every_seconds: float, limit: int) -> list[Delivery]:
+    """The current delivery of each target whose last check is older than every_seconds."""
+    due_before = utcnow() - timedelta(seconds=every_seconds)
+    rows = list(session.exec(
+        select(Delivery).join(Release, Release.id == Delivery.release_id).where(
+            Delivery.state == D.PUBLISHED, Delivery.revision == Release.revision,
+            or_(Delivery.checked_at.is_(None), Delivery.checked_at < due_before),
+        ).order_by(Delivery.id).limit(limit)).all())
+    latest = _latest_word(session, rows)
+    return [d for d in rows if d.receipt and _readable(d.kind) and latest.get(_target(d)) == d.id]
+
+
+def _readable(kind: str) -> bool:
+    """The kind's adapter can read a delivery back (else no task is worth sending)."""
+    try:
+        return adapter_class(kind).read_back is not ChannelAdapter.read_back
+    except UnknownKind:
+        return False
+
+
+def _target(delivery: Delivery) -> tuple[str, str]:
+    return delivery.channel, delivery.remote_id or f"delivery-{delivery.id}"
+
+
+def _latest_word(session: Session, rows: list[Delivery]) -> dict[tuple[str, str], int | None]:
+    """Per target, the delivery whose publish is the latest thing said there; None when
+    the latest thing was a withdrawal (nothing is meant to be shown)."""
+    remote_ids = {d.remote_id for d in rows if d.remote_id}
+    others = list(session.exec(select(Delivery).where(
+        Delivery.remote_id.in_(remote_ids), Delivery.state.in_([D.PUBLISHED, D.WITHDRAWN]))
+    ).all()) if remote_ids else []
+    said: dict[tuple[str, str], tuple[Any, int, int | None]] = {}
+    for d in {x.id: x for x in [*rows, *others]}.values():
+        withdrawn = d.state == D.WITHDRAWN
+        # when it became published or withdrawn, by our clock (a platform's may differ)
+        word = (_naive(d.updated_at), d.id, None if withdrawn else d.id)
+        if _target(d) not in said or word[:2] > said[_target(d)][:2]:
+            said[_target(d)] = word
+    return {target: word[2] for target, word in said.items()}
+
+
+def _naive(value: Any) -> Any:
+    return value.replace(tzinfo=None) if getattr(value, "tzinfo", None) else value
+
+
+def enqueue_due(ctx: Context, every_seconds: float | None = None, limit: int = 200) -> int:
+    """Send one integrity task per due check (for the scheduler's tick: no read-back here)."""
     if every_seconds is None:
         every_seconds = ctx.settings.integrity_interval_seconds
-    due_before = utcnow() - timedelta(seconds=every_seconds)
     with UnitOfWork(ctx) as uow:
-        rows = uow.session.exec(select(Delivery).where(
-            Delivery.state == D.PUBLISHED,
-            or_(Delivery.checked_at.is_(None), Delivery.checked_at < due_before),
-        ).order_by(Delivery.id).limit(limit)).all()
-        targets = [(d.id, adapter_for(ctx.settings, get_channel(uow.session, d.channel)),
-                    d.payload, Receipt.from_json(d.receipt)) for d in rows if d.receipt]
-    found = {}
-    for delivery_id, adapter, payload, receipt in targets:  # outside any transaction
-        try:
-            found[delivery_id] = (adapter.read_back(payload, receipt), adapter, payload)
-        except ChannelError:
-            continue  # cannot read now: try again next round
-    alerts = []
-    with UnitOfWork(ctx) as uow:
-        for delivery_id, (live, adapter, payload) in found.items():
-            delivery = uow.session.get(Delivery, delivery_id)
-            delivery.checked_at = utcnow()
+        rows = due(uow.session, every_seconds, limit)
+        for delivery in rows:
+            delivery.checked_at = utcnow()  # not sent again before its next round
             uow.session.add(delivery)
-            if live is None:
-                continue  # this channel cannot be read back
+            uow.enqueue(TASK, priority=TASK, delivery_id=delivery.id)
+        uow.commit()
+    return len(rows)
+
+
+def check(ctx: Context, every_seconds: float | None = None, limit: int = 200) -> list[dict]:
+    """Every due check, here and now (the CLI, tests); returns the new alerts."""
+    if every_seconds is None:
+        every_seconds = ctx.settings.integrity_interval_seconds
+    with UnitOfWork(ctx) as uow:
+        ids = [d.id for d in due(uow.session, every_seconds, limit)]
+    return [alert for delivery_id in ids for alert in check_one(ctx, delivery_id)]
+
+
+def check_one(ctx: Context, delivery_id: int) -> list[dict]:
+    """Read one delivery back and compare it with what was approved; the new alert, if any."""
+    with UnitOfWork(ctx) as uow:
+        delivery = uow.session.get(Delivery, delivery_id)
+        if delivery is None or delivery.state != D.PUBLISHED or not delivery.receipt:
+            return []
+        if _latest_word(uow.session, [delivery]).get(_target(delivery)) != delivery.id:
+            return []  # superseded by a correction or taken down since it was due
+        adapter = adapter_for(ctx.settings, get_channel(uow.session, delivery.channel))
+        payload, receipt = delivery.payload, Receipt.from_json(delivery.receipt)
+    try:
+        live = adapter.read_back(payload, receipt)  # outside any transaction
+    except ChannelError as exc:  # cannot read now: try again next round
+        if not exc.retryable:  # e.g. a private base_url not in TONGFA_OUTBOUND_ALLOW
+            log.warning("integrity: delivery %s on %s cannot be read back (%s)", delivery_id,
+                        delivery.channel, exc.code)
+        return []
+    with UnitOfWork(ctx) as uow:
+        delivery = uow.session.get(Delivery, delivery_id)
+        delivery.checked_at = utcnow()
+        uow.session.add(delivery)
+        alerts = []
+        if live is not None:  # None: this channel cannot be read back
             approved = adapter.shown(payload)
-            if live == approved or _already_alerted(uow, delivery_id, live):
-                continue
-            alerts.append(_alert(uow, delivery, approved, live))
+            if not same(approved, live) and not _already_alerted(uow, delivery_id, live):
+                alerts.append(_alert(uow, delivery, approved, live))
         uow.commit()
     return alerts
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from channels.contract import ChannelError, ValidationFailed
@@ -24,7 +25,7 @@ from orchestrator.domain.states import (
     release_transition,
 )
 from orchestrator.store import files
-from orchestrator.store.models import Delivery, Release, SignOff, User
+from orchestrator.store.models import Delivery, GoLiveGroup, Release, SignOff, User
 from orchestrator.usecases import access, audit, content_checks
 from orchestrator.usecases.channels import list_channels
 from orchestrator.usecases.rendering import adapters, render_all
@@ -52,7 +53,7 @@ def _store_files(uow: UnitOfWork, paths: list[str], base: Path, field: str) -> l
     return refs
 
 
-def _check_references(session: Session, data: ReleaseInput) -> None:
+def _check_references(session: Session, data: ReleaseInput, actor: str) -> None:
     known = {c.name for c in list_channels(session)}
     problems = [
         (f"channels[{i}]", f"no channel named {name!r} (configured: {', '.join(sorted(known))})")
@@ -66,22 +67,31 @@ def _check_references(session: Session, data: ReleaseInput) -> None:
         person = session.exec(select(User).where(User.name == name)).first()
         if person is None or "author" not in person.roles:
             problems.append((f"co_authors[{i}]", f"no author named {name!r}"))
-    if data.parent is not None and session.get(Release, data.parent) is None:
+    # one answer for a release that does not exist and one the actor may not read: the
+    # difference would tell them it exists (and, for corrects, whether it went out)
+    if data.parent is not None and _readable_or_none(session, data.parent, actor) is None:
         problems.append(("parent", f"no release with id {data.parent}"))
     if data.corrects is not None:
-        corrected = session.get(Release, data.corrects)
+        corrected = _readable_or_none(session, data.corrects, actor)
         if corrected is None or corrected.state not in ("published", "partially_published"):
             problems.append(("corrects", f"release {data.corrects} is not published"))
     if problems:
         raise InvalidInput(problems)
 
 
-def _apply(uow: UnitOfWork, release: Release, data: ReleaseInput, base: Path) -> None:
+def _readable_or_none(session: Session, release_id: int, actor: str) -> Release | None:
+    found = session.get(Release, release_id) if 1 <= release_id <= MAX_ID else None
+    if found is None or not access.allows(session, access.principal(session, actor), Op.READ, found):
+        return None
+    return found
+
+
+def _apply(uow: UnitOfWork, release: Release, data: ReleaseInput, base: Path, actor: str) -> None:
     problems = go_live_problems(data.go_live_at, now=utcnow(),
                                 horizon_days=uow.ctx.settings.go_live_horizon_days)
     if problems:
         raise InvalidInput(problems)
-    _check_references(uow.session, data)
+    _check_references(uow.session, data, actor)
     images = _store_files(uow, data.images, base, "images")
     attachments = _store_files(uow, data.attachments, base, "attachments")
     meta = data.metadata.model_dump(mode="json")
@@ -93,8 +103,7 @@ def _apply(uow: UnitOfWork, release: Release, data: ReleaseInput, base: Path) ->
     release.channels, release.overrides = list(data.channels), data.overrides
     release.images, release.attachments = images, attachments
     release.priority, release.parent_id = data.priority.value, data.parent
-    if data.group != release.golive_group or release.group_status is None:
-        release.group_status = _group_status(uow.session, release, data.group)
+    release.group_status = _group_status(uow.session, release, data.group)
     release.golive_group, release.corrects_id = data.group, data.corrects
     release.co_authors = [name for name in data.co_authors if name != release.author]
     release.go_live_at = data.go_live_at
@@ -102,11 +111,40 @@ def _apply(uow: UnitOfWork, release: Release, data: ReleaseInput, base: Path) ->
 
 
 def _group_status(session: Session, release: Release, group: str | None) -> str | None:
-    """Joining a go-live group needs its owner's consent (golive.consent_to_group)."""
+    """Joining a go-live group needs its owner's consent (golive.consent_to_group), given to
+    this content at this time: any edit of a joiner asks for it again. The first to name a
+    group owns it (GoLiveGroup) for good."""
     if not group:
         return None
-    owner = access.group_owner(session, group, exclude_id=release.id)
-    return "member" if owner is None or owner == release.author else "pending"
+    owner = access.group_owner(session, group)
+    if owner is None:
+        _found_group(session, group, release.author)
+        owner = access.group_owner(session, group)
+    if owner == release.author:
+        return "member"
+    if group == release.golive_group and release.group_status in ("refused", "removed"):
+        return release.group_status  # not asked again by the same group name
+    return "pending"
+
+
+def _found_group(session: Session, group: str, owner: str) -> None:
+    """Name a new go-live group; whoever names it first at the same moment owns it."""
+    try:
+        with session.begin_nested():
+            session.add(GoLiveGroup(name=group, owner=owner))
+    except IntegrityError:
+        pass  # named by someone else a moment ago: theirs
+
+
+def ask_group_consent_again(session: Session, release: Release) -> bool:
+    """A joiner's consent covered its content and time; after a change it is asked again.
+
+    True when the release went back to waiting for the group owner."""
+    if release.group_status != "member" or release.author == access.group_owner(
+            session, release.golive_group):
+        return False
+    release.group_status = "pending"
+    return True
 
 
 def contributed(release: Release, actor: str) -> None:
@@ -129,7 +167,7 @@ def void_other_signoffs(session: Session, release: Release) -> int:
 def create(uow: UnitOfWork, data: ReleaseInput, actor: str, base: Path = Path(".")) -> int:
     access.check(uow.session, actor, Op.CREATE)
     release = Release(title="", body_source="", body_html="", author=actor)
-    _apply(uow, release, data, base)
+    _apply(uow, release, data, base, actor)
     contributed(release, actor)
     uow.session.add(release)
     uow.session.flush()
@@ -181,7 +219,7 @@ def edit(uow: UnitOfWork, release_id: int, data: ReleaseInput, actor: str, base:
     }.get(ReleaseState(release.state), ReleaseState.IN_REVIEW)
     if target is not None:
         release.state = release_transition(release.state, target)
-    _apply(uow, release, data, base)
+    _apply(uow, release, data, base, actor)
     contributed(release, actor)
     release.revision += 1
     release.approved_hash = None
@@ -194,7 +232,7 @@ def edit(uow: UnitOfWork, release_id: int, data: ReleaseInput, actor: str, base:
         s, actor=actor, action="release.edited", subject_type="release", subject_id=release.id,
         release_id=release.id, before=before,
         after={"state": release.state, "revision": release.revision,
-               "content_hash": release.content_hash},
+               "content_hash": release.content_hash, "group_status": release.group_status},
         detail={"signoffs_voided": voided, "deliveries_cancelled": cancelled},
     )
     uow.commit()

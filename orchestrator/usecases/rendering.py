@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import object_session
 from sqlmodel import Session
 
 from channels.contract import ChannelAdapter, ReleaseView
@@ -12,6 +13,7 @@ from orchestrator.domain.hashing import content_hash
 from orchestrator.settings import Settings
 from orchestrator.store import files
 from orchestrator.store.models import Release
+from orchestrator.usecases import versions
 from orchestrator.usecases.channels import adapter_for, get_channel
 
 
@@ -23,6 +25,10 @@ def release_url(settings: Settings, release_id: int) -> str:
 def release_view(settings: Settings, release: Release, channel: str) -> ReleaseView:
     store = settings.resolved_files_dir
     assert release.id is not None
+    session = object_session(release)
+    root, version = (release.corrects_id, 1) if session is None else \
+        versions.item_version(session, release)
+    corrects = root if release.corrects_id is not None else None  # the first page, at any depth
     return ReleaseView(
         id=release.id,
         title=release.title,
@@ -37,14 +43,15 @@ def release_view(settings: Settings, release: Release, channel: str) -> ReleaseV
         attachments=tuple(files.attachment(store, ref) for ref in release.attachments),
         parent_id=release.parent_id,
         go_live_at=release.go_live_at,
-        corrects_id=release.corrects_id,
-        corrects_url=release_url(settings, release.corrects_id) if release.corrects_id else None,
+        corrects_id=corrects,
+        corrects_url=release_url(settings, corrects) if corrects else None,
+        version=version,
     )
 
 
 def hashed_fields(release: Release) -> dict[str, Any]:
     """The release-level part of what reviewers sign (besides every channel's payload)."""
-    return {
+    fields = {
         "id": release.id,
         "title": release.title,
         "summary": release.summary,
@@ -57,6 +64,9 @@ def hashed_fields(release: Release) -> dict[str, Any]:
         "images": [ref["sha256"] for ref in release.images],
         "attachments": [ref["sha256"] for ref in release.attachments],
     }
+    if release.golive_group:  # with whom it goes live is signed; without a group, as before
+        fields["golive_group"] = release.golive_group
+    return fields
 
 
 def adapters(settings: Settings, session: Session, release: Release) -> dict[str, ChannelAdapter]:

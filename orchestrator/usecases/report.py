@@ -11,19 +11,22 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from orchestrator.domain.clock import EARLIEST, LATEST
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.store.models import AuditEvent, Delivery, Release
 
-QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+QUARTER = re.compile(r"([0-9]{4})Q([1-4])")
 COLUMNS = ("department", "channel", "published", "median_approval_to_live_s", "failures",
            "corrections")
 
 
 def quarter_bounds(quarter: str) -> tuple[dt.datetime, dt.datetime]:
-    match = QUARTER.match(quarter)
+    match = QUARTER.fullmatch(quarter)
     if not match:
         raise InvalidInput([("quarter", "like 2026Q4")])
     year, q = int(match[1]), int(match[2])
+    if not EARLIEST.year <= year < LATEST.year:  # the years a typed time may name
+        raise InvalidInput([("quarter", f"a year from {EARLIEST.year} to {LATEST.year - 1}")])
     start = dt.datetime(year, 3 * q - 2, 1, tzinfo=dt.UTC)
     end = dt.datetime(year + (q == 4), 1 if q == 4 else 3 * q + 1, 1, tzinfo=dt.UTC)
     return start, end

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from orchestrator.domain.access import Op
@@ -17,6 +18,7 @@ from orchestrator.domain.review import (
 from orchestrator.domain.states import ReleaseState, release_transition
 from orchestrator.store.models import Release, SignOff
 from orchestrator.usecases import access, audit, fanout
+from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.releases import get_release
 from orchestrator.usecases.rendering import render_all
 from orchestrator.usecases.unit_of_work import UnitOfWork
@@ -60,7 +62,10 @@ def signable_step(uow: UnitOfWork, release: Release, actor: str) -> int:
 def _prepare(uow: UnitOfWork, release_id: int, actor: str) -> tuple[Release, ReviewPolicy, int, str]:
     """Check who may sign now, and that the content is still what was submitted."""
     s = uow.session
-    release = get_release(s, release_id)
+    get_release(s, release_id)  # NotFound, not a 500, for an id that does not exist
+    # locked until commit: a second signer of the same step (or a rejection) waits, then
+    # sees this signature and the state it left
+    release = steps.locked(s, Release, release_id)
     access.check(s, actor, Op.SIGN, release)  # who first: a state is news only to readers
     policy = policy_for(uow, release)
     step = signable_step(uow, release, actor)
@@ -70,13 +75,24 @@ def _prepare(uow: UnitOfWork, release_id: int, actor: str) -> tuple[Release, Rev
     return release, policy, step, digest
 
 
+def _record(session: Session, signoff: SignOff) -> None:
+    """Store a signature; the database keeps one per step of one hash (uq_sign_off_valid_step)
+    should a signer ever get past the row lock."""
+    try:
+        with session.begin_nested():
+            session.add(signoff)
+    except IntegrityError:
+        raise Refused(f"step {signoff.step + 1} was signed a moment ago by someone else; "
+                      "look at the release again") from None
+
+
 def approve(uow: UnitOfWork, release_id: int, actor: str, comment: str = "") -> str:
     """Sign the current step; the last signature approves and fans out. Returns the new state."""
     s = uow.session
     release, policy, step, digest = _prepare(uow, release_id, actor)
-    s.add(SignOff(release_id=release.id, revision=release.revision, step=step,
-                  role=policy.steps[step].role, signer=actor, decision="approve",
-                  comment=comment, content_hash=digest))
+    _record(s, SignOff(release_id=release.id, revision=release.revision, step=step,
+                       role=policy.steps[step].role, signer=actor, decision="approve",
+                       comment=comment, content_hash=digest))
     audit.record(
         s, actor=actor, action="review.signed", subject_type="release", subject_id=release.id,
         release_id=release.id,
@@ -111,9 +127,9 @@ def reject(uow: UnitOfWork, release_id: int, actor: str, comment: str) -> None:
         raise InvalidInput([("comment", "a rejection needs a reason")])
     s = uow.session
     release, policy, step, digest = _prepare(uow, release_id, actor)
-    s.add(SignOff(release_id=release.id, revision=release.revision, step=step,
-                  role=policy.steps[step].role, signer=actor, decision="reject",
-                  comment=comment, content_hash=digest))
+    _record(s, SignOff(release_id=release.id, revision=release.revision, step=step,
+                       role=policy.steps[step].role, signer=actor, decision="reject",
+                       comment=comment, content_hash=digest))
     release.state = release_transition(release.state, ReleaseState.REJECTED)
     release.state_reason = comment
     s.add(release)

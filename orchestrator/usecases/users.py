@@ -159,14 +159,6 @@ def user_for_token(session: Session, token: str) -> User:
     return user
 
 
-def require_role(user: User, *roles: str) -> None:
-    if user.disabled:
-        raise Forbidden(f"{user.name} is disabled")
-    if "admin" in user.roles or any(r in user.roles for r in roles):
-        return
-    raise Forbidden(f"{user.name} needs the role {' or '.join(roles)}")
-
-
 def change_roles(uow: UnitOfWork, name: str, actor: str, *, add: list[str] | None = None,
                  remove: list[str] | None = None, exact: list[str] | None = None) -> list[str]:
     """Add and remove roles, or set exactly these; returns the roles now held."""

@@ -24,7 +24,7 @@ from orchestrator.web.auth import CHANNELS, Viewer, flash, require
 from orchestrator.web.pages import act, ctx_of, redirect, render
 
 router = APIRouter()
-Admin = Annotated[Viewer, Depends(require(*CHANNELS))]
+Admin = Annotated[Viewer, Depends(require(CHANNELS))]
 
 
 def health(session: Session, row: ChannelInstance) -> dict[str, Any]:

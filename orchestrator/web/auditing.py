@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlmodel import select
 from starlette.responses import Response
 
+from orchestrator.domain.clock import instant
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.release import MAX_ID
 from orchestrator.domain.spreadsheet import safe_cell
@@ -26,10 +27,10 @@ from orchestrator.store.models import AuditEvent
 from orchestrator.usecases import audit, releases
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from orchestrator.web.auth import AUDIT, Viewer, require
-from orchestrator.web.pages import ctx_of, parse_local, problem_text, render
+from orchestrator.web.pages import ctx_of, problem_text, render
 
 router = APIRouter(prefix="/audit")
-Auditor = Annotated[Viewer, Depends(require(*AUDIT))]
+Auditor = Annotated[Viewer, Depends(require(AUDIT))]
 PAGE = 100
 EXPORT_PAGE = 1000
 COLUMNS = ("id", "at", "actor", "action", "subject_type", "subject_id", "release_id", "channel",
@@ -48,7 +49,7 @@ def filters_of(request: Request) -> tuple[dict[str, Any], dict[str, str]]:
         "release_id": int(release) if release else None,
         "channel": raw["channel"] or None, "actor": raw["actor"] or None,
         "action": raw["action"] or None,
-        "since": parse_local(raw["since"], "since"), "until": parse_local(raw["until"], "until"),
+        "since": instant(raw["since"], "since"), "until": instant(raw["until"], "until"),
     }, raw
 
 
@@ -59,7 +60,8 @@ def _actions(ctx: Context) -> list[str]:
 
 
 @router.get("")
-def search(request: Request, who: Auditor, after_id: int = 0) -> Response:
+def search(request: Request, who: Auditor,
+           after_id: Annotated[int, Query(ge=0, le=MAX_ID)] = 0) -> Response:
     ctx = ctx_of(request)
     error, rows, raw = "", [], {k: request.query_params.get(k, "") for k in FILTERS}
     try:
@@ -72,7 +74,8 @@ def search(request: Request, who: Auditor, after_id: int = 0) -> Response:
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     query = urlencode({k: v for k, v in raw.items() if v})
-    return render(request, "audit.html", who, rows=rows, raw=raw, error=error, query=query,
+    return render(request, "audit.html", who, status=422 if error else 200, rows=rows,
+                  raw=raw, error=error, query=query,
                   next_after=rows[-1]["id"] if more else None, actions=_actions(ctx),
                   verdict=None)
 

@@ -28,6 +28,7 @@ from fastapi import HTTPException, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.responses import Response
 
+from orchestrator.domain.access import SIGNING_ROLES, Duty, Op, Principal, has_duty, may_ever
 from orchestrator.domain.errors import Forbidden
 from orchestrator.settings import Settings
 from orchestrator.store.secrets import key_file
@@ -37,11 +38,14 @@ from orchestrator.usecases.users import session_user
 COOKIE = "tongfa_console"
 SESSION_SECONDS = 8 * 3600  # one working day; then sign in again
 
-# Which room needs which roles (admin passes every check, as in users.require_role).
-PRESS = ("author",)
-REVIEW = ("reviewer", "secrecy", "approver")
-CHANNELS = ("channel_admin",)
-AUDIT = ("auditor",)
+# The console's rooms; who enters which is the access policy's (domain/access.py)
+PRESS, REVIEW, CHANNELS, AUDIT = "press", "review", "channels", "audit"
+
+
+def rooms(p: Principal) -> dict[str, bool]:
+    return {PRESS: p.holds("author"), REVIEW: p.holds(*SIGNING_ROLES),
+            CHANNELS: has_duty(p, Duty.CHANNELS), AUDIT: has_duty(p, Duty.AUDIT)}
+
 
 
 def session_key(settings: Settings) -> bytes:
@@ -80,13 +84,13 @@ class Viewer:
     name: str
     roles: list[str] = field(default_factory=list)
 
-    def has(self, *roles: str) -> bool:
-        return "admin" in self.roles or any(r in self.roles for r in roles)
+    @property
+    def principal(self) -> Principal:
+        return Principal.of(self.name, self.roles)
 
     @property
     def rooms(self) -> dict[str, bool]:
-        return {"press": self.has(*PRESS), "review": self.has(*REVIEW),
-                "channels": self.has(*CHANNELS), "audit": self.has(*AUDIT)}
+        return rooms(self.principal)
 
 
 class SignInRequired(Exception):
@@ -148,13 +152,17 @@ def viewer(request: Request) -> Viewer:
         return Viewer(user.name, list(user.roles))
 
 
-def require(*roles: str) -> Callable[[Request], Viewer]:
-    """A dependency: the signed-in viewer, who must hold one of `roles` (none = anyone)."""
+def require(room: str | Op | None = None) -> Callable[[Request], Viewer]:
+    """A dependency: the signed-in viewer, who must be let into `room`, or be someone who
+    may do the operation to some release at all (access.may_ever); None = anyone."""
 
     def dependency(request: Request) -> Viewer:
         who = viewer(request)
-        if roles and not who.has(*roles):
-            raise Forbidden(f"{who.name} 没有访问此页面所需的角色（{' / '.join(roles)}）")
+        if room is None:
+            return who
+        allowed = may_ever(who.principal, room) if isinstance(room, Op) else who.rooms[room]
+        if not allowed:
+            raise Forbidden(f"{who.name} 没有进入此处（{room}）所需的角色")
         return who
 
     return dependency

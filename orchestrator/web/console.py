@@ -17,13 +17,14 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from orchestrator.domain.errors import Forbidden, NotFound, Refused
+from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused, invalid_input
 from orchestrator.usecases import users
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from orchestrator.web import admin, auditing, press, reviews
@@ -76,12 +77,17 @@ def _errors(app: FastAPI) -> None:
             return JSONResponse({"detail": "请先登录"}, status_code=401)
         return RedirectResponse(f"{root(request)}/login?next={quote(request.url.path)}", 303)
 
+    @app.exception_handler(RequestValidationError)
+    def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        return _refused(request, invalid_input(exc.errors()))  # no input echoed back
+
     @app.exception_handler(Refused)
     def _refused(request: Request, exc: Refused) -> Response:
-        status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, Forbidden) else 409
+        status = (404 if isinstance(exc, NotFound) else 403 if isinstance(exc, Forbidden)
+                  else 422 if isinstance(exc, InvalidInput) else 409)
         if _wants_json(request):
             return JSONResponse({"detail": str(exc)}, status_code=status)
-        title = {404: "找不到", 403: "无权访问"}.get(status, "未能完成")
+        title = {404: "找不到", 403: "无权访问", 422: "输入有误"}.get(status, "未能完成")
         return render(request, "error.html", _who_or_none(request), status=status, title=title,
                       message=problem_text(exc))
 

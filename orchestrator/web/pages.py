@@ -45,6 +45,7 @@ ACTION_LABELS = {
     "token.created": "签发接口令牌", "token.revoked": "吊销接口令牌",
     "release.reschedule_requested": "申请改期", "release.rescheduled": "签署改期",
     "release.reschedule_refused": "驳回改期", "release.group_consented": "同意加入同步上线组",
+    "release.group_removed": "移出同步上线组",
     "release.group_refused": "拒绝加入同步上线组",
 }
 ROLE_LABELS = {
@@ -62,18 +63,6 @@ def local_time(value: dt.datetime | str | None, seconds: bool = False) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(CST).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
-
-
-def parse_local(value: str, field: str) -> dt.datetime | None:
-    """A `datetime-local` input (Beijing time) as an aware datetime; '' is None."""
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput([(field, "时间格式应为 2026-11-29T09:00")]) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=CST)
 
 
 templates.env.filters["local"] = local_time

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from orchestrator.domain.access import Op
-from orchestrator.domain.clock import iso, utcnow
+from orchestrator.domain.clock import instant, iso, utcnow
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.release import parse_release
 from orchestrator.domain.states import EDITABLE_RELEASE_STATES
@@ -27,13 +27,12 @@ from orchestrator.web.pages import (
     act,
     ctx_of,
     local_time,
-    parse_local,
     redirect,
     render,
 )
 
 router = APIRouter(prefix="/press")
-Author = Annotated[Viewer, Depends(require(*PRESS))]
+Author = Annotated[Viewer, Depends(require(PRESS))]
 
 
 @router.get("")
@@ -41,7 +40,7 @@ def press_home(request: Request, who: Author) -> Response:
     with UnitOfWork(ctx_of(request)) as uow:
         viewer, found = releases.visible_releases(uow.session, who.name, op=Op.READ)
         rows = [releases.as_dict(uow.session, r, viewer) for r in found]
-        joiners = golive.pending_joiners(uow.session, who.name)
+        joiners = golive.group_joiners(uow.session, who.name)
     return render(request, "press_list.html", who, releases=rows, joiners=joiners)
 
 
@@ -164,7 +163,7 @@ async def schedule(request: Request, release_id: int, who: Author) -> Response:
     form = await request.form()
 
     def run() -> str:
-        at = None if form.get("now") else parse_local(str(form.get("at", "")), "at")
+        at = None if form.get("now") else instant(str(form.get("at", "")), "at")
         if at is None and not form.get("now"):
             raise InvalidInput([("at", "请填写上线时间，或选择“就绪后立即上线”")])
         with UnitOfWork(ctx_of(request)) as uow:
@@ -191,5 +190,19 @@ async def consent(request: Request, release_id: int, who: Author) -> Response:
         with UnitOfWork(ctx_of(request)) as uow:
             golive.consent_to_group(uow, release_id, who.name, accept, comment)
         return f"已{'同意' if accept else '拒绝'}稿件 {release_id} 加入同步上线组"
+
+    return act(request, who, run, "/press")
+
+
+@router.post("/{release_id}/group-remove")
+async def group_remove(request: Request, release_id: int, who: Author) -> Response:
+    """The go-live group's owner takes a consented release out of the group (移出本组)."""
+    form = await request.form()
+    comment = str(form.get("comment", "")).strip()
+
+    def run() -> str:
+        with UnitOfWork(ctx_of(request)) as uow:
+            golive.remove_from_group(uow, release_id, who.name, comment)
+        return f"已将稿件 {release_id} 移出同步上线组"
 
     return act(request, who, run, "/press")

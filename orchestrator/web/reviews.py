@@ -31,8 +31,9 @@ from orchestrator.web.auth import REVIEW, Viewer, require
 from orchestrator.web.pages import act, ctx_of, render
 
 router = APIRouter(prefix="/review")
-Reviewer = Annotated[Viewer, Depends(require(*REVIEW))]
-Approver = Annotated[Viewer, Depends(require("approver"))]
+Reviewer = Annotated[Viewer, Depends(require(REVIEW))]
+Forcer = Annotated[Viewer, Depends(require(Op.FORCE))]
+Rescheduler = Annotated[Viewer, Depends(require(Op.SIGN_RESCHEDULE))]
 
 
 def signable_step(uow: UnitOfWork, release: Release, who: Viewer) -> tuple[int | None, str]:
@@ -183,7 +184,7 @@ async def reject(request: Request, release_id: int, who: Reviewer) -> Response:
 
 
 @router.post("/{release_id}/force")
-async def force(request: Request, release_id: int, who: Approver) -> Response:
+async def force(request: Request, release_id: int, who: Forcer) -> Response:
     """Go live without the channels that could not be staged (golive.force_go_live)."""
     reason = str((await request.form()).get("reason", "")).strip()
 
@@ -196,7 +197,7 @@ async def force(request: Request, release_id: int, who: Approver) -> Response:
 
 
 @router.post("/{release_id}/reschedule")
-async def reschedule(request: Request, release_id: int, who: Approver) -> Response:
+async def reschedule(request: Request, release_id: int, who: Rescheduler) -> Response:
     """Sign (or refuse, with a reason) a go-live time asked for after approval."""
     form = await request.form()
     approve, comment = form.get("approve") == "1", str(form.get("comment", "")).strip()

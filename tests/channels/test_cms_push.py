@@ -99,7 +99,7 @@ def receiver(secret: str = SECRET) -> tuple[FastAPI, dict[str, Any]]:
         page = state["pages"].get(key)
         if page is None or page["deleted"]:
             return JSONResponse({"error": "not found"}, 404)
-        return JSONResponse(page["answer"])
+        return JSONResponse({**page["answer"], "document": page["doc"]})
 
     @app.delete("/api/releases/{key}")
     async def remove(key: str, request: Request) -> Response:

@@ -476,6 +476,42 @@ def test_withdrawal_sends_a_canceled_version_everywhere(tmp_path, schemas_if_pre
 
 
 
+def test_withdrawing_a_corrected_release_takes_down_every_version(tmp_path):
+    """The feed lies under the served site: after a withdrawal the original and the
+    corrected versions answer 410 Gone, and the notice is a new version of its own —
+    never written over the correction's file."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from starlette.testclient import TestClient
+
+    from orchestrator.api.app import PublicFiles
+
+    site = tmp_path / "site"
+    root = site / "feed"
+    adapter = NewsfeedAdapter({"delivery": ["atom"], "formats": ["newsml", "nitf"], "atom": {
+        "directory": str(root), "base_url": "http://127.0.0.1:8000/site/feed"}})
+    _, original = go_live(adapter, release())
+    corrected_payload, corrected = go_live(
+        adapter, release(release_id=9, corrects_id=8, title=TITLE + "（更正）"),
+        key="tongfa-9-r1-paper")
+    v2 = (root / "tongfa-8-v2.xml").read_bytes()
+    assert v2 == corrected_payload["documents"]["newsml"].encode()
+    served = TestClient(Starlette(routes=[Mount("/site", PublicFiles(directory=str(site)))]))
+    assert served.get("/site/feed/tongfa-8-v1.xml").status_code == 200  # a correction keeps it
+    assert served.get("/site/feed/tongfa-8-v2.xml").content == v2
+    for receipt in (original, corrected):  # withdrawn through either receipt, twice: the same
+        adapter.withdraw(receipt)
+        for name in ("tongfa-8-v1.xml", "tongfa-8-v1.nitf.xml", "tongfa-8-v2.xml",
+                     "tongfa-8-v2.nitf.xml"):
+            assert served.get(f"/site/feed/{name}").status_code == 410, name
+            assert not (root / name).exists(), name
+    notice = served.get("/site/feed/tongfa-8-v3.xml")
+    assert notice.status_code == 200 and b"stat:canceled" in notice.content
+    feed = feedparser.parse((root / "newsfeed.atom").read_bytes())
+    [entry] = feed.entries
+    assert {e.href.rsplit("/", 1)[-1] for e in entry.enclosures} >= {"tongfa-8-v3.xml"}
+
+
 # ------------------------------------------------------------------ for the contract kit
 
 

@@ -11,12 +11,14 @@ UID, TOKEN = "5000000001", "tok-1"
 
 
 def test_lookup_pages_back_past_later_posts(tmp_path):
-    with SandboxServer(create_app({UID: TOKEN}, posts_per_hour=1000)) as server:
+    with SandboxServer(create_app({UID: TOKEN}, posts_per_hour=1000, posts_per_day=1000,
+                                  app_posts_per_hour=1000)) as server:
         weibo = WeiboAdapter({"api_base": server.url, "safe_domain": "127.0.0.1", "uid": UID,
                               "sandbox": True}, {"access_token": TOKEN})
 
         def go_live(n: int) -> dict:
-            payload = weibo.render(view(id=n, url=f"http://127.0.0.1/articles/{n}.html"))
+            payload = weibo.render(view(id=n, title=f"关于第{n}号事项的通知",
+                                        url=f"http://127.0.0.1/articles/{n}.html"))
             weibo.publish(payload, {}, f"k{n}")
             return payload
 

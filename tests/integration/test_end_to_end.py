@@ -111,7 +111,7 @@ def test_release_reaches_every_channel_once(backend, weibo_sandbox, tmp_path):
 
         posts = requests.get(f"{weibo_sandbox}/_sandbox/posts", timeout=5).json()
         posts = posts.get("posts", posts) if isinstance(posts, dict) else posts
-        mine = [p for p in posts if f"/articles/{rid}.html" in p["text"]]
+        mine = [p for p in posts if f"/articles/{rid}.html" in p["sent_text"]]
         assert sorted(str(p.get("uid") or p.get("account")) for p in mine) == sorted(ACCOUNTS)
         page = settings.resolved_site_root / "articles" / f"{rid}.html"
         assert "关于做好冬季安全生产工作的通知" in page.read_text(encoding="utf-8")

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from channels.sandbox.server import SandboxServer
-from channels.sandbox.weibo import create_app, weibo_length
+from channels.sandbox.weibo import create_app, short_link, weibo_length
 
 UID, TOKEN = "5000000001", "tok-1"
 UID2, TOKEN2 = "5000000002", "tok-2"
@@ -61,7 +61,8 @@ def test_a_post_answers_a_status_object_and_is_kept_with_its_receive_time(url):
     assert answer.status_code == 200
     status = answer.json()
     assert isinstance(status["id"], int) and status["idstr"] == str(status["id"])
-    assert status["mid"] == status["idstr"] and status["text"] == f"关于冬季安全生产的通知 {LINK}"
+    assert status["mid"] == status["idstr"]
+    assert status["text"] == f"关于冬季安全生产的通知 {short_link(LINK)}"  # as the platform keeps it
     assert status["user"] == {**status["user"], "id": int(UID), "idstr": UID}
     assert time.strptime(status["created_at"], "%a %b %d %H:%M:%S +0800 %Y")
     [kept] = posts(url)
@@ -122,6 +123,64 @@ def test_only_one_of_many_concurrent_identical_posts_is_stored(url):
         thread.join()
     assert sorted(answers) == [200] + [400] * 11
     assert len(posts(url)) == 1
+
+
+def test_every_link_is_kept_and_answered_as_a_t_cn_short_link_that_expands_back(url):
+    long = "http://127.0.0.1/articles/" + "x" * 300 + ".html"
+    status = share(url, f"长链接{long}中文 {LINK}").json()
+    assert status["text"] == f"长链接{short_link(long)}中文 {short_link(LINK)}"
+    assert short_link(long) != short_link(LINK) and len(short_link(long)) == len("http://t.cn/") + 7
+    assert posts(url)[0]["text"] == status["text"]
+    timeline = requests.get(f"{url}/2/statuses/user_timeline.json",
+                            params={"access_token": TOKEN}, timeout=5).json()
+    assert timeline["statuses"][0]["text"] == status["text"]
+    expanded = requests.get(f"{url}/2/short_url/expand.json", timeout=5, params={
+        "access_token": TOKEN, "url_short": [short_link(long), "http://t.cn/unknown"]}).json()
+    assert expanded["urls"] == [
+        {"url_short": short_link(long), "url_long": long, "type": 0, "result": True},
+        {"url_short": "http://t.cn/unknown", "url_long": "", "type": 0, "result": False}]
+    shown = requests.get(f"{url}/2/statuses/show.json", timeout=5,
+                         params={"access_token": TOKEN, "id": status["idstr"]}).json()
+    assert shown["text"] == status["text"]
+
+
+def test_the_same_words_with_another_link_soon_after_is_similar_text(url):
+    assert share(url, f"关于冬季安全生产的通知 {LINK}").status_code == 200
+    body = assert_error(share(url, f"关于冬季安全生产的通知  {LINK}?v=2"), 20017, 400)
+    assert body["error"] == "Repeated weibo text!"
+    assert share(url, f"关于冬季安全生产的补充通知 {LINK}").status_code == 200
+
+
+def test_similar_text_is_only_refused_within_its_window(server):
+    app = create_app({UID: TOKEN}, similar_window_s=0.3)
+    with SandboxServer(app) as running:
+        assert share(running.url, f"相似 {LINK}").status_code == 200
+        assert_error(share(running.url, f"相似 {LINK}?a"), 20017, 400)
+        time.sleep(0.35)
+        assert share(running.url, f"相似 {LINK}?a").status_code == 200
+
+
+def test_the_daily_quota_of_an_account_answers_10024(server):
+    with SandboxServer(create_app({UID: TOKEN, UID2: TOKEN2}, posts_per_day=3)) as running:
+        for n in range(3):
+            assert share(running.url, f"第{n}条 {LINK}").status_code == 200
+        body = assert_error(share(running.url, f"第4条 {LINK}"), 10024, 403)
+        assert body["error"] == "User requests for (statuses/share) out of rate limit!"
+        assert share(running.url, f"第4条 {LINK}", token=TOKEN2).status_code == 200
+
+
+def test_the_apps_hourly_quota_over_all_accounts_answers_20016(server):
+    with SandboxServer(create_app({UID: TOKEN, UID2: TOKEN2}, app_posts_per_hour=3)) as running:
+        assert share(running.url, f"一 {LINK}").status_code == 200
+        assert share(running.url, f"二 {LINK}", token=TOKEN2).status_code == 200
+        assert share(running.url, f"三 {LINK}").status_code == 200
+        body = assert_error(share(running.url, f"四 {LINK}", token=TOKEN2), 20016, 400)
+        assert body["error"] == "Update weibo too fast!"
+
+
+def test_a_busy_fault_answers_only_a_busy_code(url):
+    faults(url, busy_next=1, busy_code=20019)  # a platform rule's code is not a fault
+    assert_error(share(url, f"a {LINK}"), 10001, 500)
 
 
 def test_the_default_limit_is_30_posts_an_hour_per_account(url):
@@ -196,7 +255,7 @@ def test_a_dropped_answer_gives_a_gateway_timeout_after_the_post_was_stored(url)
     with pytest.raises(ValueError):
         answer.json()
     [kept] = posts(url)
-    assert kept["text"] == f"丢失的应答 {LINK}" and kept["answer_dropped"]
+    assert kept["sent_text"] == f"丢失的应答 {LINK}" and kept["answer_dropped"]
     timeline = requests.get(f"{url}/2/statuses/user_timeline.json",
                             params={"access_token": TOKEN}, timeout=5).json()
     assert timeline["statuses"][0]["id"] == kept["id"]
@@ -207,7 +266,7 @@ def test_a_dropped_connection_leaves_the_client_without_an_answer(url):
     faults(url, drop_responses=1, drop_mode="close")
     with pytest.raises(requests.ConnectionError):
         share(url, f"断开 {LINK}")
-    assert [p["text"] for p in posts(url)] == [f"断开 {LINK}"]
+    assert [p["sent_text"] for p in posts(url)] == [f"断开 {LINK}"]
 
 
 def test_latency_makes_the_client_time_out_while_the_post_still_goes_through(url):
@@ -288,4 +347,4 @@ def test_accounts_may_be_given_as_pairs_and_the_app_mounted_under_a_prefix():
         faults(base, drop_responses=1, drop_mode="close", rate_limit=5)
         with pytest.raises(requests.RequestException):  # the answer breaks off half-way
             share(base, f"c {LINK}")
-        assert [p["text"] for p in posts(base)] == [f"a {LINK}", f"c {LINK}"]
+        assert [p["sent_text"] for p in posts(base)] == [f"a {LINK}", f"c {LINK}"]

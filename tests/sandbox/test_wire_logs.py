@@ -39,7 +39,7 @@ def test_weibo_logs_every_share_with_its_answer_and_its_faults_by_count():
             {"path": "statuses/share.json", "fault": "drop", "at": [2]},
             {"path": "statuses/share.json", "fault": "busy", "at": [3]}]}).raise_for_status()
         answers = [requests.post(f"{server.url}{SHARE}", timeout=5, data={
-            "access_token": TOKEN, "status": f"通知 {LINK}?v={i % 2}"}).status_code
+            "access_token": TOKEN, "status": f"{'甲乙'[i % 2]}通知 {LINK}?v={i % 2}"}).status_code
             for i in range(4)]
         assert answers == [200, 504, 500, 400]  # ok, answer lost, busy, repeat (20019)
         log = wire(server.url)

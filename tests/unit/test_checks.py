@@ -662,3 +662,192 @@ def test_the_shipped_list_has_categories_with_severities():
     assert {w.severity for w in words} <= {BLOCK, FLAG}
     assert all(w.category for w in words)
     assert {w.word for w in words} >= {"博彩", "六合彩", "网上赌场"}
+
+
+# ------------------------------------------- findings of the attack on the checks (2026-12)
+
+# Every Default_Ignorable_Code_Point (Unicode DerivedCoreProperties), not a hand-kept range:
+# a combining grapheme joiner, Hangul fillers, Mongolian free variation selectors,
+# variation selectors, tag characters, the invisible operators and deprecated format controls.
+@pytest.mark.parametrize("hidden", [
+    "\u034f", "\u115f", "\u1160", "\u3164", "\uffa0", "\u180b", "\u180f", "\ufe00", "\ufe0f",
+    "\U000e0000", "\U000e0041", "\U000e0fff", "\u2065", "\u206a", "\u206f", "\u17b4",
+    "\U0001d173",
+])
+def test_any_default_ignorable_character_is_read_as_nothing(hidden):
+    [finding] = rules(check(title=f"关于春季农业生产的通知 机{hidden}密★1年"), "confidentiality_marking")
+    assert (finding.severity, finding.where) == (BLOCK, "title")
+    assert f"机{hidden}密★1年" in finding.excerpt
+    body = f"<p>更多优惠请访问 888bet{hidden}.com 注册。</p>"
+    [link] = rules(check(body=body), "link_not_allowed")
+    assert "888bet.com" in link.message
+
+
+@pytest.mark.parametrize(("text", "host"), [
+    ("详见http:evil.com注册", "evil.com"),
+    ("详见http:/evil.com/reg注册", "evil.com"),
+    ("详见https:\\\\evil.com注册", "evil.com"),
+    ("详见HTTP:evil.xyz注册", "evil.xyz"),
+    ("详见ftp://evil.com/list", "ftp"),
+    ("详见 //evil.com/x 注册", "evil.com"),
+    ("详见hxxp://evil.com/x", "evil.com"),
+    ("详见 evil。com 注册", "evil.com"),
+    ("详见 evil｡com 注册", "evil.com"),
+    ("详见 evil．com 注册", "evil.com"),
+    ("详见www。evil。com注册", "www.evil.com"),
+    ("详见bet365.com注册", "bet365.com"),
+    ("欢迎访问Bet365.Com", "bet365.com"),
+    ("详见888bet.vip注册", "888bet.vip"),
+    ("详见example.gov.cn.evil.com", "example.gov.cn.evil.com"),
+    ("详见casino.xn--fiqs8s注册", "casino.xn--fiqs8s"),
+])
+def test_a_link_written_any_way_a_browser_or_a_reader_follows_blocks(text, host):
+    [finding] = rules(check(body=f"<p>{text}</p>"), "link_not_allowed")
+    assert (finding.severity, finding.where) == (BLOCK, "body:paragraph 1")
+    assert f"“{host}" in finding.message, finding.message
+
+
+@pytest.mark.parametrize("href", ["http:evil.com", "https:/evil.com/x", "http:\\\\evil.com",
+                                  "http://evil。com/", "HTTP:EVIL.COM"])
+def test_a_slashless_or_odd_href_is_read_as_a_browser_reads_it(href):
+    [finding] = rules(check(body=f'<p><a href="{href}">点击</a></p>'), "link_not_allowed")
+    assert finding.severity == BLOCK and "evil.com" in finding.message
+
+
+@pytest.mark.parametrize("text", [
+    "系统采用ASP.NET和VB.NET开发，前端使用Node.js与Vue.js。",
+    "附件：实施方案.pdf、报告.docx、统计表.xlsx、汇报材料.zip。",
+    "软件版本1.2.3升级至V2.0.1，Python3.11。",
+    "会议时间：上午10:30，8.30前报到，下午2:00结束，全程9.5小时。",
+    "2026.03.05发布，增长3.5个百分点。",
+    "承办单位：Jiangsu Yinhe Technology Co.Ltd。",
+    "联系邮箱：nongye@163.com，电话025-12345678。",
+    "请访问本站 www.example.gov.cn 或 https://example.gov.cn/zwgk 查看。",
+])
+def test_names_files_versions_and_times_are_not_links(text):
+    assert rules(check(body=f"<p>{text}</p>"), "link_not_allowed") == []
+
+
+def test_a_weibo_hashtag_and_a_timetable_raise_nothing():
+    text = f"#春季农业生产# #乡村振兴# 今天10:30，{TITLE} https://www.example.gov.cn/a.html"
+    assert check(channels={"weibo-office.text": text}) == []
+
+
+@pytest.mark.parametrize("body", [
+    '<p>机<a href="/x">密</a>★1年</p>',
+    '<p><a href="/a">机</a><a href="/b">密</a>★1年</p>',
+    '<p>机<b>密</b><i>★</i>1年</p>',
+    '<p>机<img src="/x.png" alt="密">★1年</p>',
+    '<p><img src="/x.png" alt="机密★1年"></p>',
+    '<p><a href="/x" title="绝密★启用前">点击</a></p>',
+    '<p title="秘密★长期">正文。</p>',
+])
+def test_a_marking_split_by_markup_or_kept_in_alt_or_title_blocks(body):
+    findings = rules(check(body=body), "confidentiality_marking")
+    assert findings and all(f.severity == BLOCK for f in findings), findings
+    assert findings[0].where == "body:paragraph 1"
+
+
+@pytest.mark.parametrize("text", [
+    "机 密 ★ 1 年", "机　密★1年", "机密 ★ 长 期", "绝 密 ★ 启 用 前", "机-密★1年",
+    "机密☆1年", "机密✩1年", "机密✭1年", "机密✮1年", "机密＊1年", "机密*1年", "机密⭐1年",
+    "机密⭐\ufe0f1年", "机密✯6个月", "机密🌟1年",
+    "【机密】", "[绝密]", "（秘密）", "〔机密〕", "［绝密］", "【 机 密 】", "〖秘密〗",
+    "本件【机密】请勿外传", "密 级 ： 机 密", "密级 绝密",
+])
+def test_a_marking_written_with_spaces_stars_or_brackets_blocks(text):
+    findings = rules(check(title=f"{text} 关于春季农业生产的通知"), "confidentiality_marking")
+    assert [f.severity for f in findings][:1] == [BLOCK], findings
+    assert findings[0].where == "title"
+
+
+@pytest.mark.parametrize("text", [
+    "各单位要注意保密，妥善保管文件。",
+    "请注意保密，不得外传会议内容。",
+    "保密工作要常抓不懈，注意保密工作纪律。",
+    "全省保密工作会议召开。",
+    "电影《秘密》今晚上映。",
+])
+def test_ordinary_sentences_about_secrecy_are_not_markings(text):
+    assert [f for f in check(body=f"<p>{text}</p>") if f.rule == "confidentiality_marking"
+            and f.severity == BLOCK] == []
+
+
+@pytest.mark.parametrize("body", ['<p><a href="http://[x">点击</a></p>', "<p>详见http://[::1</p>"])
+def test_a_link_no_parser_can_read_blocks_instead_of_crashing(body):
+    [finding] = rules(check(body=body), "link_not_allowed")
+    assert finding.severity == BLOCK
+
+
+# -------------------------------------------------- keyword stacks: spam split to pieces
+
+AD_WORDS = ("葡京娱乐城", "注册送", "首存", "返水")  # the shipped [赌博广告用语] stack=4
+
+
+def test_a_keyword_stack_split_over_fields_and_paragraphs_blocks():
+    body = OFFICIAL_BODY + "".join(f"<p>{w}</p>" for w in AD_WORDS[2:])
+    findings = check(title=f"{TITLE}{AD_WORDS[0]}", summary=f"春耕{AD_WORDS[1]}",
+                     body=body)
+    [finding] = rules(findings, "keyword_stack")
+    assert (finding.severity, finding.where) == (BLOCK, "title")
+    assert "“赌博广告用语”类词语5个" in finding.message  # 葡京 and 娱乐城 are two
+    assert "见标题、摘要、正文第5段、正文第6段" in finding.message
+    assert "葡京娱乐城" in finding.excerpt
+    assert finding in blocking(findings)
+
+
+def test_a_keyword_stack_counts_channel_texts_too():
+    channels = {"weibo-office.text": f"{WEIBO_TEXT} 注册送 首存"}
+    [finding] = rules(check(title=f"{TITLE} 葡京娱乐城", channels=channels), "keyword_stack")
+    assert finding.where == "title" and "渠道文本“weibo-office.text”" in finding.message
+
+
+def test_fewer_stacked_words_than_the_stack_raise_nothing():
+    findings = check(title=f"{TITLE} 葡京", body=OFFICIAL_BODY + "<p>返水</p><p>注册送</p>")
+    assert rules(findings, "keyword_stack") == []
+    assert rules(findings, "sensitive_word") == []  # a stacked word alone is no hit
+
+
+def test_a_flag_stack_flags_and_stacks_are_per_category():
+    from orchestrator.domain.wordlist import parse_word_list
+
+    words = parse_word_list("[红包] severity=flag stack=2\n红包\n扫码\n"
+                            "[返利] severity=block stack=2\n返利\n加微信\n", "w.txt")
+    config = CheckConfig(site_domain=SITE, sensitive_words=words)
+    findings = check(title="扫码领红包", body="<p>返利。</p>", config=config)
+    assert [(f.rule, f.severity) for f in findings] == [("keyword_stack", FLAG)]
+
+
+def test_a_word_list_reads_stack_headers():
+    from orchestrator.domain.wordlist import KeywordStack, keyword_stacks, parse_word_list
+
+    words = parse_word_list("[赌博广告] severity=block stack=3\n注册送\n返水\n首存\n"
+                            "[赌博] severity=flag\n博彩\n", "w.txt")
+    assert [(w.word, w.stack) for w in words] == [
+        ("注册送", 3), ("返水", 3), ("首存", 3), ("博彩", 0)]
+    assert keyword_stacks(words) == (KeywordStack("赌博广告", 3, BLOCK, ("注册送", "返水", "首存")),)
+
+
+@pytest.mark.parametrize("setting", ["stack=1", "stack=x", "stack=", "stack=２", "stack=101"])
+def test_a_malformed_stack_names_the_line(setting):
+    from orchestrator.domain.wordlist import WordListError, parse_word_list
+
+    with pytest.raises(WordListError) as err:
+        parse_word_list(f"博彩\n[赌博广告] severity=block {setting}\n注册送\n", "words.txt")
+    assert "words.txt:2:" in str(err.value) and "stack" in str(err.value)
+
+
+def test_html_is_read_as_shown_where_a_link_begins_or_ends():
+    """A link's edges are no break in what a reader sees: neither a space nor a stamp's edge."""
+    [link] = rules(check(body='<p>详见bet365<a href="/x">.com</a>注册。</p>'), "link_not_allowed")
+    assert "bet365.com" in link.message
+    findings = rules(check(body='<p>本件<a href="/x">机密</a>文件的处理。</p>'),
+                     "confidentiality_marking")
+    assert [f.severity for f in findings] == [FLAG]  # a grade word in running text, not a stamp
+
+
+def test_links_side_by_side_are_separate_keywords():
+    body = "<div>" + "".join(f'<a href="/s/{i}">{w}</a>' for i, w in enumerate(
+        ["春耕", "备耕", "农资", "种子", "化肥", "农机", "灌溉", "植保"])) + "</div>"
+    [finding] = rules(check(body=body), "spam_keyword_block")
+    assert finding.severity == FLAG and "8个互不相关的短词" in finding.message

@@ -162,10 +162,11 @@ class NewsfeedAdapter(ChannelAdapter):
     capabilities = Capabilities(can_update=True, can_withdraw=True, can_lookup=True)
     config_model = NewsfeedConfig
     credentials_model = NewsfeedCredentials
-    endpoints = ("sftp.host", "sftp.port", "email.host", "email.port")  # where passwords go
+    # where passwords go; the note store (a redis:// URL) is checked as an address too
+    endpoints = ("sftp.host", "sftp.port", "email.host", "email.port", "note_store")
     transport = ("sandbox", "sftp.username", "sftp.host_key", "sftp.accept_any_host_key",
                  "email.username", "email.starttls", "email.use_ssl", "email.ca_file")
-    private_files = ("email.ca_file",)
+    private_files = ("email.ca_file", "note_store")  # note_store: a directory, unless redis://
     directories = ("atom.directory",)
     formats = ("newsml", "nitf", "email")
 

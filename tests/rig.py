@@ -182,7 +182,7 @@ class Rig:
         extra = {
             "wechat": ({"api_base": getattr(self, "wechat", None) and self.wechat.url,
                         "appid": WECHAT_APPID, "sandbox": True, "timeout_seconds": 2.0,
-                        "token_store": str(self.var_dir / "wechat-tokens"),
+                        "token_store": str(self.var_dir / "private" / "wechat-tokens"),
                         "rate_limit_retry_seconds": 1.0, "retry": retry},
                        {"appsecret": WECHAT_SECRET}),
             "newsfeed": (lambda: {
@@ -192,7 +192,7 @@ class Rig:
                 "email": {"host": "127.0.0.1", "port": self.smtp.port, "timeout_seconds": 3.0,
                           "from_addr": "press@127.0.0.1", "to_addrs": ["desk@127.0.0.1"]},
                 "atom": {"directory": str(self.feed_dir)},
-                "note_store": str(self.var_dir / "newsfeed-notes")},
+                "note_store": str(self.var_dir / "private" / "newsfeed-notes")},
                 {"sftp_password": "desk-pass-1"}),
             "cms_push": (lambda: {"endpoint": f"{self.cms.url}/api/releases", "sandbox": True,
                                   "timeout_seconds": 2.0, "rate_limit_retry_seconds": 0.5,

@@ -183,7 +183,7 @@ class Rig:
             "wechat": ({"api_base": getattr(self, "wechat", None) and self.wechat.url,
                         "appid": WECHAT_APPID, "sandbox": True, "timeout_seconds": 2.0,
                         "token_store": str(self.var_dir / "private" / "wechat-tokens"),
-                        "rate_limit_retry_seconds": 1.0, "retry": retry},
+                        "rate_limit_retry_seconds": 1.0, "retry": retry, "rate": None},
                        {"appsecret": WECHAT_SECRET}),
             "newsfeed": (lambda: {
                 "delivery": ["atom", "sftp", "email"], "sandbox": True, "retry": retry,

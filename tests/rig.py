@@ -105,7 +105,7 @@ class Rig:
             from channels.sandbox import wechat
 
             self.wechat = self._stack.enter_context(SandboxServer(
-                wechat.create_app({WECHAT_APPID: WECHAT_SECRET})))
+                wechat.create_app({WECHAT_APPID: WECHAT_SECRET}, publish_daily_limit=100_000)))
             self.sandboxes["wechat"] = self.wechat.url
         if "cms_push" in self.kinds:
             from channels.sandbox import cms

@@ -6,7 +6,7 @@ from functools import cache
 
 from orchestrator.settings import get_settings
 from orchestrator.store.db import engine_for
-from orchestrator.usecases import corrections, fanout
+from orchestrator.usecases import alerts, corrections, fanout
 from orchestrator.usecases.unit_of_work import Context
 from workers.celery_app import app
 from workers.queue import CeleryQueue
@@ -51,3 +51,8 @@ def confirm(delivery_id: int) -> None:
 @app.task(name="tongfa.withdraw")
 def withdraw(delivery_id: int) -> None:
     corrections.withdraw_delivery(context(), delivery_id)
+
+
+@app.task(name="tongfa.send_alerts")
+def send_alerts() -> None:
+    alerts.send_due(context())

@@ -19,7 +19,6 @@ from sqlmodel import Session, select
 from channels.contract import ChannelAdapter, Receipt
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.ratelimit import RateLimit
-from orchestrator.domain.retry import RetryPolicy
 from orchestrator.domain.states import (
     TERMINAL_DELIVERY_STATES,
     release_transition,
@@ -396,10 +395,13 @@ def confirm(ctx: Context, delivery_id: int) -> None:
 
 def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
     with UnitOfWork(ctx) as uow:
-        claim = steps.claim_for(uow, delivery_id, (state,), state)
+        delivery = steps.claim(uow, delivery_id, (state,), state)
+        if delivery is None:
+            return
+        delivery.budget_from += 1  # a look sends nothing: it costs no attempt of the policy
+        uow.session.add(delivery)
+        claim = steps.as_claim(uow, delivery)
         uow.commit()
-    if claim is None:
-        return
     if phase == "lookup":
         out = steps.call_adapter(
             lambda: claim.adapter.lookup(claim.payload, claim.key, staged=claim.staged))
@@ -418,12 +420,17 @@ def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
                 steps.flag_credentials(uow, get_channel(uow.session, delivery.channel))
                 steps.send(uow, task, delivery)
             elif out.error.retryable or out.error.kind == "outcome_unknown":
-                # never give up asking: until the channel answers, nothing may be re-sent
-                channel = get_channel(uow.session, delivery.channel)
-                policy = RetryPolicy.from_config(channel.config.get("retry"))
-                delay = policy.delay(delivery.attempts - delivery.budget_from)
-                delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
-                steps.send(uow, task, delivery, delay)
+                # until the channel answers nothing may be re-sent; past the policy's
+                # max_age a person decides rather than a loop asking for ever
+                policy = steps.policy_of(get_channel(uow.session, delivery.channel))
+                if phase == "lookup" and steps.budget_age(delivery) >= policy.max_age_seconds:
+                    delivery.last_error_code, delivery.last_error = out.error.code, out.error.message
+                    steps.ask_a_person(uow, delivery, "the channel could not say whether it "
+                                       f"went out within max_age ({policy.max_age_seconds:g} s)")
+                else:
+                    delay = policy.delay(delivery.attempts - delivery.budget_from)
+                    delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                    steps.send(uow, task, delivery, delay)
             else:
                 steps.set_state(uow, delivery, D.FAILED, error=(out.error.code, out.error.message))
         elif out.value is not None:
@@ -432,9 +439,8 @@ def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
             # an async platform went live at the accepted go-live call; confirming came later
             delivery.published_at = delivery.published_at or out.value.published_at
             steps.set_state(uow, delivery, D.PUBLISHED)
-        elif phase == "lookup":  # it never went out: publish again, from staged
-            steps.set_state(uow, delivery, D.STAGED)
-            steps.send(uow, "publish", delivery)
+        elif phase == "lookup":  # it never went out: publish again within the policy
+            steps.not_sent_yet(uow, delivery)
         else:  # still publishing on the platform's side
             delivery.lease_until = None
             delivery.next_attempt_at = utcnow() + timedelta(seconds=1)

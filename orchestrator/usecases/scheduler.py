@@ -21,7 +21,7 @@ from orchestrator.domain.clock import utcnow
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.store.models import AuditCheckpoint, Delivery, Release, SchedulerLease
-from orchestrator.usecases import audit, fanout, integrity
+from orchestrator.usecases import alerts, audit, fanout, integrity
 from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
@@ -42,7 +42,17 @@ def tick(ctx: Context, redrive_after: float = 30.0) -> dict[str, int]:
         fanout.finish(ctx, release_id)
     _checkpoint_audit(ctx)
     counts["alerts"] = len(_watch(ctx))
+    _alerts_due(ctx)
     return counts
+
+
+def _alerts_due(ctx: Context) -> None:
+    """Alerts whose time came (a held release's grace ran out, a webhook to try again):
+    a worker sends them; the tick does no network."""
+    if alerts.any_due(ctx):
+        with UnitOfWork(ctx) as uow:
+            uow.enqueue("send_alerts", priority="urgent")
+            uow.commit()
 
 
 def _watch(ctx: Context) -> list[dict]:

@@ -1,0 +1,121 @@
+"""Reconciliation that ends: unknown outcomes count under the channel's retry policy, and a
+delivery whose lookup keeps answering "not sent" stops in needs_decision, with an alert,
+for a person to re-send it or mark it published. Never an endless loop."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import FastAPI, Request
+from sqlmodel import select
+
+from channels.sandbox.server import SandboxServer
+from orchestrator.domain import clock
+from orchestrator.settings import Settings
+from orchestrator.store.models import Alert, AuditEvent, Delivery, DeliveryAttempt, Release
+from orchestrator.usecases import channels, scheduler
+from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+from tests import fakes
+from tests.conftest import approve_all, drain
+
+MAX_ATTEMPTS = 8
+
+
+@pytest.fixture
+def hook():  # type: ignore[no-untyped-def]
+    """The alert webhook's receiver: what it was told."""
+    received: list[dict] = []
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def take(request: Request) -> dict[str, bool]:
+        received.append(await request.json())
+        return {"ok": True}
+
+    with SandboxServer(app) as server:
+        yield server.url + "/hook", received
+
+
+@pytest.fixture
+def settings(tmp_path, database_url, hook) -> Settings:  # type: ignore[no-untyped-def]
+    return Settings(var_dir=tmp_path, database_url=database_url,
+                    site_base_url="http://127.0.0.1:8000/site", alert_webhook_url=hook[0],
+                    alert_webhook_secret="whsec_" + "C" * 32, outbound_allow=("127.0.0.1",),
+                    _env_file=None)
+
+
+def delivery(ctx: Context, channel: str) -> Delivery:
+    with UnitOfWork(ctx) as uow:
+        return uow.session.exec(select(Delivery).where(Delivery.channel == channel)).one()
+
+
+def release(ctx: Context, rid: int) -> Release:
+    with UnitOfWork(ctx) as uow:
+        return uow.session.get(Release, rid)
+
+
+def run_until_quiet(ctx: Context, rounds: int = 60, task_limit: int = 400) -> int:
+    """Workers and the scheduler as in production, with time moving on between rounds
+    (past any backoff), until nothing is owed; returns the tasks run."""
+    ran = 0
+    for _ in range(rounds):
+        ran += len(drain(ctx, limit=task_limit))
+        if ran >= task_limit:
+            break
+        clock.travel(301)
+        scheduler.tick(ctx, redrive_after=0)
+        if not ctx.queue.sent:
+            break
+    return ran
+
+
+@pytest.fixture
+def weibo_20017(ctx: Context, new_release):  # type: ignore[no-untyped-def]
+    """alpha answers every publish with 20017 (an unknown outcome) and never posts."""
+    with UnitOfWork(ctx) as uow:
+        channels.save_channel(uow, "alpha", "memory",
+                              {"account": "alpha", "retry": {"base_seconds": 1.0,
+                                                             "max_attempts": MAX_ATTEMPTS}},
+                              None, "admin_ops")
+    fakes.always("alpha", "publish", "unknown_not_posted")
+    rid = new_release()
+    approve_all(ctx, rid)
+    return rid
+
+
+def test_20017_on_every_call_ends_in_needs_decision_within_the_policy(ctx, weibo_20017, hook):
+    run_until_quiet(ctx)
+    alpha = delivery(ctx, "alpha")
+    sends = fakes.CALLS[("alpha", "publish")]
+    assert 1 <= sends <= MAX_ATTEMPTS, f"{sends} publish calls with max_attempts {MAX_ATTEMPTS}"
+    assert alpha.state == "needs_decision"
+    assert fakes.posts("alpha") == []
+    with UnitOfWork(ctx) as uow:
+        publishes = uow.session.exec(select(DeliveryAttempt).where(
+            DeliveryAttempt.delivery_id == alpha.id, DeliveryAttempt.phase == "publish")).all()
+    assert len(publishes) == sends and {a.error_code for a in publishes} == {"20017"}
+    # the other channel went out; the release waits for the person, it is not finished
+    assert delivery(ctx, "beta").state == "published"
+    assert release(ctx, weibo_20017).state == "publishing"
+    # and a person hears of it, once: an alert row, its audit event, the webhook
+    with UnitOfWork(ctx) as uow:
+        [alert] = uow.session.exec(select(Alert)).all()
+        events = uow.session.exec(select(AuditEvent).where(
+            AuditEvent.action == "alert.needs_decision")).all()
+    assert alert.kind == "needs_decision" and alert.delivery_id == alpha.id
+    assert alert.sent_at is not None and len(events) == 1
+    [told] = hook[1]
+    assert told["kind"] == "needs_decision" and told["delivery_id"] == alpha.id
+    assert "alpha" in told["text"] and "重新发送" in told["text"]
+
+
+def test_the_reaper_never_re_drives_a_delivery_that_needs_a_decision(ctx, weibo_20017):
+    run_until_quiet(ctx)
+    alpha = delivery(ctx, "alpha")
+    assert alpha.state == "needs_decision"
+    calls = dict(fakes.CALLS)
+    for _ in range(3):  # hours pass; the scheduler ticks; nothing is owed by the machine
+        clock.travel(3600)
+        scheduler.tick(ctx, redrive_after=0)
+        drain(ctx)
+    assert delivery(ctx, "alpha").state == "needs_decision"
+    assert dict(fakes.CALLS) == calls and delivery(ctx, "alpha").attempts == alpha.attempts

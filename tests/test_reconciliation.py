@@ -10,9 +10,10 @@ from sqlmodel import select
 
 from channels.sandbox.server import SandboxServer
 from orchestrator.domain import clock
+from orchestrator.domain.errors import Forbidden, InvalidInput, Refused
 from orchestrator.settings import Settings
 from orchestrator.store.models import Alert, AuditEvent, Delivery, DeliveryAttempt, Release
-from orchestrator.usecases import channels, scheduler
+from orchestrator.usecases import alerts, channels, recovery, scheduler
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from tests import fakes
 from tests.conftest import approve_all, drain
@@ -119,3 +120,71 @@ def test_the_reaper_never_re_drives_a_delivery_that_needs_a_decision(ctx, weibo_
         drain(ctx)
     assert delivery(ctx, "alpha").state == "needs_decision"
     assert dict(fakes.CALLS) == calls and delivery(ctx, "alpha").attempts == alpha.attempts
+
+
+def test_the_channel_admin_re_sends_with_a_fresh_budget_and_it_is_audited(ctx, weibo_20017):
+    run_until_quiet(ctx)
+    alpha = delivery(ctx, "alpha")
+    with UnitOfWork(ctx) as uow, pytest.raises(Forbidden):
+        recovery.resend(uow, alpha.id, "press")
+    fakes.ALWAYS.clear()  # the platform's similar-text window has passed
+    with UnitOfWork(ctx) as uow:
+        recovery.resend(uow, alpha.id, "admin_ops")
+    run_until_quiet(ctx)
+    assert delivery(ctx, "alpha").state == "published" and len(fakes.posts("alpha")) == 1
+    assert release(ctx, weibo_20017).state == "published"
+    with UnitOfWork(ctx) as uow:
+        [event] = uow.session.exec(select(AuditEvent).where(
+            AuditEvent.action == "delivery.resend")).all()
+        open_alerts = alerts.open_alerts(uow.session)
+    assert event.actor == "admin_ops" and event.before["state"] == "needs_decision"
+    assert open_alerts == []  # the decision closed the alert
+
+
+def test_a_re_send_that_meets_20017_again_ends_in_needs_decision_again(ctx, weibo_20017):
+    run_until_quiet(ctx)
+    first = fakes.CALLS[("alpha", "publish")]
+    with UnitOfWork(ctx) as uow:
+        recovery.resend(uow, delivery(ctx, "alpha").id, "admin_ops")
+    run_until_quiet(ctx)
+    assert delivery(ctx, "alpha").state == "needs_decision"
+    assert fakes.CALLS[("alpha", "publish")] - first <= MAX_ATTEMPTS  # one fresh budget
+
+
+def test_the_channel_admin_marks_it_published_with_its_url(ctx, weibo_20017):
+    run_until_quiet(ctx)
+    alpha = delivery(ctx, "alpha")
+    for bad in ("", "javascript:alert(1)", "weibo.com/123", "https://weibo.com/1\r\nX: y",
+                "https://" + "a" * 2001 + ".cn", "ftp://weibo.com/1"):
+        with UnitOfWork(ctx) as uow, pytest.raises(InvalidInput, match="url"):
+            recovery.mark_published(uow, alpha.id, "admin_ops", bad)
+    assert delivery(ctx, "alpha").state == "needs_decision"  # nothing half-written
+    with UnitOfWork(ctx) as uow, pytest.raises(Forbidden):
+        recovery.mark_published(uow, alpha.id, "leader", "https://weibo.com/1/AbC")
+    with UnitOfWork(ctx) as uow:
+        recovery.mark_published(uow, alpha.id, "admin_ops", "https://weibo.com/1/AbC",
+                                note="在微博后台找到了这条")
+    done = delivery(ctx, "alpha")
+    assert done.state == "published" and done.url == "https://weibo.com/1/AbC"
+    assert release(ctx, weibo_20017).state == "published"
+    with UnitOfWork(ctx) as uow:
+        [event] = uow.session.exec(select(AuditEvent).where(
+            AuditEvent.action == "delivery.marked_published")).all()
+        assert alerts.open_alerts(uow.session) == []
+    assert event.actor == "admin_ops" and event.after["url"] == "https://weibo.com/1/AbC"
+    with UnitOfWork(ctx) as uow, pytest.raises(Refused):  # decided once
+        recovery.mark_published(uow, alpha.id, "admin_ops", "https://weibo.com/1/AbC")
+
+
+def test_a_lookup_that_never_answers_asks_a_person_after_max_age(ctx, new_release):
+    with UnitOfWork(ctx) as uow:
+        channels.save_channel(uow, "alpha", "memory",
+                              {"account": "alpha", "retry": {"base_seconds": 1.0,
+                                                             "max_age_seconds": 3600}},
+                              None, "admin_ops")
+    fakes.plan("alpha", "publish", "unknown_not_posted")
+    fakes.always("alpha", "lookup", "unknown_not_posted")
+    approve_all(ctx, new_release())
+    run_until_quiet(ctx, rounds=40)
+    assert delivery(ctx, "alpha").state == "needs_decision"
+    assert fakes.CALLS[("alpha", "publish")] == 1  # never re-sent while nobody could tell

@@ -8,6 +8,7 @@ an urgent one, and every delivery that needs a decision, alerts at once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -44,10 +45,13 @@ def raise_alert(uow: UnitOfWork, kind: str, release: Release, message: str, *,
     return alert
 
 
-def clear(session: Session, kind: str, release_id: int, keep: set[str | None] = frozenset()
-          ) -> int:
-    """Close the open alerts of this kind on a release, but those on the channels in `keep`."""
-    rows = [a for a in _open_rows(session, kind, release_id) if a.channel not in keep]
+def clear(session: Session, kind: str, release_id: int, *, channel: str | None = None,
+          keep: Iterable[str | None] = ()) -> int:
+    """Close the open alerts of this kind on a release: of one channel when given, else
+    all but those on the channels in `keep` (their trouble goes on)."""
+    kept = set(keep)
+    rows = [a for a in _open_rows(session, kind, release_id)
+            if (channel is None or a.channel == channel) and a.channel not in kept]
     for row in rows:
         row.cleared_at = utcnow()
         session.add(row)

@@ -58,6 +58,32 @@ def clear(session: Session, kind: str, release_id: int, *, channel: str | None =
     return len(rows)
 
 
+def open_for(session: Session, kind: str, release_id: int) -> list[Alert]:
+    return sorted(_open_rows(session, kind, release_id), key=lambda a: a.id or 0)
+
+
+def clear_stale(ctx: Context) -> int:
+    """Close alerts whose cause went away without passing a decision point (a held
+    release edited back into review or withdrawn; a decided delivery)."""
+    from orchestrator.store.models import Delivery
+
+    with UnitOfWork(ctx) as uow:
+        s = uow.session
+        rows = s.exec(select(Alert, Release.state, Delivery.state)
+                      .join(Release, Release.id == Alert.release_id)
+                      .outerjoin(Delivery, Delivery.id == Alert.delivery_id)
+                      .where(Alert.cleared_at.is_(None))).all()
+        stale = [a for a, release_state, delivery_state in rows
+                 if (a.kind == HELD and release_state not in ("approved", "scheduled"))
+                 or (a.kind == NEEDS_DECISION and delivery_state != "needs_decision")]
+        for alert in stale:
+            alert.cleared_at = utcnow()
+            s.add(alert)
+        if stale:
+            uow.commit()
+    return len(stale)
+
+
 def _open_rows(session: Session, kind: str, release_id: int) -> list[Alert]:
     return list(session.exec(select(Alert).where(
         Alert.kind == kind, Alert.release_id == release_id, Alert.cleared_at.is_(None))))

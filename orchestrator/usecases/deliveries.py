@@ -86,11 +86,27 @@ def attempts_query(
 
 def failed(session: Session, limit: int = 200) -> list[dict[str, Any]]:
     """Failed deliveries of each release's current revision: the ones a re-send can help."""
+    return _in_state(session, "failed", limit)
+
+
+def needing_decision(session: Session, limit: int = 200, actor: str | None = None
+                     ) -> list[dict[str, Any]]:
+    """Deliveries a channel admin must decide: re-send, or mark published with its URL.
+
+    For channel admins and auditors; entry points pass the actor (None: the system)."""
+    if actor is not None:
+        from orchestrator.usecases.users import get_user, require_role
+
+        require_role(get_user(session, actor), "channel_admin", "auditor")
+    return _in_state(session, "needs_decision", limit)
+
+
+def _in_state(session: Session, state: str, limit: int) -> list[dict[str, Any]]:
     from orchestrator.store.models import Release
 
     rows = session.exec(
         select(Delivery, Release.title).join(Release, Release.id == Delivery.release_id)
-        .where(Delivery.state == "failed", Delivery.revision == Release.revision)
+        .where(Delivery.state == state, Delivery.revision == Release.revision)
         .order_by(Delivery.updated_at.desc()).limit(limit)).all()
     return [{"id": d.id, "release_id": d.release_id, "title": title, "channel": d.channel,
              "attempts": d.attempts, "error_code": d.last_error_code, "error": d.last_error,

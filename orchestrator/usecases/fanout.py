@@ -30,9 +30,10 @@ from orchestrator.domain.states import (
     ReleaseState as R,
 )
 from orchestrator.store.models import Delivery, Release
-from orchestrator.usecases import audit, quota
+from orchestrator.usecases import alerts, audit, quota
 from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.channels import get_channel
+from orchestrator.usecases.holds import channel_holds, speak_of_holds
 from orchestrator.usecases.rendering import render_all
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
@@ -153,10 +154,9 @@ def cleared_to_go_live(uow: UnitOfWork, release: Release, states: tuple[R, ...])
     every member of its go-live group ready and clear. Returns the releases to go live
     together, or None with the reason noted on the release (it is held, not published).
     """
-    failed = [d.channel for d in steps.current_deliveries(uow.session, release)
-              if d.state == D.FAILED]
-    if failed:
-        _note(uow, release, f"held: {', '.join(failed)} could not be staged")
+    holds = channel_holds(uow.session, release)
+    if speak_of_holds(uow, release, holds):
+        _note(uow, release, "held: " + "; ".join(h.why for h in holds))
         return None
     blocked = blocked_now(uow, release)
     if blocked:
@@ -238,6 +238,7 @@ def go_live(uow: UnitOfWork, release: Release, actor: str, enqueue_fire: bool = 
     before = {"state": release.state}
     release.state = release_transition(release.state, R.PUBLISHING)
     release.state_reason = ""
+    alerts.clear(uow.session, alerts.HELD, release.id)  # nothing holds it any more
     uow.session.add(release)
     audit.record(
         uow.session, actor=actor, action="release.go_live", subject_type="release",

@@ -49,6 +49,7 @@ def tick(ctx: Context, redrive_after: float = 30.0) -> dict[str, int]:
 def _alerts_due(ctx: Context) -> None:
     """Alerts whose time came (a held release's grace ran out, a webhook to try again):
     a worker sends them; the tick does no network."""
+    alerts.clear_stale(ctx)
     if alerts.any_due(ctx):
         with UnitOfWork(ctx) as uow:
             uow.enqueue("send_alerts", priority="urgent")

@@ -188,3 +188,60 @@ def test_a_lookup_that_never_answers_asks_a_person_after_max_age(ctx, new_releas
     run_until_quiet(ctx, rounds=40)
     assert delivery(ctx, "alpha").state == "needs_decision"
     assert fakes.CALLS[("alpha", "publish")] == 1  # never re-sent while nobody could tell
+
+
+# ------------------------------------------------------------------ the entry points
+
+
+def test_the_decision_over_the_api(ctx, people, weibo_20017):
+    from fastapi.testclient import TestClient
+
+    from orchestrator.api.app import create_app
+
+    run_until_quiet(ctx)
+    api = TestClient(create_app(ctx))
+
+    def as_(who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {people[who]}"}
+
+    assert api.get("/api/v1/decisions", headers=as_("press")).status_code == 403
+    [waiting] = api.get("/api/v1/decisions", headers=as_("admin_ops")).json()
+    assert waiting["channel"] == "alpha" and waiting["release_id"] == weibo_20017
+    url = f"/api/v1/deliveries/{waiting['id']}/mark-published"
+    bad = api.post(url, json={"url": "javascript:alert(1)"}, headers=as_("admin_ops"))
+    assert bad.status_code == 422 and bad.json()["problems"][0]["field"] == "url"
+    assert api.post(url, json={"url": "https://weibo.com/1/X"},
+                    headers=as_("auditor")).status_code == 403
+    done = api.post(url, json={"url": "https://weibo.com/1/X"}, headers=as_("admin_ops"))
+    assert done.status_code == 200
+    assert api.get("/api/v1/decisions", headers=as_("admin_ops")).json() == []
+    shown = api.get(f"/api/v1/releases/{weibo_20017}", headers=as_("press")).json()
+    assert shown["state"] == "published"
+
+
+def test_the_decision_through_the_cli(ctx, weibo_20017, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    run_until_quiet(ctx)
+    env = {**os.environ, "TONGFA_VAR_DIR": str(ctx.settings.var_dir),
+           "TONGFA_DATABASE_URL": ctx.settings.database_url}
+    env.pop("TONGFA_BROKER_URL", None)
+
+    def tongfa(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args],
+                                capture_output=True, text=True, env=env, timeout=60)
+        assert (result.returncode == 0) == ok, result.stderr
+        return result
+
+    tongfa("delivery", "decisions", "--as", "press", ok=False)
+    [waiting] = json.loads(tongfa("delivery", "decisions", "--as", "admin_ops", "--json").stdout)
+    assert "needs_decision" in tongfa("alerts").stdout
+    refused = tongfa("delivery", "mark-published", str(waiting["id"]), "--as", "admin_ops",
+                     "--url", "weibo.com/1", ok=False)
+    assert refused.stderr.startswith("refused: url")
+    tongfa("delivery", "resend", str(waiting["id"]), "--as", "admin_ops")
+    assert delivery(ctx, "alpha").state == "pending"
+    assert "no open alerts" in tongfa("alerts").stdout

@@ -131,6 +131,15 @@ def mark_published(delivery_id: RowId, body: LiveAt, user: Actor,
     return {"status": "published", "url": body.url}
 
 
+@router.get("/held")
+def held(user: Actor, request: Request) -> list[dict[str, Any]]:
+    """The approver's queue: releases held by a channel, and what holds each one."""
+    from orchestrator.usecases import holds
+
+    with UnitOfWork(context_of(request)) as uow:
+        return holds.held_releases(uow.session, user.name)
+
+
 @router.get("/decisions")
 def decisions(user: Actor, request: Request) -> list[dict[str, Any]]:
     """Deliveries that need a channel admin's decision (re-send, or mark published)."""

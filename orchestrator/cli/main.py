@@ -214,6 +214,8 @@ def release_show(release_id: int, as_: As, json_out: Json = False) -> None:
     if view.get("reschedule"):
         typer.echo(f"go-live move to {view['reschedule']['to'] or 'as soon as ready'} asked by "
                    f"{view['reschedule']['requested_by']}: waits for an approver's signature")
+    for hold in view.get("held_by", []):
+        typer.echo(f"held by {hold['channel']}: {hold['message']}")
     for s in view.get("signoffs", []):
         typer.echo(f"  step {s['step']} {s['role']}: {s['decision']} by {s['signer']}"
                    f"{' (void)' if s['voided'] else ''} — {s['content_hash'][:16]}")

@@ -76,6 +76,15 @@ OneLine = Annotated[str, AfterValidator(one_line)]
 MAX_URL = 2000
 
 
+def note_problems(note: str, field: str = "note", limit: int = 500) -> list[tuple[str, str]]:
+    """A short one-line remark for the audit trail."""
+    try:
+        one_line(note)
+    except PydanticCustomError as exc:
+        return [(field, str(exc))]
+    return [(field, f"不超过 {limit} 个字符")] if len(note) > limit else []
+
+
 def live_url_problems(url: str, field: str = "url") -> list[tuple[str, str]]:
     """A URL a person says a delivery went live at: one line, http(s), with a host."""
     from pydantic import AnyHttpUrl, TypeAdapter, ValidationError

@@ -110,4 +110,4 @@ def _in_state(session: Session, state: str, limit: int) -> list[dict[str, Any]]:
         .order_by(Delivery.updated_at.desc()).limit(limit)).all()
     return [{"id": d.id, "release_id": d.release_id, "title": title, "channel": d.channel,
              "attempts": d.attempts, "error_code": d.last_error_code, "error": d.last_error,
-             "at": d.updated_at} for d, title in rows]
+             "at": iso(d.updated_at)} for d, title in rows]

@@ -8,9 +8,11 @@ the other channels go live without the held ones (golive.force_go_live) or wait.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session
 
+from orchestrator.domain.clock import iso
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.store.models import Release
 from orchestrator.usecases import alerts
@@ -70,7 +72,23 @@ def speak_of_holds(uow: UnitOfWork, release: Release, holds: list[Hold]) -> bool
     return bool(holds)
 
 
-def held_by(session: Session, release_id: int) -> list[dict[str, str | None]]:
-    """What holds a release now, as its open alerts say (for its board and the queue)."""
-    return [{"channel": a.channel, "message": a.message}
-            for a in alerts.open_for(session, alerts.HELD, release_id)]
+def held_releases(session: Session, actor: str) -> list[dict[str, Any]]:
+    """The approver's queue of held releases: each one `actor` may let go live without the
+    channels that hold it, with what holds it; urgent first, then oldest hold first."""
+    from orchestrator.domain.access import Op
+    from orchestrator.usecases import access
+
+    who = access.principal(session, actor)
+    found: dict[int, dict[str, Any]] = {}
+    for alert in alerts.open_alerts(session, alerts.HELD):
+        if alert.release_id not in found:
+            release = session.get(Release, alert.release_id)
+            if release is None or not access.allows(session, who, Op.FORCE, release):
+                continue
+            found[alert.release_id] = {"id": release.id, "title": release.title,
+                                       "state": release.state, "priority": release.priority,
+                                       "since": iso(alert.raised_at), "held_by": []}
+        if alert.release_id in found:
+            found[alert.release_id]["held_by"].append({"channel": alert.channel,
+                                                       "message": alert.message})
+    return sorted(found.values(), key=lambda r: (r["priority"] != "urgent", r["since"]))

@@ -7,7 +7,7 @@ from channels.contract import Receipt
 from orchestrator.domain.access import Op, may_ever
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
-from orchestrator.domain.release import MAX_ID, live_url_problems
+from orchestrator.domain.release import MAX_ID, live_url_problems, note_problems
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.domain.states import release_transition
@@ -64,7 +64,7 @@ def mark_published(uow: UnitOfWork, delivery_id: int, actor: str, url: str,
     Only for a delivery that needs a decision, where the machine could not tell; the URL
     is what readers will be pointed to, so it must be a real http(s) link."""
     delivery, release = _delivery(uow, delivery_id, actor)
-    problems = live_url_problems(url)
+    problems = live_url_problems(url) + note_problems(note)
     if problems:
         raise InvalidInput(problems)
     if delivery.state != D.NEEDS_DECISION:

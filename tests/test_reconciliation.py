@@ -8,6 +8,7 @@ import pytest
 from fastapi import FastAPI, Request
 from sqlmodel import select
 
+from channels.sandbox.desk import SmtpServer
 from channels.sandbox.server import SandboxServer
 from orchestrator.domain import clock
 from orchestrator.domain.errors import Forbidden, InvalidInput, Refused
@@ -245,3 +246,54 @@ def test_the_decision_through_the_cli(ctx, weibo_20017, tmp_path):
     tongfa("delivery", "resend", str(waiting["id"]), "--as", "admin_ops")
     assert delivery(ctx, "alpha").state == "pending"
     assert "no open alerts" in tongfa("alerts").stdout
+
+
+# ------------------------------------------------- an error before the request left
+
+
+class CountingSmtp(SmtpServer):
+    """The desk's mailbox, counting every MAIL FROM: an envelope on the wire."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.envelopes = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # type: ignore[no-untyped-def]  # noqa: N802
+        self.envelopes += 1
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+
+@pytest.mark.parametrize("email_changes, code", [
+    ({"from_addr": "press@example.gov.cn\r\nBcc: evil@example.com"}, "bad_header"),
+    ({"provider_domain": "新闻办.政务"}, "bad_message"),  # Message-ID the encoder refuses
+], ids=["crlf-header", "unencodable-message-id"])
+def test_a_request_the_email_library_refuses_fails_at_once_with_nothing_sent(
+        ctx, people, email_changes, code):
+    from orchestrator.usecases import releases as releases_uc
+    from tests.conftest import release_input
+
+    with CountingSmtp() as desk:
+        section = {"host": "127.0.0.1", "port": desk.port, "from_addr": "press@example.gov.cn",
+                   "to_addrs": ["desk@paper.example.cn"]}
+        config = {"delivery": ["email"], "sandbox": True,
+                  "email": {**section, **{k: v for k, v in email_changes.items()
+                                         if k in section}},
+                  **{k: v for k, v in email_changes.items() if k not in section}}
+        with UnitOfWork(ctx) as uow:
+            channels.save_channel(uow, "paper", "newsfeed", config, {}, "admin_ops")
+        with UnitOfWork(ctx) as uow:
+            rid = releases_uc.create(uow, release_input(channels=["paper"]), "press")
+        approve_all(ctx, rid)
+        run_until_quiet(ctx)
+        paper = delivery(ctx, "paper")
+        assert paper.state == "failed" and paper.last_error_code == code
+        assert "未发出任何内容" in paper.last_error or "标头" in paper.last_error
+        with UnitOfWork(ctx) as uow:
+            publishes = uow.session.exec(select(DeliveryAttempt).where(
+                DeliveryAttempt.delivery_id == paper.id,
+                DeliveryAttempt.phase == "publish")).all()
+        assert [(a.outcome, a.error_code) for a in publishes] == [("permanent", code)]
+        assert desk.envelopes == 0 and desk.messages == []  # nothing on the wire
+    assert release(ctx, rid).state == "failed"

@@ -384,12 +384,12 @@ def test_a_leader_forces_the_go_live_without_a_channel_that_failed(console: Cont
     approve_all(console, rid)
     drain(console)
     press, _ = signed_in(console, "press")
-    assert "渠道 beta准备失败" in press.get(f"/console/press/{rid}").text
+    assert "渠道 beta 准备失败" in press.get(f"/console/press/{rid}").text
     reviewer, _ = signed_in(console, "reviewer")
     assert "强制上线" not in reviewer.get(f"/console/review/{rid}").text
     assert "上线受阻" not in reviewer.get("/console/review").text
     leader, token = signed_in(console, "leader")
-    assert "渠道 beta准备失败" in leader.get(f"/console/review/{rid}").text
+    assert "渠道 beta 准备失败" in leader.get(f"/console/review/{rid}").text
     queue = leader.get("/console/review").text  # the approver's queue says why, too
     assert "上线受阻" in queue and f"/console/review/{rid}#force" in queue
     refused = leader.post(f"/console/review/{rid}/force", data={"csrf": token, "reason": " "})

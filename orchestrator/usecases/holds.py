@@ -40,7 +40,7 @@ def channel_holds(session: Session, release: Release) -> list[Hold]:
         if d.state not in (D.PENDING, D.STAGING, D.STAGED, D.FAILED):
             continue
         channel = get_channel(session, d.channel)
-        head = f"稿件 {release.id}「{release.title}」暂缓上线：渠道 {d.channel}"
+        head = f"稿件 {release.id}「{release.title}」暂缓上线：渠道 {d.channel} "
         tail = "。可等待，或由领导签发人决定不等待该渠道、其余渠道立即上线（须填写理由）。"
         if channel.paused:
             why, says = f"{d.channel} is paused", "已被渠道管理员暂停"

@@ -225,3 +225,23 @@ def test_waiting_is_a_choice_too_the_release_goes_live_whole_when_the_channel_re
     tick(ctx)
     assert release(ctx, rid).state == "published"
     assert [len(fakes.posts(a)) for a in ("alpha", "beta")] == [1, 1]
+
+
+def test_a_go_live_group_waits_for_a_member_its_channel_holds_and_says_so(ctx, new_release):
+    policy = new_release(title="关于促进民营经济发展的若干措施", group="民营经济-2026",
+                         channels=["alpha"], overrides={})
+    reading = new_release(title="《若干措施》政策解读", group="民营经济-2026")
+    approve(ctx, policy)
+    drain(ctx)
+    with UnitOfWork(ctx) as uow:  # the reading's channels are staged when beta is paused
+        releases.submit(uow, reading, "press")
+    pause(ctx, "beta")
+    for signer in ("reviewer", "secrecy", "leader"):
+        with UnitOfWork(ctx) as uow:
+            review.approve(uow, reading, signer)
+    drain(ctx)
+    tick(ctx)
+    assert release(ctx, policy).state == release(ctx, reading).state == "approved"
+    assert f"group member {reading} is held" in release(ctx, policy).state_reason
+    assert shown(ctx, reading)["held_by"][0]["channel"] == "beta"
+    assert fakes.posts("alpha") == [] and fakes.posts("beta") == []

@@ -169,14 +169,34 @@ def cleared_to_go_live(uow: UnitOfWork, release: Release, states: tuple[R, ...])
     members = ready_members(uow.session, release, states)
     if members is None:
         if release.golive_group:
-            _note(uow, release, f"waiting for the rest of group {release.golive_group}")
+            _note(uow, release, _held_in_group(uow.session, release)
+                  or f"waiting for the rest of group {release.golive_group}")
         return None
     for member in members:
         if member is not release and (blocked := blocked_now(uow, member)):
             _note(uow, release, f"held: group member {member.id} is held by a pre-publish "
                                 f"check: {blocked}")
             return None
+    if held := _held_in_group(uow.session, release):
+        _note(uow, release, held)
+        return None
     return members
+
+
+def _held_in_group(session: Session, release: Release) -> str:
+    """Which other member of the release's go-live group a channel holds ('' if none);
+    that member says why itself, on its board and in its alert."""
+    if not release.golive_group:
+        return ""
+    others = session.exec(select(Release).where(
+        Release.golive_group == release.golive_group, Release.group_status == "member",
+        Release.id != release.id, Release.state.in_([R.APPROVED, R.SCHEDULED]))
+        .order_by(Release.id)).all()
+    for member in others:
+        if holds := channel_holds(session, member):
+            return (f"held: group member {member.id} is held: "
+                    + "; ".join(h.why for h in holds))
+    return ""
 
 
 def blocked_now(uow: UnitOfWork, release: Release) -> str:

@@ -449,7 +449,8 @@ def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
                     steps.ask_a_person(uow, delivery, "the channel could not say whether it "
                                        f"went out within max_age ({policy.max_age_seconds:g} s)")
                 else:
-                    delay = policy.delay(delivery.attempts - delivery.budget_from)
+                    # looks cost no attempt, but each waits longer (up to the cap)
+                    delay = policy.delay(delivery.attempts)
                     delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
                     steps.send(uow, task, delivery, delay)
             else:

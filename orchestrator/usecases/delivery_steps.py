@@ -252,7 +252,8 @@ def not_sent_yet(uow: UnitOfWork, delivery: Delivery) -> None:
     if not policy.may_retry(tries, budget_age(delivery)):
         ask_a_person(uow, delivery, f"{tries} attempts within the retry policy "
                      f"(max_attempts {policy.max_attempts}) ended without a confirmed post, "
-                     "and the channel says none went out")
+                     "and the channel says none went out",
+                     f"已按重试策略尝试 {tries} 次，平台查询均显示未发出")
         return
     delay = policy.delay(tries)
     set_state(uow, delivery, D.STAGED)
@@ -260,7 +261,7 @@ def not_sent_yet(uow: UnitOfWork, delivery: Delivery) -> None:
     send(uow, "publish", delivery, countdown=delay)
 
 
-def ask_a_person(uow: UnitOfWork, delivery: Delivery, why: str) -> None:
+def ask_a_person(uow: UnitOfWork, delivery: Delivery, why: str, said: str) -> None:
     """needs_decision: nothing drives this delivery again until a channel admin re-sends it
     or marks it published (recovery.resend, recovery.mark_published). Alerts at once."""
     from orchestrator.usecases import alerts
@@ -274,9 +275,8 @@ def ask_a_person(uow: UnitOfWork, delivery: Delivery, why: str) -> None:
     alerts.raise_alert(
         uow, alerts.NEEDS_DECISION, release, channel=delivery.channel, delivery_id=delivery.id,
         message=f"稿件 {release.id}「{release.title}」在渠道 {delivery.channel} 的发布结果无法确认："
-                f"已按重试策略尝试 {delivery.attempts - delivery.budget_from} 次，平台查询均显示未发出"
-                f"（最后答复 {delivery.last_error_code or '无'}）。请渠道管理员决定：重新发送，"
-                "或填写链接标记为已发布。")
+                f"{said}（最后答复 {delivery.last_error_code or '无'}）。请渠道管理员到平台查看后决定："
+                "确未发出的，重新发送；已经发出的，填写链接标记为已发布。")
 
 
 def flag_credentials(uow: UnitOfWork, channel: ChannelInstance) -> None:

@@ -447,7 +447,8 @@ def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
                 if phase == "lookup" and steps.budget_age(delivery) >= policy.max_age_seconds:
                     delivery.last_error_code, delivery.last_error = out.error.code, out.error.message
                     steps.ask_a_person(uow, delivery, "the channel could not say whether it "
-                                       f"went out within max_age ({policy.max_age_seconds:g} s)")
+                                       f"went out within max_age ({policy.max_age_seconds:g} s)",
+                                       f"平台在 {policy.max_age_seconds:g} 秒内始终无法答复是否已发出")
                 else:
                     # looks cost no attempt, but each waits longer (up to the cap)
                     delay = policy.delay(delivery.attempts)

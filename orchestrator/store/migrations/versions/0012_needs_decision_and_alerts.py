@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision = '0012'
-down_revision = '0010'  # TEMPORARY: '0011' once it is merged
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

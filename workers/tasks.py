@@ -6,7 +6,7 @@ from functools import cache
 
 from orchestrator.settings import get_settings
 from orchestrator.store.db import engine_for
-from orchestrator.usecases import corrections, fanout, integrity
+from orchestrator.usecases import alerts, corrections, fanout, integrity
 from orchestrator.usecases.unit_of_work import Context
 from workers.celery_app import app
 from workers.queue import CeleryQueue
@@ -60,3 +60,8 @@ def integrity_check(delivery_id: int) -> None:
 
     ctx = context()
     notify.alerts(ctx.settings, integrity.check_one(ctx, delivery_id))
+
+
+@app.task(name="tongfa.send_alerts")
+def send_alerts() -> None:
+    alerts.send_due(context())

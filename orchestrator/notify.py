@@ -25,18 +25,10 @@ def configured(settings: Settings) -> bool:
     return bool(settings.alert_webhook_url) and settings.alert_webhook_secret is not None
 
 
-def alerts(settings: Settings, new_alerts: list[dict[str, Any]]) -> int:
-    """POST each integrity alert to the webhook; returns how many were accepted."""
-    return len(_post(settings, [
-        (f"alert-{a['id']}", a["id"],
-         {"kind": "integrity_alert", "text": f"渠道 {a['channel']} 上的发布内容与审定稿不一致", **a})
-        for a in new_alerts]))
-
-
 def operator_alerts(settings: Settings, due: list[dict[str, Any]]) -> set[int]:
-    """POST each alert for a person (a delivery that needs a decision, a held release);
-    returns the ids the receiver accepted."""
-    return _post(settings, [(f"op-alert-{a['id']}", a["id"], {**a, "text": a["message"]})
+    """POST each alert for a person (usecases/alerts.py: a delivery that needs a decision,
+    a held release, an integrity alert); returns the ids the receiver accepted."""
+    return _post(settings, [(f"alert-{a['id']}", a["id"], {**a, "text": a["message"]})
                             for a in due])
 
 

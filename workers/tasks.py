@@ -55,11 +55,8 @@ def withdraw(delivery_id: int) -> None:
 
 @app.task(name="tongfa.integrity")
 def integrity_check(delivery_id: int) -> None:
-    """One read-back (queue `integrity`): alerts are committed before the webhook hears."""
-    from orchestrator import notify
-
-    ctx = context()
-    notify.alerts(ctx.settings, integrity.check_one(ctx, delivery_id))
+    """One read-back (queue `integrity`); an alert it raises goes out through send_alerts."""
+    integrity.check_one(context(), delivery_id)
 
 
 @app.task(name="tongfa.send_alerts")

@@ -1,4 +1,5 @@
-"""Alerts for a person: a delivery that needs a decision, a release held by a channel.
+"""Alerts for a person: a delivery that needs a decision, a release held by a channel,
+a published item that no longer shows what was signed (integrity).
 
 Raised in the transaction that found the trouble (so a crash cannot lose one), sent to
 the alert webhook by a worker once due. A held release of normal priority is given
@@ -19,7 +20,7 @@ from orchestrator.store.models import Alert, Release
 from orchestrator.usecases import audit
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
-NEEDS_DECISION, HELD = "needs_decision", "held"
+NEEDS_DECISION, HELD, INTEGRITY = "needs_decision", "held", "integrity"
 RETRY_SEND_SECONDS = 60.0  # a webhook that failed is tried again this much later
 
 

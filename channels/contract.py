@@ -15,10 +15,12 @@ Life of one delivery, as the orchestrator drives it:
 from __future__ import annotations
 
 import datetime as dt
+import email.errors
 import hashlib
 import ipaddress
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -213,6 +215,22 @@ class OutcomeUnknown(ChannelError):
     """
 
     kind = "outcome_unknown"
+
+
+@contextmanager
+def building(what: str, code: str = "bad_request") -> Iterator[None]:
+    """Around building a request, before any byte of it leaves: a library that refuses what
+    it is given (a header with a line break, a character its encoding cannot carry) is a
+    PermanentError that says so, never a crash the orchestrator must take for an unknown
+    outcome (it could not know that nothing went out). Build the whole request inside,
+    then send it outside."""
+    try:
+        yield
+    except ChannelError:
+        raise
+    except (ValueError, TypeError, LookupError, email.errors.MessageError) as exc:
+        raise PermanentError(f"{what}无法生成，未发出任何内容：{type(exc).__name__}: {exc}",
+                             code=code) from None
 
 
 class FileHashMismatch(PermanentError):

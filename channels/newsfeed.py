@@ -69,6 +69,7 @@ from channels.contract import (
     RemoteConfig,
     RetryableError,
     approved_files,
+    building,
     is_loopback_host,
 )
 from channels.templating import render
@@ -522,11 +523,13 @@ class NewsfeedAdapter(ChannelAdapter):
                 msg["In-Reply-To"] = msg["References"] = in_reply_to
         except ValueError as exc:
             raise PermanentError(f"邮件标头无效：{exc}", code="bad_header") from None
-        msg.set_content(mail["body"], cte="base64")
-        for name, data in files.items():
-            maintype, subtype = (MEDIA_TYPE["nitf" if name.endswith(".nitf.xml") else "newsml"]
-                                 .split("/"))
-            msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+        with building("邮件", code="bad_message"):  # every byte, before connecting
+            msg.set_content(mail["body"], cte="base64")
+            for name, data in files.items():
+                maintype, subtype = (MEDIA_TYPE["nitf" if name.endswith(".nitf.xml")
+                                                else "newsml"].split("/"))
+                msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+            message = msg.as_bytes(policy=SMTP_POLICY)
         conn = self._smtp_open()
         try:
             code, answer = conn.mail(cfg.from_addr)
@@ -541,7 +544,7 @@ class NewsfeedAdapter(ChannelAdapter):
                 raise cls(f"邮件服务器拒收：{code} {answer.decode(errors='replace')}", code=code)
             try:
                 # data() returns the server's verdict on the message rather than raising it
-                code, _ = conn.data(msg.as_bytes(policy=SMTP_POLICY))
+                code, _ = conn.data(message)
             except smtplib.SMTPDataError as exc:  # the server said no: it did not take it
                 code = exc.smtp_code
             except (smtplib.SMTPException, OSError) as exc:

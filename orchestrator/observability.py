@@ -190,12 +190,15 @@ def _golive_spread(conn: Connection) -> Metric:
 def _queue_depth(conn: Connection) -> Metric:
     family = GaugeMetricFamily(
         "tongfa_queue_depth", "Deliveries of the current revision not yet in a terminal state "
-        "(including staged ones waiting for their go-live), by the queue their release uses",
+        "(including staged ones waiting for their go-live; not those that wait for a person's "
+        "decision, which tongfa_deliveries{state=\"needs_decision\"} counts), by the queue "
+        "their release uses",
         labels=["queue"])
     depth = dict.fromkeys(QUEUES, 0)
     for priority, n in conn.execute(
             select(r.c.priority, func.count()).select_from(d.join(r, r.c.id == d.c.release_id))
-            .where(d.c.state.not_in([s.value for s in TERMINAL_DELIVERY_STATES]),
+            .where(d.c.state.not_in([s.value for s in TERMINAL_DELIVERY_STATES]
+                                    + [DeliveryState.NEEDS_DECISION.value]),
                    d.c.revision == r.c.revision).group_by(r.c.priority)):
         depth["urgent" if priority == "urgent" else "normal"] += n  # as workers/queue.py routes
     for queue in QUEUES:

@@ -36,7 +36,12 @@ class Settings(BaseSettings):
     integrity_interval_seconds: float = Field(
         300.0, description="How often what is live is compared with what was approved"
     )
-    alert_webhook_url: str | None = Field(None, description="POSTed a JSON alert on defacement")
+    alert_webhook_url: str | None = Field(
+        None, description="POSTed a JSON alert on defacement, on a delivery that needs a "
+                          "decision and on a release held by a channel")
+    held_alert_seconds: float = Field(
+        300.0, ge=0, description="a release held by a channel (paused, credentials rejected, "
+        "failing to stage) alerts after this long; an urgent one at once")
     alert_webhook_secret: SecretStr | None = Field(
         None, description="whsec_… secret the alert webhook is signed with (Standard Webhooks)"
     )

@@ -12,7 +12,7 @@ from orchestrator.domain import clock
 from orchestrator.domain.release import parse_release
 from orchestrator.settings import Settings
 from orchestrator.store.db import engine_for
-from orchestrator.usecases import channels, corrections, fanout, integrity, users
+from orchestrator.usecases import alerts, channels, corrections, fanout, integrity, users
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from tests import fakes
 
@@ -40,6 +40,7 @@ TASKS: dict[str, Callable[..., None]] = {
     "confirm": lambda ctx, delivery_id: fanout.confirm(ctx, delivery_id),
     "withdraw": lambda ctx, delivery_id: corrections.withdraw_delivery(ctx, delivery_id),
     "integrity": lambda ctx, delivery_id: integrity.check_one(ctx, delivery_id),
+    "send_alerts": lambda ctx: alerts.send_due(ctx),
 }
 
 

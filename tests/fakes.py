@@ -27,17 +27,27 @@ from channels.contract import (
 
 POSTS: dict[str, list[JSON]] = defaultdict(list)  # account -> what went out
 FAULTS: dict[tuple[str, str], list[str]] = defaultdict(list)  # (account, phase) -> faults
+ALWAYS: dict[tuple[str, str], str] = {}  # (account, phase) -> the fault of every call
+CALLS: dict[tuple[str, str], int] = defaultdict(int)  # (account, phase) -> calls that reached it
 
 
 def reset() -> None:
     POSTS.clear()
     FAULTS.clear()
+    ALWAYS.clear()
+    CALLS.clear()
 
 
 def plan(account: str, phase: str, *faults: str) -> None:
     """Make the next calls of `phase` on `account` fail: retryable, rate_limited,
-    permanent, or unknown_after_post (posted, but the answer is lost)."""
+    permanent, unknown_after_post (posted, but the answer is lost) or unknown_not_posted
+    (Weibo's 20017: an unknown answer, and nothing went out)."""
     FAULTS[(account, phase)].extend(faults)
+
+
+def always(account: str, phase: str, fault: str) -> None:
+    """Make every call of `phase` on `account` fail so, until reset()."""
+    ALWAYS[(account, phase)] = fault
 
 
 class MemoryConfig(BaseModel):
@@ -64,8 +74,9 @@ class MemoryAdapter(ChannelAdapter):
         return []
 
     def _fault(self, phase: str) -> str | None:
+        CALLS[(self.config.account, phase)] += 1
         queue = FAULTS[(self.config.account, phase)]
-        fault = queue.pop(0) if queue else None
+        fault = queue.pop(0) if queue else ALWAYS.get((self.config.account, phase))
         if fault == "retryable":
             raise RetryableError("busy", code="busy")
         if fault == "rate_limited":
@@ -74,6 +85,8 @@ class MemoryAdapter(ChannelAdapter):
             raise PermanentError("refused", code="refused")
         if fault == "credentials":
             raise CredentialsExpired("token expired", code="21327")
+        if fault == "unknown_not_posted":
+            raise OutcomeUnknown("相似内容，请稍后再试", code="20017")
         return fault
 
     def stage(self, payload: JSON, key: str) -> JSON:
@@ -90,6 +103,7 @@ class MemoryAdapter(ChannelAdapter):
         return Receipt(post["id"], f"memory://{self.config.account}/{post['id']}", post["at"])
 
     def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
+        self._fault("lookup")
         for post in POSTS[self.config.account]:
             if post["key"] == key:
                 return Receipt(post["id"], f"memory://{self.config.account}/{post['id']}", post["at"])

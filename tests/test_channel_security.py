@@ -325,20 +325,21 @@ def test_the_alert_webhook_refuses_a_private_address_unless_allowed(ctx):
         received.append((await request.body(), dict(request.headers)))
         return {"ok": True}
 
-    alert = {"id": 7, "channel": "website", "release_id": 1, "diff": "+spam"}
+    alert = {"id": 7, "kind": "integrity", "channel": "website", "release_id": 1,
+             "message": "+spam"}
     secret = "whsec_" + "B" * 32
     with SandboxServer(app) as server:
         plain = Settings(**{**ctx.settings.model_dump(), "alert_webhook_url": f"{server.url}/hook",
                             "alert_webhook_secret": secret})
-        assert notify.alerts(plain, [alert]) == 0
+        assert notify.operator_alerts(plain, [alert]) == set()
         assert received == []
         allowed = Settings(**{**plain.model_dump(), "outbound_allow": ("127.0.0.1",)})
-        assert notify.alerts(allowed, [alert]) == 1
+        assert notify.operator_alerts(allowed, [alert]) == {7}
     [(data, headers)] = received
     assert headers["webhook-id"] == "alert-7"  # verified as any receiver would, by the library
-    assert Webhook(secret).verify(data, headers)["diff"] == "+spam"
+    assert Webhook(secret).verify(data, headers)["text"] == "+spam"
     unsigned = Settings(**{**allowed.model_dump(), "alert_webhook_secret": None})
-    assert notify.alerts(unsigned, [alert]) == 0 and len(received) == 1  # never sent unsigned
+    assert notify.operator_alerts(unsigned, [alert]) == set() and len(received) == 1  # never sent unsigned
 
 
 # ------------------------------------------------------------------------- the web root

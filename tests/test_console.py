@@ -114,6 +114,7 @@ POSTS = [
     ("/channels/{name}/pause", CHANNEL_ADMINS, {"paused": "0"}),
     ("/deliveries/{delivery_id}/resend", CHANNEL_ADMINS, {}),
     ("/deliveries/{delivery_id}/cancel", CHANNEL_ADMINS, {}),
+    ("/deliveries/{delivery_id}/mark-published", CHANNEL_ADMINS, {"url": ""}),
     ("/audit/verify", AUDITORS, {}),
 ]
 POST_OPS = {f"/press{R}/submit": Op.SUBMIT, f"/press{R}/edit": Op.EDIT,
@@ -386,11 +387,14 @@ def test_a_leader_forces_the_go_live_without_a_channel_that_failed(console: Cont
     approve_all(console, rid)
     drain(console)
     press, _ = signed_in(console, "press")
-    assert "有渠道准备失败" in press.get(f"/console/press/{rid}").text
+    assert "渠道 beta 准备失败" in press.get(f"/console/press/{rid}").text
     reviewer, _ = signed_in(console, "reviewer")
     assert "强制上线" not in reviewer.get(f"/console/review/{rid}").text
+    assert "上线受阻" not in reviewer.get("/console/review").text
     leader, token = signed_in(console, "leader")
-    assert "准备失败，稿件暂缓上线：beta" in leader.get(f"/console/review/{rid}").text
+    assert "渠道 beta 准备失败" in leader.get(f"/console/review/{rid}").text
+    queue = leader.get("/console/review").text  # the approver's queue says why, too
+    assert "上线受阻" in queue and f"/console/review/{rid}#force" in queue
     refused = leader.post(f"/console/review/{rid}/force", data={"csrf": token, "reason": " "})
     assert "理由" in refused.text
     done = leader.post(f"/console/review/{rid}/force", data={"csrf": token,
@@ -430,5 +434,25 @@ def test_scheduling_from_the_release_page(console: Context, new_release: NewRele
     assert "各渠道就绪后立即同时上线" in now.text
     leader.post(f"/console/review/{rid}/reschedule", data={"csrf": leader_token, "approve": "1"})
     drain(console)
+    with UnitOfWork(console) as uow:
+        assert releases.get_release(uow.session, rid).state == "published"
+
+
+def test_channel_admin_decides_a_delivery_the_machine_could_not(console: Context, new_release: NewRelease) -> None:
+    from tests.test_reconciliation import run_until_quiet
+
+    fakes.always("alpha", "publish", "unknown_not_posted")
+    rid = new_release()
+    approve_all(console, rid)
+    run_until_quiet(console)
+    admin, token = signed_in(console, "admin_ops")
+    page = admin.get("/console/channels").text
+    match = re.search(r"/console/deliveries/(\d+)/mark-published", page)
+    assert match and "待人工决定的投递" in page and "20017" in page, page
+    refused = admin.post(match.group(0), data={"csrf": token, "url": "javascript:alert(1)"})
+    assert "链接" in refused.text and "不是有效的 http(s) 链接" in refused.text
+    done = admin.post(match.group(0), data={"csrf": token, "url": "https://weibo.com/1/AbC",
+                                            "note": "后台可见"})
+    assert "已标记为已发布" in done.text and "没有待决定的投递" in done.text
     with UnitOfWork(console) as uow:
         assert releases.get_release(uow.session, rid).state == "published"

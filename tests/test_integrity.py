@@ -310,8 +310,13 @@ def test_the_integrity_task_posts_its_alert_to_the_webhook(ctx, channel, monkeyp
                                "alert_webhook_secret": "whsec_" + "A" * 32})
         monkeypatch.setattr(tasks, "context", lambda: Context(ctx.engine, settings, ctx.queue))
         tasks.integrity_check(delivery(ctx, rid, "website").id)
+        assert "send_alerts" in [task for task, _ in ctx.queue.sent]  # the one alert outbox
+        tasks.send_alerts()
         assert done.wait(5)
-    assert received[0]["release_id"] == rid and SPAM in received[0]["diff"]
+    assert received[0]["kind"] == "integrity" and received[0]["release_id"] == rid
+    assert SPAM in received[0]["message"]
+    tasks.send_alerts()  # told once: a second run sends nothing
+    assert len(received) == 1
     sent = []
     monkeypatch.setattr(work_queue.CeleryQueue, "__init__", lambda self, s: None)
     q = work_queue.CeleryQueue(settings)

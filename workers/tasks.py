@@ -6,7 +6,7 @@ from functools import cache
 
 from orchestrator.settings import get_settings
 from orchestrator.store.db import engine_for
-from orchestrator.usecases import corrections, fanout, integrity
+from orchestrator.usecases import alerts, corrections, fanout, integrity
 from orchestrator.usecases.unit_of_work import Context
 from workers.celery_app import app
 from workers.queue import CeleryQueue
@@ -55,8 +55,10 @@ def withdraw(delivery_id: int) -> None:
 
 @app.task(name="tongfa.integrity")
 def integrity_check(delivery_id: int) -> None:
-    """One read-back (queue `integrity`): alerts are committed before the webhook hears."""
-    from orchestrator import notify
+    """One read-back (queue `integrity`); an alert it raises goes out through send_alerts."""
+    integrity.check_one(context(), delivery_id)
 
-    ctx = context()
-    notify.alerts(ctx.settings, integrity.check_one(ctx, delivery_id))
+
+@app.task(name="tongfa.send_alerts")
+def send_alerts() -> None:
+    alerts.send_due(context())

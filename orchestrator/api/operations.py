@@ -46,6 +46,11 @@ class Decision(BaseModel):
     comment: str = ""
 
 
+class LiveAt(BaseModel):
+    url: str  # checked by the use case: one line, http(s), with a host
+    note: str = ""
+
+
 class Consent(BaseModel):
     accept: bool
     comment: str = ""
@@ -129,6 +134,31 @@ def cancel(delivery_id: RowId, user: Actor, request: Request) -> dict[str, str]:
     with UnitOfWork(context_of(request)) as uow:
         recovery.cancel(uow, delivery_id, user.name)
     return {"status": "cancelled"}
+
+
+@router.post("/deliveries/{delivery_id}/mark-published")
+def mark_published(delivery_id: RowId, body: LiveAt, user: Actor,
+                   request: Request) -> dict[str, str]:
+    """A delivery that needs a decision went out after all: where it is live."""
+    with UnitOfWork(context_of(request)) as uow:
+        recovery.mark_published(uow, delivery_id, user.name, body.url, body.note)
+    return {"status": "published", "url": body.url}
+
+
+@router.get("/held")
+def held(user: Actor, request: Request) -> list[dict[str, Any]]:
+    """The approver's queue: releases held by a channel, and what holds each one."""
+    from orchestrator.usecases import holds
+
+    with UnitOfWork(context_of(request)) as uow:
+        return holds.held_releases(uow.session, user.name)
+
+
+@router.get("/decisions")
+def decisions(user: Actor, request: Request) -> list[dict[str, Any]]:
+    """Deliveries that need a channel admin's decision (re-send, or mark published)."""
+    with UnitOfWork(context_of(request)) as uow:
+        return deliveries.needing_decision(uow.session, actor=user.name)
 
 
 @router.post("/channels/{name}/pause")

@@ -34,8 +34,11 @@ users_app = typer.Typer(help="People and their roles.", no_args_is_help=True)
 channels_app = typer.Typer(help="Channel instances.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+delivery_app = typer.Typer(help="A channel admin's decisions on one delivery.",
+                           no_args_is_help=True)
 for sub, name in ((release_app, "release"), (review_app, "review"), (users_app, "users"),
-                  (channels_app, "channels"), (audit_app, "audit"), (db_app, "db")):
+                  (channels_app, "channels"), (audit_app, "audit"), (db_app, "db"),
+                  (delivery_app, "delivery")):
     app.add_typer(sub, name=name)
 
 As = Annotated[str, typer.Option("--as", help="the user acting")]
@@ -211,6 +214,8 @@ def release_show(release_id: int, as_: As, json_out: Json = False) -> None:
     if view.get("reschedule"):
         typer.echo(f"go-live move to {view['reschedule']['to'] or 'as soon as ready'} asked by "
                    f"{view['reschedule']['requested_by']}: waits for an approver's signature")
+    for hold in view.get("held_by", []):
+        typer.echo(f"held by {hold['channel']}: {hold['message']}")
     for s in view.get("signoffs", []):
         typer.echo(f"  step {s['step']} {s['role']}: {s['decision']} by {s['signer']}"
                    f"{' (void)' if s['voided'] else ''} — {s['content_hash'][:16]}")
@@ -245,6 +250,17 @@ def release_withdraw(release_id: int, as_: As, reason: str = typer.Option(...)) 
     with UnitOfWork(context()) as uow:
         count = corrections.withdraw(uow, release_id, as_, reason)
     typer.echo(f"release {release_id} withdrawn; {count} channel(s) being taken down")
+
+
+@release_app.command("force-go-live")
+@refusals
+def release_force(release_id: int, as_: As, reason: str = typer.Option(...)) -> None:
+    """Go live without the channels that hold it (approver; audited with the reason)."""
+    from orchestrator.usecases import golive
+
+    with UnitOfWork(context()) as uow:
+        left = golive.force_go_live(uow, release_id, as_, reason)
+    typer.echo(f"release {release_id} goes live without: {', '.join(left) or 'none'}")
 
 
 @release_app.command("plan")
@@ -379,6 +395,72 @@ def list_deliveries(release_id: int, as_: As, json_out: Json = False) -> None:
         typer.echo(f"{d['channel']:<16} {d['state']:<12} {d['remote_id'] or '-':<14} "
                    f"{d['url'] or '-'}  {d['published_at'] or ''}"
                    f"{'  ' + d['last_error'] if d['last_error'] else ''}")
+
+
+@delivery_app.command("decisions")
+@refusals
+def delivery_decisions(as_: As, json_out: Json = False) -> None:
+    """Deliveries that need a channel admin's decision, newest first."""
+    with UnitOfWork(context()) as uow:
+        rows = deliveries.needing_decision(uow.session, actor=as_)
+    if json_out:
+        return emit(rows)
+    for d in rows:
+        typer.echo(f"delivery {d['id']} release {d['release_id']} on {d['channel']} "
+                   f"after {d['attempts']} attempts: {d['error_code'] or '-'} {d['error'] or ''}")
+    if not rows:
+        typer.echo("no delivery needs a decision")
+
+
+@delivery_app.command("resend")
+@refusals
+def delivery_resend(delivery_id: int, as_: As) -> None:
+    """Send again with a fresh retry budget: a failed delivery, or one that needs a decision
+    and did not go out."""
+    from orchestrator.usecases import recovery
+
+    with UnitOfWork(context()) as uow:
+        recovery.resend(uow, delivery_id, as_)
+    typer.echo(f"delivery {delivery_id} re-sent")
+
+
+@delivery_app.command("mark-published")
+@refusals
+def delivery_mark_published(delivery_id: int, as_: As, url: str = typer.Option(...),
+                            note: str = typer.Option("")) -> None:
+    """A delivery that needs a decision did go out: where it is live (an http(s) URL)."""
+    from orchestrator.usecases import recovery
+
+    with UnitOfWork(context()) as uow:
+        recovery.mark_published(uow, delivery_id, as_, url, note)
+    typer.echo(f"delivery {delivery_id} published at {url}")
+
+
+@delivery_app.command("cancel")
+@refusals
+def delivery_cancel(delivery_id: int, as_: As) -> None:
+    from orchestrator.usecases import recovery
+
+    with UnitOfWork(context()) as uow:
+        recovery.cancel(uow, delivery_id, as_)
+    typer.echo(f"delivery {delivery_id} cancelled")
+
+
+@app.command("alerts")
+def open_alerts(json_out: Json = False) -> None:
+    """Open alerts for a person: deliveries that need a decision, releases held by a channel."""
+    from orchestrator.usecases import alerts
+
+    with UnitOfWork(context()) as uow:
+        rows = [alerts.as_dict(a) for a in alerts.open_alerts(uow.session)]
+    if json_out:
+        return emit(rows)
+    for a in rows:
+        typer.echo(f"#{a['id']} {a['kind']} release {a['release_id']}"
+                   f"{' on ' + a['channel'] if a['channel'] else ''} ({a['raised_at']}): "
+                   f"{a['message']}")
+    if not rows:
+        typer.echo("no open alerts")
 
 
 @audit_app.command("query")

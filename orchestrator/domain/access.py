@@ -84,7 +84,7 @@ class Op(StrEnum):
     SIGN_RESCHEDULE = "sign_reschedule"  # approve or refuse a go-live move
     FORCE = "force_go_live"
     WITHDRAW = "withdraw"
-    RESEND = "resend"  # re-send or cancel a delivery
+    RESEND = "resend"  # re-send or cancel a delivery, or mark one that needs a decision published
 
 
 READS = frozenset({Op.READ, Op.HEADER, Op.PREVIEW, Op.CHECKS, Op.DELIVERIES})

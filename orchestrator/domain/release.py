@@ -74,6 +74,37 @@ def text(value: str) -> str:
 
 
 OneLine = Annotated[str, AfterValidator(one_line)]
+MAX_URL = 2000
+
+
+def note_problems(note: str, field: str = "note", limit: int = 500) -> list[tuple[str, str]]:
+    """A short one-line remark for the audit trail."""
+    try:
+        one_line(note)
+    except PydanticCustomError as exc:
+        return [(field, str(exc))]
+    return [(field, f"不超过 {limit} 个字符")] if len(note) > limit else []
+
+
+def live_url_problems(url: str, field: str = "url") -> list[tuple[str, str]]:
+    """A URL a person says a delivery went live at: one line, http(s), with a host."""
+    from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
+
+    try:
+        one_line(url)
+    except PydanticCustomError as exc:
+        return [(field, str(exc))]
+    if not url.strip():
+        return [(field, "请填写发布后的链接")]
+    if len(url) > MAX_URL:
+        return [(field, f"链接不超过 {MAX_URL} 个字符")]
+    try:
+        parsed = TypeAdapter(AnyHttpUrl).validate_python(url)
+    except ValidationError:
+        return [(field, "不是有效的 http(s) 链接")]
+    if not parsed.host or url != url.strip():
+        return [(field, "不是有效的 http(s) 链接")]
+    return []
 Text = Annotated[str, AfterValidator(text)]
 ReleaseId = Annotated[int, Field(ge=1, le=MAX_ID)]
 

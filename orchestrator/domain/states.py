@@ -50,6 +50,9 @@ class DeliveryState(StrEnum):
     PUBLISHING = "publishing"  # the publish call is under way
     CONFIRMING = "confirming"  # the platform accepted; it confirms asynchronously
     RECONCILING = "reconciling"  # outcome unknown: lookup decides before any re-send
+    # the retry policy is spent and the channel still cannot say it went out: a channel
+    # admin re-sends it or marks it published with its URL; nothing drives it meanwhile
+    NEEDS_DECISION = "needs_decision"
     PUBLISHED = "published"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -63,7 +66,9 @@ DELIVERY_TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
     D.STAGED: frozenset({D.PUBLISHING, D.PENDING, D.FAILED, D.CANCELLED}),
     D.PUBLISHING: frozenset({D.PUBLISHED, D.CONFIRMING, D.RECONCILING, D.STAGED, D.FAILED}),
     D.CONFIRMING: frozenset({D.PUBLISHED, D.FAILED, D.CONFIRMING}),
-    D.RECONCILING: frozenset({D.PUBLISHED, D.STAGED, D.FAILED, D.RECONCILING}),
+    D.RECONCILING: frozenset({D.PUBLISHED, D.STAGED, D.FAILED, D.RECONCILING,
+                              D.NEEDS_DECISION}),
+    D.NEEDS_DECISION: frozenset({D.PENDING, D.PUBLISHED, D.CANCELLED}),
     D.PUBLISHED: frozenset({D.WITHDRAWN}),
     D.FAILED: frozenset({D.PENDING, D.CANCELLED}),  # an admin's re-send starts over
     D.CANCELLED: frozenset(),

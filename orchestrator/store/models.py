@@ -189,7 +189,10 @@ class Delivery(SQLModel, table=True):
     published_at: dt.datetime | None = None
     checked_at: dt.datetime | None = None  # last integrity check of what is live
     attempts: int = 0
-    budget_from: int = 0  # attempts made before the last re-send: the policy counts from here
+    # attempts the retry policy does not count (those before the last re-send, lookups,
+    # waits for credentials): it counts attempts - budget_from
+    budget_from: int = 0
+    budget_since: dt.datetime | None = None  # the last re-send: max_age counts from here
     fence: int = 0  # +1 on every claim; a stale worker's write is refused
     lease_until: dt.datetime | None = None
     next_attempt_at: dt.datetime | None = None
@@ -251,6 +254,25 @@ class IntegrityAlert(SQLModel, table=True):
     diff: str  # unified diff, approved → found
     found_sha256: str = Field(max_length=64)
     resolved: bool = False
+
+
+class Alert(SQLModel, table=True):
+    """Something a person must hear about: a delivery that needs a decision, a release
+    held by one of its channels. Raised in the transaction that found it; sent to the
+    alert webhook once due (a held normal release waits a grace period, urgent never)."""
+
+    __tablename__ = "alert"
+    __table_args__ = (Index("ix_alert_open_due", "cleared_at", "sent_at", "due_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # needs_decision | held
+    release_id: int = Field(index=True)
+    delivery_id: int | None = None
+    channel: str | None = Field(default=None, max_length=64)
+    message: str
+    raised_at: dt.datetime = Field(default_factory=utcnow)
+    due_at: dt.datetime = Field(default_factory=utcnow)  # sent to the webhook from then on
+    sent_at: dt.datetime | None = None
+    cleared_at: dt.datetime | None = None  # what it said no longer holds (or was decided)
 
 
 class AuditCheckpoint(SQLModel, table=True):

@@ -6,11 +6,12 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from orchestrator.domain.access import Op
+from orchestrator.domain.access import Duty, Op
 from orchestrator.domain.clock import iso
 from orchestrator.store.models import Delivery, DeliveryAttempt
 from orchestrator.usecases import access
 from orchestrator.usecases.releases import get_release
+from orchestrator.usecases.users import get_user
 
 
 def for_release(session: Session, release_id: int, all_revisions: bool = False,
@@ -86,12 +87,27 @@ def attempts_query(
 
 def failed(session: Session, limit: int = 200) -> list[dict[str, Any]]:
     """Failed deliveries of each release's current revision: the ones a re-send can help."""
+    return _in_state(session, "failed", limit)
+
+
+def needing_decision(session: Session, limit: int = 200, actor: str | None = None
+                     ) -> list[dict[str, Any]]:
+    """Deliveries a channel admin must decide: re-send, or mark published with its URL.
+
+    For whoever reads alerts (channel admins, auditors); entry points pass the actor
+    (None: the system)."""
+    if actor is not None:
+        access.require_duty(get_user(session, actor), Duty.ALERTS)
+    return _in_state(session, "needs_decision", limit)
+
+
+def _in_state(session: Session, state: str, limit: int) -> list[dict[str, Any]]:
     from orchestrator.store.models import Release
 
     rows = session.exec(
         select(Delivery, Release.title).join(Release, Release.id == Delivery.release_id)
-        .where(Delivery.state == "failed", Delivery.revision == Release.revision)
+        .where(Delivery.state == state, Delivery.revision == Release.revision)
         .order_by(Delivery.updated_at.desc()).limit(limit)).all()
     return [{"id": d.id, "release_id": d.release_id, "title": title, "channel": d.channel,
              "attempts": d.attempts, "error_code": d.last_error_code, "error": d.last_error,
-             "at": d.updated_at} for d, title in rows]
+             "at": iso(d.updated_at)} for d, title in rows]

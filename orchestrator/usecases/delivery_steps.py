@@ -225,10 +225,9 @@ def retry_or_fail(uow: UnitOfWork, delivery: Delivery, err: ChannelError,
         delivery.budget_from += 1
         send(uow, task, delivery)  # claimed only once credentials are fixed
         return
-    policy = RetryPolicy.from_config(channel.config.get("retry"))
-    age = (utcnow() - delivery.created_at).total_seconds()
+    policy = policy_of(channel)
     tries = delivery.attempts - delivery.budget_from
-    if err.retryable and policy.may_retry(tries, age):
+    if err.retryable and policy.may_retry(tries, budget_age(delivery)):
         delay = policy.delay(tries, getattr(err, "retry_after", None))
         set_state(uow, delivery, back_to, error=(err.code, err.message))
         delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
@@ -236,6 +235,50 @@ def retry_or_fail(uow: UnitOfWork, delivery: Delivery, err: ChannelError,
         send(uow, task, delivery, countdown=delay)
         return
     set_state(uow, delivery, D.FAILED, error=(err.code, f"{err.kind}: {err.message}"))
+
+
+def policy_of(channel: ChannelInstance) -> RetryPolicy:
+    return RetryPolicy.from_config(channel.config.get("retry"))
+
+
+def budget_age(delivery: Delivery) -> float:
+    """Seconds since the retry budget started: the delivery's creation or its last re-send."""
+    return (utcnow() - (delivery.budget_since or delivery.created_at)).total_seconds()
+
+
+def not_sent_yet(uow: UnitOfWork, delivery: Delivery) -> None:
+    """Lookup is sure an unknown outcome did not go out: send again within the channel's
+    retry policy (the unknown attempts count), else stop and ask a person."""
+    policy = policy_of(get_channel(uow.session, delivery.channel))
+    tries = delivery.attempts - delivery.budget_from
+    if not policy.may_retry(tries, budget_age(delivery)):
+        ask_a_person(uow, delivery, f"{tries} attempts within the retry policy "
+                     f"(max_attempts {policy.max_attempts}) ended without a confirmed post, "
+                     "and the channel says none went out",
+                     f"已按重试策略尝试 {tries} 次，平台查询均显示未发出")
+        return
+    delay = policy.delay(tries)
+    set_state(uow, delivery, D.STAGED)
+    delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
+    send(uow, "publish", delivery, countdown=delay)
+
+
+def ask_a_person(uow: UnitOfWork, delivery: Delivery, why: str, said: str) -> None:
+    """needs_decision: nothing drives this delivery again until a channel admin re-sends it
+    or marks it published (recovery.resend, recovery.mark_published). Alerts at once."""
+    from orchestrator.usecases import alerts
+
+    set_state(uow, delivery, D.NEEDS_DECISION,
+              error=(delivery.last_error_code, f"needs a decision: {why}; last answer: "
+                                               f"{delivery.last_error or 'none'}"))
+    delivery.next_attempt_at = None
+    release = uow.session.get(Release, delivery.release_id)
+    assert release is not None
+    alerts.raise_alert(
+        uow, alerts.NEEDS_DECISION, release, channel=delivery.channel, delivery_id=delivery.id,
+        message=f"稿件 {release.id}「{release.title}」在渠道 {delivery.channel} 的发布结果无法确认："
+                f"{said}（最后答复 {delivery.last_error_code or '无'}）。请渠道管理员到平台查看后决定："
+                "确未发出的，重新发送；已经发出的，填写链接标记为已发布。")
 
 
 def flag_credentials(uow: UnitOfWork, channel: ChannelInstance) -> None:

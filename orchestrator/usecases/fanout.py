@@ -18,7 +18,6 @@ from sqlmodel import Session, select
 
 from channels.contract import ChannelAdapter, Receipt
 from orchestrator.domain.clock import utcnow
-from orchestrator.domain.retry import RetryPolicy
 from orchestrator.domain.states import (
     TERMINAL_DELIVERY_STATES,
     release_transition,
@@ -30,9 +29,10 @@ from orchestrator.domain.states import (
     ReleaseState as R,
 )
 from orchestrator.store.models import Delivery, Release
-from orchestrator.usecases import audit, quota
+from orchestrator.usecases import alerts, audit, quota
 from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.channels import get_channel, posting_quota
+from orchestrator.usecases.holds import channel_holds, speak_of_holds
 from orchestrator.usecases.rendering import render_all
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
@@ -153,10 +153,9 @@ def cleared_to_go_live(uow: UnitOfWork, release: Release, states: tuple[R, ...])
     every member of its go-live group ready and clear. Returns the releases to go live
     together, or None with the reason noted on the release (it is held, not published).
     """
-    failed = [d.channel for d in steps.current_deliveries(uow.session, release)
-              if d.state == D.FAILED]
-    if failed:
-        _note(uow, release, f"held: {', '.join(failed)} could not be staged")
+    holds = channel_holds(uow.session, release)
+    if speak_of_holds(uow, release, holds):
+        _note(uow, release, "held: " + "; ".join(h.why for h in holds))
         return None
     blocked = blocked_now(uow, release)
     if blocked:
@@ -169,14 +168,34 @@ def cleared_to_go_live(uow: UnitOfWork, release: Release, states: tuple[R, ...])
     members = ready_members(uow.session, release, states)
     if members is None:
         if release.golive_group:
-            _note(uow, release, f"waiting for the rest of group {release.golive_group}")
+            _note(uow, release, _held_in_group(uow.session, release)
+                  or f"waiting for the rest of group {release.golive_group}")
         return None
     for member in members:
         if member is not release and (blocked := blocked_now(uow, member)):
             _note(uow, release, f"held: group member {member.id} is held by a pre-publish "
                                 f"check: {blocked}")
             return None
+    if held := _held_in_group(uow.session, release):
+        _note(uow, release, held)
+        return None
     return members
+
+
+def _held_in_group(session: Session, release: Release) -> str:
+    """Which other member of the release's go-live group a channel holds ('' if none);
+    that member says why itself, on its board and in its alert."""
+    if not release.golive_group:
+        return ""
+    others = session.exec(select(Release).where(
+        Release.golive_group == release.golive_group, Release.group_status == "member",
+        Release.id != release.id, Release.state.in_([R.APPROVED, R.SCHEDULED]))
+        .order_by(Release.id)).all()
+    for member in others:
+        if holds := channel_holds(session, member):
+            return (f"held: group member {member.id} is held: "
+                    + "; ".join(h.why for h in holds))
+    return ""
 
 
 def blocked_now(uow: UnitOfWork, release: Release) -> str:
@@ -243,6 +262,7 @@ def go_live(uow: UnitOfWork, release: Release, actor: str, enqueue_fire: bool = 
     before = {"state": release.state}
     release.state = release_transition(release.state, R.PUBLISHING)
     release.state_reason = ""
+    alerts.clear(uow.session, alerts.HELD, release.id)  # nothing holds it any more
     uow.session.add(release)
     audit.record(
         uow.session, actor=actor, action="release.go_live", subject_type="release",
@@ -400,10 +420,13 @@ def confirm(ctx: Context, delivery_id: int) -> None:
 
 def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
     with UnitOfWork(ctx) as uow:
-        claim = steps.claim_for(uow, delivery_id, (state,), state)
+        delivery = steps.claim(uow, delivery_id, (state,), state)
+        if delivery is None:
+            return
+        delivery.budget_from += 1  # a look sends nothing: it costs no attempt of the policy
+        uow.session.add(delivery)
+        claim = steps.as_claim(uow, delivery)
         uow.commit()
-    if claim is None:
-        return
     if phase == "lookup":
         out = steps.call_adapter(
             lambda: claim.adapter.lookup(claim.payload, claim.key, staged=claim.staged))
@@ -422,12 +445,19 @@ def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
                 steps.flag_credentials(uow, get_channel(uow.session, delivery.channel))
                 steps.send(uow, task, delivery)
             elif out.error.retryable or out.error.kind == "outcome_unknown":
-                # never give up asking: until the channel answers, nothing may be re-sent
-                channel = get_channel(uow.session, delivery.channel)
-                policy = RetryPolicy.from_config(channel.config.get("retry"))
-                delay = policy.delay(delivery.attempts - delivery.budget_from)
-                delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
-                steps.send(uow, task, delivery, delay)
+                # until the channel answers nothing may be re-sent; past the policy's
+                # max_age a person decides rather than a loop asking for ever
+                policy = steps.policy_of(get_channel(uow.session, delivery.channel))
+                if phase == "lookup" and steps.budget_age(delivery) >= policy.max_age_seconds:
+                    delivery.last_error_code, delivery.last_error = out.error.code, out.error.message
+                    steps.ask_a_person(uow, delivery, "the channel could not say whether it "
+                                       f"went out within max_age ({policy.max_age_seconds:g} s)",
+                                       f"平台在 {policy.max_age_seconds:g} 秒内始终无法答复是否已发出")
+                else:
+                    # looks cost no attempt, but each waits longer (up to the cap)
+                    delay = policy.delay(delivery.attempts)
+                    delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                    steps.send(uow, task, delivery, delay)
             else:
                 steps.set_state(uow, delivery, D.FAILED, error=(out.error.code, out.error.message))
         elif out.value is not None:
@@ -436,9 +466,8 @@ def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
             # an async platform went live at the accepted go-live call; confirming came later
             delivery.published_at = delivery.published_at or out.value.published_at
             steps.set_state(uow, delivery, D.PUBLISHED)
-        elif phase == "lookup":  # it never went out: publish again, from staged
-            steps.set_state(uow, delivery, D.STAGED)
-            steps.send(uow, "publish", delivery)
+        elif phase == "lookup":  # it never went out: publish again within the policy
+            steps.not_sent_yet(uow, delivery)
         else:  # still publishing on the platform's side
             delivery.lease_until = None
             delivery.next_attempt_at = utcnow() + timedelta(seconds=1)

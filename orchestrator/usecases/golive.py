@@ -19,6 +19,7 @@ from orchestrator.domain.states import release_transition
 from orchestrator.store.models import Delivery, GoLiveGroup, Release, SignOff
 from orchestrator.usecases import access, audit, fanout, releases, review
 from orchestrator.usecases import delivery_steps as steps
+from orchestrator.usecases import holds as holds_module
 from orchestrator.usecases.releases import get_release
 from orchestrator.usecases.rendering import render_all
 from orchestrator.usecases.unit_of_work import UnitOfWork
@@ -230,7 +231,9 @@ def remove_from_group(uow: UnitOfWork, release_id: int, actor: str, comment: str
 
 
 def force_go_live(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> list[str]:
-    """Go live without the channels that could not be staged; returns those left out."""
+    """Go live without the channels that hold it (could not be staged, failing to stage,
+    paused, credentials rejected): a partial go-live, audited with the reason; returns
+    the channels left out (their deliveries are cancelled)."""
     s = uow.session
     get_release(s, release_id)  # NotFound, not a 500, for an id that does not exist
     release = steps.locked(s, Release, release_id)
@@ -246,17 +249,21 @@ def force_go_live(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> 
     busy = [d.channel for d in rows if d.state == D.STAGING]
     if busy:
         raise Refused(f"{', '.join(busy)} is staging right now; try again in a moment")
-    staged = [d for d in rows if d.state == D.STAGED]
-    if not staged:
+    holds = {h.channel: h for h in holds_module.channel_holds(s, release)}
+    # left out: what is not staged, and what is staged on a channel that holds it (paused,
+    # credentials rejected); it would otherwise go out later, on its own, unannounced
+    left_out = [d for d in rows if d.state in (D.PENDING, D.FAILED)
+                or (d.state == D.STAGED and d.channel in holds)]
+    if not [d for d in rows if d.state == D.STAGED and d not in left_out]:
         raise Refused("no channel is staged: nothing could go live")
     if blocked := fanout.blocked_now(uow, release):  # forcing waives channels, never checks
         raise Refused(f"held by a pre-publish check: {blocked}")
-    left_out = [d for d in rows if d.state in (D.PENDING, D.FAILED)]
     for delivery in left_out:
         steps.set_state(uow, delivery, D.CANCELLED, error=("left_out", reason))
     audit.record(s, actor=actor, action="release.forced_go_live", subject_type="release",
                  subject_id=release.id, release_id=release.id,
-                 after={"left_out": [d.channel for d in left_out]}, detail={"reason": reason})
+                 after={"left_out": [d.channel for d in left_out]},
+                 detail={"reason": reason, "held_by": {c: h.why for c, h in holds.items()}})
     fanout.go_live(uow, release, actor=actor)
     uow.commit()
     return [d.channel for d in left_out]

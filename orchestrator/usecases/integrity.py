@@ -31,7 +31,7 @@ from channels.registry import UnknownKind, adapter_class
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.store.models import Delivery, IntegrityAlert, Release
-from orchestrator.usecases import audit
+from orchestrator.usecases import alerts, audit
 from orchestrator.usecases.channels import adapter_for, get_channel
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
@@ -170,6 +170,12 @@ def _alert(uow: UnitOfWork, delivery: Delivery, approved: str, live: str) -> dic
     audit.record(uow.session, actor="integrity", action="integrity.alert",
                  subject_type="delivery", subject_id=delivery.id, release_id=delivery.release_id,
                  channel=delivery.channel, detail={"alert": row.id, "diff": row.diff[:2000]})
+    # people hear of it through the one alert outbox (sent by a worker, retried)
+    release = uow.session.get(Release, delivery.release_id)
+    if release is not None:
+        alerts.raise_alert(uow, alerts.INTEGRITY, release,
+                           f"渠道 {delivery.channel} 上的发布内容与审定稿不一致\n{row.diff[:2000]}",
+                           channel=delivery.channel, delivery_id=delivery.id)
     return as_dict(row)
 
 

@@ -1,15 +1,18 @@
-"""A channel admin's hands: re-send a failed delivery, cancel one, pause a channel."""
+"""A channel admin's hands: re-send a failed delivery, decide one that needs a decision
+(re-send it, or mark it published with its URL), cancel one."""
 
 from __future__ import annotations
 
+from channels.contract import Receipt
 from orchestrator.domain.access import Op, may_ever
-from orchestrator.domain.errors import Forbidden, NotFound, Refused
-from orchestrator.domain.release import MAX_ID
+from orchestrator.domain.clock import utcnow
+from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
+from orchestrator.domain.release import MAX_ID, live_url_problems, note_problems
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.domain.states import release_transition
 from orchestrator.store.models import Delivery, Release
-from orchestrator.usecases import access, audit, fanout
+from orchestrator.usecases import access, alerts, audit, fanout
 from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.unit_of_work import UnitOfWork
 
@@ -30,28 +33,65 @@ def _delivery(uow: UnitOfWork, delivery_id: int, actor: str) -> tuple[Delivery, 
 
 
 def resend(uow: UnitOfWork, delivery_id: int, actor: str) -> None:
-    """New attempts for the same delivery, with a fresh retry budget; staged again first."""
+    """New attempts for the same delivery, with a fresh retry budget; staged again first.
+
+    For a delivery that needs a decision this is the admin's word that it did not go out."""
     delivery, release = _delivery(uow, delivery_id, actor)
-    if delivery.state != D.FAILED:
-        raise Refused(f"only a failed delivery can be re-sent; this one is {delivery.state}")
+    if delivery.state not in (D.FAILED, D.NEEDS_DECISION):
+        raise Refused(f"only a failed delivery or one that needs a decision can be re-sent; "
+                      f"this one is {delivery.state}")
+    before = {"state": delivery.state, "attempts": delivery.attempts,
+              "last_error_code": delivery.last_error_code}
     if release.state in (R.PARTIALLY_PUBLISHED, R.FAILED):
         release.state = release_transition(release.state, R.PUBLISHING)
         uow.session.add(release)
     steps.set_state(uow, delivery, D.PENDING)
     delivery.budget_from, delivery.next_attempt_at = delivery.attempts, None
+    delivery.budget_since = utcnow()
     delivery.last_error_code = delivery.last_error = None
+    alerts.clear(uow.session, alerts.NEEDS_DECISION, release.id, channel=delivery.channel)
     audit.record(uow.session, actor=actor, action="delivery.resend", subject_type="delivery",
                  subject_id=delivery.id, release_id=release.id, channel=delivery.channel,
-                 after={"release_state": release.state})
+                 before=before, after={"release_state": release.state})
     steps.send(uow, "stage", delivery)
     uow.commit()
 
 
+def mark_published(uow: UnitOfWork, delivery_id: int, actor: str, url: str,
+                   note: str = "") -> None:
+    """The admin found the post on the platform: the delivery is published at `url`.
+
+    Only for a delivery that needs a decision, where the machine could not tell; the URL
+    is what readers will be pointed to, so it must be a real http(s) link."""
+    delivery, release = _delivery(uow, delivery_id, actor)
+    problems = live_url_problems(url) + note_problems(note)
+    if problems:
+        raise InvalidInput(problems)
+    if delivery.state != D.NEEDS_DECISION:
+        raise Refused(f"only a delivery that needs a decision can be marked published; "
+                      f"this one is {delivery.state}")
+    now = utcnow()
+    receipt = Receipt(remote_id=f"manual:{delivery.id}", url=url, published_at=now,
+                      details={"marked_by": actor, **({"note": note} if note else {})})
+    delivery.receipt = receipt.to_json()
+    delivery.remote_id, delivery.url, delivery.published_at = receipt.remote_id, url, now
+    steps.set_state(uow, delivery, D.PUBLISHED)
+    alerts.clear(uow.session, alerts.NEEDS_DECISION, release.id, channel=delivery.channel)
+    audit.record(uow.session, actor=actor, action="delivery.marked_published",
+                 subject_type="delivery", subject_id=delivery.id, release_id=release.id,
+                 channel=delivery.channel, before={"state": D.NEEDS_DECISION},
+                 after={"state": D.PUBLISHED, "url": url},
+                 detail={"note": note} if note else None)
+    uow.commit()
+    fanout.finish(uow.ctx, release.id)
+
+
 def cancel(uow: UnitOfWork, delivery_id: int, actor: str) -> None:
     delivery, release = _delivery(uow, delivery_id, actor)
-    if delivery.state not in (D.FAILED, D.PENDING, D.STAGED):
+    if delivery.state not in (D.FAILED, D.PENDING, D.STAGED, D.NEEDS_DECISION):
         raise Refused(f"a delivery that is {delivery.state} cannot be cancelled")
     steps.set_state(uow, delivery, D.CANCELLED)
+    alerts.clear(uow.session, alerts.NEEDS_DECISION, release.id, channel=delivery.channel)
     audit.record(uow.session, actor=actor, action="delivery.cancelled", subject_type="delivery",
                  subject_id=delivery.id, release_id=release.id, channel=delivery.channel)
     uow.commit()

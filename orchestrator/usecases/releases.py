@@ -26,7 +26,7 @@ from orchestrator.domain.states import (
 )
 from orchestrator.store import files
 from orchestrator.store.models import Delivery, GoLiveGroup, Release, SignOff, User
-from orchestrator.usecases import access, audit, content_checks
+from orchestrator.usecases import access, alerts, audit, content_checks
 from orchestrator.usecases.channels import list_channels
 from orchestrator.usecases.rendering import adapters, render_all
 from orchestrator.usecases.unit_of_work import UnitOfWork
@@ -314,7 +314,8 @@ def signoffs_view(session: Session, release: Release) -> list[dict[str, Any]]:
     ]
 
 
-HEADER_FIELDS = ("id", "title", "state", "state_reason", "author", "revision", "priority",
+HEADER_FIELDS = ("id", "title", "state", "state_reason", "held_by", "author", "revision",
+                 "priority",
                  "group", "group_status", "channels", "go_live_at", "held", "reschedule",
                  "first_live_at", "last_live_at", "spread_ms", "created_at")
 
@@ -328,6 +329,9 @@ def as_dict(session: Session, release: Release, viewer: Principal | None = None)
         "title": release.title,
         "state": release.state,
         "state_reason": release.state_reason,
+        # the channels that hold it from going live, and why (usecases/holds.py)
+        "held_by": [{"channel": a.channel, "message": a.message}
+                    for a in alerts.open_for(session, alerts.HELD, release.id)],
         "author": release.author,
         "co_authors": release.co_authors,
         "contributors": release.contributors,

@@ -21,7 +21,7 @@ from orchestrator.domain.clock import utcnow
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.store.models import AuditCheckpoint, Delivery, Release, SchedulerLease
-from orchestrator.usecases import audit, fanout, integrity
+from orchestrator.usecases import alerts, audit, fanout, integrity
 from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
@@ -43,7 +43,18 @@ def tick(ctx: Context, redrive_after: float = 30.0) -> dict[str, int]:
     _checkpoint_audit(ctx)
     # only which checks are due: the read-backs run as their own tasks, off the lease clock
     counts["integrity"] = integrity.enqueue_due(ctx)
+    _alerts_due(ctx)
     return counts
+
+
+def _alerts_due(ctx: Context) -> None:
+    """Alerts whose time came (a held release's grace ran out, a webhook to try again):
+    a worker sends them; the tick does no network."""
+    alerts.clear_stale(ctx)
+    if alerts.any_due(ctx):
+        with UnitOfWork(ctx) as uow:
+            uow.enqueue("send_alerts", priority="urgent")
+            uow.commit()
 
 
 def _checkpoint_audit(ctx: Context, every_seconds: float = 60.0) -> None:

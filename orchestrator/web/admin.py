@@ -1,4 +1,5 @@
-"""The channel admins' room: instances and their health, configure, test, pause, re-send.
+"""The channel admins' room: instances and their health, configure, test, pause, re-send,
+decide what the machine could not (re-send, or mark published with its URL).
 
 Credentials are write-only here as everywhere: the form never holds them, and an
 empty credentials field keeps what is stored (channels.save_channel with None).
@@ -37,7 +38,9 @@ def channel_list(request: Request, who: Admin) -> Response:
     with UnitOfWork(ctx_of(request)) as uow:
         rows = [health(uow.session, r) for r in channels.list_channels(uow.session)]
         failed = deliveries.failed(uow.session)
-    return render(request, "channels.html", who, channels=rows, failed=failed)
+        undecided = deliveries.needing_decision(uow.session)
+    return render(request, "channels.html", who, channels=rows, failed=failed,
+                  undecided=undecided)
 
 
 def _credential_fields(kind: str) -> list[str]:
@@ -147,6 +150,20 @@ def resend(request: Request, delivery_id: int, who: Admin) -> Response:
         with UnitOfWork(ctx_of(request)) as uow:
             recovery.resend(uow, delivery_id, who.name)
         return f"投递 {delivery_id} 已重新排队发送"
+
+    return act(request, who, run, "/channels")
+
+
+@router.post("/deliveries/{delivery_id}/mark-published")
+async def mark_published(request: Request, delivery_id: int, who: Admin) -> Response:
+    """The admin found it on the platform: published at this URL (recovery.mark_published)."""
+    form = await request.form()
+    url, note = str(form.get("url", "")).strip(), str(form.get("note", "")).strip()
+
+    def run() -> str:
+        with UnitOfWork(ctx_of(request)) as uow:
+            recovery.mark_published(uow, delivery_id, who.name, url, note)
+        return f"投递 {delivery_id} 已标记为已发布"
 
     return act(request, who, run, "/channels")
 

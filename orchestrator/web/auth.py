@@ -162,7 +162,7 @@ def require(room: str | Op | None = None) -> Callable[[Request], Viewer]:
             return who
         allowed = may_ever(who.principal, room) if isinstance(room, Op) else who.rooms[room]
         if not allowed:
-            raise Forbidden(f"{who.name} 没有进入此处（{room}）所需的角色")
+            raise Forbidden(f"{who.name} 没有访问此页面所需的角色")
         return who
 
     return dependency

@@ -29,7 +29,7 @@ STATE_LABELS = {
     "scheduled": "已定时", "publishing": "发布中", "published": "已发布",
     "partially_published": "部分发布", "failed": "发布失败", "withdrawn": "已撤回",
     "pending": "待准备", "staging": "准备中", "staged": "已就绪", "confirming": "待平台确认",
-    "reconciling": "核对中", "cancelled": "已取消",
+    "reconciling": "核对中", "cancelled": "已取消", "needs_decision": "待人工决定",
 }
 ACTION_LABELS = {
     "release.created": "创建稿件", "release.edited": "修改稿件", "release.submitted": "提交审核",
@@ -47,6 +47,8 @@ ACTION_LABELS = {
     "release.reschedule_refused": "驳回改期", "release.group_consented": "同意加入同步上线组",
     "release.group_removed": "移出同步上线组",
     "release.group_refused": "拒绝加入同步上线组",
+    "delivery.marked_published": "人工确认已发布", "alert.needs_decision": "告警：待人工决定",
+    "alert.held": "告警：上线受阻",
 }
 ROLE_LABELS = {
     "author": "新闻办撰稿", "reviewer": "部门审核", "secrecy": "保密审查", "approver": "领导签发",
@@ -132,7 +134,7 @@ FIELD_LABELS = {
     "metadata.disclosure": "公开属性", "metadata.validity": "有效性", "parent": "所属主稿",
     "priority": "紧急程度", "at": "上线时间", "config": "配置", "kind": "类型", "name": "名称",
     "credentials": "凭据", "release": "稿件编号", "since": "起始时间", "until": "截止时间",
-    "reason": "理由", "comment": "意见", "co_authors": "合作者", "group": "同步上线组",
+    "reason": "理由", "comment": "意见", "url": "链接", "co_authors": "合作者", "group": "同步上线组",
 }
 MESSAGES = {
     "Field required": "必填",

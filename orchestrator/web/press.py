@@ -105,8 +105,7 @@ def show(request: Request, release_id: int, who: Author) -> Response:
     release, rows, may = _release(request, release_id, who)
     return render(request, "release.html", who, release=release, deliveries=rows, may=may,
                   editable=may["edit"], schedulable=may["schedule"],
-                  held=release["state"] in ("approved", "scheduled")
-                  and any(d["state"] == "failed" for d in rows))
+                  held=bool(release.get("held_by")))
 
 
 @router.get("/{release_id}/board.json")
@@ -115,7 +114,7 @@ def board(request: Request, release_id: int, who: Author) -> JSONResponse:
     for row in rows:
         row["state_label"] = STATE_LABELS.get(row["state"], row["state"])
     return JSONResponse({
-        "release": {k: release[k] for k in ("id", "state", "state_reason", "go_live_at",
+        "release": {k: release[k] for k in ("id", "state", "state_reason", "held_by", "go_live_at",
                                             "first_live_at", "last_live_at", "spread_ms")}
         | {"state_label": STATE_LABELS.get(release["state"], release["state"])},
         "deliveries": rows, "at": iso(utcnow()),

@@ -24,7 +24,7 @@ from starlette.responses import Response
 from orchestrator.domain.access import Op
 from orchestrator.domain.errors import Refused
 from orchestrator.store.models import Delivery, Release
-from orchestrator.usecases import access, deliveries, golive, releases, review
+from orchestrator.usecases import access, golive, holds, releases, review
 from orchestrator.usecases.channels import adapter_for, get_channel
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from orchestrator.web.auth import REVIEW, Viewer, require
@@ -63,7 +63,8 @@ def queue(request: Request, who: Reviewer) -> Response:
                                 "author": release.author, "revision": release.revision,
                                 "priority": release.priority, "step": step + 1, "role": role,
                                 "updated_at": release.updated_at})
-    return render(request, "review_queue.html", who, waiting=waiting)
+        held = holds.held_releases(uow.session, who.name)
+    return render(request, "review_queue.html", who, waiting=waiting, held=held)
 
 
 def _documents(ctx: Context, session: Session, payloads: dict[str, dict[str, Any]]
@@ -145,17 +146,15 @@ def show(request: Request, release_id: int, who: Reviewer) -> Response:
         viewer = access.principal(uow.session, who.name)
         view = releases.as_dict(uow.session, release, viewer)
         may = releases.permissions(uow.session, release, viewer)
-        failed = [d.channel for d in deliveries.for_release(uow.session, release_id,
-                                                            actor=who.name)
-                  if d.state == "failed"]
-    can_force = may["force_go_live"] and bool(failed)
+    held = view.get("held_by") or []
+    can_force = may["force_go_live"] and bool(held)
     can_sign_reschedule = (may["sign_reschedule"] and view["reschedule"] is not None
                            and who.name not in view["contributors"])
     return render(request, "review_release.html", who, release=view, documents=docs,
                   digest=rendered["content_hash"],
                   digest_matches=rendered["content_hash"] == view["content_hash"],
                   step=step, why_not=why_not, steps=[s.role for s in policy.steps],
-                  diffs=diffs, diff_source=source, earlier=earlier, failed=failed,
+                  diffs=diffs, diff_source=source, earlier=earlier, held=held,
                   can_force=can_force, can_sign_reschedule=can_sign_reschedule)
 
 

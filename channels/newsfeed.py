@@ -17,9 +17,13 @@ stage() puts nothing on a desk's server: the drop belongs to a third party and a
 release must not sit there, even under a hidden name, before it goes live. It only checks
 that every delivery can be reached and logged into, so a bad password shows before go-live.
 
-lookup() checks SFTP and Atom byte for byte. E-mail cannot be read back: an instance that
-e-mails answers None (never went out) and is re-sent; the re-send carries the same
-Message-ID, guid and version, which desks use to drop duplicates (can_lookup is False).
+lookup() checks SFTP and Atom byte for byte. E-mail cannot be read back from the desks'
+mailboxes, so the moment the mail server accepts a message (250) the adapter notes its
+Message-ID in a note store every worker shares (`note_store`), and lookup() reads that
+note: a worker killed after the mail went out does not make a second one. Only a mail
+whose 250 was lost, or a note lost with it, is re-sent; the re-send carries the same
+Message-ID, guid and version, which desks use to drop duplicates (can_lookup is False:
+the platform itself cannot be asked).
 """
 
 from __future__ import annotations
@@ -33,11 +37,14 @@ import fcntl
 import hashlib
 import io
 import json
+import logging
 import posixpath
 import re
 import smtplib
 import socket
 import ssl
+import tempfile
+import time
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Literal
@@ -67,6 +74,7 @@ from channels.contract import (
 )
 from channels.templating import render
 from channels.website import take_down, write_atomically
+from channels.wechat_token import TokenStore, store_for
 
 META_KEYS = ("index_number", "issuing_body", "document_number", "date_written",
              "date_published", "subject_category", "disclosure", "validity", "column")
@@ -80,6 +88,7 @@ ORDER = ("atom", "sftp", "email")  # e-mail, the one that cannot be checked, goe
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 LINE_BREAKS = re.compile("[\r\n\x85\u2028\u2029]+")
 SMTP_POLICY = email.policy.default.clone(linesep="\r\n")
+log = logging.getLogger(__name__)
 
 
 def _clean(value: object) -> str:
@@ -131,6 +140,8 @@ class NewsfeedConfig(RemoteConfig):
     sftp: SftpTarget | None = None
     email: EmailTarget | None = None
     atom: AtomTarget | None = None
+    note_store: str = Field("", description="directory or redis:// URL every worker shares, "
+                            "where sent e-mails are noted; empty: the system's temp folder")
 
     @model_validator(mode="after")
     def _sections(self) -> NewsfeedConfig:
@@ -152,10 +163,11 @@ class NewsfeedAdapter(ChannelAdapter):
     capabilities = Capabilities(can_update=True, can_withdraw=True, can_lookup=True)
     config_model = NewsfeedConfig
     credentials_model = NewsfeedCredentials
-    endpoints = ("sftp.host", "sftp.port", "email.host", "email.port")  # where passwords go
+    # where passwords go; the note store (a redis:// URL) is checked as an address too
+    endpoints = ("sftp.host", "sftp.port", "email.host", "email.port", "note_store")
     transport = ("sandbox", "sftp.username", "sftp.host_key", "sftp.accept_any_host_key",
                  "email.username", "email.starttls", "email.use_ssl", "email.ca_file")
-    private_files = ("email.ca_file",)
+    private_files = ("email.ca_file", "note_store")  # note_store: a directory, unless redis://
     directories = ("atom.directory",)
     formats = ("newsml", "nitf", "email")
 
@@ -251,14 +263,14 @@ class NewsfeedAdapter(ChannelAdapter):
                        {"item": item, "message_id": message_id, "targets": self.targets})
 
     def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
-        """Every checkable delivery holds these exact bytes; e-mail cannot be checked."""
-        if "email" in self.targets:
-            return None
+        """Every file delivery holds these exact bytes, and the e-mail was noted as accepted."""
         item = payload["item"]
         files = self._files(item, payload["documents"])
+        message_id = iptc.message_id(key, self.config.provider_domain)
         seen: list[dt.datetime] = []
         for target in self.targets:
-            at = self._atom_has(item, files) if target == "atom" else self._sftp_has(files)
+            at = (self._atom_has(item, files) if target == "atom" else self._sftp_has(files)
+                  if target == "sftp" else self._mailed(message_id))
             if at is None:
                 return None
             seen.append(at)
@@ -531,17 +543,43 @@ class NewsfeedAdapter(ChannelAdapter):
                 cls = RetryableError if code < 500 else PermanentError
                 raise cls(f"邮件服务器拒收：{code} {answer.decode(errors='replace')}", code=code)
             try:
-                conn.data(message)
+                # data() returns the server's verdict on the message rather than raising it
+                code, _ = conn.data(message)
             except smtplib.SMTPDataError as exc:  # the server said no: it did not take it
-                cls = RetryableError if exc.smtp_code < 500 else PermanentError
-                raise cls(f"邮件服务器拒收正文：{exc.smtp_code}", code=exc.smtp_code) from None
+                code = exc.smtp_code
             except (smtplib.SMTPException, OSError) as exc:
                 conn.close()  # no QUIT: the server is not answering
                 raise OutcomeUnknown(f"邮件已发出但未收到服务器确认：{exc}", code="smtp_data") from None
+            if code != 250:  # the server said no: it did not take it
+                cls = RetryableError if code < 500 else PermanentError
+                raise cls(f"邮件服务器拒收正文：{code}", code=code)
+            self._note_mailed(message_id)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise RetryableError(f"邮件服务器断开连接：{exc}", code="smtp_dropped") from None
         finally:
             _close(conn)
+
+    @property
+    def notes(self) -> TokenStore:
+        if not hasattr(self, "_notes"):
+            self._notes = store_for(self.config.note_store or
+                                    str(Path(tempfile.gettempdir()) / "tongfa-newsfeed-notes"))
+        return self._notes
+
+    def _note_mailed(self, message_id: str) -> None:
+        try:  # the mail is out: failing to note it must not make it fail (and go again)
+            self.notes.remember(f"mailed:{message_id}", str(time.time()))
+        except Exception as exc:  # noqa: BLE001 (any store error: lookup then answers "not sent")
+            log.warning("newsfeed: mail %s went out but could not be noted: %s", message_id,
+                        type(exc).__name__)
+
+    def _mailed(self, message_id: str) -> dt.datetime | None:
+        try:
+            noted = self.notes.recall(f"mailed:{message_id}")
+        except Exception as exc:  # noqa: BLE001 (the store cannot say: nor can we)
+            raise OutcomeUnknown(f"无法读取邮件发送记录：{type(exc).__name__}",
+                                 code="notes") from None
+        return None if noted is None else dt.datetime.fromtimestamp(float(noted), dt.UTC)
 
     # ---- atom
 

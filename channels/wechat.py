@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 from typing import Any
@@ -25,6 +26,7 @@ from channels import http
 from channels.contract import (
     JSON,
     Capabilities,
+    ChannelError,
     CredentialsExpired,
     OutcomeUnknown,
     PermanentError,
@@ -51,6 +53,7 @@ PUBLISH_STATUS = {2: "original-content check failed", 3: "publishing failed",
                   4: "rejected by the platform's audit", 5: "deleted", 6: "banned"}
 LIMITS = {"title": 32, "author": 16, "digest": 128}
 SUBMIT_SETTLES = 600.0
+LOOKUP_DEPTH = 500  # articles lookup() pages back through at most
 CALLBACK_WINDOW = 300.0  # seconds: an event callback older (or newer) than this is refused  # seconds after a submit before "not listed" may mean "not published"
 
 
@@ -60,6 +63,7 @@ class WeChatConfig(RemoteConfig):
     author: str = ""
     token_store: str = Field("", description="directory or redis:// URL shared by workers")
     timeout_seconds: float = 15.0
+    rate_limit_retry_seconds: float = Field(3600.0, description="wait after a quota error (45009)")
     callback_token: None = Field(None, description="a secret: give it with the credentials")
 
     @field_validator("callback_token", mode="before")
@@ -189,7 +193,7 @@ class WeChatAdapter(http.HttpChannel):
         if code in BUSY:
             raise RetryableError(message, code=code)
         if code in FREQUENCY:
-            raise RateLimited(message, code=code, retry_after=3600.0)
+            raise RateLimited(message, code=code, retry_after=self.config.rate_limit_retry_seconds)
         if code == 48001:
             raise PermanentError("this official account is not authorised for the API "
                                  "(48001): an admin must enable it on the platform", code=code)
@@ -222,12 +226,22 @@ class WeChatAdapter(http.HttpChannel):
         return {"draft_media_id": draft["media_id"], "thumb_media_id": thumb}
 
     def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
-        # noted before the call: if its answer is lost, lookup() knows a submit may be under way
-        self.tokens.store.remember(f"submit:{key}", str(time.time()))
-        body = self._api("POST", "freepublish/submit",
-                         data=_json_body({"media_id": staged["draft_media_id"]}),
-                         headers={"Content-Type": "application/json"})
+        # noted before the call: if its answer is lost, lookup() knows a submit may be under way;
+        # and again with the answer, so a worker that dies before recording it leaves lookup()
+        # the publish_id to ask about (or the word that no job was started)
+        note, at = f"submit:{key}", time.time()
+        self.tokens.store.remember(note, json.dumps({"at": at}))
+        try:
+            body = self._api("POST", "freepublish/submit",
+                             data=_json_body({"media_id": staged["draft_media_id"]}),
+                             headers={"Content-Type": "application/json"})
+        except OutcomeUnknown:
+            raise
+        except ChannelError:  # the platform said no (or was never reached): no job started
+            self.tokens.store.remember(note, json.dumps({"at": at, "refused": True}))
+            raise
         publish_id = str(body["publish_id"])  # a number in real answers, a string in the docs
+        self.tokens.store.remember(note, json.dumps({"at": at, "publish_id": publish_id}))
         return Receipt(publish_id, None, dt.datetime.now(dt.UTC),
                        {"confirmed": False, "publish_id": publish_id})
 
@@ -244,16 +258,32 @@ class WeChatAdapter(http.HttpChannel):
         return _confirmed(body, receipt.details["publish_id"])
 
     def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
-        body = self._api("POST", "freepublish/batchget",
-                         data=_json_body({"offset": 0, "count": 20, "no_content": 1}),
-                         headers={"Content-Type": "application/json"})
-        for item in body.get("item", []):
-            for news in item.get("content", {}).get("news_item", []):
-                if news.get("content_source_url") == payload["content_source_url"]:
-                    return Receipt(str(item["article_id"]), news.get("url"),
-                                   dt.datetime.now(dt.UTC), {"confirmed": True})
-        submitted = self.tokens.store.recall(f"submit:{key}")
-        if submitted and time.time() - float(submitted) < SUBMIT_SETTLES:
+        submitted = _submit_note(self.tokens.store.recall(f"submit:{key}"))
+        if submitted.get("publish_id"):  # the platform answered the last submit: ask about it
+            found = self.confirm(Receipt(submitted["publish_id"], None, dt.datetime.now(dt.UTC),
+                                         {"publish_id": submitted["publish_id"]}))
+            if found is None:
+                raise OutcomeUnknown("submitted, still publishing: look again", code="publishing")
+            return found
+        # batchget lists 20 at a time, newest first: page back until before our submit
+        since, offset = float(submitted.get("at", math.inf)) - 60, 0
+        while offset < LOOKUP_DEPTH:
+            body = self._api("POST", "freepublish/batchget",
+                             data=_json_body({"offset": offset, "count": 20, "no_content": 1}),
+                             headers={"Content-Type": "application/json"})
+            items = body.get("item", [])
+            for item in items:
+                for news in item.get("content", {}).get("news_item", []):
+                    if news.get("content_source_url") == payload["content_source_url"]:
+                        return Receipt(str(item["article_id"]), news.get("url"),
+                                       dt.datetime.now(dt.UTC), {"confirmed": True})
+            offset += len(items)
+            if not items or offset >= int(body.get("total_count") or 0) or min(
+                    float(i.get("update_time") or 0) for i in items) < since:
+                break
+        if submitted.get("refused"):
+            return None  # the last submit was refused: no job, and no article listed
+        if "at" in submitted and time.time() - float(submitted["at"]) < SUBMIT_SETTLES:
             # a submit went out and its article is not listed yet: it may be publishing
             raise OutcomeUnknown("submitted, not yet published: look again", code="publishing")
         if staged and not self._draft_waiting(staged["draft_media_id"]):
@@ -294,6 +324,17 @@ class WeChatAdapter(http.HttpChannel):
     def test_connection(self) -> str:
         self.tokens.get()
         return "access_token obtained"
+
+
+def _submit_note(raw: str | None) -> JSON:
+    """What publish() noted about the last submit ({} when nothing; an old note is a time)."""
+    if not raw:
+        return {}
+    try:
+        note = json.loads(raw)
+    except ValueError:
+        return {}
+    return note if isinstance(note, dict) else {"at": float(note)}
 
 
 def _comparable(article: JSON) -> str:

@@ -14,6 +14,7 @@ Characters are counted by channels.weibo_text, the rule the sandbox applies too.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
@@ -42,6 +43,7 @@ __all__ = ["LIMIT", "WeiboAdapter", "weibo_length"]
 EXPAND_BATCH = 20  # short links per short_url/expand call, as the API allows
 RATE_LIMITED = {10023, 10024, 20016}
 MAYBE_POSTED = {20019, 20017}
+LOOKUP_PAGES = 10  # lookup() looks back through the account's latest 1,000 posts
 TOKEN_REJECTED = {21327, 21332, 21314, 21315, 21316, 21317}
 BUSY = {10001, 10009}
 GONE = 20101  # target weibo does not exist
@@ -171,13 +173,22 @@ class WeiboAdapter(http.HttpChannel):
         return self._receipt(body, dt.datetime.now(dt.UTC))
 
     def lookup(self, payload: JSON, key: str, staged: JSON | None = None) -> Receipt | None:
-        statuses = [s for s in self._timeline(count=100) if not s.get("deleted")]
-        texts = self._expanded([str(s.get("text", "")) for s in statuses])
-        for status, text in zip(statuses, texts, strict=True):
-            if payload["marker"] in text:
-                return self._receipt(status, _parse_created(status.get("created_at")))
+        for statuses in self._pages(LOOKUP_PAGES):
+            live = [s for s in statuses if not s.get("deleted")]
+            texts = self._expanded([str(s.get("text", "")) for s in live])
+            for status, text in zip(live, texts, strict=True):
+                if payload["marker"] in text:
+                    return self._receipt(status, _parse_created(status.get("created_at")))
         return None
 
+    def _pages(self, pages: int) -> Iterator[list[JSON]]:
+        """The account's posts, newest first, 100 a page: a busy account's earlier post is
+        not on the first page."""
+        for page in range(1, pages + 1):
+            statuses = self._timeline(count=100, page=page)
+            yield statuses
+            if len(statuses) < 100:
+                return
     def _expanded(self, texts: list[str]) -> list[str]:
         """The texts with every t.cn link put back to the URL it stands for."""
         shorts = sorted({u for text in texts for u in links(text) if is_short_link(u)})
@@ -192,8 +203,8 @@ class WeiboAdapter(http.HttpChannel):
                     long[str(url["url_short"])] = str(url["url_long"])
         return [LINK.sub(lambda m: long.get(m.group(0), m.group(0)), text) for text in texts]
 
-    def _timeline(self, count: int) -> list[JSON]:
-        params: dict[str, Any] = {"access_token": self._token(), "count": count}
+    def _timeline(self, count: int, page: int = 1) -> list[JSON]:
+        params: dict[str, Any] = {"access_token": self._token(), "count": count, "page": page}
         response = http.call(self.http, "GET", self._url("statuses/user_timeline.json"),
                              params=params)
         return list(self._answer(response).get("statuses", []))

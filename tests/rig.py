@@ -1,9 +1,14 @@
 """The rig the chaos suite and the benchmarks drive: real services, real worker processes.
 
 PostgreSQL (a fresh database), a Redis server of its own (so it can be restarted and
-lose its queues), or the embedded default; the Weibo sandbox with several accounts and
-the website; `celery worker` processes that can be SIGKILLed; `tongfa scheduler`.
-Figures are counted from the channels' own records, not from ours.
+lose its queues), or the embedded default; the website and the Weibo sandbox with several
+accounts, and with `kinds` the WeChat sandbox (asynchronous freepublish), the newspaper
+desk (SFTP, e-mail and an Atom feed) and a CMS receiver; `celery worker` processes that
+can be SIGKILLed; `tongfa scheduler`. Figures are counted by tests/instrument.py from
+the platforms' wire logs (and the website's and feed's own files), not from ours.
+
+`broken_build` runs the workers as a deliberately broken build (tests/broken_builds.py),
+so a test can show that the instrument sees what a broken build does.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,11 +34,20 @@ from orchestrator.cli.stack import make_context, worker_command
 from orchestrator.settings import Settings
 from orchestrator.usecases import channels, releases, review, users
 from orchestrator.usecases.unit_of_work import UnitOfWork
+from tests import instrument
 from tests.services import PG_ADMIN_URL
 
 PEOPLE = {"press": ["author"], "reviewer": ["reviewer"], "secrecy": ["secrecy"],
           "leader": ["approver"], "ops": ["channel_admin"]}
 FINAL = {"published", "partially_published", "failed"}
+ALL_KINDS = ("website", "weibo", "wechat", "newsfeed", "cms_push")
+LEGS = {"website": ("page",), "weibo": ("post",), "wechat": ("article",),
+        "newsfeed": ("atom", "sftp", "email"), "cms_push": ("push",)}
+WECHAT_APPID, WECHAT_SECRET = "wx5a1b2c3d4e5f6a7b", "sandbox-wechat-secret-0123456789ab"
+CMS_SECRET = "whsec_dG9uZ2ZhIGFuZCB0aGUgQ01TIHNoYXJlIHRoZXNlIDMyQg=="
+ARTICLE = re.compile(r"/articles/(\d+)\.html")
+DELIVERY_KEY = re.compile(r"tongfa-(\d+)-r\d+-([A-Za-z0-9_-]+?)(?:@|>|$)")
+FEED_FILE = re.compile(r"tongfa-(\d+)-v\d+\.")
 
 
 def free_port() -> int:
@@ -44,8 +59,11 @@ def free_port() -> int:
 class Rig:
     def __init__(self, var_dir: Path, backend: str = "postgres-redis", weibo_accounts: int = 4,
                  workers: int = 2, lease_seconds: float = 5, redrive_seconds: float = 2,
-                 with_website: bool = True, queues: tuple[str, ...] = ("urgent,normal",)) -> None:
-        self.with_website = with_website
+                 with_website: bool = True, queues: tuple[str, ...] = ("urgent,normal",),
+                 kinds: tuple[str, ...] = ("website", "weibo"), broken_build: str = "") -> None:
+        self.with_website = with_website and "website" in kinds
+        self.kinds = kinds
+        self.broken_build = broken_build
         self.queues = queues
         self.var_dir, self.backend = var_dir, backend
         self.accounts = {f"5000000{i:03d}": f"tok-{i}" for i in range(weibo_accounts)}
@@ -54,6 +72,8 @@ class Rig:
                     "TONGFA_SITE_BASE_URL": "http://127.0.0.1:8000/site",
                     "TONGFA_LEASE_SECONDS": str(lease_seconds),
                     "TONGFA_REDRIVE_SECONDS": str(redrive_seconds)}
+        if broken_build:  # read by tests/broken_builds.py only, in the workers
+            self.env["TONGFA_TEST_BROKEN_BUILD"] = broken_build
         self.workers: list[subprocess.Popen[bytes]] = []
         self.procs: list[subprocess.Popen[bytes]] = []
         self._stack = contextlib.ExitStack()
@@ -80,6 +100,25 @@ class Rig:
         self.sandbox = self._stack.enter_context(SandboxServer(
             create_app(accounts=self.accounts, safe_domain="127.0.0.1", posts_per_hour=100_000,
                        posts_per_day=100_000, app_posts_per_hour=100_000)))
+        self.sandboxes = {"weibo": self.sandbox.url}  # the ones reached over HTTP
+        if "wechat" in self.kinds:
+            from channels.sandbox import wechat
+
+            self.wechat = self._stack.enter_context(SandboxServer(
+                wechat.create_app({WECHAT_APPID: WECHAT_SECRET}, publish_daily_limit=100_000)))
+            self.sandboxes["wechat"] = self.wechat.url
+        if "cms_push" in self.kinds:
+            from channels.sandbox import cms
+
+            self.cms = self._stack.enter_context(SandboxServer(cms.create_app(CMS_SECRET)))
+            self.sandboxes["cms"] = self.cms.url
+        if "newsfeed" in self.kinds:
+            from channels.sandbox.desk import SftpServer, SmtpServer
+
+            drop = self.var_dir / "desk"
+            drop.mkdir(exist_ok=True)
+            self.sftp = self._stack.enter_context(SftpServer(drop))
+            self.smtp = self._stack.enter_context(SmtpServer())
         self._configure()
         for i in range(self.worker_count):
             self.start_worker(i, self.queues[i % len(self.queues)])
@@ -139,15 +178,50 @@ class Rig:
                     {"access_token": token}, "ops")
         self.channel_names = (["website"] if self.with_website else []) + [
             f"weibo-{uid[-3:]}" for uid in self.accounts]
+        self.channel_kinds = {name: name.split("-")[0] for name in self.channel_names}
+        extra = {
+            "wechat": ({"api_base": getattr(self, "wechat", None) and self.wechat.url,
+                        "appid": WECHAT_APPID, "sandbox": True, "timeout_seconds": 2.0,
+                        "token_store": str(self.var_dir / "private" / "wechat-tokens"),
+                        "rate_limit_retry_seconds": 1.0, "retry": retry, "rate": None},
+                       {"appsecret": WECHAT_SECRET}),
+            "newsfeed": (lambda: {
+                "delivery": ["atom", "sftp", "email"], "sandbox": True, "retry": retry,
+                "sftp": {"host": "127.0.0.1", "port": self.sftp.port, "username": "desk",
+                         "accept_any_host_key": True, "timeout_seconds": 3.0},
+                "email": {"host": "127.0.0.1", "port": self.smtp.port, "timeout_seconds": 3.0,
+                          "from_addr": "press@127.0.0.1", "to_addrs": ["desk@127.0.0.1"]},
+                "atom": {"directory": str(self.feed_dir)},
+                "note_store": str(self.var_dir / "private" / "newsfeed-notes")},
+                {"sftp_password": "desk-pass-1"}),
+            "cms_push": (lambda: {"endpoint": f"{self.cms.url}/api/releases", "sandbox": True,
+                                  "timeout_seconds": 2.0, "rate_limit_retry_seconds": 0.5,
+                                  "retry": retry}, {"secret": CMS_SECRET}),
+        }
+        for kind in ("wechat", "newsfeed", "cms_push"):
+            if kind not in self.kinds:
+                continue
+            config, credentials = extra[kind]
+            with UnitOfWork(self.ctx) as uow:
+                channels.save_channel(uow, kind, kind, config() if callable(config) else config,
+                                      credentials, "ops")
+            self.channel_names.append(kind)
+            self.channel_kinds[kind] = kind
 
     def _spawn(self, command: list[str], name: str) -> subprocess.Popen[bytes]:
         log = open(self.var_dir / f"{name}.log", "ab")  # noqa: SIM115 (the child owns it)
         return subprocess.Popen(command, env={**os.environ, **self.env}, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
+    @property
+    def feed_dir(self) -> Path:
+        return self.settings.resolved_site_root / "feed"
+
     def start_worker(self, i: int, queues: str = "urgent,normal") -> None:
-        proc = self._spawn(worker_command(f"rig{i}-{uuid.uuid4().hex[:4]}", queues, 2),
-                           f"worker-{i}")
+        command = worker_command(f"rig{i}-{uuid.uuid4().hex[:4]}", queues, 2)
+        if self.broken_build:  # the plugin patches the worker as it starts
+            command += ["--include", "tests.broken_builds"]
+        proc = self._spawn(command, f"worker-{i}")
         if i < len(self.workers):
             self.workers[i] = proc
         else:
@@ -160,6 +234,56 @@ class Rig:
 
     def faults(self, **settings: Any) -> None:
         requests.post(f"{self.sandbox.url}/_sandbox/faults", json=settings, timeout=5)
+
+    def plan(self, sandbox: str, merge: bool = False, **settings: Any) -> None:
+        """Faults of one sandbox: weibo, wechat, cms over HTTP; sftp, smtp in this process."""
+        if sandbox in ("sftp", "smtp"):
+            faults = getattr(self, sandbox).faults
+            faults.update(**settings) if merge else faults.set(**settings)
+            return
+        answer = requests.post(f"{self.sandboxes[sandbox]}/_sandbox/faults",
+                               params={"merge": int(merge)}, json=settings, timeout=5)
+        answer.raise_for_status()
+
+    def fault_logs(self) -> dict[str, list[dict[str, Any]]]:
+        """Every sandbox's own log of the faults it really injected."""
+        logs = {name: requests.get(f"{url}/_sandbox/faults/log", timeout=10).json()
+                for name, url in self.sandboxes.items()}
+        if "newsfeed" in self.kinds:
+            logs["sftp"], logs["smtp"] = self.sftp.faults.logged(), self.smtp.faults.logged()
+        return logs
+
+    def wait_for_fault(self, sandbox: str, fault: str, timeout: float = 120) -> None:
+        """Poll (generous deadline) until a scheduled fault has really happened."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(e["fault"] == fault for e in self.fault_logs().get(sandbox, [])):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{sandbox}: fault {fault} did not happen in {timeout}s")
+
+    def redeliver_publish(self, timeout: float = 60) -> int:
+        """At-least-once delivery: send the publish task again for every channel already live
+        while its release is still going live. Claims must make these do nothing."""
+        from sqlmodel import select
+
+        from orchestrator.store.models import Delivery, Release
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with UnitOfWork(self.ctx) as uow:
+                rows = uow.session.exec(
+                    select(Delivery.id, Release.priority).join(
+                        Release, Release.id == Delivery.release_id).where(
+                        Release.state == "publishing",
+                        Delivery.state.in_(("published", "confirming")))).all()
+                for delivery_id, priority in rows:
+                    uow.enqueue("publish", priority=priority, delivery_id=delivery_id)
+                uow.commit()
+            if rows:
+                return len(rows)
+            time.sleep(0.1)
+        raise AssertionError("no delivery was live while its release was still going live")
 
     # ------------------------------------------------------------------ work
 
@@ -196,33 +320,115 @@ class Rig:
                                     .where(Release.id.in_(release_ids))).all()
         return dict(rows)
 
-    def wait_until_done(self, timeout: float) -> float:
+    def wait_until_done(self, timeout: float, admin: bool = False) -> float:
+        """Poll until every release is final; with `admin`, a channel admin re-authorises
+        any account the moment it is flagged (an answer may land after the first renewal)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if set(self.states()) <= FINAL:
                 return time.monotonic() - self.started
+            if admin:
+                reauthorize(self, only_flagged=True)
             time.sleep(0.25)
         raise AssertionError(f"not done after {timeout}s: {dict(self.states())}")
 
-    def figures(self) -> dict[str, Any]:
-        """Counted from what the channels themselves hold."""
-        posts = requests.get(f"{self.sandbox.url}/_sandbox/posts", timeout=10).json()
-        per_target = Counter()
-        for post in posts:
-            for rid in self.release_ids:
-                if f"/articles/{rid}.html" in post["sent_text"] and not post["deleted"]:
-                    per_target[(rid, str(post["uid"]))] += 1
+    def plan_chaos(self) -> None:
+        """Each kind's own faults, by request count (so the same on a busy machine as on an
+        idle one) and spread so they keep coming however many releases there are."""
+        share, submit = "statuses/share.json", "freepublish/submit"
+        self.plan("weibo", rate_limit=2, rate_window_s=1, schedule=[
+            {"path": share, "fault": "busy", "every": 6, "offset": 2},
+            {"path": share, "fault": "drop", "every": 7, "offset": 4},
+            {"path": share, "fault": "drop", "every": 23, "offset": 11, "mode": "close"},
+            {"path": share, "fault": "slow", "every": 13, "offset": 6, "ms": 2500},
+            {"path": share, "fault": "expire", "at": [9]}])
+        if "wechat" in self.kinds:
+            self.plan("wechat", publish_seconds=1.5, schedule=[
+                {"path": submit, "fault": "busy", "every": 5, "offset": 2},
+                {"path": submit, "fault": "quota", "every": 7, "offset": 3},
+                {"path": submit, "fault": "drop", "every": 6, "offset": 5},
+                {"path": "draft/add", "fault": "expire", "every": 50, "offset": 4}])
+        if "cms_push" in self.kinds:
+            self.plan("cms", schedule=[
+                {"path": "/api/releases", "fault": "status", "status": 503, "every": 5,
+                 "offset": 2},
+                {"path": "/api/releases", "fault": "slow", "ms": 3000, "every": 7, "offset": 4}])
+        if "newsfeed" in self.kinds:
+            self.plan("sftp", schedule=[
+                {"path": "sftp/upload", "fault": "disconnect", "every": 6, "offset": 3},
+                {"path": "sftp/rename", "fault": "drop", "every": 7, "offset": 5}])
+            self.plan("smtp", schedule=[
+                {"path": "smtp/DATA", "fault": "status", "status": 451, "every": 5, "offset": 2}])
+
+    def renew_weibo_tokens(self) -> None:
+        """The Weibo grant expired (a person renews it): wait until it really did, renew."""
+        self.wait_for_fault("weibo", "expire")
+        self.plan("weibo", merge=True, expire_tokens=False)
+        reauthorize(self)
+
+    def wire(self) -> list[dict[str, Any]]:
+        """Every call that reached a platform, from the sandboxes' wire logs, plus the
+        website's and the Atom feed's own files (written here: no platform to reach)."""
+        calls = [e for url in self.sandboxes.values()
+                 for e in requests.get(f"{url}/_sandbox/wire", timeout=30).json()]
+        if "newsfeed" in self.kinds:
+            calls += self.sftp.wire.entries() + self.smtp.wire.entries()
+            feed = self.feed_dir / "newsfeed.json"  # the feed's commit point
+            items = json.loads(feed.read_text()).values() if feed.exists() else []
+            calls += [self._file_entry("atom", item["files"][0]["name"]) for item in items]
         manifest_path = self.settings.resolved_site_root / "manifest.json"
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-        for rid in self.release_ids:
-            if str(rid) in manifest:
-                per_target[(rid, "website")] += 1
-        expected = len(self.release_ids) * len(self.channel_names)
-        delivered = len(per_target)
+        if self.with_website and manifest_path.exists():
+            calls += [self._file_entry("website", rid)
+                      for rid in json.loads(manifest_path.read_text())]
+        return calls
+
+    @staticmethod
+    def _file_entry(sandbox: str, target: str) -> dict[str, Any]:
+        return {"n": 0, "sandbox": sandbox, "received_at": 0.0, "answered_at": 0.0,
+                "account": "", "operation": "file", "create": True, "target": target,
+                "answer": "present", "accepted": True}
+
+    def target_of(self, call: dict[str, Any]) -> instrument.Target | None:
+        """Which release on which channel (and leg) a platform call was about."""
+        sandbox, target = call["sandbox"], str(call["target"])
+        if sandbox == "website":
+            return ("website", int(target), "page") if target.isdigit() else None
+        if sandbox in ("weibo", "wechat"):
+            found = ARTICLE.search(target)
+            channel = f"weibo-{call['account'][-3:]}" if sandbox == "weibo" else "wechat"
+            if found is None or channel not in self.channel_kinds:
+                return None
+            return channel, int(found.group(1)), "post" if sandbox == "weibo" else "article"
+        if sandbox in ("cms", "smtp"):
+            found = DELIVERY_KEY.search(target)
+            if found is None or found.group(2) not in self.channel_kinds:
+                return None
+            return found.group(2), int(found.group(1)), "push" if sandbox == "cms" else "email"
+        found = FEED_FILE.search(target)  # sftp, atom: the item's file name
+        return None if found is None else ("newsfeed", int(found.group(1)), sandbox)
+
+    def expected(self) -> list[instrument.Target]:
+        return [(name, rid, leg) for rid in self.release_ids
+                for name, kind in self.channel_kinds.items() for leg in LEGS[kind]]
+
+    def count(self) -> instrument.Figures:
+        return instrument.count(self.wire(), self.expected(), self.target_of)
+
+    def wait_for_duplicates(self, timeout: float) -> instrument.Figures:
+        """Poll the instrument (generous deadline) until it counts a duplicate."""
+        deadline = time.monotonic() + timeout
+        found = self.count()
+        while found.duplicates == 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            found = self.count()
+        return found
+
+    def figures(self) -> dict[str, Any]:
+        """Counted from what the platforms saw (the wire logs), never from our database."""
+        found = self.count()
         return {"releases": len(self.release_ids), "channels": len(self.channel_names),
-                "delivered": delivered,
-                "duplicates": sum(count - 1 for count in per_target.values()),
-                "lost": expected - delivered}
+                "kinds": sorted(set(self.channel_kinds.values())), **found.summary(),
+                "faults_injected": sum(instrument.faults_injected(self.fault_logs()).values())}
 
     # ------------------------------------------------------------------ tear-down
 
@@ -249,12 +455,23 @@ class Rig:
         self._stack.close()
 
 
-def reauthorize(rig: Rig) -> None:
+def reauthorize(rig: Rig, only_flagged: bool = False) -> None:
     """What a channel admin does after a token expired: save the account's credentials again."""
+    from sqlalchemy.exc import OperationalError
+
     for uid, token in rig.accounts.items():
-        with UnitOfWork(rig.ctx) as uow:
-            row = channels.get_channel(uow.session, f"weibo-{uid[-3:]}")
-            channels.save_channel(uow, row.name, "weibo", row.config, {"access_token": token}, "ops")
+        for _ in range(5):  # PostgreSQL may pick the admin's save as a deadlock's victim
+            try:
+                with UnitOfWork(rig.ctx) as uow:
+                    row = channels.get_channel(uow.session, f"weibo-{uid[-3:]}")
+                    if only_flagged and not row.credentials_rejected:
+                        break
+                    channels.save_channel(uow, row.name, "weibo", row.config,
+                                          {"access_token": token}, "ops")
+                break
+            except OperationalError as exc:
+                if "deadlock" not in str(exc):
+                    raise
 
 
 def audit_matches_attempts(rig: Rig) -> tuple[int, int]:

@@ -53,6 +53,7 @@ import requests
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from channels.sandbox import wirelog
 from channels.sandbox.faults import DroppedAnswer, Faults, SandboxApp, image_kind, install_admin
 
 MSG = {-1: "system error", 40001: "invalid credential, access_token is invalid or not latest",
@@ -212,7 +213,7 @@ class WeChatSandbox:
         return str(token["appid"])
 
     def check_quota(self) -> None:
-        if self.faults.now.quota_exhausted:
+        if self.faults.now.quota_exhausted or self.faults.planned("quota"):
             raise WeChatError(45009)
 
     # ------------------------------------------------------------------ images
@@ -534,6 +535,30 @@ def create_app(accounts: dict[str, str] | Iterable[tuple[str, str]], *,
     app = SandboxApp(title="WeChat official-account API sandbox", docs_url=None, redoc_url=None)
     app.state.sandbox = sandbox
     install_admin(app, sandbox.faults)
+    wire = wirelog.WireLog("wechat")
+    wirelog.install(app, wire)
+
+    async def on_wire(request: Request, answer: Any, received_at: float) -> None:
+        """A publish call (freepublish/submit) into the wire log, its target the article's
+        source URL, found by the draft it names even after the draft left the box."""
+        raw = await request.body()
+        try:
+            media_id = str(json.loads(raw.decode("utf-8")).get("media_id") or "")
+        except (ValueError, AttributeError):
+            media_id = ""
+        with sandbox.lock:
+            token = sandbox.tokens.get(request.query_params.get("access_token") or "") or {}
+            found = sandbox.drafts.get(media_id) or next(
+                (j for j in sandbox.jobs.values() if j["draft_id"] == media_id), None)
+        articles = (found or {}).get("articles") or [{}]
+        if isinstance(answer, WeChatError):
+            said, accepted = str(answer.code), False
+        else:
+            said, accepted = f"dropped:{answer.mode}" if isinstance(answer, DroppedAnswer) \
+                else "ok", True
+        wire.record(account=str(token.get("appid", "")), operation="freepublish/submit",
+                    create=True, target=articles[0].get("content_source_url", ""),
+                    content=raw, answer=said, accepted=accepted, received_at=received_at)
 
     @app.api_route("/cgi-bin/{name:path}", methods=["GET", "POST"])
     async def cgi(name: str, request: Request) -> Any:
@@ -546,9 +571,12 @@ def create_app(accounts: dict[str, str] | Iterable[tuple[str, str]], *,
             await sandbox.faults.delay()
             if sandbox.faults.take_busy():
                 raise WeChatError(sandbox.faults.now.busy_code or -1)
-            return await call(name, request, ctx)
+            answer = await call(name, request, ctx)
         except WeChatError as exc:
-            return _error(exc)
+            answer = exc
+        if name == "freepublish/submit":
+            await on_wire(request, answer, ctx["received_at"])
+        return _error(answer) if isinstance(answer, WeChatError) else answer
 
     async def call(name: str, request: Request, ctx: dict[str, Any]) -> Any:
         query = request.query_params
@@ -612,6 +640,7 @@ def create_app(accounts: dict[str, str] | Iterable[tuple[str, str]], *,
     @app.post("/_sandbox/reset")
     def reset() -> dict[str, str]:
         sandbox.reset()
+        wire.clear()
         return {"status": "reset"}
 
     return app

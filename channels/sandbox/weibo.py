@@ -47,6 +47,7 @@ from urllib.parse import urlparse
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from channels.sandbox import wirelog
 from channels.sandbox.faults import DroppedAnswer, Faults, SandboxApp, image_kind, install_admin
 from channels.weibo_text import LIMIT, LINK, is_short_link, weibo_length
 
@@ -285,6 +286,16 @@ def create_app(accounts: Accounts, safe_domain: str = "127.0.0.1", posts_per_hou
                            similar_window_s=similar_window_s, blocked_words=blocked_words)
     app = SandboxApp(title="Weibo API sandbox", docs_url=None, redoc_url=None)
     app.state.sandbox = sandbox
+    wire = wirelog.WireLog("weibo")
+    wirelog.install(app, wire)
+
+    def on_wire(form: Any, uid: str, answer: str, accepted: bool, received_at: float) -> None:
+        text = _text(form.get("status")) if form is not None else ""
+        uid = uid or sandbox.tokens.get(_text(form.get("access_token")) if form else "", "")
+        links = LINK.findall(text)
+        wire.record(account=uid, operation="statuses/share", create=True,
+                    target=links[0] if links else "", content=text, answer=answer,
+                    accepted=accepted, received_at=received_at)
 
     async def enter(path: str, token: str | None) -> str:
         """What every API call goes through first: delay, busy, token."""
@@ -298,7 +309,7 @@ def create_app(accounts: Accounts, safe_domain: str = "127.0.0.1", posts_per_hou
 
     @app.post(SHARE)
     async def share(request: Request) -> Any:
-        received_at = time.time()
+        received_at, form, uid = time.time(), None, ""
         try:
             form = await request.form()
             uid = await enter(SHARE, _text(form.get("access_token")))
@@ -307,8 +318,10 @@ def create_app(accounts: Accounts, safe_domain: str = "127.0.0.1", posts_per_hou
             pic = await _picture(form.get("pic"))
             post = sandbox.store(uid, text, pic, _text(form.get("rip")) or None, received_at)
         except WeiboError as exc:
+            on_wire(form, uid, str(exc.code), False, received_at)
             return _error(SHARE, exc)
         mode = sandbox.faults.take_drop()
+        on_wire(form, uid, f"dropped:{mode}" if mode else "ok", True, received_at)
         if mode:  # stored, but the client never hears so
             sandbox.mark_dropped(post["id"])
             return DroppedAnswer(mode)
@@ -382,6 +395,7 @@ def create_app(accounts: Accounts, safe_domain: str = "127.0.0.1", posts_per_hou
     @app.post("/_sandbox/reset")
     def reset() -> dict[str, str]:
         sandbox.reset()
+        wire.clear()
         return {"status": "reset"}
 
     install_admin(app, sandbox.faults)

@@ -100,3 +100,56 @@ def test_concurrent_appenders_keep_one_chain(backend, settings, tmp_path):
         with fresh_postgres_database() as url:
             run(url)
             engine_for(url).dispose()
+
+
+def test_the_chain_lock_never_closes_a_deadlock_with_row_locks(settings):
+    """One transaction locks a row then audits; another audits then wants that row (the
+    order a channel save and a worker's credential flag took). Were the chain lock taken
+    at the first audit row, each would wait for the other and PostgreSQL would kill one;
+    taken as the transaction commits, it is always the last lock, and both go through."""
+    from sqlmodel import select
+
+    from orchestrator.store.models import User
+
+    with fresh_postgres_database() as url:
+        ctx = Context(engine_for(url), settings, RecordingQueue())
+        with UnitOfWork(ctx) as uow:
+            uow.session.add(User(name="shared", roles=["author"]))
+            uow.commit()
+        row_locked, audited = threading.Event(), threading.Event()
+        failures: list[BaseException] = []
+
+        def lock_then_audit():
+            try:
+                with UnitOfWork(ctx) as uow:
+                    uow.session.exec(select(User).where(User.name == "shared").with_for_update()).one()
+                    row_locked.set()
+                    assert audited.wait(30)
+                    audit.record(uow.session, actor="a", action="test.first_row",
+                                 subject_type="test", subject_id=1)
+                    uow.commit()
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        def audit_then_lock():
+            try:
+                assert row_locked.wait(30)
+                with UnitOfWork(ctx) as uow:
+                    audit.record(uow.session, actor="b", action="test.first_audit",
+                                 subject_type="test", subject_id=2)
+                    audited.set()
+                    uow.session.exec(select(User).where(User.name == "shared").with_for_update()).one()
+                    uow.commit()
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                audited.set()
+                failures.append(exc)
+
+        threads = [threading.Thread(target=f) for f in (lock_then_audit, audit_then_lock)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert failures == []
+        result = verdict(ctx)
+        assert result["ok"] and result["checked"] == 2, result
+        ctx.engine.dispose()

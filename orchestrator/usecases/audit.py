@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from hashlib import sha256
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
-from orchestrator.domain.clock import iso
+from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.hashing import canonical_json
 from orchestrator.domain.redaction import redact
 from orchestrator.settings import Settings
@@ -46,30 +48,43 @@ def record(
     origin = session.info.get("origin")
     if origin:
         detail = {**origin, **(detail or {})}
-    last_id, prev_hash = _head(session)
     event = AuditEvent(
-        id=last_id + 1,  # under the chain lock, ids follow the chain: no gaps, no races
         actor=actor, action=action, subject_type=subject_type, subject_id=str(subject_id),
         release_id=release_id, channel=channel,
-        before=redact(before), after=redact(after), detail=redact(detail), prev_hash=prev_hash,
+        before=redact(before), after=redact(after), detail=redact(detail), prev_hash="",
     )
-    event.hash = event_hash(event)
-    session.add(event)
-    session.info["audit_head"] = (session.get_transaction(), event.id, event.hash)
+    session.info.setdefault(PENDING, []).append(event)
     return event
 
 
-def _head(session: Session) -> tuple[int, str]:
-    """The chain's last (id, hash), read once per transaction while holding the chain lock."""
-    txn = session.get_transaction()
-    cached = session.info.get("audit_head")
-    if cached is not None and txn is not None and cached[0] is txn:
-        return cached[1], cached[2]
+PENDING = "audit_pending"
+
+
+@sa_event.listens_for(OrmSession, "before_commit")
+def _chain_pending(session: Session) -> None:
+    """Chain this transaction's events as it commits. The chain lock is the LAST lock a
+    transaction takes (after every row lock it holds), so two transactions can never wait
+    on each other through it; `at` is stamped under the lock, so ids follow time."""
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
-    row = session.exec(select(AuditEvent.id, AuditEvent.hash)
-                       .order_by(AuditEvent.id.desc()).limit(1)).first()
-    return (row[0], row[1]) if row else (0, "")
+    row = session.execute(select(AuditEvent.id, AuditEvent.hash)
+                          .order_by(AuditEvent.id.desc()).limit(1)).first()
+    last_id, prev_hash = (row[0], row[1]) if row else (0, "")
+    now = utcnow()
+    for event in pending:
+        last_id += 1
+        event.id, event.at, event.prev_hash = last_id, now, prev_hash
+        event.hash = prev_hash = event_hash(event)
+        session.add(event)
+    session.flush()
+
+
+@sa_event.listens_for(OrmSession, "after_rollback")
+def _drop_pending(session: Session) -> None:
+    session.info.pop(PENDING, None)
 
 
 def event_hash(event: AuditEvent) -> str:

@@ -9,10 +9,13 @@ the website's whole page, the feed's NewsML/NITF text and e-mail), and the per-c
 overrides as the author wrote them. Pure: no database, no web.
 
 Every rule reads the text's reading form (wordlist.reading_form: NFKC, every
-default-ignorable character removed, traditional made simplified by OpenCC), so
-机\u200b密★1年 and 祕密★1年 are 机密★1年 and 秘密★1年; excerpts still show what the author
-wrote. HTML is read as shown: 机<a href=…>密</a>★1年 is 机密★1年, an image's alt is read in
-its place, an element's title (tooltip) with its paragraph.
+default-ignorable character removed, blank-looking ones as spaces, traditional made
+simplified by OpenCC), so 机\u200b密★1年 and 祕密★1年 are 机密★1年 and 秘密★1年 and
+机\u2800密★1年 is 机 密★1年; excerpts still show what the author wrote. A field is read as
+its channel shows it (ChannelView.kinds): as typed (Weibo's text: <!-- 机密★1年 --> is on
+screen), as HTML, or as XML for its text; of unknown kind, both as typed and as HTML. HTML is
+read as shown: 机<a href=…>密</a>★1年 is 机密★1年, an image's alt is read in its place, an
+element's title (tooltip) with its paragraph.
 
 Severity per rule ("block": cannot be published; "flag": a reviewer must look):
 - metadata, block: 索引号/发布机构/发布日期 missing; 文号 not 〔YYYY〕N号; a date not
@@ -138,7 +141,7 @@ _SKIP_TAGS = frozenset({"script", "style", "template", "head", "title", "meta"})
 _URL_ATTRS = ("href", "src", "action", "data", "poster", "background", "formaction")
 _SEP = "\x1f"  # marks inline-link boundaries: <a>博彩</a><a>六合彩</a> is two keywords
 _CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")\s]+)")
-_TAG = re.compile(r"<[A-Za-z!/][^>]*>")
+_MARKUP = re.compile(r"<[A-Za-z!/?][^>]*>|&(?:#\d+|#x[0-9a-f]+|[a-z]+\d*);", re.IGNORECASE)
 _SPACES = re.compile(r"[^\S\n\x1f]+")  # any whitespace but line breaks and _SEP
 
 
@@ -542,12 +545,30 @@ _URL_KEYS = frozenset({"url", "link", "href", "marker", "content_source_url"})
 _MACHINE_KEYS = _URL_KEYS | {"guid", "provider_domain", "sha256", "path", "source"}
 
 
+# How a channel shows a field to its readers: as typed (Weibo's text, an escaped title),
+# rendered as HTML (an article), or an XML document read for its text (NewsML).
+TEXT, HTML, XML = "text", "html", "xml"
+
+
 @dataclass(frozen=True)
 class ChannelView:
-    """What one channel will show: its rendered payload, and the overrides written for it."""
+    """What one channel will show: its rendered payload, the overrides written for it, and
+    how it shows each field (`kinds`: a dotted path without list indices or a parent of
+    it, its last key, or "*" for any other field, to TEXT, HTML or XML; see
+    ChannelAdapter.field_kinds)."""
 
     payload: Mapping[str, Any]
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    kinds: Mapping[str, str] = field(default_factory=dict)
+
+    def kind(self, path: str) -> str | None:
+        """How the field at `path` is shown; None when the channel does not say."""
+        parts = re.sub(r"\[\d+\]", "", path).split(".")
+        paths = [".".join(parts[:n]) for n in range(len(parts), 0, -1)]  # it, then its parents
+        for key in (*paths, parts[-1], "*"):
+            if key in self.kinds:
+                return self.kinds[key]
+        return None
 
 
 def check_release(
@@ -562,9 +583,10 @@ def check_release(
     """Every finding for a release as it will be published, in reading order.
 
     `channels` maps a channel's name to what it will show (see ChannelView): every string
-    of its payload and of its overrides is read, HTML and XML for their text. The older
-    `channel_texts` maps a name (e.g. "weibo-office.text") to one text a channel shows;
-    texts containing HTML tags are read as HTML, like the body.
+    of its payload and of its overrides is read as that channel shows it: as typed, as
+    HTML or as XML for its text. A field whose kind the channel does not say is read both
+    as typed and as HTML, and the findings of either count. The older `channel_texts` maps
+    a name (e.g. "weibo-office.text") to one text a channel shows, of unknown kind.
     """
     findings = _metadata(metadata) + _disclosure(metadata)
     reader = _Reader()
@@ -575,17 +597,16 @@ def check_release(
     reader.text("summary", "摘要", summary)
     reader.html(body_html, "body", "正文")
     for name, text in channel_texts.items():
-        where, label = f"channel {name}", f"渠道文本“{name}”"
-        reader.html(text, where, label) if _TAG.search(text) else reader.text(where, label, text)
+        reader.any(f"channel {name}", f"渠道文本“{name}”", text, None)
     for name, view in (channels or {}).items():
         for path, text in _strings(view.overrides):
             label = f"渠道“{name}”的自定义{_field_label(path)}"
-            reader.any(f"overrides.{name}.{path}", label, text, path)
+            reader.any(f"overrides.{name}.{path}", label, text, view.kind(path))
     for name, view in (channels or {}).items():
         own = tuple(sorted(_own_hosts(view.payload)))
         for path, text in _strings(view.payload):
             label = f"渠道“{name}”的{_field_label(path)}"
-            reader.any(f"channel {name}.{path}", label, text, path, own, generated=True)
+            reader.any(f"channel {name}.{path}", label, text, view.kind(path), own, generated=True)
     findings += reader.hidden
     for unit in reader.units:
         if unit.text or unit.links:
@@ -639,14 +660,19 @@ class _Reader:
                 self._hidden_seen.add(key)
                 self.hidden.append(finding)
 
-    def any(self, where: str, label: str, text: str, path: str, own: tuple[str, ...] = (),
-            generated: bool = False) -> None:
-        """A payload or override string: XML for its text, HTML as a page, else as text."""
-        if text.lstrip().startswith("<?xml"):
+    def any(self, where: str, label: str, text: str, kind: str | None,
+            own: tuple[str, ...] = (), generated: bool = False) -> None:
+        """A payload or override string as its channel shows it (TEXT, HTML, XML).
+
+        Of unknown kind (None), it is read both as typed and as a page would show it:
+        `今日要闻<!-- 机密★1年 -->` shows the marking as typed, `机&#23494;` as HTML; an XML
+        document (<?xml …) for its text only, as its namespaces are no links."""
+        if kind == XML or (kind is None and text.lstrip().startswith("<?xml")):
             self.text(where, label, "\n".join(_xml_lines(text)), own, generated)
-        elif _TAG.search(text):
+            return
+        if kind == HTML or (kind is None and _MARKUP.search(text)):
             self.html(text, where, label, own, generated)
-        else:
+        if kind == TEXT or kind is None:
             self.text(where, label, text, own, generated)
 
 

@@ -10,6 +10,7 @@ import pytest
 from orchestrator.domain.checks import (
     BLOCK,
     FLAG,
+    ChannelView,
     CheckConfig,
     Finding,
     blocking,
@@ -522,6 +523,15 @@ def test_a_marking_broken_by_an_invisible_character_blocks(hidden):
     assert f"机{hidden}密★1年" in finding.excerpt  # the excerpt shows what the author wrote
 
 
+@pytest.mark.parametrize("blank", ["\u2800", "\u115f", "\uffa0", "\u2000", "\u2005",
+                                   "\u200a", "\u3000", "\u1680", "\u205f"])
+def test_a_marking_spaced_by_a_blank_looking_character_blocks(blank):
+    """A braille blank (U+2800) or any space separator reads as the space a reader sees."""
+    [finding] = rules(check(title=f"机{blank}密★1年 关于春季农业生产的通知"), "confidentiality_marking")
+    assert (finding.severity, finding.where) == (BLOCK, "title")
+    assert finding.excerpt.startswith("机") and "密★1年" in finding.excerpt
+
+
 def test_a_full_width_marking_blocks():
     [finding] = rules(check(summary="机密★１年"), "confidentiality_marking")
     assert finding.severity == BLOCK and "机密★１年" in finding.excerpt
@@ -851,3 +861,30 @@ def test_links_side_by_side_are_separate_keywords():
         ["春耕", "备耕", "农资", "种子", "化肥", "农机", "灌溉", "植保"])) + "</div>"
     [finding] = rules(check(body=body), "spam_keyword_block")
     assert finding.severity == FLAG and "8个互不相关的短词" in finding.message
+
+
+# ------------------------------------------- a field read as its channel shows it
+
+def test_a_field_is_read_as_its_channel_shows_it_and_both_ways_when_unknown():
+    typed = "今日要闻<!-- 机密★1年 -->"  # a marking only where markup is shown as typed
+    entity = "今日要闻 机&#23494;★1年"  # a marking only where HTML is rendered
+
+    def blocked(text: str, kinds: dict[str, str]) -> bool:
+        views = {"c": ChannelView({"f": text}, {}, kinds)}
+        found = check_release(TITLE, OFFICIAL_BODY, "", GOOD_METADATA, {}, CONFIG, views)
+        return any(f.rule == "confidentiality_marking" and f.severity == BLOCK for f in found)
+
+    assert [blocked(typed, k) for k in ({"f": "text"}, {"*": "html"}, {})] == [True, False, True]
+    assert [blocked(entity, k) for k in ({"*": "text"}, {"f": "html"}, {})] == [False, True, True]
+    assert blocked(typed, {"g": "html"})  # another field's kind says nothing about this one
+
+
+def test_an_xml_field_is_read_for_its_text_only():
+    doc = '<?xml version="1.0"?><doc xmlns="http://iptc.org/std/nar/2006-10-01/"><p>正文。</p></doc>'
+    views = {"feed": ChannelView({"documents": {"newsml": doc}}, {}, {"documents": "xml"})}
+    assert check_release(TITLE, OFFICIAL_BODY, "", GOOD_METADATA, {}, CONFIG, views) == []
+
+
+def test_an_unknown_channel_text_with_markup_is_read_both_ways():
+    found = check(channels={"weibo-office.text": "<script>机密★1年</script>今日要闻"})
+    assert [(f.rule, f.severity) for f in found] == [("confidentiality_marking", BLOCK)]

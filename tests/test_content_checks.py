@@ -231,3 +231,15 @@ def test_markup_in_a_plain_text_field_is_read_as_typed(ctx, with_weibo, channel,
     with UnitOfWork(ctx) as uow:
         shown = releases.preview(uow, rid)["channels"][channel]
     assert text in str(shown), shown  # the channel does show it as typed
+
+
+@pytest.mark.parametrize(("changes", "where"), [
+    ({"overrides": {"wb": {"text": "详情请见 http://博彩网.com/promo 。"}}}, "overrides.wb.text"),
+    ({"title": "关于开展活动的通知 https://例子.测试/x"}, "title"),
+])
+def test_a_link_with_a_unicode_host_is_refused_like_its_idna_form(ctx, with_weibo, changes,
+                                                                   where):
+    rid = create(ctx, channels=with_weibo, **changes)
+    found = [(f["rule"], f["where"]) for f in check(ctx, rid) if f["severity"] == "block"]
+    assert ("link_not_allowed", where) in found, found
+    assert any(field == where for field, _ in submit_problems(ctx, rid))

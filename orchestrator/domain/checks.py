@@ -30,7 +30,8 @@ Severity per rule ("block": cannot be published; "flag": a reviewer must look):
   listed word, also in traditional form or broken up by spaces/punctuation (wordlist.py).
 - link_not_allowed, block: a URL in any HTML attribute or written in the text whose host is
   neither the site nor an allowed domain (or their subdomains); javascript:, data:, ftp: etc.
-  Read as a browser reads it (http:evil.com, //evil.com, evil。com); in the text also a bare
+  Read as a browser reads it (http:evil.com, //evil.com, evil。com, http://博彩网.com by its
+  IDNA form xn--9kro4zezz.com); in the text also a bare
   domain ending in a public suffix (bet365.com, not ASP.NET, Node.js, 报告.pdf or 8.30).
   In a channel's payload, the addresses that channel generates for itself (its `url`,
   `link`, `href`, `marker` fields, the feed's provider domain) count as the site's.
@@ -61,6 +62,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import idna
 import lxml.html
 from lxml import etree
 from publicsuffixlist import PublicSuffixList
@@ -346,9 +348,14 @@ def _keyword_stacks(units: list[_Unit], config: CheckConfig) -> list[Finding]:
 # stop (。．｡: ．is . and ｡ is 。 once NFKC); the rest runs to a space, CJK text or punctuation.
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _URL_CHARS = r"[a-z0-9\-._~:/?#@$&*+=%\\\[\]。]*"
+# After a scheme the host may be in any script (http://博彩网.com, https://例子.测试): a
+# label begun in another script runs through its word characters; one begun in Latin runs
+# through Latin letters only, so the CJK text right after http://evil.com注册 is no host.
+_IDN_HOST = r"(?:[^\W\x00-\u024f][\w-]*|[a-z0-9\u00c0-\u024f-]+)(?:[.。](?:[^\W\x00-\u024f][\w-]*|[a-z0-9\u00c0-\u024f-]+))*"
 _SCHEMED = re.compile(  # with //, or without (http:evil.com) when a dotted host follows
     rf"(?i)(?<![a-z0-9+.-])(?:https?|s?ftps?|wss?):"
-    rf"(?:[/\\]{{2}}|[/\\]?(?=[a-z0-9._~%:@-]*[.。][a-z0-9]))[a-z0-9\[]{_URL_CHARS}"
+    rf"(?:[/\\]{{2}}(?:{_IDN_HOST}|\[)|[/\\]?(?=[a-z0-9._~%:@-]*[.。][a-z0-9])[a-z0-9])"
+    rf"{_URL_CHARS}"
 )
 _HOST_IN_TEXT = re.compile(
     rf"(?i)(?<![a-z0-9@._/-])(?P<slashes>//)?(?P<host>{_LABEL}(?:[.。]{_LABEL})+)\.?"
@@ -393,10 +400,22 @@ def _browser_url(url: str) -> str:
     return raw
 
 
+def _ascii_host(host: str) -> str | None:
+    """A host as a browser looks it up: a Unicode name by its IDNA form (博彩网.com is
+    xn--9kro4zezz.com); None when no IDNA form exists, so no reader can tell where it goes."""
+    host = host.rstrip(".")
+    if host.isascii():
+        return host.lower()
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return None
+
+
 def _domain(entry: str) -> str:
     entry = entry.strip().lower()
     host = urlsplit(entry if "//" in entry else "//" + entry).hostname or ""
-    return host.lstrip("*.").rstrip(".")
+    return _ascii_host(host.lstrip("*.")) or ""
 
 
 def _links_in_text(text: str) -> list[tuple[int, int, str]]:
@@ -436,12 +455,17 @@ def _links(unit: _Unit, config: CheckConfig) -> list[Finding]:
             continue
         if scheme in ("mailto", "tel") or not parts.netloc:
             continue  # same site (relative link) or a contact address
-        host = (parts.hostname or "").rstrip(".")
+        if (host := _ascii_host(parts.hostname or "")) is None:
+            findings[url] = Finding("link_not_allowed", BLOCK, unit.where,
+                                    f"{unit.label}含无法识别的链接，须删除或改正", _clip(written))
+            continue
         if not any(host == d or host.endswith("." + d) for d in allowed):
             permitted = "、".join(dict.fromkeys(allowed)) or "未配置任何域名"
+            name = (parts.hostname or "").rstrip(".")
+            shown = host if name == host else f"{name}（即{host}）"  # what was written, and where it goes
             findings[host] = Finding(
                 "link_not_allowed", BLOCK, unit.where,
-                f"{unit.label}含外部链接“{host}”，不在允许的域名（{permitted}）之内，"
+                f"{unit.label}含外部链接“{shown}”，不在允许的域名（{permitted}）之内，"
                 "请删除或改为本站链接", _clip(written))  # fmt: skip
     return list(findings.values())
 

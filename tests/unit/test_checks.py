@@ -717,6 +717,25 @@ def test_a_link_written_any_way_a_browser_or_a_reader_follows_blocks(text, host)
     assert f"“{host}" in finding.message, finding.message
 
 
+@pytest.mark.parametrize(("text", "host"), [
+    ("详情请见 http://博彩网.com/promo 。", "xn--9kro4zezz.com"),
+    ("详情请见 http://xn--9kro4zezz.com/promo 。", "xn--9kro4zezz.com"),
+    ("关于开展活动的通知 https://例子.测试/x", "xn--fsqu00a.xn--0zwm56d"),
+    ("详见http://博彩网。com注册", "xn--9kro4zezz.com"),
+    ("详见 https://bücher.de/x", "xn--bcher-kva.de"),
+])
+def test_a_link_with_a_unicode_host_is_checked_by_its_idna_form(text, host):
+    for found in (check(title=f"{TITLE}{text}"), check(channels={"weibo-office.text": text})):
+        [finding] = rules(found, "link_not_allowed")
+        assert finding.severity == BLOCK and host in finding.message, finding.message
+
+
+def test_an_allowed_domain_is_allowed_in_unicode_or_idna_form():
+    config = CheckConfig(site_domain=SITE, allowed_link_domains=("政府.cn",))
+    body = '<p><a href="http://xn--mxtq1m.cn/a">一</a> 详见 https://www.政府.cn/b 。</p>'
+    assert rules(check(body=body, config=config), "link_not_allowed") == []
+
+
 @pytest.mark.parametrize("href", ["http:evil.com", "https:/evil.com/x", "http:\\\\evil.com",
                                   "http://evil。com/", "HTTP:EVIL.COM"])
 def test_a_slashless_or_odd_href_is_read_as_a_browser_reads_it(href):

@@ -22,10 +22,11 @@ Severity per rule ("block": cannot be published; "flag": a reviewer must look):
   YYYY-MM-DD; 成文日期 after 发布日期. flag: 文号 year is not 成文日期's year.
 - disclosure, block: 公开属性 is not 主动公开.
 - confidentiality_marking, block: a marking (机密★1年, 秘密★, 密级：机密, a grade word or
-  注意保密 standing alone or in brackets as a stamp (【机密】, （秘密）), 内部资料 but not
-  内部资料性出版物), also spaced out (机 密 ★ 1 年) and with any star or asterisk
+  注意保密 standing alone or in brackets as a stamp (【机密】, （秘密）), 内部资料 so or
+  heading a line (内部资料，请勿外传; not 内部资料性出版物), also spaced out (机 密 ★ 1 年) and with any star or asterisk
   (☆ ✩ ⭐ ＊ *). flag: a grade word in running text (揭开…的秘密, 商业秘密): a person decides.
-  Talk about the process (保密审查, 保密工作, 各单位要注意保密，…) is no finding.
+  Talk about the process (保密审查, 保密工作, 各单位要注意保密，…) or about such material
+  (不得将内部资料上传至互联网) is no finding.
 - sensitive_word, block or flag by the word's category in the list (docs/checks.md): a
   listed word, also in traditional form or broken up by spaces/punctuation (wordlist.py).
 - link_not_allowed, block: a URL in any HTML attribute or written in the text whose host is
@@ -259,7 +260,9 @@ _MARKING = re.compile(
     rf"(?:{_GRADE}){_GAP}{_STAR}{_GAP}(?:{_PERIOD})?"  # 机密★1年, 绝密★启用前, 机 密 ☆ 1 年
     rf"|{_spaced('密级')}{_GAP}:?{_GAP}(?:{_GRADE})"  # 密级：机密 (： is : once NFKC)
     rf"|(?<![^\s{_OPEN}])(?:{_STAMP})(?![^\s{_CLOSE}])"  # a stamp, alone or in brackets (【机密】)
-    rf"|{_spaced('内部资料')}(?!{_GAP}性)"  # not 内部资料性出版物 (a regulated publication category)
+    # 内部资料 heading a line is a stamp (内部资料，请勿外传); in a sentence it is talk about such
+    # material (不得将内部资料上传至互联网), and 内部资料性出版物 is a regulated publication category
+    rf"|(?m:^)[^\S\n]*(?:{_spaced('内部资料')})(?!{_GAP}性)"
 )
 _GRADE_WORD = re.compile("绝密|机密|秘密")
 
@@ -373,15 +376,34 @@ def _suffixes() -> PublicSuffixList:
     return PublicSuffixList(accept_unknown=False, only_icann=True)
 
 
+# File extensions; those that are also top-level domains (.zip .mov .md .py .sh .pl .rs .ai
+# .ps .et .java .mobi) make a file name look like an address. Not .cc: rare for a file in a
+# press release, common for gambling sites.
+_FILE_EXTENSIONS = frozenset(
+    "doc docx xls xlsx et ppt pptx dps wps pdf ofd txt rtf csv zip rar 7z gz tar jpg jpeg png gif "
+    "bmp svg webp tif tiff mp3 mp4 mov avi wmv mkv wav py js ts md sh pl rs java c cpp h cs rb "
+    "php html htm css json xml yaml yml ini log exe msi apk dmg iso bin dat ai psd ps eps dwg "
+    "epub mobi".split()
+)
+
+
 def _bare_domain(host: str, rest: str) -> bool:
     """Whether a name written without scheme or www (bet365.com) is an address.
 
     It must end in a public suffix and have a name before it (so Node.js, 报告.pdf, 1.2.3 and
     8.30 are not). A suffix in capitals is how names are written (ASP.NET, VB.NET, Co.Ltd):
     such a name is an address only with a digit, a third label, a port or a path (BET365.COM).
+    A suffix that is also a file extension is a file name (guide.zip, readme.md, main.py)
+    unless a port or path follows or the name mixes letters and digits as gambling sites'
+    do (bet365.zip, 888bet.mov); with //, www. or a scheme it is an address anyway (see
+    _links_in_text).
     """
     folded = host.replace("。", ".").lower()
     if _suffixes().privatesuffix(folded) is None:
+        return False
+    *_, name, suffix = folded.split(".")
+    mixed = re.search(r"[a-z]", name) and re.search(r"\d", name)
+    if suffix in _FILE_EXTENSIONS and not rest and not mixed:
         return False
     suffix = re.split(r"[.。]", host)[-1]
     return suffix.islower() or bool(rest) or any(c.isdigit() for c in host) or folded.count(".") > 1

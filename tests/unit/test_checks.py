@@ -182,6 +182,9 @@ def test_proactive_disclosure_passes():
         ("summary", "绝密★启用前"),
         ("summary", "密级：机密"),
         ("body", "<p>内部资料 注意保密</p>"),
+        ("body", "<p>内部资料，请勿外传</p>"),
+        ("body", "<p>正文。<br>内部资料 仅供参考</p>"),
+        ("title", "【内部资料】关于某项工作的通知"),
         ("body", "<p>注意保密</p>"),
         ("body", "<p>機密★6個月</p>"),  # traditional form
     ],
@@ -752,9 +755,25 @@ def test_a_slashless_or_odd_href_is_read_as_a_browser_reads_it(href):
     "承办单位：Jiangsu Yinhe Technology Co.Ltd。",
     "联系邮箱：nongye@163.com，电话025-12345678。",
     "请访问本站 www.example.gov.cn 或 https://example.gov.cn/zwgk 查看。",
+    "请下载附件 guide.zip 按要求填写后报送。",
+    "详见 readme.md、intro.mov、main.py、install.sh 和附件2.zip。",
 ])
 def test_names_files_versions_and_times_are_not_links(text):
     assert rules(check(body=f"<p>{text}</p>"), "link_not_allowed") == []
+
+
+@pytest.mark.parametrize(("text", "host"), [
+    ("详见 bet365.zip 注册", "bet365.zip"),
+    ("详见 casino.zip/reg 注册", "casino.zip"),
+    ("详见 888bet.cc 注册", "888bet.cc"),
+    ("详见 www.guide.zip", "www.guide.zip"),
+    ("详见 //guide.zip 下载", "guide.zip"),
+    ("详见 http://guide.zip", "guide.zip"),
+    ("详见 casino.mov:8080", "casino.mov"),
+])
+def test_a_file_extension_domain_written_as_an_address_blocks(text, host):
+    [finding] = rules(check(body=f"<p>{text}</p>"), "link_not_allowed")
+    assert finding.severity == BLOCK and f"“{host}" in finding.message, finding.message
 
 
 def test_a_weibo_hashtag_and_a_timetable_raise_nothing():
@@ -796,6 +815,8 @@ def test_a_marking_written_with_spaces_stars_or_brackets_blocks(text):
     "保密工作要常抓不懈，注意保密工作纪律。",
     "全省保密工作会议召开。",
     "电影《秘密》今晚上映。",
+    "各单位不得将内部资料上传至互联网。",
+    "严禁通过微信群传播内部资料和涉密文件。",
 ])
 def test_ordinary_sentences_about_secrecy_are_not_markings(text):
     assert [f for f in check(body=f"<p>{text}</p>") if f.rule == "confidentiality_marking"

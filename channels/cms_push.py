@@ -75,6 +75,8 @@ class CmsPushAdapter(http.HttpChannel):
     endpoints = ("endpoint",)  # signed requests go there
     transport = ("sandbox",)
     formats = ("json",)
+    # the CMS's templates decide how the other fields are shown: read both ways
+    field_kinds = {"body_html": "html"}
     clock: Callable[[], dt.datetime] = staticmethod(lambda: dt.datetime.now(dt.UTC))
 
     # ------------------------------------------------------------ render/validate

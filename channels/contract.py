@@ -348,6 +348,11 @@ class ChannelAdapter(ABC):
     # the posting quota ({capacity, per_seconds}) kept when the instance's config sets no
     # `rate`: what keeps one account within the platform's limits without configuration
     default_rate: ClassVar[dict[str, float] | None] = None
+    # how readers are shown each payload field (and the override of the same key), for the
+    # pre-publish checks: "text" as typed, "html" rendered, "xml" a document read for its
+    # text. Keys: a dotted path without list indices (or a parent of it), its last key, or "*". A
+    # field not named is read both as typed and as HTML (orchestrator.domain.checks).
+    field_kinds: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
         self.config = self.config_model.model_validate(config)

@@ -170,6 +170,8 @@ class NewsfeedAdapter(ChannelAdapter):
     private_files = ("email.ca_file", "note_store")  # note_store: a directory, unless redis://
     directories = ("atom.directory",)
     formats = ("newsml", "nitf", "email")
+    # the desks read the documents' text; the item, text and e-mail are plain text
+    field_kinds = {"documents": "xml", "*": "text"}
 
     def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
         super().__init__(config, credentials)

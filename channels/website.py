@@ -144,6 +144,8 @@ class WebsiteAdapter(ChannelAdapter):
     config_model = WebsiteConfig
     directories = ("web_root",)  # written to: must lie under an allowed root (settings.web_roots)
     formats = ("html",)
+    # the page and the body are HTML; every other field goes into it escaped (autoescape)
+    field_kinds = {"html": "html", "body": "html", "*": "text"}
 
     @property
     def root(self) -> Path:

@@ -102,6 +102,7 @@ class WeChatAdapter(http.HttpChannel):
     transport = ("sandbox", "appid")
     private_files = ("token_store",)  # a directory, unless a redis:// URL
     formats = ("html", "json")
+    field_kinds = {"content": "html", "*": "text"}  # title, author, digest shown as typed
     # freepublish/submit answers 45009 past 100 calls a day: a bucket of 5 refilled over
     # 8640 s lets at most 5 + 50 through in any day
     default_rate = {"capacity": 5, "per_seconds": 8640}

@@ -70,6 +70,7 @@ class WeiboAdapter(http.HttpChannel):
     endpoints = ("api_base",)  # the token goes there
     transport = ("sandbox",)
     formats = ("text",)
+    field_kinds = {"*": "text"}  # a post shows its text as typed: <!-- … --> is on screen
     # the platform refuses a 31st post within an hour (10023) and a 101st within a day
     # (10024): a bucket of 10 refilled over 9600 s lets at most 10 + 3.75 through in any
     # hour and 10 + 90 in any day, so a burst of 10 goes at once and no limit is reached

@@ -201,3 +201,54 @@ def test_links_written_to_evade_are_refused_and_names_are_not(ctx, every_kind):
     found = {f["excerpt"] for f in check(ctx, rid) if f["rule"] == "link_not_allowed"}
     assert found == {"http:evil.com", "//evil.net/x", "evil。org", "bet365.com"}
     assert all(field == "body:paragraph 2" for field, _ in submit_problems(ctx, rid))
+
+
+@pytest.fixture
+def with_weibo(ctx: Context, every_kind) -> list[str]:
+    with UnitOfWork(ctx) as uow:
+        channels.save_channel(uow, "wb", "weibo", {"api_base": "http://127.0.0.1:9",
+                                                   "safe_domain": "127.0.0.1", "sandbox": True},
+                              None, "admin_ops")
+    return [*every_kind, "wb"]
+
+
+@pytest.mark.parametrize(("channel", "key", "text", "rule"), [
+    ("wb", "text", "今日要闻<!-- 机密★1年 -->", "confidentiality_marking"),
+    ("wb", "text", "<script>机密★1年</script>今日要闻", "confidentiality_marking"),
+    ("wb", "text", "<style>机密★1年</style>今日要闻", "confidentiality_marking"),
+    ("wb", "text", "<title>机密★1年</title>今日要闻", "confidentiality_marking"),
+    ("wb", "text", "今日要闻 <script>http://bet365.com/x</script>", "link_not_allowed"),
+    ("wx", "digest", "今日要闻<!-- 机密★1年 -->", "confidentiality_marking"),
+    ("website", "title", "关于冬季安全生产的通知<!-- 机密★1年 -->", "confidentiality_marking"),
+])
+def test_markup_in_a_plain_text_field_is_read_as_typed(ctx, with_weibo, channel, key, text,
+                                                       rule):
+    """Weibo's text, WeChat's digest and an escaped title show markup as typed: what a
+    comment or <script> holds is on screen, not dropped as a page would drop it."""
+    rid = create(ctx, channels=with_weibo, overrides={channel: {key: text}})
+    found = [(f["rule"], f["where"]) for f in check(ctx, rid) if f["severity"] == "block"]
+    assert (rule, f"overrides.{channel}.{key}") in found, found
+    with UnitOfWork(ctx) as uow:
+        shown = releases.preview(uow, rid)["channels"][channel]
+    assert text in str(shown), shown  # the channel does show it as typed
+
+
+@pytest.mark.parametrize(("changes", "where"), [
+    ({"overrides": {"wb": {"text": "详情请见 http://博彩网.com/promo 。"}}}, "overrides.wb.text"),
+    ({"title": "关于开展活动的通知 https://例子.测试/x"}, "title"),
+])
+def test_a_link_with_a_unicode_host_is_refused_like_its_idna_form(ctx, with_weibo, changes,
+                                                                   where):
+    rid = create(ctx, channels=with_weibo, **changes)
+    found = [(f["rule"], f["where"]) for f in check(ctx, rid) if f["severity"] == "block"]
+    assert ("link_not_allowed", where) in found, found
+    assert any(field == where for field, _ in submit_problems(ctx, rid))
+
+
+@pytest.mark.parametrize("body", ["请下载附件 guide.zip 按要求填写后报送。",
+                                  "详见 readme.md 与 intro.mov。",
+                                  "各单位不得将内部资料上传至互联网。",
+                                  "严禁通过微信群传播内部资料和涉密文件。"])
+def test_file_names_and_talk_of_internal_material_are_no_block(ctx, with_weibo, body):
+    rid = create(ctx, channels=with_weibo, body=body)
+    assert [f for f in check(ctx, rid) if f["severity"] == "block"] == []

@@ -9,25 +9,30 @@ the website's whole page, the feed's NewsML/NITF text and e-mail), and the per-c
 overrides as the author wrote them. Pure: no database, no web.
 
 Every rule reads the text's reading form (wordlist.reading_form: NFKC, every
-default-ignorable character removed, traditional made simplified by OpenCC), so
-机\u200b密★1年 and 祕密★1年 are 机密★1年 and 秘密★1年; excerpts still show what the author
-wrote. HTML is read as shown: 机<a href=…>密</a>★1年 is 机密★1年, an image's alt is read in
-its place, an element's title (tooltip) with its paragraph.
+default-ignorable character removed, blank-looking ones as spaces, traditional made
+simplified by OpenCC), so 机\u200b密★1年 and 祕密★1年 are 机密★1年 and 秘密★1年 and
+机\u2800密★1年 is 机 密★1年; excerpts still show what the author wrote. A field is read as
+its channel shows it (ChannelView.kinds): as typed (Weibo's text: <!-- 机密★1年 --> is on
+screen), as HTML, or as XML for its text; of unknown kind, both as typed and as HTML. HTML is
+read as shown: 机<a href=…>密</a>★1年 is 机密★1年, an image's alt is read in its place, an
+element's title (tooltip) with its paragraph.
 
 Severity per rule ("block": cannot be published; "flag": a reviewer must look):
 - metadata, block: 索引号/发布机构/发布日期 missing; 文号 not 〔YYYY〕N号; a date not
   YYYY-MM-DD; 成文日期 after 发布日期. flag: 文号 year is not 成文日期's year.
 - disclosure, block: 公开属性 is not 主动公开.
 - confidentiality_marking, block: a marking (机密★1年, 秘密★, 密级：机密, a grade word or
-  注意保密 standing alone or in brackets as a stamp (【机密】, （秘密）), 内部资料 but not
-  内部资料性出版物), also spaced out (机 密 ★ 1 年) and with any star or asterisk
+  注意保密 standing alone or in brackets as a stamp (【机密】, （秘密）), 内部资料 so or
+  heading a line (内部资料，请勿外传; not 内部资料性出版物), also spaced out (机 密 ★ 1 年) and with any star or asterisk
   (☆ ✩ ⭐ ＊ *). flag: a grade word in running text (揭开…的秘密, 商业秘密): a person decides.
-  Talk about the process (保密审查, 保密工作, 各单位要注意保密，…) is no finding.
+  Talk about the process (保密审查, 保密工作, 各单位要注意保密，…) or about such material
+  (不得将内部资料上传至互联网) is no finding.
 - sensitive_word, block or flag by the word's category in the list (docs/checks.md): a
   listed word, also in traditional form or broken up by spaces/punctuation (wordlist.py).
 - link_not_allowed, block: a URL in any HTML attribute or written in the text whose host is
   neither the site nor an allowed domain (or their subdomains); javascript:, data:, ftp: etc.
-  Read as a browser reads it (http:evil.com, //evil.com, evil。com); in the text also a bare
+  Read as a browser reads it (http:evil.com, //evil.com, evil。com, http://博彩网.com by its
+  IDNA form xn--9kro4zezz.com); in the text also a bare
   domain ending in a public suffix (bet365.com, not ASP.NET, Node.js, 报告.pdf or 8.30).
   In a channel's payload, the addresses that channel generates for itself (its `url`,
   `link`, `href`, `marker` fields, the feed's provider domain) count as the site's.
@@ -58,6 +63,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import idna
 import lxml.html
 from lxml import etree
 from publicsuffixlist import PublicSuffixList
@@ -138,7 +144,7 @@ _SKIP_TAGS = frozenset({"script", "style", "template", "head", "title", "meta"})
 _URL_ATTRS = ("href", "src", "action", "data", "poster", "background", "formaction")
 _SEP = "\x1f"  # marks inline-link boundaries: <a>博彩</a><a>六合彩</a> is two keywords
 _CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")\s]+)")
-_TAG = re.compile(r"<[A-Za-z!/][^>]*>")
+_MARKUP = re.compile(r"<[A-Za-z!/?][^>]*>|&(?:#\d+|#x[0-9a-f]+|[a-z]+\d*);", re.IGNORECASE)
 _SPACES = re.compile(r"[^\S\n\x1f]+")  # any whitespace but line breaks and _SEP
 
 
@@ -254,7 +260,9 @@ _MARKING = re.compile(
     rf"(?:{_GRADE}){_GAP}{_STAR}{_GAP}(?:{_PERIOD})?"  # 机密★1年, 绝密★启用前, 机 密 ☆ 1 年
     rf"|{_spaced('密级')}{_GAP}:?{_GAP}(?:{_GRADE})"  # 密级：机密 (： is : once NFKC)
     rf"|(?<![^\s{_OPEN}])(?:{_STAMP})(?![^\s{_CLOSE}])"  # a stamp, alone or in brackets (【机密】)
-    rf"|{_spaced('内部资料')}(?!{_GAP}性)"  # not 内部资料性出版物 (a regulated publication category)
+    # 内部资料 heading a line is a stamp (内部资料，请勿外传); in a sentence it is talk about such
+    # material (不得将内部资料上传至互联网), and 内部资料性出版物 is a regulated publication category
+    rf"|(?m:^)[^\S\n]*(?:{_spaced('内部资料')})(?!{_GAP}性)"
 )
 _GRADE_WORD = re.compile("绝密|机密|秘密")
 
@@ -343,9 +351,14 @@ def _keyword_stacks(units: list[_Unit], config: CheckConfig) -> list[Finding]:
 # stop (。．｡: ．is . and ｡ is 。 once NFKC); the rest runs to a space, CJK text or punctuation.
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _URL_CHARS = r"[a-z0-9\-._~:/?#@$&*+=%\\\[\]。]*"
+# After a scheme the host may be in any script (http://博彩网.com, https://例子.测试): a
+# label begun in another script runs through its word characters; one begun in Latin runs
+# through Latin letters only, so the CJK text right after http://evil.com注册 is no host.
+_IDN_HOST = r"(?:[^\W\x00-\u024f][\w-]*|[a-z0-9\u00c0-\u024f-]+)(?:[.。](?:[^\W\x00-\u024f][\w-]*|[a-z0-9\u00c0-\u024f-]+))*"
 _SCHEMED = re.compile(  # with //, or without (http:evil.com) when a dotted host follows
     rf"(?i)(?<![a-z0-9+.-])(?:https?|s?ftps?|wss?):"
-    rf"(?:[/\\]{{2}}|[/\\]?(?=[a-z0-9._~%:@-]*[.。][a-z0-9]))[a-z0-9\[]{_URL_CHARS}"
+    rf"(?:[/\\]{{2}}(?:{_IDN_HOST}|\[)|[/\\]?(?=[a-z0-9._~%:@-]*[.。][a-z0-9])[a-z0-9])"
+    rf"{_URL_CHARS}"
 )
 _HOST_IN_TEXT = re.compile(
     rf"(?i)(?<![a-z0-9@._/-])(?P<slashes>//)?(?P<host>{_LABEL}(?:[.。]{_LABEL})+)\.?"
@@ -363,15 +376,34 @@ def _suffixes() -> PublicSuffixList:
     return PublicSuffixList(accept_unknown=False, only_icann=True)
 
 
+# File extensions; those that are also top-level domains (.zip .mov .md .py .sh .pl .rs .ai
+# .ps .et .java .mobi) make a file name look like an address. Not .cc: rare for a file in a
+# press release, common for gambling sites.
+_FILE_EXTENSIONS = frozenset(
+    "doc docx xls xlsx et ppt pptx dps wps pdf ofd txt rtf csv zip rar 7z gz tar jpg jpeg png gif "
+    "bmp svg webp tif tiff mp3 mp4 mov avi wmv mkv wav py js ts md sh pl rs java c cpp h cs rb "
+    "php html htm css json xml yaml yml ini log exe msi apk dmg iso bin dat ai psd ps eps dwg "
+    "epub mobi".split()
+)
+
+
 def _bare_domain(host: str, rest: str) -> bool:
     """Whether a name written without scheme or www (bet365.com) is an address.
 
     It must end in a public suffix and have a name before it (so Node.js, 报告.pdf, 1.2.3 and
     8.30 are not). A suffix in capitals is how names are written (ASP.NET, VB.NET, Co.Ltd):
     such a name is an address only with a digit, a third label, a port or a path (BET365.COM).
+    A suffix that is also a file extension is a file name (guide.zip, readme.md, main.py)
+    unless a port or path follows or the name mixes letters and digits as gambling sites'
+    do (bet365.zip, 888bet.mov); with //, www. or a scheme it is an address anyway (see
+    _links_in_text).
     """
     folded = host.replace("。", ".").lower()
     if _suffixes().privatesuffix(folded) is None:
+        return False
+    *_, name, suffix = folded.split(".")
+    mixed = re.search(r"[a-z]", name) and re.search(r"\d", name)
+    if suffix in _FILE_EXTENSIONS and not rest and not mixed:
         return False
     suffix = re.split(r"[.。]", host)[-1]
     return suffix.islower() or bool(rest) or any(c.isdigit() for c in host) or folded.count(".") > 1
@@ -390,10 +422,22 @@ def _browser_url(url: str) -> str:
     return raw
 
 
+def _ascii_host(host: str) -> str | None:
+    """A host as a browser looks it up: a Unicode name by its IDNA form (博彩网.com is
+    xn--9kro4zezz.com); None when no IDNA form exists, so no reader can tell where it goes."""
+    host = host.rstrip(".")
+    if host.isascii():
+        return host.lower()
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return None
+
+
 def _domain(entry: str) -> str:
     entry = entry.strip().lower()
     host = urlsplit(entry if "//" in entry else "//" + entry).hostname or ""
-    return host.lstrip("*.").rstrip(".")
+    return _ascii_host(host.lstrip("*.")) or ""
 
 
 def _links_in_text(text: str) -> list[tuple[int, int, str]]:
@@ -433,12 +477,17 @@ def _links(unit: _Unit, config: CheckConfig) -> list[Finding]:
             continue
         if scheme in ("mailto", "tel") or not parts.netloc:
             continue  # same site (relative link) or a contact address
-        host = (parts.hostname or "").rstrip(".")
+        if (host := _ascii_host(parts.hostname or "")) is None:
+            findings[url] = Finding("link_not_allowed", BLOCK, unit.where,
+                                    f"{unit.label}含无法识别的链接，须删除或改正", _clip(written))
+            continue
         if not any(host == d or host.endswith("." + d) for d in allowed):
             permitted = "、".join(dict.fromkeys(allowed)) or "未配置任何域名"
+            name = (parts.hostname or "").rstrip(".")
+            shown = host if name == host else f"{name}（即{host}）"  # what was written, and where it goes
             findings[host] = Finding(
                 "link_not_allowed", BLOCK, unit.where,
-                f"{unit.label}含外部链接“{host}”，不在允许的域名（{permitted}）之内，"
+                f"{unit.label}含外部链接“{shown}”，不在允许的域名（{permitted}）之内，"
                 "请删除或改为本站链接", _clip(written))  # fmt: skip
     return list(findings.values())
 
@@ -542,12 +591,30 @@ _URL_KEYS = frozenset({"url", "link", "href", "marker", "content_source_url"})
 _MACHINE_KEYS = _URL_KEYS | {"guid", "provider_domain", "sha256", "path", "source"}
 
 
+# How a channel shows a field to its readers: as typed (Weibo's text, an escaped title),
+# rendered as HTML (an article), or an XML document read for its text (NewsML).
+TEXT, HTML, XML = "text", "html", "xml"
+
+
 @dataclass(frozen=True)
 class ChannelView:
-    """What one channel will show: its rendered payload, and the overrides written for it."""
+    """What one channel will show: its rendered payload, the overrides written for it, and
+    how it shows each field (`kinds`: a dotted path without list indices or a parent of
+    it, its last key, or "*" for any other field, to TEXT, HTML or XML; see
+    ChannelAdapter.field_kinds)."""
 
     payload: Mapping[str, Any]
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    kinds: Mapping[str, str] = field(default_factory=dict)
+
+    def kind(self, path: str) -> str | None:
+        """How the field at `path` is shown; None when the channel does not say."""
+        parts = re.sub(r"\[\d+\]", "", path).split(".")
+        paths = [".".join(parts[:n]) for n in range(len(parts), 0, -1)]  # it, then its parents
+        for key in (*paths, parts[-1], "*"):
+            if key in self.kinds:
+                return self.kinds[key]
+        return None
 
 
 def check_release(
@@ -562,9 +629,10 @@ def check_release(
     """Every finding for a release as it will be published, in reading order.
 
     `channels` maps a channel's name to what it will show (see ChannelView): every string
-    of its payload and of its overrides is read, HTML and XML for their text. The older
-    `channel_texts` maps a name (e.g. "weibo-office.text") to one text a channel shows;
-    texts containing HTML tags are read as HTML, like the body.
+    of its payload and of its overrides is read as that channel shows it: as typed, as
+    HTML or as XML for its text. A field whose kind the channel does not say is read both
+    as typed and as HTML, and the findings of either count. The older `channel_texts` maps
+    a name (e.g. "weibo-office.text") to one text a channel shows, of unknown kind.
     """
     findings = _metadata(metadata) + _disclosure(metadata)
     reader = _Reader()
@@ -575,17 +643,16 @@ def check_release(
     reader.text("summary", "摘要", summary)
     reader.html(body_html, "body", "正文")
     for name, text in channel_texts.items():
-        where, label = f"channel {name}", f"渠道文本“{name}”"
-        reader.html(text, where, label) if _TAG.search(text) else reader.text(where, label, text)
+        reader.any(f"channel {name}", f"渠道文本“{name}”", text, None)
     for name, view in (channels or {}).items():
         for path, text in _strings(view.overrides):
             label = f"渠道“{name}”的自定义{_field_label(path)}"
-            reader.any(f"overrides.{name}.{path}", label, text, path)
+            reader.any(f"overrides.{name}.{path}", label, text, view.kind(path))
     for name, view in (channels or {}).items():
         own = tuple(sorted(_own_hosts(view.payload)))
         for path, text in _strings(view.payload):
             label = f"渠道“{name}”的{_field_label(path)}"
-            reader.any(f"channel {name}.{path}", label, text, path, own, generated=True)
+            reader.any(f"channel {name}.{path}", label, text, view.kind(path), own, generated=True)
     findings += reader.hidden
     for unit in reader.units:
         if unit.text or unit.links:
@@ -639,14 +706,19 @@ class _Reader:
                 self._hidden_seen.add(key)
                 self.hidden.append(finding)
 
-    def any(self, where: str, label: str, text: str, path: str, own: tuple[str, ...] = (),
-            generated: bool = False) -> None:
-        """A payload or override string: XML for its text, HTML as a page, else as text."""
-        if text.lstrip().startswith("<?xml"):
+    def any(self, where: str, label: str, text: str, kind: str | None,
+            own: tuple[str, ...] = (), generated: bool = False) -> None:
+        """A payload or override string as its channel shows it (TEXT, HTML, XML).
+
+        Of unknown kind (None), it is read both as typed and as a page would show it:
+        `今日要闻<!-- 机密★1年 -->` shows the marking as typed, `机&#23494;` as HTML; an XML
+        document (<?xml …) for its text only, as its namespaces are no links."""
+        if kind == XML or (kind is None and text.lstrip().startswith("<?xml")):
             self.text(where, label, "\n".join(_xml_lines(text)), own, generated)
-        elif _TAG.search(text):
+            return
+        if kind == HTML or (kind is None and _MARKUP.search(text)):
             self.html(text, where, label, own, generated)
-        else:
+        if kind == TEXT or kind is None:
             self.text(where, label, text, own, generated)
 
 

@@ -10,7 +10,8 @@ Macao or Taiwan sources) write 網上賭場 for 网上赌场, 机\u200b密 for �
 ＣＡＳＩＮＯ for casino. Every rule reads `reading_form(text)`: NFKC (full-width to
 half-width), every default-ignorable character (zero-width, bidi controls,
 variation selectors, tags…) removed, traditional forms turned simplified by
-OpenCC (t2s). Its `span` maps any stretch of it back to the text as written, so an excerpt
+OpenCC (t2s), and every blank-looking character (U+2800, any space separator) a
+space. Its `span` maps any stretch of it back to the text as written, so an excerpt
 shows what the author wrote. Word matching then also drops case, spaces, punctuation and
 symbols (`fold`), so 博 彩 and 博*彩 are 博彩.
 
@@ -47,6 +48,12 @@ SEVERITIES = (BLOCK, FLAG)
 _IGNORABLE = regex.compile(r"\p{Default_Ignorable_Code_Point}")
 
 
+# Characters a reader sees as a blank that are not ignorable: every space separator (Zs;
+# NFKC makes most of them a space, not U+1680) and the braille blank U+2800, which fonts draw
+# empty. They read as a space, so 机\u2800密★1年 is the spaced marking 机 密★1年.
+_BLANK = regex.compile(r"[\p{Zs}\u2800]")
+
+
 def invisible(char: str) -> bool:
     """Whether a character is one a reader does not see (Default_Ignorable_Code_Point)."""
     return _IGNORABLE.match(char) is not None
@@ -60,7 +67,10 @@ class _ReadTable(dict[int, str]):
 
     def __missing__(self, code: int) -> str:
         char = chr(code)
-        read = "" if invisible(char) else unicodedata.normalize("NFKC", char)
+        if invisible(char):
+            read = ""
+        else:
+            read = " " if _BLANK.match(char) else unicodedata.normalize("NFKC", char)
         read = self[code] = _IGNORABLE.sub("", read)
         return read
 
@@ -126,7 +136,8 @@ class Reading:
 
 @lru_cache(maxsize=512)  # each rule reads the same paragraph: read it once
 def reading_form(text: str) -> Reading:
-    """NFKC, invisible characters removed, traditional made simplified; offsets kept."""
+    """NFKC, invisible characters removed, blanks as spaces, traditional made simplified;
+    offsets kept."""
     read = text.translate(_READ)
     starts: Sequence[int]
     ends: Sequence[int]
@@ -158,7 +169,7 @@ def _composed(text: str) -> tuple[str, list[int], list[int]]:
         j = i + 1
         while j < len(text) and (unicodedata.combining(text[j]) or invisible(text[j])):
             j += 1
-        piece = unicodedata.normalize("NFKC", _IGNORABLE.sub("", text[i:j]))
+        piece = unicodedata.normalize("NFKC", text[i:j].translate(_READ))
         out.append(piece)
         starts.extend([i] * len(piece))
         ends.extend([j] * len(piece))

@@ -7,12 +7,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlmodel import Session, select
+
+from channels.registry import UnknownKind, adapter_class
 from channels.wechat import IMAGE_REF
 from orchestrator.domain.checks import ChannelView, CheckConfig, Finding, blocking, check_release
 from orchestrator.domain.errors import Refused
 from orchestrator.domain.wordlist import ListedWord, WordListError, parse_word_list
 from orchestrator.settings import Settings
-from orchestrator.store.models import Release
+from orchestrator.store.models import ChannelInstance, Release
 
 
 def word_list(path: Path) -> tuple[ListedWord, ...]:
@@ -41,17 +44,33 @@ def config_for(settings: Settings) -> CheckConfig:
                        placeholder_schemes=(IMAGE_REF.rstrip(":"),), **extra)
 
 
-def findings(settings: Settings, release: Release, payloads: dict[str, Any]) -> list[Finding]:
+def findings(settings: Settings, session: Session, release: Release,
+             payloads: dict[str, Any]) -> list[Finding]:
     """Every finding about this release and what each channel will show of it.
 
     Every string of every channel's payload and of the release's overrides is read (see
-    orchestrator.domain.checks), not just the fields called text or content.
+    orchestrator.domain.checks) as that channel shows it, not just the fields called text
+    or content.
     """
+    kinds = field_kinds(session, set(payloads) | set(release.overrides))
     views = {name: ChannelView(payload if isinstance(payload, dict) else {},
-                               release.overrides.get(name) or {})
+                               release.overrides.get(name) or {}, kinds.get(name, {}))
              for name, payload in payloads.items()}
     return check_release(release.title, release.body_html, release.summary, release.meta, {},
                          config_for(settings), views)
+
+
+def field_kinds(session: Session, names: set[str]) -> dict[str, dict[str, str]]:
+    """How each named channel shows its fields (its adapter's field_kinds); a channel that
+    is gone or of a kind not installed says nothing, so its fields are read both ways."""
+    rows = session.exec(select(ChannelInstance).where(ChannelInstance.name.in_(names)))
+    found = {}
+    for row in rows:
+        try:
+            found[row.name] = dict(adapter_class(row.kind).field_kinds)
+        except UnknownKind:
+            continue
+    return found
 
 
 def as_dicts(found: list[Finding]) -> list[dict[str, str]]:
@@ -59,4 +78,4 @@ def as_dicts(found: list[Finding]) -> list[dict[str, str]]:
              "excerpt": f.excerpt} for f in found]
 
 
-__all__ = ["findings", "blocking", "as_dicts", "config_for", "word_list"]
+__all__ = ["findings", "field_kinds", "blocking", "as_dicts", "config_for", "word_list"]

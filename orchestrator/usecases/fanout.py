@@ -205,7 +205,7 @@ def blocked_now(uow: UnitOfWork, release: Release) -> str:
 
     payloads = {d.channel: d.payload for d in steps.current_deliveries(uow.session, release)}
     try:
-        found = content_checks.findings(uow.ctx.settings, release, payloads)
+        found = content_checks.findings(uow.ctx.settings, uow.session, release, payloads)
     except Refused as exc:  # the checks cannot run (a broken word list): hold, never skip them
         return str(exc)
     return "; ".join(f"{f.where}: {f.message}" for f in content_checks.blocking(found))

@@ -250,7 +250,7 @@ def validated_hash(uow: UnitOfWork, release: Release) -> str:
             problems += [(f"{name}.{p.field}", p.message) for p in exc.problems]
         except ChannelError as exc:
             problems.append((name, exc.message))
-    found = content_checks.findings(settings, release, payloads)
+    found = content_checks.findings(settings, uow.session, release, payloads)
     problems += [(f.where, f"{f.message}（{f.rule}）") for f in content_checks.blocking(found)]
     if problems:
         raise InvalidInput(problems)
@@ -265,7 +265,7 @@ def check(uow: UnitOfWork, release_id: int, actor: str | None = None) -> list[di
     if actor is not None:
         access.check(uow.session, actor, Op.CHECKS, release)
     payloads, _ = render_all(uow.ctx.settings, uow.session, release)
-    return content_checks.as_dicts(content_checks.findings(uow.ctx.settings, release, payloads))
+    return content_checks.as_dicts(content_checks.findings(uow.ctx.settings, uow.session, release, payloads))
 
 
 def submit(uow: UnitOfWork, release_id: int, actor: str) -> str:

@@ -10,6 +10,7 @@ import pytest
 from orchestrator.domain.checks import (
     BLOCK,
     FLAG,
+    ChannelView,
     CheckConfig,
     Finding,
     blocking,
@@ -181,6 +182,9 @@ def test_proactive_disclosure_passes():
         ("summary", "绝密★启用前"),
         ("summary", "密级：机密"),
         ("body", "<p>内部资料 注意保密</p>"),
+        ("body", "<p>内部资料，请勿外传</p>"),
+        ("body", "<p>正文。<br>内部资料 仅供参考</p>"),
+        ("title", "【内部资料】关于某项工作的通知"),
         ("body", "<p>注意保密</p>"),
         ("body", "<p>機密★6個月</p>"),  # traditional form
     ],
@@ -522,6 +526,15 @@ def test_a_marking_broken_by_an_invisible_character_blocks(hidden):
     assert f"机{hidden}密★1年" in finding.excerpt  # the excerpt shows what the author wrote
 
 
+@pytest.mark.parametrize("blank", ["\u2800", "\u115f", "\uffa0", "\u2000", "\u2005",
+                                   "\u200a", "\u3000", "\u1680", "\u205f"])
+def test_a_marking_spaced_by_a_blank_looking_character_blocks(blank):
+    """A braille blank (U+2800) or any space separator reads as the space a reader sees."""
+    [finding] = rules(check(title=f"机{blank}密★1年 关于春季农业生产的通知"), "confidentiality_marking")
+    assert (finding.severity, finding.where) == (BLOCK, "title")
+    assert finding.excerpt.startswith("机") and "密★1年" in finding.excerpt
+
+
 def test_a_full_width_marking_blocks():
     [finding] = rules(check(summary="机密★１年"), "confidentiality_marking")
     assert finding.severity == BLOCK and "机密★１年" in finding.excerpt
@@ -707,6 +720,25 @@ def test_a_link_written_any_way_a_browser_or_a_reader_follows_blocks(text, host)
     assert f"“{host}" in finding.message, finding.message
 
 
+@pytest.mark.parametrize(("text", "host"), [
+    ("详情请见 http://博彩网.com/promo 。", "xn--9kro4zezz.com"),
+    ("详情请见 http://xn--9kro4zezz.com/promo 。", "xn--9kro4zezz.com"),
+    ("关于开展活动的通知 https://例子.测试/x", "xn--fsqu00a.xn--0zwm56d"),
+    ("详见http://博彩网。com注册", "xn--9kro4zezz.com"),
+    ("详见 https://bücher.de/x", "xn--bcher-kva.de"),
+])
+def test_a_link_with_a_unicode_host_is_checked_by_its_idna_form(text, host):
+    for found in (check(title=f"{TITLE}{text}"), check(channels={"weibo-office.text": text})):
+        [finding] = rules(found, "link_not_allowed")
+        assert finding.severity == BLOCK and host in finding.message, finding.message
+
+
+def test_an_allowed_domain_is_allowed_in_unicode_or_idna_form():
+    config = CheckConfig(site_domain=SITE, allowed_link_domains=("政府.cn",))
+    body = '<p><a href="http://xn--mxtq1m.cn/a">一</a> 详见 https://www.政府.cn/b 。</p>'
+    assert rules(check(body=body, config=config), "link_not_allowed") == []
+
+
 @pytest.mark.parametrize("href", ["http:evil.com", "https:/evil.com/x", "http:\\\\evil.com",
                                   "http://evil。com/", "HTTP:EVIL.COM"])
 def test_a_slashless_or_odd_href_is_read_as_a_browser_reads_it(href):
@@ -723,9 +755,25 @@ def test_a_slashless_or_odd_href_is_read_as_a_browser_reads_it(href):
     "承办单位：Jiangsu Yinhe Technology Co.Ltd。",
     "联系邮箱：nongye@163.com，电话025-12345678。",
     "请访问本站 www.example.gov.cn 或 https://example.gov.cn/zwgk 查看。",
+    "请下载附件 guide.zip 按要求填写后报送。",
+    "详见 readme.md、intro.mov、main.py、install.sh 和附件2.zip。",
 ])
 def test_names_files_versions_and_times_are_not_links(text):
     assert rules(check(body=f"<p>{text}</p>"), "link_not_allowed") == []
+
+
+@pytest.mark.parametrize(("text", "host"), [
+    ("详见 bet365.zip 注册", "bet365.zip"),
+    ("详见 casino.zip/reg 注册", "casino.zip"),
+    ("详见 888bet.cc 注册", "888bet.cc"),
+    ("详见 www.guide.zip", "www.guide.zip"),
+    ("详见 //guide.zip 下载", "guide.zip"),
+    ("详见 http://guide.zip", "guide.zip"),
+    ("详见 casino.mov:8080", "casino.mov"),
+])
+def test_a_file_extension_domain_written_as_an_address_blocks(text, host):
+    [finding] = rules(check(body=f"<p>{text}</p>"), "link_not_allowed")
+    assert finding.severity == BLOCK and f"“{host}" in finding.message, finding.message
 
 
 def test_a_weibo_hashtag_and_a_timetable_raise_nothing():
@@ -767,6 +815,8 @@ def test_a_marking_written_with_spaces_stars_or_brackets_blocks(text):
     "保密工作要常抓不懈，注意保密工作纪律。",
     "全省保密工作会议召开。",
     "电影《秘密》今晚上映。",
+    "各单位不得将内部资料上传至互联网。",
+    "严禁通过微信群传播内部资料和涉密文件。",
 ])
 def test_ordinary_sentences_about_secrecy_are_not_markings(text):
     assert [f for f in check(body=f"<p>{text}</p>") if f.rule == "confidentiality_marking"
@@ -851,3 +901,30 @@ def test_links_side_by_side_are_separate_keywords():
         ["春耕", "备耕", "农资", "种子", "化肥", "农机", "灌溉", "植保"])) + "</div>"
     [finding] = rules(check(body=body), "spam_keyword_block")
     assert finding.severity == FLAG and "8个互不相关的短词" in finding.message
+
+
+# ------------------------------------------- a field read as its channel shows it
+
+def test_a_field_is_read_as_its_channel_shows_it_and_both_ways_when_unknown():
+    typed = "今日要闻<!-- 机密★1年 -->"  # a marking only where markup is shown as typed
+    entity = "今日要闻 机&#23494;★1年"  # a marking only where HTML is rendered
+
+    def blocked(text: str, kinds: dict[str, str]) -> bool:
+        views = {"c": ChannelView({"f": text}, {}, kinds)}
+        found = check_release(TITLE, OFFICIAL_BODY, "", GOOD_METADATA, {}, CONFIG, views)
+        return any(f.rule == "confidentiality_marking" and f.severity == BLOCK for f in found)
+
+    assert [blocked(typed, k) for k in ({"f": "text"}, {"*": "html"}, {})] == [True, False, True]
+    assert [blocked(entity, k) for k in ({"*": "text"}, {"f": "html"}, {})] == [False, True, True]
+    assert blocked(typed, {"g": "html"})  # another field's kind says nothing about this one
+
+
+def test_an_xml_field_is_read_for_its_text_only():
+    doc = '<?xml version="1.0"?><doc xmlns="http://iptc.org/std/nar/2006-10-01/"><p>正文。</p></doc>'
+    views = {"feed": ChannelView({"documents": {"newsml": doc}}, {}, {"documents": "xml"})}
+    assert check_release(TITLE, OFFICIAL_BODY, "", GOOD_METADATA, {}, CONFIG, views) == []
+
+
+def test_an_unknown_channel_text_with_markup_is_read_both_ways():
+    found = check(channels={"weibo-office.text": "<script>机密★1年</script>今日要闻"})
+    assert [(f.rule, f.severity) for f in found] == [("confidentiality_marking", BLOCK)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from channels.registry import UnknownKind, adapter_class
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import InvalidInput, NotFound
 from orchestrator.domain.ratelimit import RateLimit
+from orchestrator.domain.retry import RetryPolicy
 from orchestrator.settings import Settings
 from orchestrator.store import secrets
 from orchestrator.store.models import ChannelInstance
@@ -40,13 +42,43 @@ def _kind(kind: str) -> type[ChannelAdapter]:
 
 
 def posting_quota(channel: ChannelInstance) -> RateLimit | None:
-    """The instance's `config.rate`, else its kind's default; `"rate": null` turns it off."""
+    """The instance's `config.rate`, else its kind's default; `"rate": null` turns it off.
+    InvalidConfig (this channel only) if the stored value does not parse."""
     if "rate" in channel.config:
-        return RateLimit.from_config(channel.config["rate"])
+        return _stored(channel, "rate", RateLimit.from_config)
     try:
         return RateLimit.from_config(adapter_class(channel.kind).default_rate)
     except UnknownKind:
         return None
+
+
+def retry_policy(channel: ChannelInstance) -> RetryPolicy:
+    """The instance's `config.retry` (defaults for what it leaves out); InvalidConfig (this
+    channel only) if the stored value does not parse, e.g. edited in the database."""
+    return _stored(channel, "retry", RetryPolicy.from_config)
+
+
+def _stored(channel: ChannelInstance, key: str, parse: Callable[[Any], Any]) -> Any:
+    try:
+        return parse(channel.config.get(key))
+    except InvalidInput as exc:
+        raise InvalidConfig([Problem(_field(key, field), message)
+                             for field, message in exc.problems]) from None
+
+
+def _field(key: str, field: str) -> str:
+    return f"{key}.{field}" if field else key
+
+
+def policy_problems(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """`config.retry` and `config.rate` as the one RetryPolicy and RateLimit read them."""
+    found = []
+    for key, parse in (("retry", RetryPolicy.from_config), ("rate", RateLimit.from_config)):
+        try:
+            parse(config.get(key))
+        except InvalidInput as exc:
+            found += [(f"config.{_field(key, field)}", message) for field, message in exc.problems]
+    return found
 
 
 def _checked(cls: type[ChannelAdapter], config: dict[str, Any], credentials: dict[str, Any]
@@ -173,7 +205,7 @@ def save_channel(
     old_creds = secrets.decrypt(settings, row.credentials_encrypted) if row else {}
     creds = old_creds if credentials is None else credentials
     _checked(cls, config, creds)
-    problems = _place_problems(settings, cls, config)
+    problems = policy_problems(config) + _place_problems(settings, cls, config)
     if problems:
         raise InvalidInput(problems)
     _adapter(cls, config, creds)

@@ -56,6 +56,11 @@ def _refuse(char: str, where: int, one_line: bool) -> PydanticCustomError:
         {"position": where + 1, "kind": kind, "code": f"{ord(char):04X}"})
 
 
+def storable(value: str) -> bool:
+    """No character no output (and no database) can carry: usable as a name or key."""
+    return _NEVER.search(value) is None
+
+
 def one_line(value: str) -> str:
     """A single-line field: a title, a summary, a metadata value, a channel name."""
     bad = _NEVER.search(value) or _BREAKS.search(value)
@@ -258,7 +263,7 @@ class ReleaseInput(BaseModel):
     @field_validator("co_authors")
     @classmethod
     def _co_author_names(cls, value: list[str]) -> list[str]:
-        names = [name.strip() for name in value]
+        names = [one_line(name).strip() for name in value]
         if any(not name or len(name) > 64 for name in names):
             raise ValueError("each co-author is a user name of 1 to 64 characters")
         if len(set(names)) != len(names):

@@ -26,7 +26,7 @@ from orchestrator.domain.states import (
 )
 from orchestrator.store import files
 from orchestrator.store.models import Delivery, GoLiveGroup, Release, SignOff, User
-from orchestrator.usecases import access, alerts, audit, content_checks
+from orchestrator.usecases import access, alerts, audit, content_checks, versions
 from orchestrator.usecases.channels import list_channels
 from orchestrator.usecases.rendering import adapters, render_all
 from orchestrator.usecases.unit_of_work import UnitOfWork
@@ -92,6 +92,9 @@ def _apply(uow: UnitOfWork, release: Release, data: ReleaseInput, base: Path, ac
     if problems:
         raise InvalidInput(problems)
     _check_references(uow.session, data, actor)
+    problems = versions.version_problems(uow.session, release, data.corrects, data.overrides)
+    if problems:
+        raise InvalidInput(problems)
     images = _store_files(uow, data.images, base, "images")
     attachments = _store_files(uow, data.attachments, base, "attachments")
     meta = data.metadata.model_dump(mode="json")
@@ -276,6 +279,9 @@ def submit(uow: UnitOfWork, release_id: int, actor: str) -> str:
         raise Refused(
             f"only 主动公开 items may be published; this one is {release.meta.get('disclosure')}"
         )
+    problems = versions.version_problems(s, release, release.corrects_id, release.overrides)
+    if problems:  # e.g. written before the rule: refused before three people sign it
+        raise InvalidInput(problems)
     before = {"state": release.state}
     release.state = release_transition(release.state, ReleaseState.IN_REVIEW)
     release.content_hash = validated_hash(uow, release)

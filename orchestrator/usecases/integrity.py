@@ -29,6 +29,7 @@ from sqlmodel import Session, select
 from channels.contract import ChannelAdapter, ChannelError, Receipt
 from channels.registry import UnknownKind, adapter_class
 from orchestrator.domain.clock import iso, utcnow
+from orchestrator.domain.redaction import redact_text
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.store.models import Delivery, IntegrityAlert, Release
 from orchestrator.usecases import alerts, audit
@@ -168,7 +169,7 @@ def _unreadable(ctx: Context, delivery_id: int, adapter: ChannelAdapter, payload
     """A read-back that failed: an alert naming what was seen when the platform answered
     with something else, or when it has not been readable for integrity_unreadable_alert_
     seconds; until then, try again next round."""
-    seen = f"（读回时平台没有给出审定页面：{exc}，代码 {exc.code}）"
+    seen = redact_text(f"（读回时平台没有给出审定页面：{exc}，代码 {exc.code}）")
     with UnitOfWork(ctx) as uow:
         delivery = uow.session.get(Delivery, delivery_id)
         if delivery is None:
@@ -186,7 +187,7 @@ def _unreadable(ctx: Context, delivery_id: int, adapter: ChannelAdapter, payload
         found = []
         if exc.code != "outbound_refused" and (
                 answered_otherwise(exc) or (
-                    exc.retryable
+                    (exc.retryable or exc.kind == "outcome_unknown")  # a GET: no answer
                     and unreadable_for >= ctx.settings.integrity_unreadable_alert_seconds)):
             if not _already_alerted(uow, delivery_id, seen):
                 found.append(_alert(uow, delivery, adapter.shown(payload), seen))

@@ -312,7 +312,9 @@ class WebsiteAdapter(ChannelAdapter):
         if response.status_code in (404, 410):
             return ""
         if response.status_code != 200:
-            raise RetryableError(f"网站页面读取失败（HTTP {response.status_code}）",
+            where = response.headers.get("location")
+            seen = f"HTTP {response.status_code}" + (f" → {where[:300]}" if where else "")
+            raise RetryableError(f"网站页面读取失败（{seen}）",
                                  code=f"http_{response.status_code}")
         return response.content.decode("utf-8", errors="replace")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import re
 import sys
 import threading
 import time
@@ -31,7 +30,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Connection, case, func, select, text
 
 from orchestrator.domain.clock import utcnow
-from orchestrator.domain.redaction import MASK, redact_text
+from orchestrator.domain.redaction import redact_text
 from orchestrator.domain.states import TERMINAL_DELIVERY_STATES, DeliveryState
 from orchestrator.store import models
 from orchestrator.usecases.unit_of_work import Context
@@ -317,13 +316,12 @@ def scheduler_alive(ctx: Context, slack_seconds: float = 30.0) -> bool:
 
 # ------------------------------------------------------------------ logs
 
-URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/:@]*:)([^\s/@]+)(@)", re.I)
 LOG_FIELDS = ("release_id", "delivery_id", "channel")  # taken from `extra=` when given
 
 
 def _scrub(message: str) -> str:
     """Secrets out of text that leaves the process: tokens (redact_text) and URL passwords."""
-    return URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), redact_text(message))
+    return redact_text(message)
 
 
 class JsonFormatter(logging.Formatter):

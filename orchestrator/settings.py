@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     integrity_interval_seconds: float = Field(
         300.0, description="How often what is live is compared with what was approved"
     )
+    integrity_unreadable_alert_seconds: float = Field(
+        3600.0, ge=0, description="a live item that cannot be read back (server errors, no "
+        "connection) at every check for this long raises an integrity alert")
     alert_webhook_url: str | None = Field(
         None, description="POSTed a JSON alert on defacement, on a delivery that needs a "
                           "decision and on a release held by a channel")

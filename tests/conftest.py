@@ -65,8 +65,16 @@ def _memory_kind(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def database_url(tmp_path) -> str:  # type: ignore[no-untyped-def]
-    return f"sqlite:///{tmp_path / 'tongfa.db'}"
+def database_url(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """SQLite; a fresh PostgreSQL database for a test parametrized with
+    `@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)`."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        from tests.services import fresh_postgres_database
+
+        with fresh_postgres_database() as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path / 'tongfa.db'}"
 
 
 @pytest.fixture

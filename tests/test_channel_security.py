@@ -181,6 +181,43 @@ def test_newsfeed_hosts_are_endpoints_too(ctx):
     save(ctx, "newsfeed", "newsfeed", {**config, "formats": ["nitf"]}, None)  # not an endpoint
 
 
+# ------------------------------------------------------------ a password inside a config URL
+
+URL_SECRET = "hunter2Sup3rS3cret"
+
+
+@pytest.mark.parametrize(("kind", "config", "field"), [
+    ("wechat", {"api_base": f"http://wxuser:{URL_SECRET}@127.0.0.1:9", "appid": "wx0123456789",
+                "sandbox": True}, "api_base"),
+    ("wechat", {"api_base": "http://127.0.0.1:9", "appid": "wx0123456789", "sandbox": True,
+                "token_store": f"redis://:{URL_SECRET}@127.0.0.1:6379/0"}, "token_store"),
+    ("weibo", {"api_base": f"http://u:{URL_SECRET}@127.0.0.1:9", "safe_domain": "127.0.0.1",
+               "sandbox": True}, "api_base"),
+])
+def test_a_password_in_a_config_url_is_never_shown_and_a_new_one_needs_credentials(
+        ctx, api, kind, config, field):
+    save(ctx, "c1", kind, config, None)
+    listed = api.get("/api/v1/channels", headers=api.as_("admin_ops"))
+    assert listed.status_code == 200 and URL_SECRET not in listed.text
+    shown = next(c for c in listed.json() if c["name"] == "c1")
+    assert ":***@" in shown["config"][field]
+    # the view sent back as it was shown (an edit form) keeps the stored password
+    again = api.put("/api/v1/channels/c1", headers=api.as_("admin_ops"),
+                    json={"kind": kind, "config": shown["config"]})
+    assert again.status_code == 200, again.text
+    with UnitOfWork(ctx) as uow:
+        assert channels.get_channel(uow.session, "c1").config == config
+        audited = json.dumps([e.before for e in uow.session.exec(select(AuditEvent).where(
+            AuditEvent.action == "channel.saved")).all()] + [e.after for e in uow.session.exec(
+                select(AuditEvent).where(AuditEvent.action == "channel.saved")).all()])
+    assert URL_SECRET not in audited
+    # a new password is a credential of its own: typed in with the credentials, not slipped in
+    changed = api.put("/api/v1/channels/c1", headers=api.as_("admin_ops"), json={
+        "kind": kind, "config": {**config, field: config[field].replace(URL_SECRET, "other")}})
+    assert changed.status_code == 422
+    assert [p["field"] for p in changed.json()["problems"]] == [f"config.{field}"]
+
+
 # ---------------------------------------------------------------------- https or sandbox
 
 

@@ -245,6 +245,50 @@ def test_joining_someone_elses_group_waits_for_their_consent(ctx, new_release, p
     assert "release.group_consented" in actions(ctx, reading)
 
 
+def test_a_group_named_by_a_draft_never_submitted_does_not_stall_a_signed_release(
+        ctx, people, memory_channels):
+    """press2 names the group first in a draft it never submits; press's release naming it
+    is submitted and signed: the squatted name lapses to press and it goes live."""
+    with UnitOfWork(ctx) as uow:
+        squat = releases.create(uow, release_input(title="草稿", group="两会政策解读"), "press2")
+        rid = releases.create(uow, release_input(group="两会政策解读"), "press")
+    assert release(ctx, rid).group_status == "pending"
+    approve_all(ctx, rid)
+    drain(ctx)
+    assert release(ctx, rid).state == "published" and "group.lapsed" in actions(ctx, rid)
+    assert release(ctx, squat).group_status == "pending"  # now a joiner, asking press
+    # a group whose owner has submitted a member does not lapse: the joiner waits
+    with UnitOfWork(ctx) as uow:
+        own = releases.create(uow, release_input(title="本组", group="g2"), "press2")
+        releases.submit(uow, own, "press2")
+        joiner = releases.create(uow, release_input(title="加入", group="g2"), "press")
+        releases.submit(uow, joiner, "press")
+    assert release(ctx, joiner).group_status == "pending"
+
+
+@pytest.mark.parametrize(("base", "lookalike"), [
+    ("两会政策解读", "两会政策解读\u200b"),  # zero-width space
+    ("policy-A", "policy-A\u00a0"),  # no-break space at the end
+    ("policy-A", "ｐｏｌｉｃｙ-A"),  # full-width (NFKC: policy-A)
+    ("两会政策解读", "兩會政策解讀"),  # the traditional form
+])
+def test_a_look_alike_group_name_is_the_same_group(ctx, people, memory_channels, base,
+                                                    lookalike):
+    with UnitOfWork(ctx) as uow:
+        first = releases.create(uow, release_input(group=base), "press")
+        second = releases.create(uow, release_input(title="解读", group=lookalike), "press2")
+    assert release(ctx, second).golive_group == release(ctx, first).golive_group == base
+    assert release(ctx, second).group_status == "pending"  # press's group: press consents
+
+
+def test_a_group_name_mixing_look_alike_scripts_is_refused_naming_it(ctx, people):
+    from orchestrator.domain.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as refused:
+        release_input(group="p\u043elicy-A")  # a Cyrillic о among Latin letters
+    assert [f for f, _ in refused.value.problems] == ["group"]
+
+
 def test_a_refused_joiner_holds_itself_not_the_group(ctx, new_release, people):
     policy = new_release(group="g1")
     with UnitOfWork(ctx) as uow:

@@ -241,3 +241,47 @@ def test_cli_create_refuses_in_one_line_naming_the_field(tmp_path, settings, peo
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and needle in lines[0], result.stderr
     assert result.stdout == ""
+
+
+# ------------------------------------------- a NUL character: PostgreSQL refuses it in text
+
+ON_POSTGRES = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@ON_POSTGRES
+@pytest.mark.parametrize(("who", "method", "url", "field"), [
+    ("press", "GET", "/api/v1/releases?state=%00", "state"),
+    ("auditor", "GET", "/api/v1/audit?actor=%00", "actor"),
+    ("auditor", "GET", "/api/v1/audit?action=%00", "action"),
+    ("auditor", "GET", "/api/v1/audit?channel=%00", "channel"),
+    ("auditor", "GET", "/api/v1/attempts?channel=%00", "channel"),
+    ("auditor", "GET", "/api/v1/attempts?outcome=%00", "outcome"),
+    ("admin_ops", "POST", "/api/v1/channels/%00/pause", "name"),
+    ("admin_ops", "POST", "/api/v1/channels/a%00b/test", "name"),
+])
+def test_a_nul_in_a_path_or_query_parameter_is_a_422_naming_it(client, who, method, url, field):
+    api, people = client
+    got = api.request(method, url, headers={"Authorization": f"Bearer {people[who]}"})
+    assert got.status_code == 422, (got.status_code, got.text[:300])
+    assert [p["field"] for p in got.json()["problems"]] == [field]
+
+
+@ON_POSTGRES
+def test_a_nul_in_a_co_author_is_a_422_naming_it(client):
+    api, people = client
+    got = api.post("/api/v1/releases", json=body_with(co_authors=["press2\u0000"]),
+                   headers={"Authorization": f"Bearer {people['press']}"})
+    assert got.status_code == 422, (got.status_code, got.text[:300])
+    assert [p["field"] for p in got.json()["problems"]] == ["co_authors"]
+
+
+@ON_POSTGRES
+def test_a_nul_in_the_console_sign_in_is_a_refused_sign_in(ctx, people):
+    from tests.test_console import app_for, csrf_of
+
+    console = TestClient(app_for(ctx), raise_server_exceptions=False)
+    answer = console.post("/console/login", data={"csrf": csrf_of(console), "name": "press\x00",
+                                                  "password": "x"}, follow_redirects=False)
+    assert answer.status_code in (401, 403, 200) and "press" not in answer.headers.get(
+        "set-cookie", "").split("=")[0], answer.status_code
+    assert console.get("/console/login?next=%00").status_code == 422

@@ -20,6 +20,7 @@ from sqlmodel import select
 
 from channels.sandbox.desk import PASSWORD, USER, SftpServer
 from channels.sandbox.server import SandboxServer
+from orchestrator.domain import clock
 from orchestrator.settings import Settings
 from orchestrator.store.models import AuditEvent, Delivery, IntegrityAlert
 from orchestrator.usecases import channels, corrections, integrity, releases, scheduler
@@ -39,14 +40,18 @@ def settings(tmp_path, database_url: str) -> Settings:
 
 class Site:
     """The public web server in front of the web root; `served_with` is what a
-    compromised server (or CDN) adds to every page while the files stay intact."""
+    compromised server (or CDN) adds to every page while the files stay intact;
+    `answers_with` what it answers instead of any page (a redirect, a refusal, an error)."""
 
     def __init__(self, root: Path) -> None:
         self.root, self.served_with, self.crlf = root, "", False
+        self.answers_with: Response | None = None
         self.app = FastAPI()
 
         @self.app.get("/site/{path:path}")
         def page(path: str) -> Response:
+            if self.answers_with is not None:
+                return self.answers_with
             file = self.root / path
             if not file.is_file():
                 return Response(status_code=404)
@@ -260,6 +265,53 @@ def test_a_page_served_defaced_is_caught_though_the_file_is_intact(ctx, people, 
         assert len(events) == 1 and SPAM in events[0].detail["diff"]
         (root / "articles" / f"{rid}.html").unlink()  # then the page is gone: 404
         assert len(integrity.check(ctx)) == 1
+
+
+@pytest.mark.parametrize(("answer", "seen"), [
+    (Response(status_code=302, headers={"location": "https://bet365.example/"}),
+     "HTTP 302 → https://bet365.example/"),  # a hijacked server sends every reader away
+    (Response(status_code=403), "HTTP 403"),
+])
+def test_a_page_answered_with_something_else_is_alerted_naming_it(ctx, people, answer, seen):
+    root = ctx.settings.resolved_site_root
+    site = Site(root)
+    with SandboxServer(site.app) as server:
+        with UnitOfWork(ctx) as uow:
+            channels.save_channel(uow, "website", "website", {
+                "web_root": str(root), "base_url": f"{server.url}/site"}, None, "admin_ops")
+        rid = publish(ctx, ["website"])
+        assert integrity.check(ctx, every_seconds=0) == []
+        site.answers_with = answer
+        alerts = integrity.check(ctx, every_seconds=0)
+        assert len(alerts) == 1 and alerts[0]["release_id"] == rid and seen in alerts[0]["diff"]
+        for _ in range(12):  # an hour of rounds: the same finding, not twelve alerts
+            clock.travel(300)
+            assert integrity.check(ctx, every_seconds=0) == []
+
+
+def test_a_page_unreadable_for_an_hour_is_alerted_a_moments_trouble_is_not(ctx, people):
+    root = ctx.settings.resolved_site_root
+    site = Site(root)
+    with SandboxServer(site.app) as server:
+        with UnitOfWork(ctx) as uow:
+            channels.save_channel(uow, "website", "website", {
+                "web_root": str(root), "base_url": f"{server.url}/site"}, None, "admin_ops")
+        rid = publish(ctx, ["website"])
+        site.answers_with = Response(status_code=503)
+        for _ in range(3):  # a quarter of an hour of server errors, then it answers again
+            assert integrity.check(ctx, every_seconds=0) == []
+            clock.travel(300)
+        site.answers_with = None
+        assert integrity.check(ctx, every_seconds=0) == []
+        site.answers_with = Response(status_code=500)
+        found = []
+        for _ in range(13):  # the hour counts from the first error after the page was read
+            found += integrity.check(ctx, every_seconds=0)
+            clock.travel(300)
+        assert len(found) == 1 and found[0]["release_id"] == rid and "HTTP 500" in found[0]["diff"]
+        with UnitOfWork(ctx) as uow:
+            assert uow.session.exec(select(AuditEvent).where(
+                AuditEvent.action == "integrity.alert")).one().detail["diff"]
 
 
 # --------------------------------------------------------------- off the scheduler's clock

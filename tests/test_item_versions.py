@@ -110,3 +110,35 @@ def test_a_name_that_holds_other_bytes_is_never_overwritten(ctx, people, tmp_pat
             desk.publish(other, {}, "k2")
         assert err.value.code == "version_taken"
         assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("taken", [1, 3])
+def test_a_version_override_the_orchestrator_does_not_give_is_refused_when_written(
+        ctx, drop, taken):
+    """The correction of v1 is v2: `overrides.desk.version` 1 names v1 again (and 3 the next
+    event's number), refused at create and at edit naming the field — not signed by three
+    people and then failing on the desk at go-live with version_taken."""
+    from orchestrator.domain.errors import InvalidInput
+    from orchestrator.store.models import Release
+
+    rid = publish(ctx)
+    fix = dict(channels=["desk", "website"], corrects=rid, title="关于…的通知（更正）")
+    with UnitOfWork(ctx) as uow, pytest.raises(InvalidInput) as refused:
+        releases.create(uow, release_input(**fix, overrides={"desk": {"version": taken}}),
+                        "press")
+    assert [f for f, _ in refused.value.problems] == ["overrides.desk.version"]
+    with UnitOfWork(ctx) as uow:  # its own number, or none at all, is accepted
+        second = releases.create(uow, release_input(**fix, overrides={"desk": {"version": 2}}),
+                                 "press")
+    with UnitOfWork(ctx) as uow, pytest.raises(InvalidInput) as refused:
+        releases.edit(uow, second, release_input(**fix, overrides={"desk": {"version": taken}}),
+                      "press")
+    assert [f for f, _ in refused.value.problems] == ["overrides.desk.version"]
+    with UnitOfWork(ctx) as uow:  # written past the check (before the rule): refused at submit
+        row = uow.session.get(Release, second)
+        row.overrides = {"desk": {"version": taken}}
+        uow.session.add(row)
+        uow.commit()
+    with UnitOfWork(ctx) as uow, pytest.raises(InvalidInput) as refused:
+        releases.submit(uow, second, "press")
+    assert [f for f, _ in refused.value.problems] == ["overrides.desk.version"]

@@ -5,6 +5,7 @@ import multiprocessing
 import pytest
 from sqlmodel import select
 
+from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.ratelimit import RateLimit
 from orchestrator.store.db import engine_for, upgrade
 from orchestrator.store.models import Delivery
@@ -117,3 +118,32 @@ def test_a_channel_without_a_rate_gets_its_kinds_default_and_null_turns_it_off(c
                                         {**config, "rate": {"capacity": 2, "per_seconds": 60}},
                                         {"access_token": "t"}, "admin_ops")
             assert channels.posting_quota(own) == RateLimit(2, 60)
+
+
+@pytest.mark.parametrize(("rate", "fields"), [
+    ({"capacity": "x", "per_seconds": 60}, ["config.rate.capacity"]),
+    ({"capacity": 5}, ["config.rate.per_seconds"]),
+    ({"capacity": 0, "per_seconds": 0}, ["config.rate.capacity", "config.rate.per_seconds"]),
+    ({"capacity": -3, "per_seconds": 60}, ["config.rate.capacity"]),
+    ({"capacity": 3, "per_seconds": 60, "burst": 9}, ["config.rate.burst"]),
+    ("lots", ["config.rate"]),
+])
+def test_a_bad_posting_quota_is_refused_when_saved_naming_the_key(ctx, rate, fields):
+    with UnitOfWork(ctx) as uow, pytest.raises(InvalidInput) as refused:
+        channels.save_channel(uow, "alpha", "memory", {"account": "alpha", "rate": rate},
+                              None, "admin_ops")
+    assert [f for f, _ in refused.value.problems] == fields
+
+
+def test_a_quota_edited_into_the_database_fails_only_its_channel(ctx, new_release):
+    with UnitOfWork(ctx) as uow:  # past the check: written by hand in the database
+        alpha = channels.get_channel(uow.session, "alpha")
+        alpha.config = {**alpha.config, "rate": "lots"}
+        uow.session.add(alpha)
+        uow.commit()
+    approve_all(ctx, new_release())
+    drain(ctx)  # the go-live does not crash: beta goes out
+    assert len(fakes.posts("beta")) == 1 and fakes.posts("alpha") == []
+    with UnitOfWork(ctx) as uow:
+        alpha = uow.session.exec(select(Delivery).where(Delivery.channel == "alpha")).one()
+    assert alpha.state == "failed" and "rate" in alpha.last_error

@@ -191,6 +191,37 @@ def test_a_lookup_that_never_answers_asks_a_person_after_max_age(ctx, new_releas
     assert fakes.CALLS[("alpha", "publish")] == 1  # never re-sent while nobody could tell
 
 
+@pytest.mark.parametrize(("retry", "field"), [
+    ({"max_attempts": "8"}, "config.retry.max_attempts"),
+    ({"bogus": 1}, "config.retry.bogus"),  # once a TypeError in the worker
+    ({"max_attempts": -1}, "config.retry.max_attempts"),
+    ({"base_seconds": -5}, "config.retry.base_seconds"),
+    ({"max_attempts": 10**12}, "config.retry.max_attempts"),  # 'never loops' only in name
+    ({"max_age_seconds": 1e300}, "config.retry.max_age_seconds"),
+    ({"max_attempts": True}, "config.retry.max_attempts"),
+    ("eight", "config.retry"),
+])
+def test_a_bad_retry_policy_is_refused_when_saved_naming_the_key(ctx, retry, field):
+    with UnitOfWork(ctx) as uow, pytest.raises(InvalidInput) as refused:
+        channels.save_channel(uow, "alpha", "memory", {"account": "alpha", "retry": retry},
+                              None, "admin_ops")
+    assert [f for f, _ in refused.value.problems] == [field]
+
+
+def test_a_retry_policy_edited_into_the_database_fails_only_its_channel(ctx, new_release):
+    with UnitOfWork(ctx) as uow:  # past the check: written by hand in the database
+        alpha = channels.get_channel(uow.session, "alpha")
+        alpha.config = {**alpha.config, "retry": {"bogus": 1}}
+        uow.session.add(alpha)
+        uow.commit()
+    fakes.plan("alpha", "publish", "retryable")
+    approve_all(ctx, new_release())
+    run_until_quiet(ctx)  # no worker task crashes
+    failed = delivery(ctx, "alpha")
+    assert failed.state == "failed" and "retry.bogus" in failed.last_error
+    assert delivery(ctx, "beta").state == "published"
+
+
 # ------------------------------------------------------------------ the entry points
 
 

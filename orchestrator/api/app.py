@@ -15,7 +15,7 @@ from sqlalchemy import text
 from orchestrator import observability
 from orchestrator.api import operations
 from orchestrator.api.auth import MAX_ID, Actor, RowId
-from orchestrator.api.limits import BodyLimit
+from orchestrator.api.limits import BodyLimit, NoNul
 from orchestrator.domain.access import Duty
 from orchestrator.domain.clock import Instant, utcnow
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused, invalid_input
@@ -41,6 +41,8 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
     app = FastAPI(title="tongfa", version="0.1.0", description="同发 — multi-channel publishing")
     app.state.ctx = ctx
     app.add_middleware(BodyLimit, limit=ctx.settings.max_request_bytes)  # /console too
+    # /console too; the operations routes by their own paths, to name a path parameter
+    app.add_middleware(NoNul, routes=lambda: [*app.router.routes, *operations.router.routes])
 
     @app.exception_handler(RequestValidationError)
     def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import unicodedata
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -54,6 +55,33 @@ def _refuse(char: str, where: int, one_line: bool) -> PydanticCustomError:
         "text_character", "第 {position} 个字符是{kind} U+{code}，不能使用" +
         ("（此项只能是一行）" if one_line else ""),
         {"position": where + 1, "kind": kind, "code": f"{ord(char):04X}"})
+
+
+# letters that look alike across these scripts (Latin o, Cyrillic о, Greek ο): one name
+# never mixes them, so a look-alike cannot pass for another group
+_LOOK_ALIKE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
+
+
+def group_name(value: str) -> str:
+    """A go-live group's name as signers read it, so one that looks the same is the same
+    group: NFKC (full-width letters), invisible characters dropped, traditional forms made
+    simplified (wordlist.reading_form), surrounding spaces stripped. Refuses a name that
+    mixes Latin, Cyrillic or Greek letters (a look-alike of another name)."""
+    from orchestrator.domain.wordlist import reading_form
+
+    read = " ".join(reading_form(value).text.split())
+    scripts = {script for char in read if char.isalpha()
+               for script in _LOOK_ALIKE_SCRIPTS if unicodedata.name(char, "").startswith(script)}
+    if len(scripts) > 1:
+        raise PydanticCustomError("group_script", "组名混用了拉丁、西里尔或希腊字母（形近字），请只用一种")
+    if not read:
+        raise PydanticCustomError("group_empty", "组名不能为空")
+    return read
+
+
+def storable(value: str) -> bool:
+    """No character no output (and no database) can carry: usable as a name or key."""
+    return _NEVER.search(value) is None
 
 
 def one_line(value: str) -> str:
@@ -255,10 +283,15 @@ class ReleaseInput(BaseModel):
         description="people (authors) who may edit, submit and schedule it too; set by its owner",
     )
 
+    @field_validator("group")
+    @classmethod
+    def _group_name(cls, value: str | None) -> str | None:
+        return None if value is None else group_name(value)
+
     @field_validator("co_authors")
     @classmethod
     def _co_author_names(cls, value: list[str]) -> list[str]:
-        names = [name.strip() for name in value]
+        names = [one_line(name).strip() for name in value]
         if any(not name or len(name) > 64 for name in names):
             raise ValueError("each co-author is a user name of 1 to 64 characters")
         if len(set(names)) != len(names):

@@ -188,6 +188,8 @@ class Delivery(SQLModel, table=True):
     url: str | None = None
     published_at: dt.datetime | None = None
     checked_at: dt.datetime | None = None  # last integrity check of what is live
+    # the first of the integrity checks in a row that could not read what is live
+    unreadable_since: dt.datetime | None = None
     attempts: int = 0
     # attempts the retry policy does not count (those before the last re-send, lookups,
     # waits for credentials): it counts attempts - budget_from

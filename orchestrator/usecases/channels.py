@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from channels.registry import UnknownKind, adapter_class
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import InvalidInput, NotFound
 from orchestrator.domain.ratelimit import RateLimit
+from orchestrator.domain.redaction import MASK, without_url_passwords
+from orchestrator.domain.retry import RetryPolicy
 from orchestrator.settings import Settings
 from orchestrator.store import secrets
 from orchestrator.store.models import ChannelInstance
@@ -40,13 +43,43 @@ def _kind(kind: str) -> type[ChannelAdapter]:
 
 
 def posting_quota(channel: ChannelInstance) -> RateLimit | None:
-    """The instance's `config.rate`, else its kind's default; `"rate": null` turns it off."""
+    """The instance's `config.rate`, else its kind's default; `"rate": null` turns it off.
+    InvalidConfig (this channel only) if the stored value does not parse."""
     if "rate" in channel.config:
-        return RateLimit.from_config(channel.config["rate"])
+        return _stored(channel, "rate", RateLimit.from_config)
     try:
         return RateLimit.from_config(adapter_class(channel.kind).default_rate)
     except UnknownKind:
         return None
+
+
+def retry_policy(channel: ChannelInstance) -> RetryPolicy:
+    """The instance's `config.retry` (defaults for what it leaves out); InvalidConfig (this
+    channel only) if the stored value does not parse, e.g. edited in the database."""
+    return _stored(channel, "retry", RetryPolicy.from_config)
+
+
+def _stored(channel: ChannelInstance, key: str, parse: Callable[[Any], Any]) -> Any:
+    try:
+        return parse(channel.config.get(key))
+    except InvalidInput as exc:
+        raise InvalidConfig([Problem(_field(key, field), message)
+                             for field, message in exc.problems]) from None
+
+
+def _field(key: str, field: str) -> str:
+    return f"{key}.{field}" if field else key
+
+
+def policy_problems(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """`config.retry` and `config.rate` as the one RetryPolicy and RateLimit read them."""
+    found = []
+    for key, parse in (("retry", RetryPolicy.from_config), ("rate", RateLimit.from_config)):
+        try:
+            parse(config.get(key))
+        except InvalidInput as exc:
+            found += [(f"config.{_field(key, field)}", message) for field, message in exc.problems]
+    return found
 
 
 def _checked(cls: type[ChannelAdapter], config: dict[str, Any], credentials: dict[str, Any]
@@ -92,8 +125,39 @@ def credential_route(kind: str, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _moved_route(kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The route's keys that change, and any key whose URL with a password in it does:
+    a new password (or a new place for the old one) is a credential of its own."""
     before, after = credential_route(kind, old), credential_route(kind, new)
-    return [key for key in after if before[key] != after[key]]
+    moved = [key for key in after if before[key] != after[key]]
+    return moved + [key for key in dict.fromkeys((*old, *new)) if key not in moved
+                    and old.get(key) != new.get(key)
+                    and (_has_password(old.get(key)) or _has_password(new.get(key)))]
+
+
+def _has_password(value: Any) -> bool:
+    return without_url_passwords(value) != value
+
+
+def shown_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A channel's config as any view or audit row may show it: a password inside a URL
+    (http://u:pw@host, a redis://:pw@host token store) masked; credentials belong in the
+    encrypted credentials, never here."""
+    return without_url_passwords(config)
+
+
+def _unmasked(old: Any, new: Any) -> Any:
+    """The new config with each masked URL password that was sent back as shown (an edit
+    form) put back from the stored config, where the URL is otherwise the same."""
+    if isinstance(new, dict):
+        was = old if isinstance(old, dict) else {}
+        return {k: _unmasked(was.get(k), v) for k, v in new.items()}
+    if isinstance(new, list):
+        was = old if isinstance(old, list) and len(old) == len(new) else [None] * len(new)
+        return [_unmasked(o, v) for o, v in zip(was, new, strict=True)]
+    if isinstance(new, str) and isinstance(old, str) and MASK in new \
+            and _has_password(old) and without_url_passwords(old) == new:
+        return old
+    return new
 
 
 def _place_problems(settings: Settings, cls: type[ChannelAdapter],
@@ -166,6 +230,8 @@ def save_channel(
     if row is not None and row.kind != kind:
         raise InvalidInput([("kind", f"已有渠道的类型不能更改（现为 {row.kind}）；请新建一个渠道")])
     cls = _kind(kind)
+    if row is not None:
+        config = _unmasked(row.config, config)
     if row is not None and credentials is None:
         moved = _moved_route(kind, row.config, config)
         if moved:
@@ -173,11 +239,11 @@ def save_channel(
     old_creds = secrets.decrypt(settings, row.credentials_encrypted) if row else {}
     creds = old_creds if credentials is None else credentials
     _checked(cls, config, creds)
-    problems = _place_problems(settings, cls, config)
+    problems = policy_problems(config) + _place_problems(settings, cls, config)
     if problems:
         raise InvalidInput(problems)
     _adapter(cls, config, creds)
-    before = {"kind": row.kind, "config": row.config} if row else None
+    before = {"kind": row.kind, "config": shown_config(row.config)} if row else None
     row = row or ChannelInstance(name=name, kind=kind)
     row.kind, row.config, row.updated_at = kind, config, utcnow()
     row.credentials_encrypted = secrets.encrypt(settings, creds)
@@ -186,7 +252,7 @@ def save_channel(
     audit.record(
         s, actor=actor, action="channel.saved", subject_type="channel", subject_id=name,
         channel=name, before=before,
-        after={"kind": kind, "config": config, "credentials_changed": credentials is not None},
+        after={"kind": kind, "config": shown_config(config), "credentials_changed": credentials is not None},
     )
     uow.commit()
     return row
@@ -227,7 +293,7 @@ def public_view(row: ChannelInstance) -> dict[str, Any]:
     return {
         "name": row.name,
         "kind": row.kind,
-        "config": row.config,
+        "config": shown_config(row.config),
         "enabled": row.enabled,
         "has_credentials": bool(row.credentials_encrypted),
         "credentials_rejected": row.credentials_rejected,

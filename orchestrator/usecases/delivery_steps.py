@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
-from channels.contract import ChannelAdapter, ChannelError
+from channels.contract import ChannelAdapter, ChannelError, InvalidConfig
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import NotFound
 from orchestrator.domain.hashing import canonical_json, content_hash
@@ -29,7 +29,7 @@ from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import delivery_transition
 from orchestrator.store.models import ChannelInstance, Delivery, DeliveryAttempt, Release
 from orchestrator.usecases import audit
-from orchestrator.usecases.channels import adapter_for, get_channel
+from orchestrator.usecases.channels import adapter_for, get_channel, retry_policy
 from orchestrator.usecases.rendering import hashed_fields, release_view
 from orchestrator.usecases.unit_of_work import UnitOfWork
 
@@ -225,7 +225,11 @@ def retry_or_fail(uow: UnitOfWork, delivery: Delivery, err: ChannelError,
         delivery.budget_from += 1
         send(uow, task, delivery)  # claimed only once credentials are fixed
         return
-    policy = policy_of(channel)
+    try:
+        policy = policy_of(channel)
+    except InvalidConfig as bad:  # a stored policy that does not parse: this channel fails
+        set_state(uow, delivery, D.FAILED, error=(bad.code, f"{bad.kind}: {bad.message}"))
+        return
     tries = delivery.attempts - delivery.budget_from
     if err.retryable and policy.may_retry(tries, budget_age(delivery)):
         delay = policy.delay(tries, getattr(err, "retry_after", None))
@@ -238,7 +242,18 @@ def retry_or_fail(uow: UnitOfWork, delivery: Delivery, err: ChannelError,
 
 
 def policy_of(channel: ChannelInstance) -> RetryPolicy:
-    return RetryPolicy.from_config(channel.config.get("retry"))
+    return retry_policy(channel)
+
+
+def policy_or_ask(uow: UnitOfWork, delivery: Delivery) -> RetryPolicy | None:
+    """The channel's retry policy for an outcome not yet known; None (a person is asked,
+    as nothing may be sent blindly) when the stored policy does not parse."""
+    try:
+        return policy_of(get_channel(uow.session, delivery.channel))
+    except InvalidConfig as bad:
+        ask_a_person(uow, delivery, f"the channel's retry policy is invalid ({bad.message})",
+                     f"渠道的重试策略无效（{bad.message}），无法按策略继续")
+        return None
 
 
 def budget_age(delivery: Delivery) -> float:
@@ -249,7 +264,9 @@ def budget_age(delivery: Delivery) -> float:
 def not_sent_yet(uow: UnitOfWork, delivery: Delivery) -> None:
     """Lookup is sure an unknown outcome did not go out: send again within the channel's
     retry policy (the unknown attempts count), else stop and ask a person."""
-    policy = policy_of(get_channel(uow.session, delivery.channel))
+    policy = policy_or_ask(uow, delivery)
+    if policy is None:
+        return
     tries = delivery.attempts - delivery.budget_from
     if not policy.may_retry(tries, budget_age(delivery)):
         ask_a_person(uow, delivery, f"{tries} attempts within the retry policy "

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from channels.contract import ChannelAdapter, Receipt
+from channels.contract import ChannelAdapter, InvalidConfig, Receipt
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.states import (
     TERMINAL_DELIVERY_STATES,
@@ -330,7 +330,14 @@ def publish_one(ctx: Context, delivery_id: int) -> None:
 def _claim_publish(uow: UnitOfWork, delivery: Delivery) -> steps.Claim | None:
     """steps.Claim for publishing, within the channel's posting quota shared by all workers."""
     channel = get_channel(uow.session, delivery.channel)
-    wait = quota.take(uow.session, channel.name, posting_quota(channel))
+    try:
+        limit = posting_quota(channel)
+    except InvalidConfig as bad:  # a stored quota that does not parse: this channel fails
+        if delivery.state == D.STAGED:
+            steps.set_state(uow, delivery, D.FAILED,
+                            error=(bad.code, f"{bad.kind}: {bad.message}"))
+        return None
+    wait = quota.take(uow.session, channel.name, limit)
     if wait > 0:  # over quota: the post waits for its window instead of being refused
         if delivery.next_attempt_at is None or delivery.next_attempt_at <= utcnow():
             delivery.next_attempt_at = utcnow() + timedelta(seconds=wait)
@@ -447,13 +454,13 @@ def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
             elif out.error.retryable or out.error.kind == "outcome_unknown":
                 # until the channel answers nothing may be re-sent; past the policy's
                 # max_age a person decides rather than a loop asking for ever
-                policy = steps.policy_of(get_channel(uow.session, delivery.channel))
-                if phase == "lookup" and steps.budget_age(delivery) >= policy.max_age_seconds:
+                policy = steps.policy_or_ask(uow, delivery)  # None: a person is asked
+                if policy is not None and phase == "lookup" and steps.budget_age(delivery) >= policy.max_age_seconds:
                     delivery.last_error_code, delivery.last_error = out.error.code, out.error.message
                     steps.ask_a_person(uow, delivery, "the channel could not say whether it "
                                        f"went out within max_age ({policy.max_age_seconds:g} s)",
                                        f"平台在 {policy.max_age_seconds:g} 秒内始终无法答复是否已发出")
-                else:
+                elif policy is not None:
                     # looks cost no attempt, but each waits longer (up to the cap)
                     delay = policy.delay(delivery.attempts)
                     delivery.next_attempt_at = utcnow() + timedelta(seconds=delay)

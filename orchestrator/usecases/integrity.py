@@ -29,6 +29,7 @@ from sqlmodel import Session, select
 from channels.contract import ChannelAdapter, ChannelError, Receipt
 from channels.registry import UnknownKind, adapter_class
 from orchestrator.domain.clock import iso, utcnow
+from orchestrator.domain.redaction import redact_text
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.store.models import Delivery, IntegrityAlert, Release
 from orchestrator.usecases import alerts, audit
@@ -136,14 +137,12 @@ def check_one(ctx: Context, delivery_id: int) -> list[dict]:
         payload, receipt = delivery.payload, Receipt.from_json(delivery.receipt)
     try:
         live = adapter.read_back(payload, receipt)  # outside any transaction
-    except ChannelError as exc:  # cannot read now: try again next round
-        if not exc.retryable:  # e.g. a private base_url not in TONGFA_OUTBOUND_ALLOW
-            log.warning("integrity: delivery %s on %s cannot be read back (%s)", delivery_id,
-                        delivery.channel, exc.code)
-        return []
+    except ChannelError as exc:
+        return _unreadable(ctx, delivery_id, adapter, payload, exc)
     with UnitOfWork(ctx) as uow:
         delivery = uow.session.get(Delivery, delivery_id)
         delivery.checked_at = utcnow()
+        delivery.unreadable_since = None
         uow.session.add(delivery)
         alerts = []
         if live is not None:  # None: this channel cannot be read back
@@ -152,6 +151,48 @@ def check_one(ctx: Context, delivery_id: int) -> list[dict]:
                 alerts.append(_alert(uow, delivery, approved, live))
         uow.commit()
     return alerts
+
+
+def answered_otherwise(exc: ChannelError) -> bool:
+    """The platform answered, with something other than the page: a redirect (elsewhere:
+    a hijacked server sends every reader there) or a refusal. Not a moment's trouble: a
+    server error, no connection, 408 or 429 may be gone by the next round."""
+    code = exc.code or ""
+    if not code.startswith("http_") or not code[5:].isdigit():
+        return False
+    status = int(code[5:])
+    return 300 <= status < 500 and status not in (408, 429)
+
+
+def _unreadable(ctx: Context, delivery_id: int, adapter: ChannelAdapter, payload: Any,
+                exc: ChannelError) -> list[dict]:
+    """A read-back that failed: an alert naming what was seen when the platform answered
+    with something else, or when it has not been readable for integrity_unreadable_alert_
+    seconds; until then, try again next round."""
+    seen = redact_text(f"（读回时平台没有给出审定页面：{exc}，代码 {exc.code}）")
+    with UnitOfWork(ctx) as uow:
+        delivery = uow.session.get(Delivery, delivery_id)
+        if delivery is None:
+            return []
+        now = utcnow()
+        delivery.checked_at = now
+        if delivery.unreadable_since is None:
+            delivery.unreadable_since = now
+        uow.session.add(delivery)
+        unreadable_for = (now - delivery.unreadable_since).total_seconds()
+        log.warning("integrity: delivery %s on %s cannot be read back (%s, for %.0fs)",
+                    delivery_id, delivery.channel, exc.code, unreadable_for)
+        # a channel's own refusal to connect (e.g. a private base_url not in
+        # TONGFA_OUTBOUND_ALLOW) is a configuration matter: logged, not a defacement
+        found = []
+        if exc.code != "outbound_refused" and (
+                answered_otherwise(exc) or (
+                    (exc.retryable or exc.kind == "outcome_unknown")  # a GET: no answer
+                    and unreadable_for >= ctx.settings.integrity_unreadable_alert_seconds)):
+            if not _already_alerted(uow, delivery_id, seen):
+                found.append(_alert(uow, delivery, adapter.shown(payload), seen))
+        uow.commit()
+    return found
 
 
 def _already_alerted(uow: UnitOfWork, delivery_id: int, live: str) -> bool:

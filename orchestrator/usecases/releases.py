@@ -26,7 +26,7 @@ from orchestrator.domain.states import (
 )
 from orchestrator.store import files
 from orchestrator.store.models import Delivery, GoLiveGroup, Release, SignOff, User
-from orchestrator.usecases import access, alerts, audit, content_checks
+from orchestrator.usecases import access, alerts, audit, content_checks, versions
 from orchestrator.usecases.channels import list_channels
 from orchestrator.usecases.rendering import adapters, render_all
 from orchestrator.usecases.unit_of_work import UnitOfWork
@@ -92,6 +92,9 @@ def _apply(uow: UnitOfWork, release: Release, data: ReleaseInput, base: Path, ac
     if problems:
         raise InvalidInput(problems)
     _check_references(uow.session, data, actor)
+    problems = versions.version_problems(uow.session, release, data.corrects, data.overrides)
+    if problems:
+        raise InvalidInput(problems)
     images = _store_files(uow, data.images, base, "images")
     attachments = _store_files(uow, data.attachments, base, "attachments")
     meta = data.metadata.model_dump(mode="json")
@@ -113,7 +116,7 @@ def _apply(uow: UnitOfWork, release: Release, data: ReleaseInput, base: Path, ac
 def _group_status(session: Session, release: Release, group: str | None) -> str | None:
     """Joining a go-live group needs its owner's consent (golive.consent_to_group), given to
     this content at this time: any edit of a joiner asks for it again. The first to name a
-    group owns it (GoLiveGroup) for good."""
+    group owns it (GoLiveGroup) — until `_claim_group` lets a squatted name lapse."""
     if not group:
         return None
     owner = access.group_owner(session, group)
@@ -125,6 +128,33 @@ def _group_status(session: Session, release: Release, group: str | None) -> str 
     if group == release.golive_group and release.group_status in ("refused", "removed"):
         return release.group_status  # not asked again by the same group name
     return "pending"
+
+
+def _claim_group(session: Session, release: Release, actor: str) -> None:
+    """At submit: a joiner still waiting for the consent of an owner who has never
+    submitted a member of the group takes the group over (the owner's draft alone does not
+    hold a name: a squatted group never stalls another author's signed release)."""
+    group = release.golive_group
+    if not group or release.group_status != "pending":
+        return
+    row = session.get(GoLiveGroup, group)
+    if row is None or row.owner == release.author or session.exec(select(Release.id).where(
+            Release.golive_group == group, Release.author == row.owner,
+            Release.state != ReleaseState.DRAFT)).first() is not None:
+        return
+    before = row.owner
+    row.owner = release.author
+    session.add(row)
+    release.group_status = "member"
+    for draft in session.exec(select(Release).where(  # the old owner's drafts join as anyone
+            Release.golive_group == group, Release.author == before,
+            Release.group_status == "member")).all():
+        draft.group_status = "pending"
+        session.add(draft)
+    audit.record(session, actor=actor, action="group.lapsed", subject_type="release",
+                 subject_id=release.id, release_id=release.id,
+                 before={"group": group, "owner": before},
+                 after={"group": group, "owner": row.owner})
 
 
 def _found_group(session: Session, group: str, owner: str) -> None:
@@ -276,8 +306,12 @@ def submit(uow: UnitOfWork, release_id: int, actor: str) -> str:
         raise Refused(
             f"only 主动公开 items may be published; this one is {release.meta.get('disclosure')}"
         )
+    problems = versions.version_problems(s, release, release.corrects_id, release.overrides)
+    if problems:  # e.g. written before the rule: refused before three people sign it
+        raise InvalidInput(problems)
     before = {"state": release.state}
     release.state = release_transition(release.state, ReleaseState.IN_REVIEW)
+    _claim_group(s, release, actor)
     release.content_hash = validated_hash(uow, release)
     contributed(release, actor)
     voided = void_other_signoffs(s, release)  # a re-submission with a new hash starts over

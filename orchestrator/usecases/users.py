@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
+from orchestrator.domain.release import storable
 from orchestrator.domain.review import ROLES
 from orchestrator.store.models import ApiToken, LoginFailure, User
 from orchestrator.usecases import audit
@@ -281,10 +282,12 @@ def sign_in(uow: UnitOfWork, name: str, password: str, address: str,
     wrong name, a wrong password or a disabled person alike (and counts the failure)."""
     s = uow.session
     account, address, now = name.strip().lower()[:64], address[:64], utcnow()
+    # a name no person can have (a NUL: no text column takes it) is a wrong name, counted
+    account = "".join(c for c in account if storable(c))
     wait = _login_wait(s, account, address, now, limits)
     if wait:
         raise TooManyAttempts(wait)
-    user = check_password(s, name, password) if name and password else None
+    user = check_password(s, name, password) if name and password and storable(name) else None
     if user is None:
         window_start = now - dt.timedelta(seconds=limits.window_seconds)
         s.execute(delete(LoginFailure).where(col(LoginFailure.at) < window_start))

@@ -10,6 +10,8 @@ happens: later events never change an earlier release's rendering (nor its sign-
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session, select
 
 from orchestrator.store.models import AuditEvent, Release
@@ -62,3 +64,22 @@ def withdrawal_version(session: Session, release: Release) -> int:
     numbered = [n for n, (action, release_id) in enumerate(events, start=1)
                 if action == "release.withdrawn" and release_id == release.id]
     return numbered[-1] if numbered else len(events) + 1
+
+
+def version_problems(session: Session, release: Release | None, corrects: int | None,
+                     overrides: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    """A `version` override other than the number the orchestrator gives this release
+    (`release` None: one not created yet, correcting `corrects`): every other number of
+    the item is another event's, and a taken one fails on the channel at go-live."""
+    if not any("version" in fields for fields in overrides.values()):
+        return []
+    if release is not None and release.id is not None:
+        own = item_version(session, release)[1]
+    elif corrects is not None and (corrected := session.get(Release, corrects)) is not None:
+        own = len(_events(session, item_root(session, corrected))) + 1
+    else:
+        own = 1
+    return [(f"overrides.{channel}.version",
+             f"版本号由系统按事件顺序编排：此稿为第 {own} 版，其他版本号已属于或将属于别的稿件")
+            for channel, fields in overrides.items()
+            if "version" in fields and fields["version"] != own]

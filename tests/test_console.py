@@ -348,12 +348,15 @@ def test_channel_admin_resends_a_failed_delivery_and_pauses_a_channel(console: C
     assert "已暂停" in admin.get("/console/channels").text
     tested = admin.post("/console/channels/alpha/test", data={"csrf": token}).text
     assert "连接测试通过" in tested
+    admin.post("/console/channels/beta/pause", data={"csrf": token, "paused": "0"})
     other = new_release()
-    fakes.plan("alpha", "stage", "permanent")
+    fakes.plan("alpha", "publish", "permanent")
     approve_all(console, other)
     drain(console)
     cancel = re.search(r"/console/deliveries/(\d+)/cancel", admin.get("/console/channels").text)
-    assert "已取消" in admin.post(cancel.group(0), data={"csrf": token}).text
+    assert "理由" in admin.post(cancel.group(0), data={"csrf": token}).text  # a reason is needed
+    assert "已取消" in admin.post(cancel.group(0), data={"csrf": token,
+                                                      "reason": "该栏目已停办"}).text
 
 
 def test_auditor_searches_exports_and_verifies(console: Context, new_release: NewRelease) -> None:

@@ -438,11 +438,13 @@ def delivery_mark_published(delivery_id: int, as_: As, url: str = typer.Option(.
 
 @delivery_app.command("cancel")
 @refusals
-def delivery_cancel(delivery_id: int, as_: As) -> None:
+def delivery_cancel(delivery_id: int, as_: As, reason: str = typer.Option(...)) -> None:
+    """Give up a failed or undecided delivery of a release already live (audited with the
+    reason); before go-live an approver leaves a channel out (release force-go-live)."""
     from orchestrator.usecases import recovery
 
     with UnitOfWork(context()) as uow:
-        recovery.cancel(uow, delivery_id, as_)
+        recovery.cancel(uow, delivery_id, as_, reason)
     typer.echo(f"delivery {delivery_id} cancelled")
 
 

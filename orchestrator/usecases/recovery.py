@@ -86,13 +86,28 @@ def mark_published(uow: UnitOfWork, delivery_id: int, actor: str, url: str,
     fanout.finish(uow.ctx, release.id)
 
 
-def cancel(uow: UnitOfWork, delivery_id: int, actor: str) -> None:
+def cancel(uow: UnitOfWork, delivery_id: int, actor: str, reason: str) -> None:
+    """Give up on a delivery of a release already live: one that failed, or one that needs
+    a decision and that the admin will not re-send nor mark published. A reason is required.
+
+    Before go-live a channel admin drops no channel from a signed release: leaving one out
+    is the approver's forced partial go-live (golive.force_go_live), so the release either
+    goes live whole, is forced by an approver, or stays visibly held."""
     delivery, release = _delivery(uow, delivery_id, actor)
-    if delivery.state not in (D.FAILED, D.PENDING, D.STAGED, D.NEEDS_DECISION):
-        raise Refused(f"a delivery that is {delivery.state} cannot be cancelled")
+    if release.state not in (R.PUBLISHING, R.PARTIALLY_PUBLISHED, R.FAILED):
+        raise Refused(f"release {release.id} has not gone live: only an approver may let it "
+                      f"go live without {delivery.channel} (force go-live, with a reason)")
+    if delivery.state not in (D.FAILED, D.NEEDS_DECISION):
+        raise Refused(f"only a failed delivery or one that needs a decision can be cancelled; "
+                      f"this one is {delivery.state}")
+    if not reason.strip():
+        raise InvalidInput([("reason", "say why this delivery is given up")])
+    before = {"state": delivery.state, "attempts": delivery.attempts,
+              "last_error_code": delivery.last_error_code}
     steps.set_state(uow, delivery, D.CANCELLED)
     alerts.clear(uow.session, alerts.NEEDS_DECISION, release.id, channel=delivery.channel)
     audit.record(uow.session, actor=actor, action="delivery.cancelled", subject_type="delivery",
-                 subject_id=delivery.id, release_id=release.id, channel=delivery.channel)
+                 subject_id=delivery.id, release_id=release.id, channel=delivery.channel,
+                 before=before, after={"state": D.CANCELLED}, detail={"reason": reason})
     uow.commit()
     fanout.finish(uow.ctx, release.id)

@@ -453,7 +453,7 @@ def test_channel_admin_decides_a_delivery_the_machine_could_not(console: Context
     match = re.search(r"/console/deliveries/(\d+)/mark-published", page)
     assert match and "待人工决定的投递" in page and "20017" in page, page
     refused = admin.post(match.group(0), data={"csrf": token, "url": "javascript:alert(1)"})
-    assert "链接" in refused.text and "不是有效的 http(s) 链接" in refused.text
+    assert "链接" in refused.text and "应为 https 链接" in refused.text
     done = admin.post(match.group(0), data={"csrf": token, "url": "https://weibo.com/1/AbC",
                                             "note": "后台可见"})
     assert "已标记为已发布" in done.text and "没有待决定的投递" in done.text

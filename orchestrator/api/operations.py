@@ -47,7 +47,7 @@ class Decision(BaseModel):
 
 
 class LiveAt(BaseModel):
-    url: str  # checked by the use case: one line, http(s), with a host
+    url: str  # checked by the use case: plain https on the channel's own host
     note: str = ""
 
 

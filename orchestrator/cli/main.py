@@ -428,7 +428,8 @@ def delivery_resend(delivery_id: int, as_: As) -> None:
 @refusals
 def delivery_mark_published(delivery_id: int, as_: As, url: str = typer.Option(...),
                             note: str = typer.Option("")) -> None:
-    """A delivery that needs a decision did go out: where it is live (an http(s) URL)."""
+    """A delivery that needs a decision did go out: where it is live (an https URL on the
+    channel's own platform)."""
     from orchestrator.usecases import recovery
 
     with UnitOfWork(context()) as uow:

@@ -99,6 +99,11 @@ class ReleaseView:
 # --------------------------------------------------------------- what comes out
 
 
+# the remote id of a post a person marked published where the kind cannot name it from
+# its URL (receipt_for_url): no platform id, so it is withdrawn and watched by hand
+MANUAL = "manual:"
+
+
 @dataclass(frozen=True)
 class Receipt:
     """What a channel said when the release went live there."""
@@ -363,6 +368,17 @@ class ChannelAdapter(ABC):
             raise InvalidConfig(problems)
         self.sandbox = bool(getattr(self.config, "sandbox", False))
         self.outbound = SANDBOX if self.sandbox else NOTHING
+
+    def web_hosts(self) -> tuple[str, ...]:
+        """The public web hosts readers see this channel's posts on: a URL a person says a
+        post went live at must be on one of them (lower-case, ASCII)."""
+        return ()
+
+    def receipt_for_url(self, url: str, published_at: dt.datetime) -> Receipt | None:
+        """The receipt of this channel's own post at `url` (a person found it live), so it
+        is withdrawn and watched like any other; None when the kind cannot tell its post
+        from a URL. Raise ValueError, saying why, for a URL that is not one of its posts."""
+        return None
 
     def allow_outbound(self, allowed: Allowed) -> None:
         """Non-public hosts this deployment lets the adapter reach (its allow-list setting)."""

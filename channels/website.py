@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from lxml import etree
 from pydantic import BaseModel
@@ -160,6 +160,10 @@ class WebsiteAdapter(ChannelAdapter):
                       base_url=self.base, **context)
 
     # ------------------------------------------------------------ render/validate
+
+    def web_hosts(self) -> tuple[str, ...]:
+        host = urlsplit(self.base).hostname
+        return (host,) if host else ()
 
     def render(self, release: ReleaseView) -> JSON:
         """The whole page as readers will get it; nothing here depends on the clock."""

@@ -114,6 +114,9 @@ class WeChatAdapter(http.HttpChannel):
 
     # ------------------------------------------------------------ render/validate
 
+    def web_hosts(self) -> tuple[str, ...]:
+        return ("mp.weixin.qq.com",)  # article pages; the URL does not name the article_id
+
     def render(self, release: ReleaseView) -> JSON:
         o = release.overrides
         cover = release.images[0].ref() if release.images else None

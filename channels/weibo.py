@@ -47,6 +47,7 @@ LOOKUP_PAGES = 10  # lookup() looks back through the account's latest 1,000 post
 TOKEN_REJECTED = {21327, 21332, 21314, 21315, 21316, 21317}
 BUSY = {10001, 10009}
 GONE = 20101  # target weibo does not exist
+WEB_HOSTS = ("weibo.com", "www.weibo.com", "m.weibo.cn")  # where readers see a post
 
 
 class WeiboConfig(RemoteConfig):
@@ -154,6 +155,20 @@ class WeiboAdapter(http.HttpChannel):
         web = (self.config.web_base or self.config.api_base).rstrip("/")
         return Receipt(idstr, f"{web}/{uid}/{idstr}", published_at,
                        {"created_at": status.get("created_at")})
+
+    def web_hosts(self) -> tuple[str, ...]:
+        own = urlparse(self.config.web_base or "").hostname
+        return WEB_HOSTS + ((own,) if own and own not in WEB_HOSTS else ())
+
+    def receipt_for_url(self, url: str, published_at: dt.datetime) -> Receipt | None:
+        """A post's page is /<uid>/<id>: the account must be this channel's, the id numeric
+        (the API's id, as our receipts give it)."""
+        parts = [p for p in urlparse(url).path.split("/") if p]
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise ValueError("应为本账号某条微博的链接：https://weibo.com/<uid>/<数字 ID>")
+        if self.config.uid and parts[0] != self.config.uid:
+            raise ValueError(f"不是本账号（uid {self.config.uid}）的微博")
+        return Receipt(parts[1], url, published_at, {"marked_by_hand": True})
 
     def stage(self, payload: JSON, key: str) -> JSON:
         """Nothing to upload ahead (no drafts); a picture changed on disk shows now."""

@@ -73,6 +73,9 @@ class MemoryAdapter(ChannelAdapter):
             return [Problem("text", f"{len(payload['text'])} > {self.config.limit}")]
         return []
 
+    def web_hosts(self) -> tuple[str, ...]:
+        return ("weibo.com",)  # stands for a Weibo-like account; its posts cannot be told by URL
+
     def _fault(self, phase: str) -> str | None:
         CALLS[(self.config.account, phase)] += 1
         queue = FAULTS[(self.config.account, phase)]

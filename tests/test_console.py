@@ -348,12 +348,15 @@ def test_channel_admin_resends_a_failed_delivery_and_pauses_a_channel(console: C
     assert "已暂停" in admin.get("/console/channels").text
     tested = admin.post("/console/channels/alpha/test", data={"csrf": token}).text
     assert "连接测试通过" in tested
+    admin.post("/console/channels/beta/pause", data={"csrf": token, "paused": "0"})
     other = new_release()
-    fakes.plan("alpha", "stage", "permanent")
+    fakes.plan("alpha", "publish", "permanent")
     approve_all(console, other)
     drain(console)
     cancel = re.search(r"/console/deliveries/(\d+)/cancel", admin.get("/console/channels").text)
-    assert "已取消" in admin.post(cancel.group(0), data={"csrf": token}).text
+    assert "理由" in admin.post(cancel.group(0), data={"csrf": token}).text  # a reason is needed
+    assert "已取消" in admin.post(cancel.group(0), data={"csrf": token,
+                                                      "reason": "该栏目已停办"}).text
 
 
 def test_auditor_searches_exports_and_verifies(console: Context, new_release: NewRelease) -> None:
@@ -450,7 +453,7 @@ def test_channel_admin_decides_a_delivery_the_machine_could_not(console: Context
     match = re.search(r"/console/deliveries/(\d+)/mark-published", page)
     assert match and "待人工决定的投递" in page and "20017" in page, page
     refused = admin.post(match.group(0), data={"csrf": token, "url": "javascript:alert(1)"})
-    assert "链接" in refused.text and "不是有效的 http(s) 链接" in refused.text
+    assert "链接" in refused.text and "应为 https 链接" in refused.text
     done = admin.post(match.group(0), data={"csrf": token, "url": "https://weibo.com/1/AbC",
                                             "note": "后台可见"})
     assert "已标记为已发布" in done.text and "没有待决定的投递" in done.text

@@ -336,6 +336,31 @@ def test_a_group_goes_live_at_the_latest_time_signed_for_any_member(ctx, new_rel
     assert len(fakes.posts("alpha")) == 2
 
 
+@pytest.mark.parametrize("held", [True, False])
+def test_forcing_one_member_never_sends_it_before_its_groups_time(ctx, new_release, held):
+    """The early member, held by a paused channel at its own time, is forced by an approver:
+    it still waits for the group's time (the latest signed for any member), then goes."""
+    early = new_release(title="主稿", group="g1", go_live_at=soon(10).isoformat())
+    late = new_release(title="解读", group="g1", go_live_at=soon(60).isoformat())
+    assert approve_all(ctx, early) == approve_all(ctx, late) == "scheduled"
+    drain(ctx)
+    if held:
+        run(ctx, channels.set_paused, "beta", True, "admin_ops")
+    clock.travel(11 * 60)
+    scheduler.tick(ctx, redrive_after=0)
+    drain(ctx)
+    with UnitOfWork(ctx) as uow, pytest.raises(Refused, match="group g1"):
+        golive.force_go_live(uow, early, "leader", "网站暂停，微博先发")
+    drain(ctx)
+    assert fakes.posts("alpha") == [] and release(ctx, early).state == "scheduled"
+    clock.travel(50 * 60)
+    if held:  # at the group's time the approver may leave the paused channel out
+        assert run(ctx, golive.force_go_live, early, "leader", "网站暂停，微博先发") == ["beta"]
+    scheduler.tick(ctx, redrive_after=0)
+    drain(ctx)
+    assert len(fakes.posts("alpha")) >= 1
+
+
 def test_a_joiners_consent_is_asked_again_after_an_edit_or_a_new_time(ctx, new_release, people):
     _, reading = joined(ctx, new_release)
     run(ctx, releases.edit, reading, release_input(title="《若干措施》政策解读（改）", group="g1"),

@@ -109,7 +109,7 @@ def test_cancelling_a_failed_delivery_settles_the_release(ctx, new_release):
     approve_all(ctx, rid)
     drain(ctx)
     with UnitOfWork(ctx) as uow:
-        recovery.cancel(uow, delivery(ctx, "beta").id, "admin_ops")
+        recovery.cancel(uow, delivery(ctx, "beta").id, "admin_ops", "该栏目已停办")
     assert delivery(ctx, "beta").state == "cancelled"
 
 

@@ -13,10 +13,10 @@ from sqlmodel import select
 
 from channels.sandbox.server import SandboxServer
 from orchestrator.domain import clock
-from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.errors import InvalidInput, Refused
 from orchestrator.settings import Settings
 from orchestrator.store.models import Alert, AuditEvent, ChannelInstance, Delivery, Release
-from orchestrator.usecases import channels, golive, holds, releases, review, scheduler
+from orchestrator.usecases import channels, golive, holds, recovery, releases, review, scheduler
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from tests import fakes
 from tests.conftest import approve_all, drain
@@ -245,3 +245,44 @@ def test_a_go_live_group_waits_for_a_member_its_channel_holds_and_says_so(ctx, n
     assert f"group member {reading} is held" in release(ctx, policy).state_reason
     assert shown(ctx, reading)["held_by"][0]["channel"] == "beta"
     assert fakes.posts("alpha") == [] and fakes.posts("beta") == []
+
+
+@pytest.mark.parametrize("paused", [True, False])
+def test_a_channel_admin_cannot_drop_a_channel_from_a_signed_release_before_go_live(
+        ctx, new_release, paused):
+    """Leaving a channel out before go-live is the approver's forced partial go-live, with a
+    reason: a channel admin cancelling a waiting or staged delivery would let the release go
+    live without it unsigned, or stall it for good with no hold shown."""
+    at = clock.utcnow() + dt.timedelta(minutes=10)
+    if paused:
+        pause(ctx, "beta")
+    rid = new_release(go_live_at=at.isoformat())
+    approve(ctx, rid)
+    drain(ctx)
+    beta = deliveries(ctx, rid)["beta"]
+    assert beta.state == ("pending" if paused else "staged")
+    for reason in ("", "该栏目已停办"):
+        with UnitOfWork(ctx) as uow, pytest.raises(Refused, match="approver"):
+            recovery.cancel(uow, beta.id, "admin_ops", reason)
+    assert deliveries(ctx, rid)["beta"].state == beta.state
+    clock.travel(11 * 60)
+    tick(ctx)
+    if paused:  # still visibly held, and the approver's to force
+        assert release(ctx, rid).state == "scheduled" and shown(ctx, rid)["held_by"]
+        with UnitOfWork(ctx) as uow:
+            golive.force_go_live(uow, rid, "leader", "网站暂停，微博先发")
+        drain(ctx)
+    assert len(fakes.posts("alpha")) == 1
+    assert release(ctx, rid).state == ("partially_published" if paused else "published")
+
+
+def test_a_failed_stage_is_the_approvers_to_waive_not_the_channel_admins(ctx, new_release):
+    fakes.plan("beta", "stage", "permanent")
+    rid = new_release()
+    approve(ctx, rid)
+    drain(ctx)
+    beta = deliveries(ctx, rid)["beta"]
+    assert beta.state == "failed" and shown(ctx, rid)["held_by"]
+    with UnitOfWork(ctx) as uow, pytest.raises(Refused, match="force go-live"):
+        recovery.cancel(uow, beta.id, "admin_ops", "不发了")
+    assert shown(ctx, rid)["held_by"] and release(ctx, rid).state == "approved"

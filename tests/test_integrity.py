@@ -21,9 +21,10 @@ from sqlmodel import select
 from channels.sandbox.desk import PASSWORD, USER, SftpServer
 from channels.sandbox.server import SandboxServer
 from orchestrator.domain import clock
+from orchestrator.domain.errors import InvalidInput
 from orchestrator.settings import Settings
-from orchestrator.store.models import AuditEvent, Delivery, IntegrityAlert
-from orchestrator.usecases import channels, corrections, integrity, releases, scheduler
+from orchestrator.store.models import AuditEvent, Delivery, IntegrityAlert, Release
+from orchestrator.usecases import channels, corrections, integrity, recovery, releases, scheduler
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from tests.conftest import approve_all, drain, release_input
 
@@ -69,6 +70,7 @@ class Kind:
     credentials: dict[str, Any] | None
     deface: Callable[[Delivery], None]  # what an attacker does to the live item
     site: Site | None = None  # the website's web server
+    sandbox: Any = None  # the platform's sandbox state (its posts)
 
 
 @contextmanager
@@ -96,7 +98,7 @@ def weibo(ctx: Context, tmp_path: Path) -> Iterator[Kind]:
                     post["text"] += " 博彩网站 http://t.cn/spam123"
 
         yield Kind({"api_base": server.url, "safe_domain": "127.0.0.1", "uid": "5000000001",
-                    "sandbox": True}, {"access_token": "tok"}, deface)
+                    "sandbox": True}, {"access_token": "tok"}, deface, sandbox=app.state.sandbox)
 
 
 @contextmanager
@@ -375,3 +377,83 @@ def test_the_integrity_task_posts_its_alert_to_the_webhook(ctx, channel, monkeyp
     q.app = type("App", (), {"send_task": lambda self, *a, **k: sent.append(k["queue"])})()
     q.send("integrity", priority="integrity", delivery_id=1)
     assert sent == ["integrity"]
+
+
+# --------------------------------------------------- a post marked published by hand
+
+def marked_by_hand(ctx: Context, kind: str, url: Callable[[str], str]) -> tuple[int, int, str]:
+    """A post that did go out, but the platform never said so: reconciliation leaves it
+    needing a decision, and the channel admin finds it and gives its URL."""
+    rid = publish(ctx, [kind])
+    posted = delivery(ctx, rid, kind)
+    real_id = posted.remote_id
+    with UnitOfWork(ctx) as uow:  # what reconciliation leaves: no word from the platform
+        row = uow.session.get(Delivery, posted.id)
+        row.state, row.remote_id, row.receipt, row.url = "needs_decision", None, None, None
+        uow.session.add(row)
+        release = uow.session.get(Release, rid)
+        release.state = "publishing"  # the release waits for the decision
+        uow.session.add(release)
+        uow.session.commit()
+    with UnitOfWork(ctx) as uow:
+        recovery.mark_published(uow, posted.id, "admin_ops", url(real_id))
+    return rid, posted.id, real_id
+
+
+def weibo_url(post_id: str) -> str:
+    return f"https://weibo.com/5000000001/{post_id}"
+
+
+def test_a_weibo_post_marked_published_by_hand_has_the_platforms_receipt(ctx, channel):
+    channel("weibo")
+    rid, did, real_id = marked_by_hand(ctx, "weibo", weibo_url)
+    row = delivery(ctx, rid, "weibo")
+    assert row.state == "published" and row.remote_id == real_id
+    assert row.url == weibo_url(real_id) and row.receipt["details"]["marked_by"] == "admin_ops"
+
+
+@pytest.mark.parametrize("url", [
+    "https://weibo.com/5000000002/4999",  # another account's post
+    "https://weibo.com/5000000001/",  # no post
+    "https://weibo.com/5000000001/4999/x",
+    "https://mp.weixin.qq.com/s/AbC",  # another platform
+])
+def test_a_url_that_is_not_one_of_the_channels_own_posts_is_refused(ctx, channel, url):
+    channel("weibo")
+    with pytest.raises(InvalidInput, match="url"):
+        marked_by_hand(ctx, "weibo", lambda _: url)
+
+
+def test_withdrawing_takes_down_a_post_marked_published_by_hand(ctx, channel):
+    """The receipt once said `manual:N`: Weibo was asked to destroy that, answered 20101,
+    the release said withdrawn and the post stayed live."""
+    sandbox = channel("weibo").sandbox
+    rid, did, real_id = marked_by_hand(ctx, "weibo", weibo_url)
+    with UnitOfWork(ctx) as uow:
+        corrections.withdraw(uow, rid, "leader", "信息有误")
+    drain(ctx)
+    live = [p for p in sandbox.posts if str(p["id"]) == real_id and not p.get("deleted")]
+    assert live == [] and delivery(ctx, rid, "weibo").state == "withdrawn"
+
+
+def test_a_post_marked_published_by_hand_is_watched_without_false_alarm(ctx, channel):
+    platform = channel("weibo")
+    rid, did, real_id = marked_by_hand(ctx, "weibo", weibo_url)
+    assert integrity.check(ctx, every_seconds=0) == []
+    platform.deface(delivery(ctx, rid, "weibo"))  # a real defacement is still caught
+    alerts = integrity.check(ctx, every_seconds=0)
+    assert [(a["release_id"], a["channel"]) for a in alerts] == [(rid, "weibo")]
+
+
+def test_a_post_no_platform_id_names_is_never_reported_withdrawn(ctx, people, memory_channels):
+    """A kind that cannot tell its post from a URL keeps a `manual:` receipt: withdrawal then
+    says a person must take it down, and the watch does not read it by a made-up id."""
+    rid, did, _ = marked_by_hand(ctx, "alpha", lambda _: "https://weibo.com/1/AbC")
+    assert delivery(ctx, rid, "alpha").remote_id == f"manual:{did}"
+    assert integrity.check(ctx, every_seconds=0) == []
+    with UnitOfWork(ctx) as uow:
+        corrections.withdraw(uow, rid, "leader", "信息有误")
+    drain(ctx)
+    row = delivery(ctx, rid, "alpha")
+    assert row.state == "published" and row.last_error_code == "manual_receipt"
+    assert "by hand" in row.last_error

@@ -177,6 +177,51 @@ def test_the_channel_admin_marks_it_published_with_its_url(ctx, weibo_20017):
         recovery.mark_published(uow, alpha.id, "admin_ops", "https://weibo.com/1/AbC")
 
 
+def test_cancel_needs_a_reason_and_is_audited_with_the_state_it_cancelled(ctx, weibo_20017):
+    """A cancelled needs_decision (it may be live) must read differently from a cancelled
+    failure in the audit trail, and say why."""
+    run_until_quiet(ctx)
+    alpha = delivery(ctx, "alpha")
+    with UnitOfWork(ctx) as uow, pytest.raises(InvalidInput, match="reason"):
+        recovery.cancel(uow, alpha.id, "admin_ops", "  ")
+    with UnitOfWork(ctx) as uow, pytest.raises(Forbidden):
+        recovery.cancel(uow, alpha.id, "leader", "平台上查无此条")
+    assert delivery(ctx, "alpha").state == "needs_decision"  # nothing half-written
+    with UnitOfWork(ctx) as uow:
+        recovery.cancel(uow, alpha.id, "admin_ops", "平台上查无此条，不再发送")
+    assert delivery(ctx, "alpha").state == "cancelled"
+    assert release(ctx, weibo_20017).state == "published"  # finishes with the other channel
+    with UnitOfWork(ctx) as uow:
+        [event] = uow.session.exec(select(AuditEvent).where(
+            AuditEvent.action == "delivery.cancelled")).all()
+        assert alerts.open_alerts(uow.session) == []
+    assert event.actor == "admin_ops" and event.before["state"] == "needs_decision"
+    assert event.detail["reason"] == "平台上查无此条，不再发送"
+
+
+@pytest.mark.parametrize("url", [
+    "http://weibo.com/1/AbC",  # not https
+    "http://10.1.2.3/x",  # a private address
+    "https://169.254.169.254/latest/meta-data",  # link-local (cloud metadata)
+    "https://192.168.1.10/weibo/1",
+    "https://user:hunter2@weibo.com/1/AbC",  # credentials, shown to every reader
+    "https://weibo.com:8443/1/AbC",
+    "https://weibo.com/1/\u202egnp.exe",  # a direction override: reads as another address
+    "https://weibo.com/1/Ab\u200bC",
+    "https://w\u0435ibo.com/1/AbC",  # Cyrillic е: a look-alike of weibo.com
+    "https://xn--wibo-53d.com/1/AbC",  # the same look-alike, as IDNA
+    "https://weibo.com.evil.example/1/AbC",
+    "https://mp.weixin.qq.com/s/AbC",  # another platform
+])
+def test_mark_published_takes_only_a_plain_https_link_on_the_channels_own_host(
+        ctx, weibo_20017, url):
+    run_until_quiet(ctx)
+    alpha = delivery(ctx, "alpha")
+    with UnitOfWork(ctx) as uow, pytest.raises(InvalidInput, match="url"):
+        recovery.mark_published(uow, alpha.id, "admin_ops", url)
+    assert delivery(ctx, "alpha").state == "needs_decision"
+
+
 def test_a_lookup_that_never_answers_asks_a_person_after_max_age(ctx, new_release):
     with UnitOfWork(ctx) as uow:
         channels.save_channel(uow, "alpha", "memory",

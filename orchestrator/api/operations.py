@@ -47,7 +47,7 @@ class Decision(BaseModel):
 
 
 class LiveAt(BaseModel):
-    url: str  # checked by the use case: one line, http(s), with a host
+    url: str  # checked by the use case: plain https on the channel's own host
     note: str = ""
 
 
@@ -130,9 +130,9 @@ def resend(delivery_id: RowId, user: Actor, request: Request) -> dict[str, str]:
 
 
 @router.post("/deliveries/{delivery_id}/cancel")
-def cancel(delivery_id: RowId, user: Actor, request: Request) -> dict[str, str]:
+def cancel(delivery_id: RowId, body: Reason, user: Actor, request: Request) -> dict[str, str]:
     with UnitOfWork(context_of(request)) as uow:
-        recovery.cancel(uow, delivery_id, user.name)
+        recovery.cancel(uow, delivery_id, user.name, body.reason)
     return {"status": "cancelled"}
 
 

@@ -428,7 +428,8 @@ def delivery_resend(delivery_id: int, as_: As) -> None:
 @refusals
 def delivery_mark_published(delivery_id: int, as_: As, url: str = typer.Option(...),
                             note: str = typer.Option("")) -> None:
-    """A delivery that needs a decision did go out: where it is live (an http(s) URL)."""
+    """A delivery that needs a decision did go out: where it is live (an https URL on the
+    channel's own platform)."""
     from orchestrator.usecases import recovery
 
     with UnitOfWork(context()) as uow:
@@ -438,11 +439,13 @@ def delivery_mark_published(delivery_id: int, as_: As, url: str = typer.Option(.
 
 @delivery_app.command("cancel")
 @refusals
-def delivery_cancel(delivery_id: int, as_: As) -> None:
+def delivery_cancel(delivery_id: int, as_: As, reason: str = typer.Option(...)) -> None:
+    """Give up a failed or undecided delivery of a release already live (audited with the
+    reason); before go-live an approver leaves a channel out (release force-go-live)."""
     from orchestrator.usecases import recovery
 
     with UnitOfWork(context()) as uow:
-        recovery.cancel(uow, delivery_id, as_)
+        recovery.cancel(uow, delivery_id, as_, reason)
     typer.echo(f"delivery {delivery_id} cancelled")
 
 

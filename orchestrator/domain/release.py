@@ -114,9 +114,14 @@ def note_problems(note: str, field: str = "note", limit: int = 500) -> list[tupl
     return [(field, f"不超过 {limit} 个字符")] if len(note) > limit else []
 
 
-def live_url_problems(url: str, field: str = "url") -> list[tuple[str, str]]:
-    """A URL a person says a delivery went live at: one line, http(s), with a host."""
-    from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
+def live_url_problems(url: str, hosts: tuple[str, ...] | None = None,
+                      field: str = "url") -> list[tuple[str, str]]:
+    """A URL a person says a delivery went live at: readers are sent there, so it is a plain
+    https link (one line, no credentials, no port, no hidden or direction characters) on
+    one of the channel's own public web hosts, spelled in ASCII (no look-alike letters).
+    Without `hosts`, only the shape is checked."""
+    import unicodedata
+    from urllib.parse import urlsplit
 
     try:
         one_line(url)
@@ -126,13 +131,29 @@ def live_url_problems(url: str, field: str = "url") -> list[tuple[str, str]]:
         return [(field, "请填写发布后的链接")]
     if len(url) > MAX_URL:
         return [(field, f"链接不超过 {MAX_URL} 个字符")]
+    if url != url.strip() or any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf")
+                                 for c in url):
+        return [(field, "链接含有空白、控制或方向字符")]
     try:
-        parsed = TypeAdapter(AnyHttpUrl).validate_python(url)
-    except ValidationError:
-        return [(field, "不是有效的 http(s) 链接")]
-    if not parsed.host or url != url.strip():
-        return [(field, "不是有效的 http(s) 链接")]
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return [(field, "不是有效的 https 链接")]
+    if parts.scheme != "https" or not parts.hostname:
+        return [(field, "应为 https 链接")]
+    if "@" in parts.netloc or port is not None:
+        return [(field, "链接不能带用户名、密码或端口")]
+    if not parts.netloc.isascii():
+        return [(field, "链接的域名含有非 ASCII 字符（可能是形近字仿冒）")]
+    if hosts is None:
+        return []
+    if not hosts:
+        return [(field, "该渠道没有可供读者访问的公开网页")]
+    if parts.hostname not in hosts:
+        return [(field, f"不是本渠道平台上的链接（应为 {'、'.join(hosts)}）")]
     return []
+
+
 Text = Annotated[str, AfterValidator(text)]
 ReleaseId = Annotated[int, Field(ge=1, le=MAX_ID)]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from channels.contract import ChannelError, Receipt
+from channels.contract import MANUAL, ChannelAdapter, ChannelError, PermanentError, Receipt
 from orchestrator.domain.access import Op
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.states import DeliveryState as D
@@ -73,7 +73,7 @@ def withdraw_delivery(ctx: Context, delivery_id: int) -> None:
         release = uow.session.get(Release, delivery.release_id)
         if release is not None:  # a channel that versions its items gives it this number
             receipt.details["withdraw_version"] = withdrawal_version(uow.session, release)
-    out = steps.call_adapter(lambda: adapter.withdraw(receipt))
+    out = steps.call_adapter(lambda: _withdraw(adapter, receipt))
     with UnitOfWork(ctx) as uow:
         delivery = steps.locked(uow.session, Delivery, delivery_id)
         if delivery.state != D.PUBLISHED:
@@ -87,6 +87,16 @@ def withdraw_delivery(ctx: Context, delivery_id: int) -> None:
             delivery.last_error_code, delivery.last_error = out.error.code, out.error.message
             uow.session.add(delivery)
         uow.commit()
+
+
+def _withdraw(adapter: ChannelAdapter, receipt: Receipt) -> None:
+    """Ask the platform to take the post down; a post marked published by hand on a kind
+    that cannot name it (no platform id) is never reported withdrawn: a person does it."""
+    if receipt.remote_id.startswith(MANUAL):
+        raise PermanentError(f"marked published by hand at {receipt.url}: the platform cannot "
+                             f"be asked to take it down; remove it there by hand",
+                             code="manual_receipt")
+    adapter.withdraw(receipt)
 
 
 def as_plan_view(settings: Settings, session: Session, release_id: int,

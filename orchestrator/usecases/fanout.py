@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, select
@@ -256,6 +256,18 @@ def ready_members(session: Session, release: Release, states: tuple[R, ...]) -> 
         if member.go_live_at is not None and member.go_live_at > utcnow():
             return None  # signed for later: the whole group waits for it
     return members
+
+
+def signed_go_live_at(session: Session, release: Release) -> datetime | None:
+    """The earliest a release may go out: its own signed time and, for a consented member
+    of a go-live group, the latest time signed for any member (the group goes together)."""
+    times = [release.go_live_at]
+    if release.golive_group and release.group_status == "member":
+        times += session.exec(select(Release.go_live_at).where(
+            Release.golive_group == release.golive_group, Release.group_status == "member",
+            Release.state != R.WITHDRAWN)).all()
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
 
 
 def go_live(uow: UnitOfWork, release: Release, actor: str, enqueue_fire: bool = True) -> None:

@@ -242,8 +242,11 @@ def force_go_live(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> 
         raise InvalidInput([("reason", "say why the release goes live without every channel")])
     if release.held or release.reschedule_by is not None:
         raise Refused("its go-live is held or being moved: an approver signs the time first")
-    if release.go_live_at is not None and release.go_live_at > utcnow():
-        raise Refused(f"it is signed to go live at {iso(release.go_live_at)}, not before")
+    signed_at = fanout.signed_go_live_at(s, release)  # never ahead of its go-live group
+    if signed_at is not None and signed_at > utcnow():
+        whose = (f"its go-live group {release.golive_group} is" if signed_at != release.go_live_at
+                 else "it is")
+        raise Refused(f"{whose} signed to go live at {iso(signed_at)}, not before")
     rows = s.exec(select(Delivery).where(Delivery.release_id == release.id,
                                          Delivery.revision == release.revision)).all()
     busy = [d.channel for d in rows if d.state == D.STAGING]

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import or_
 from sqlmodel import Session, select
 
-from channels.contract import ChannelAdapter, ChannelError, Receipt
+from channels.contract import MANUAL, ChannelAdapter, ChannelError, Receipt
 from channels.registry import UnknownKind, adapter_class
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.redaction import redact_text
@@ -66,7 +66,8 @@ def due(session: Session, every_seconds: float, limit: int) -> list[Delivery]:
             or_(Delivery.checked_at.is_(None), Delivery.checked_at < due_before),
         ).order_by(Delivery.id).limit(limit)).all())
     latest = _latest_word(session, rows)
-    return [d for d in rows if d.receipt and _readable(d.kind) and latest.get(_target(d)) == d.id]
+    return [d for d in rows if d.receipt and _readable(d.kind) and latest.get(_target(d)) == d.id
+            and not (d.remote_id or "").startswith(MANUAL)]  # no platform id to read it by
 
 
 def _readable(kind: str) -> bool:

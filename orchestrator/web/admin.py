@@ -169,10 +169,13 @@ async def mark_published(request: Request, delivery_id: int, who: Admin) -> Resp
 
 
 @router.post("/deliveries/{delivery_id}/cancel")
-def cancel(request: Request, delivery_id: int, who: Admin) -> Response:
+async def cancel(request: Request, delivery_id: int, who: Admin) -> Response:
+    """Give up a failed or undecided delivery of a live release, with a reason."""
+    reason = str((await request.form()).get("reason", "")).strip()
+
     def run() -> str:
         with UnitOfWork(ctx_of(request)) as uow:
-            recovery.cancel(uow, delivery_id, who.name)
+            recovery.cancel(uow, delivery_id, who.name, reason)
         return f"投递 {delivery_id} 已取消"
 
     return act(request, who, run, "/channels")

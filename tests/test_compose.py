@@ -32,7 +32,7 @@ from orchestrator.store.db import engine_for
 from orchestrator.store.models import AuditEvent, ChannelInstance
 from orchestrator.usecases import audit, channels
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
-from tests.services import IN_CI
+from tests.services import missing
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = Path(__file__).resolve().parents[2] / "shared/schemas/compose/compose-spec.json"
@@ -88,8 +88,8 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 
 
 def _validator() -> Any:
-    """Skip when the schema or jsonschema is missing; in CI that is a failure, never a skip."""
-    missing = pytest.fail if IN_CI else pytest.skip
+    """The schema's validator; when it or jsonschema is missing, tests.services.missing
+    decides (in CI a failure, never a skip)."""
     if not SCHEMA.is_file():
         missing(f"the Compose Specification schema is not at {SCHEMA} (shared/ beside the repo)")
     try:

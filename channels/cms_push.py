@@ -31,6 +31,7 @@ from channels.contract import (
     Attachment,
     Capabilities,
     CredentialsExpired,
+    Limit,
     OutcomeUnknown,
     PermanentError,
     Problem,
@@ -42,11 +43,8 @@ from channels.contract import (
     approved_files,
 )
 from channels.outbound import webhook_headers, webhook_secret
+from orchestrator.domain.release import METADATA_KEYS, disclosure_problem
 
-META_KEYS = ("index_number", "issuing_body", "document_number", "date_written",
-             "date_published", "subject_category", "disclosure", "validity")
-PUBLISHABLE = "主动公开"
-TITLE_LIMIT = 200
 GONE = {200, 202, 204, 404, 410}  # a withdrawal that finds nothing has nothing left to do
 
 
@@ -77,6 +75,7 @@ class CmsPushAdapter(http.HttpChannel):
     formats = ("json",)
     # the CMS's templates decide how the other fields are shown: read both ways
     field_kinds = {"body_html": "html"}
+    limits = (Limit("document.title", 200, "标题"),)
     clock: Callable[[], dt.datetime] = staticmethod(lambda: dt.datetime.now(dt.UTC))
 
     # ------------------------------------------------------------ render/validate
@@ -92,7 +91,7 @@ class CmsPushAdapter(http.HttpChannel):
             "version": raw if isinstance(raw, int) and raw > 0 else 0,
             "title": str(release.overrides.get("title") or release.title),
             "summary": release.summary, "body_html": release.body_html,
-            "metadata": {k: str(release.metadata.get(k) or "") for k in META_KEYS},
+            "metadata": {k: str(release.metadata.get(k) or "") for k in METADATA_KEYS},
             "column": str(release.overrides.get("column") or release.metadata.get("column") or ""),
             "url": release.corrects_url or release.url, "link": release.link,
             "priority": release.priority,
@@ -112,11 +111,9 @@ class CmsPushAdapter(http.HttpChannel):
                 "media_type": attachment.media_type, "href": href}
 
     def problems(self, payload: JSON) -> list[Problem]:
-        doc, found = payload["document"], []
+        doc, found = payload["document"], self.limit_problems(payload)
         if not doc["title"].strip():
             found.append(Problem("title", "标题不能为空"))
-        elif len(doc["title"]) > TITLE_LIMIT:
-            found.append(Problem("title", f"标题不超过{TITLE_LIMIT}字（现为{len(doc['title'])}字）"))
         if not doc["body_html"].strip():
             found.append(Problem("body", "正文不能为空"))
         if not doc["version"]:
@@ -124,9 +121,8 @@ class CmsPushAdapter(http.HttpChannel):
         meta = doc["metadata"]
         found += [Problem(f"metadata.{k}", "推送到网站必填")
                   for k in ("issuing_body", "date_published") if not meta[k].strip()]
-        if meta["disclosure"] != PUBLISHABLE:
-            found.append(Problem("metadata.disclosure",
-                                 f"只有{PUBLISHABLE}的信息可以推送（现为{meta['disclosure'] or '空'}）"))
+        if refusal := disclosure_problem(meta["disclosure"]):
+            found.append(Problem("metadata.disclosure", refusal))
         return found
 
     def document(self, payload: JSON, fmt: str) -> str:

@@ -19,7 +19,7 @@ import email.errors
 import hashlib
 import ipaddress
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +145,40 @@ class Problem:
 
     field: str
     message: str
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The most one payload field may hold, counted as the platform counts it.
+
+    Declared on the adapter class (ChannelAdapter.limits): the adapter's own checks, the
+    console's counters and the pre-publish checks all read it from there.
+    """
+
+    field: str  # payload key, dotted for a nested one ("item.title")
+    most: int
+    label: str  # the field as the press office calls it
+    count: Callable[[str], int] = len
+
+    def value_in(self, payload: Mapping[str, Any]) -> str | None:
+        value: Any = payload
+        for key in self.field.split("."):
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return value if isinstance(value, str) else None
+
+    def problem(self, payload: Mapping[str, Any]) -> Problem | None:
+        value = self.value_in(payload)
+        if value is None:
+            return None
+        used = self.count(value)
+        if used <= self.most:
+            return None
+        return Problem(self.field.rsplit(".", 1)[-1],
+                       f"{self.label}不超过{self.most}字（现为{used}字）")
+
+    def shown(self, value: str) -> str:
+        """The counter the console shows beside the field."""
+        return f"{self.count(value)} / {self.most} 字"
 
 
 # ---------------------------------------------------------------------- errors
@@ -358,6 +392,8 @@ class ChannelAdapter(ABC):
     # text. Keys: a dotted path without list indices (or a parent of it), its last key, or "*". A
     # field not named is read both as typed and as HTML (orchestrator.domain.checks).
     field_kinds: ClassVar[dict[str, str]] = {}
+    # the most each payload field may hold (see Limit); checked before any call
+    limits: ClassVar[tuple[Limit, ...]] = ()
 
     def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
         self.config = self.config_model.model_validate(config)
@@ -395,7 +431,12 @@ class ChannelAdapter(ABC):
             raise ValidationFailed(problems)
 
     def problems(self, payload: JSON) -> list[Problem]:
-        return []
+        """What is wrong with the payload: adapters add their own rules to limit_problems."""
+        return self.limit_problems(payload)
+
+    def limit_problems(self, payload: JSON) -> list[Problem]:
+        found = [limit.problem(payload) for limit in self.limits]
+        return [problem for problem in found if problem is not None]
 
     def stage(self, payload: JSON, key: str) -> JSON:
         """Do everything that can be done before go-live; return what publish needs."""

@@ -61,6 +61,7 @@ from channels.contract import (
     ChannelAdapter,
     ChannelError,
     CredentialsExpired,
+    Limit,
     OutcomeUnknown,
     PermanentError,
     Problem,
@@ -75,10 +76,9 @@ from channels.contract import (
 from channels.templating import render
 from channels.website import take_down, write_atomically
 from channels.wechat_token import TokenStore, store_for
+from orchestrator.domain.release import METADATA_KEYS, disclosure_problem
 
-META_KEYS = ("index_number", "issuing_body", "document_number", "date_written",
-             "date_published", "subject_category", "disclosure", "validity", "column")
-PUBLISHABLE, TITLE_LIMIT = "主动公开", 200
+META_KEYS = (*METADATA_KEYS, "column")
 WITHDRAWN = "本稿件已撤回，请勿采用；已采用的请撤下。"
 CORRECTED = "更正稿：替换此前发出的同一稿件，请以本版为准。"
 BEIJING = dt.timezone(dt.timedelta(hours=8))
@@ -172,6 +172,7 @@ class NewsfeedAdapter(ChannelAdapter):
     formats = ("newsml", "nitf", "email")
     # the desks read the documents' text; the item, text and e-mail are plain text
     field_kinds = {"documents": "xml", "*": "text"}
+    limits = (Limit("item.title", 200, "通稿标题"),)
 
     def __init__(self, config: JSON, credentials: JSON | None = None) -> None:
         super().__init__(config, credentials)
@@ -226,12 +227,9 @@ class NewsfeedAdapter(ChannelAdapter):
 
     def problems(self, payload: JSON) -> list[Problem]:
         item, meta = payload["item"], payload["item"]["meta"]
-        found = []
+        found = self.limit_problems(payload)
         if not item["title"].strip():
             found.append(Problem("title", "标题不能为空"))
-        elif len(item["title"]) > TITLE_LIMIT:
-            found.append(Problem("title",
-                                 f"通稿标题不超过{TITLE_LIMIT}字（现为{len(item['title'])}字）"))
         if not payload["text"].strip():
             found.append(Problem("body", "正文不能为空"))
         if not item["version"]:
@@ -241,9 +239,8 @@ class NewsfeedAdapter(ChannelAdapter):
         for k in ("date_published", "date_written"):
             if meta[k] and not ISO_DATE.fullmatch(meta[k]):
                 found.append(Problem(f"metadata.{k}", "日期格式应为 2026-11-29"))
-        if meta["disclosure"] != PUBLISHABLE:
-            found.append(Problem("metadata.disclosure",
-                                 f"只有{PUBLISHABLE}的信息可以发通稿（现为{meta['disclosure'] or '空'}）"))
+        if refusal := disclosure_problem(meta["disclosure"]):
+            found.append(Problem("metadata.disclosure", refusal))
         return found
 
     def document(self, payload: JSON, fmt: str) -> str:

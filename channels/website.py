@@ -48,6 +48,7 @@ from channels.contract import (
     Capabilities,
     ChannelAdapter,
     ChannelError,
+    Limit,
     OutcomeUnknown,
     PermanentError,
     Problem,
@@ -57,12 +58,9 @@ from channels.contract import (
     approved_bytes,
 )
 from channels.templating import render
+from orchestrator.domain.release import METADATA_KEYS, REQUIRED_TO_PUBLISH, disclosure_problem
 
-META_KEYS = ("index_number", "issuing_body", "document_number", "date_written",
-             "date_published", "subject_category", "disclosure", "validity")
-REQUIRED_METADATA = ("index_number", "issuing_body", "date_published", "disclosure")
-PUBLISHABLE = "主动公开"  # 公开为常态: only proactively disclosed items go on the site
-TITLE_LIMIT = 200
+REQUIRED_METADATA = (*REQUIRED_TO_PUBLISH, "disclosure")
 HOME_ENTRIES = 30
 HOME_PER_COLUMN = 5
 FEED_ENTRIES = 50
@@ -146,6 +144,7 @@ class WebsiteAdapter(ChannelAdapter):
     formats = ("html",)
     # the page and the body are HTML; every other field goes into it escaped (autoescape)
     field_kinds = {"html": "html", "body": "html", "*": "text"}
+    limits = (Limit("title", 200, "网站标题"),)
 
     @property
     def root(self) -> Path:
@@ -167,7 +166,7 @@ class WebsiteAdapter(ChannelAdapter):
 
     def render(self, release: ReleaseView) -> JSON:
         """The whole page as readers will get it; nothing here depends on the clock."""
-        meta = {k: str(release.metadata.get(k) or "") for k in META_KEYS}
+        meta = {k: str(release.metadata.get(k) or "") for k in METADATA_KEYS}
         meta["column"] = str(release.overrides.get("column") or release.metadata.get("column")
                              or "")
         title = str(release.overrides.get("title") or release.title)
@@ -195,12 +194,9 @@ class WebsiteAdapter(ChannelAdapter):
                 "href": f"{self.base}/files/{sha256}/{quote(name)}"}
 
     def problems(self, payload: JSON) -> list[Problem]:
-        found = []
-        title = payload["title"]
-        if not title.strip():
+        found = self.limit_problems(payload)
+        if not payload["title"].strip():
             found.append(Problem("title", "标题不能为空"))
-        elif len(title) > TITLE_LIMIT:
-            found.append(Problem("title", f"网站标题不超过{TITLE_LIMIT}字（现为{len(title)}字）"))
         if not re.sub(r"<[^>]*>|&nbsp;|\s", "", payload["body"]) and "<img" not in payload["body"]:
             found.append(Problem("body", "正文不能为空"))
         if not payload["column"].strip():
@@ -208,9 +204,8 @@ class WebsiteAdapter(ChannelAdapter):
         meta = payload["meta"]
         found += [Problem(f"metadata.{k}", "网站发布必填")
                   for k in REQUIRED_METADATA if not meta.get(k, "").strip()]
-        if meta.get("disclosure") and meta["disclosure"] != PUBLISHABLE:
-            found.append(Problem("metadata.disclosure",
-                                 f"只有{PUBLISHABLE}的信息可以在网站发布（现为{meta['disclosure']}）"))
+        if meta.get("disclosure") and (refusal := disclosure_problem(meta["disclosure"])):
+            found.append(Problem("metadata.disclosure", refusal))
         for k in ("date_published", "date_written"):
             if meta.get(k) and not _is_iso_date(meta[k]):
                 found.append(Problem(f"metadata.{k}", "日期格式应为 2026-11-29"))

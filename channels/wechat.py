@@ -28,6 +28,7 @@ from channels.contract import (
     Capabilities,
     ChannelError,
     CredentialsExpired,
+    Limit,
     OutcomeUnknown,
     PermanentError,
     Problem,
@@ -51,7 +52,6 @@ BUSY = {-1}
 FREQUENCY = {45009, 45011, 45047}
 PUBLISH_STATUS = {2: "original-content check failed", 3: "publishing failed",
                   4: "rejected by the platform's audit", 5: "deleted", 6: "banned"}
-LIMITS = {"title": 32, "author": 16, "digest": 128}
 SUBMIT_SETTLES = 600.0
 LOOKUP_DEPTH = 500  # articles lookup() pages back through at most
 CALLBACK_WINDOW = 300.0  # seconds: an event callback older (or newer) than this is refused  # seconds after a submit before "not listed" may mean "not published"
@@ -103,6 +103,8 @@ class WeChatAdapter(http.HttpChannel):
     private_files = ("token_store",)  # a directory, unless a redis:// URL
     formats = ("html", "json")
     field_kinds = {"content": "html", "*": "text"}  # title, author, digest shown as typed
+    limits = (Limit("title", 32, "图文标题"), Limit("author", 16, "作者"),
+              Limit("digest", 128, "摘要"))
     # freepublish/submit answers 45009 past 100 calls a day: a bucket of 5 refilled over
     # 8640 s lets at most 5 + 50 through in any day
     default_rate = {"capacity": 5, "per_seconds": 8640}
@@ -132,8 +134,7 @@ class WeChatAdapter(http.HttpChannel):
                 "marker": release.marker}
 
     def problems(self, payload: JSON) -> list[Problem]:
-        found = [Problem(f, f"{len(payload[f])} characters; limit {n}")
-                 for f, n in LIMITS.items() if len(payload[f]) > n]
+        found = self.limit_problems(payload)
         if len(payload["content"]) >= 20_000 or len(payload["content"].encode()) >= 1_000_000:
             found.append(Problem("content", "must be under 20,000 characters and 1 MB"))
         if not payload["title"].strip():

@@ -26,6 +26,7 @@ from channels.contract import (
     JSON,
     Capabilities,
     CredentialsExpired,
+    Limit,
     OutcomeUnknown,
     PermanentError,
     Problem,
@@ -72,6 +73,7 @@ class WeiboAdapter(http.HttpChannel):
     transport = ("sandbox",)
     formats = ("text",)
     field_kinds = {"*": "text"}  # a post shows its text as typed: <!-- … --> is on screen
+    limits = (Limit("text", LIMIT, "微博（按微博计数）", weibo_length),)
     # the platform refuses a 31st post within an hour (10023) and a 101st within a day
     # (10024): a bucket of 10 refilled over 9600 s lets at most 10 + 3.75 through in any
     # hour and 10 + 90 in any day, so a burst of 10 goes at once and no limit is reached
@@ -94,10 +96,7 @@ class WeiboAdapter(http.HttpChannel):
         return payload
 
     def problems(self, payload: JSON) -> list[Problem]:
-        found = []
-        length = weibo_length(payload["text"])
-        if length > LIMIT:
-            found.append(Problem("text", f"{length} characters as Weibo counts them; limit {LIMIT}"))
+        found = self.limit_problems(payload)
         hosts = {urlparse(u).hostname for u in links(payload["text"])}
         if self.config.safe_domain not in hosts:
             found.append(Problem("text", f"needs a link of the safe domain {self.config.safe_domain}"))

@@ -68,7 +68,12 @@ import lxml.html
 from lxml import etree
 from publicsuffixlist import PublicSuffixList
 
-from orchestrator.domain.release import DOCUMENT_NUMBER, Disclosure
+from orchestrator.domain.release import (
+    DOCUMENT_NUMBER,
+    METADATA_LABELS,
+    REQUIRED_TO_PUBLISH,
+    disclosure_problem,
+)
 from orchestrator.domain.wordlist import (
     BLOCK,
     DEFAULT_SPAM_WORDS,
@@ -517,7 +522,7 @@ def _spam(unit: _Unit, config: CheckConfig) -> list[Finding]:
 
 _DOC_PARTS = re.compile(r"^\S+〔(\d{4})〕(\d+)号$")  # mirrors release.DOCUMENT_NUMBER
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_REQUIRED = {"index_number": "索引号", "issuing_body": "发布机构", "date_published": "发布日期"}
+_REQUIRED = {key: METADATA_LABELS[key] for key in REQUIRED_TO_PUBLISH}
 
 
 def _metadata(metadata: dict[str, str | None]) -> list[Finding]:
@@ -532,7 +537,8 @@ def _metadata(metadata: dict[str, str | None]) -> list[Finding]:
         finding(k, f"缺少{n}，政府信息公开要求必须填写") for k, n in _REQUIRED.items() if not get(k)
     ]
     dates: dict[str, dt.date] = {}
-    for key, name in (("date_written", "成文日期"), ("date_published", "发布日期")):
+    for key in ("date_written", "date_published"):
+        name = METADATA_LABELS[key]
         if value := get(key):
             if (date := _iso_date(value)) is None:
                 findings.append(
@@ -566,24 +572,20 @@ def _iso_date(value: str) -> dt.date | None:
 
 
 def _disclosure(metadata: dict[str, str | None]) -> list[Finding]:
-    value = (metadata.get("disclosure") or "").strip()
-    if value == Disclosure.PROACTIVE.value:
+    problem = disclosure_problem(metadata.get("disclosure"))
+    if problem is None:
         return []
-    said = f"公开属性为“{value}”" if value else "未填写公开属性"
-    return [Finding("disclosure", BLOCK, "metadata.disclosure",
-                    f"{said}，只有“主动公开”的信息可以发布", value)]  # fmt: skip
+    return [Finding("disclosure", BLOCK, "metadata.disclosure", problem,
+                    (metadata.get("disclosure") or "").strip())]
 
 
-_META_LABELS = {"index_number": "索引号", "issuing_body": "发布机构", "document_number": "文号",
-                "date_written": "成文日期", "date_published": "发布日期",
-                "subject_category": "主题分类", "disclosure": "公开属性", "validity": "有效性"}
 # What a press officer calls a payload field: by its path, its last two keys, or its key.
 _FIELD_LABELS = {
     "title": "标题", "summary": "摘要", "digest": "摘要", "text": "文本", "content": "正文",
     "body": "正文", "body_html": "正文", "html": "网页", "column": "栏目", "author": "作者",
     "slugline": "简题", "provider": "发稿单位", "filename": "文件名", "ed_note": "编辑附注",
     "email.subject": "邮件主题", "email.body": "邮件正文", "documents.newsml": "NewsML稿件",
-    "documents.nitf": "NITF稿件", **_META_LABELS,
+    "documents.nitf": "NITF稿件", **METADATA_LABELS,
 }  # fmt: skip
 # Payload keys that carry what we generate for machines, not what a reader reads: our own
 # addresses (they make the channel's own hosts, see _own_hosts), ids, hashes, store paths.
@@ -638,7 +640,7 @@ def check_release(
     reader = _Reader()
     for key, value in metadata.items():
         if value is not None and str(value).strip():
-            reader.text(f"metadata.{key}", _META_LABELS.get(key, f"元数据“{key}”"), str(value))
+            reader.text(f"metadata.{key}", METADATA_LABELS.get(key, f"元数据“{key}”"), str(value))
     reader.text("title", "标题", title)
     reader.text("summary", "摘要", summary)
     reader.html(body_html, "body", "正文")

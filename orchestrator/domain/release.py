@@ -259,14 +259,15 @@ class Metadata(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    index_number: OneLine = Field(min_length=1, max_length=64, description="索引号")
-    issuing_body: OneLine = Field(min_length=1, max_length=100, description="发布机构")
-    document_number: OneLine | None = Field(None, description="文号, e.g. 某政办发〔2014〕8号")
-    date_written: dt.date | None = Field(None, description="成文日期")
-    date_published: dt.date | None = Field(None, description="发布日期")
-    subject_category: OneLine = Field("综合政务", max_length=50, description="主题分类")
-    disclosure: Disclosure = Field(description="公开属性")
-    validity: OneLine = Field("有效", max_length=20, description="有效性")
+    index_number: OneLine = Field(min_length=1, max_length=64, title="索引号")
+    issuing_body: OneLine = Field(min_length=1, max_length=100, title="发布机构")
+    document_number: OneLine | None = Field(None, title="文号",
+                                            description="e.g. 某政办发〔2014〕8号")
+    date_written: dt.date | None = Field(None, title="成文日期")
+    date_published: dt.date | None = Field(None, title="发布日期")
+    subject_category: OneLine = Field("综合政务", max_length=50, title="主题分类")
+    disclosure: Disclosure = Field(title="公开属性")
+    validity: OneLine = Field("有效", max_length=20, title="有效性")
 
     @field_validator("document_number")
     @classmethod
@@ -274,6 +275,24 @@ class Metadata(BaseModel):
         if value is not None and not DOCUMENT_NUMBER.match(value):
             raise ValueError("文号 must look like 某政办发〔2014〕8号 (year in 〔〕 brackets)")
         return value
+
+
+# The 政府信息公开 fields in their order, and what the press office calls each: stated once,
+# here; adapters, checks and the console read them from these names.
+METADATA_KEYS: tuple[str, ...] = tuple(Metadata.model_fields)
+METADATA_LABELS: dict[str, str] = {k: f.title or k for k, f in Metadata.model_fields.items()}
+PUBLISHABLE = Disclosure.PROACTIVE  # 公开为常态: only proactively disclosed items go out
+# what 政府信息公开 asks of every published item (the Metadata model lets a draft lack some)
+REQUIRED_TO_PUBLISH = ("index_number", "issuing_body", "date_published")
+
+
+def disclosure_problem(value: object) -> str | None:
+    """Why an item with this 公开属性 may not be published anywhere, or None when it may."""
+    said = str(value or "").strip()
+    if said == PUBLISHABLE.value:
+        return None
+    shown = f"公开属性为“{said}”" if said else "未填写公开属性"
+    return f"{shown}，只有“{PUBLISHABLE.value}”的信息可以发布"
 
 
 class ReleaseInput(BaseModel):

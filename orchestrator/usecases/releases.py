@@ -14,8 +14,8 @@ from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
 from orchestrator.domain.release import (
     MAX_ID,
-    Disclosure,
     ReleaseInput,
+    disclosure_problem,
     go_live_problems,
     sanitised_body,
 )
@@ -302,10 +302,9 @@ def submit(uow: UnitOfWork, release_id: int, actor: str) -> str:
     s = uow.session
     release = get_release(s, release_id)
     access.check(s, actor, Op.SUBMIT, release)
-    if release.meta.get("disclosure") != Disclosure.PROACTIVE:
-        raise Refused(
-            f"only 主动公开 items may be published; this one is {release.meta.get('disclosure')}"
-        )
+    refusal = disclosure_problem(release.meta.get("disclosure"))
+    if refusal is not None:
+        raise Refused(refusal)
     problems = versions.version_problems(s, release, release.corrects_id, release.overrides)
     if problems:  # e.g. written before the rule: refused before three people sign it
         raise InvalidInput(problems)

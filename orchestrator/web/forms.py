@@ -14,10 +14,18 @@ from typing import Any
 from starlette.datastructures import FormData
 
 from channels.contract import ChannelError
+from channels.registry import UnknownKind, adapter_class
 from orchestrator.cli.preview import view_of
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import InvalidInput
-from orchestrator.domain.release import Disclosure, parse_release
+from orchestrator.domain.release import (
+    METADATA_KEYS,
+    METADATA_LABELS,
+    Disclosure,
+    Metadata,
+    disclosure_problem,
+    parse_release,
+)
 from orchestrator.store.models import ChannelInstance, Release
 from orchestrator.usecases.channels import adapter_for, list_channels
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
@@ -25,17 +33,17 @@ from orchestrator.web.pages import field_label, zh
 
 log = logging.getLogger(__name__)
 
-# (key, label, input type, required) — the 政府信息公开 fields, in the order officers read them
-METADATA = (
-    ("index_number", "索引号", "text", True),
-    ("issuing_body", "发布机构", "text", True),
-    ("document_number", "文号", "text", False),
-    ("date_written", "成文日期", "date", False),
-    ("date_published", "发布日期", "date", False),
-    ("subject_category", "主题分类", "text", False),
-    ("disclosure", "公开属性", "select", True),
-    ("validity", "有效性", "text", False),
-)
+
+
+def _input_type(key: str) -> str:
+    shown = str(Metadata.model_fields[key].annotation)
+    return "select" if key == "disclosure" else "date" if "date" in shown else "text"
+
+
+# (key, label, input type, required) — the 政府信息公开 fields, in the order officers read
+# them, as the domain's Metadata model states them
+METADATA = tuple((key, METADATA_LABELS[key], _input_type(key), Metadata.model_fields[key].is_required())
+                 for key in METADATA_KEYS)
 DISCLOSURES = [d.value for d in Disclosure]
 # what an author may override per channel kind (adapters read these keys)
 OVERRIDES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -117,15 +125,16 @@ def channel_rows(ctx: Context) -> list[ChannelInstance]:
 
 
 def counted(kind: str, payload: dict[str, Any]) -> str | None:
-    """Characters as the channel counts them, for the channels that have a limit on text."""
-    text = payload.get("text")
-    if not isinstance(text, str):
+    """Characters as the channel counts them, for the fields its adapter limits."""
+    try:
+        limits = adapter_class(kind).limits
+    except UnknownKind:
         return None
-    if kind == "weibo":
-        from channels.weibo import LIMIT, weibo_length
-
-        return f"{weibo_length(text)} / {LIMIT} 字"
-    return f"{len(text)} 字"
+    shown = []
+    for limit in limits:
+        if (value := limit.value_in(payload)) is not None:
+            shown.append(limit.shown(value) if len(limits) == 1 else f"{limit.label} {limit.shown(value)}")
+    return "；".join(shown) or None
 
 
 def preview(ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
@@ -138,8 +147,9 @@ def preview(ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
     except InvalidInput as exc:
         return {"ok": False, "problems": problems_of(exc), "channels": []}
     problems = []
-    if data.metadata.disclosure != Disclosure.PROACTIVE:
-        problems.append({"field": "公开属性", "message": "只有“主动公开”的信息可以发布"})
+    refusal = disclosure_problem(data.metadata.disclosure)
+    if refusal is not None:
+        problems.append({"field": METADATA_LABELS["disclosure"], "message": refusal})
     rows = {row.name: row for row in channel_rows(ctx)}
     shown = []
     for name in data.channels:

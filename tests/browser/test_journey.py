@@ -39,7 +39,7 @@ def compose(page, served: Served) -> int:  # type: ignore[no-untyped-def]
     choice.locator("summary").click()
     override = page.locator('textarea[name="ov_text__weibo-office"]')
     override.fill("供暖" * 100)
-    expect(weibo.locator("ul.problems")).to_contain_text("limit 140")
+    expect(weibo.locator("ul.problems")).to_contain_text("不超过140字")
     expect(page.locator("#preview-status")).to_have_text("（有需要修改的地方）")
     override.fill("")
     expect(weibo.locator("ul.problems")).to_have_count(0)

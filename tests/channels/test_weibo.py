@@ -84,7 +84,7 @@ def test_read_back_gives_the_post_with_its_links_expanded(url):
 def test_the_adapter_counts_as_the_platform_does(url, text, length):
     assert weibo_length(text) == length
     problems = adapter(url).problems({"text": text, "marker": "x"})
-    assert any("limit 140" in p.message for p in problems) == (length > 140)
+    assert any("不超过140字" in p.message for p in problems) == (length > 140)
 
 
 TEXT = st.lists(st.one_of(
@@ -102,7 +102,7 @@ PADDING = st.integers(90, 140).map(lambda n: "汉" * n)  # to come near the limi
 def test_the_adapter_refuses_exactly_what_the_sandbox_refuses_as_too_long(server, padding, text):
     """Property: for any text, adapter says "too long" ⇔ the platform answers 20012."""
     text = f"{padding}{text} http://127.0.0.1/p"  # the link of the safe domain a post needs
-    too_long = any("limit 140" in p.message for p in adapter(server).problems(
+    too_long = any("不超过140字" in p.message for p in adapter(server).problems(
         {"text": text, "marker": "x"}))
     answer = requests.post(f"{server}/2/statuses/share.json",
                            data={"access_token": TOKEN, "status": text}, timeout=5)

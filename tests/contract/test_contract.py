@@ -105,3 +105,45 @@ def _raises_typed(harness, error):
     with pytest.raises(ChannelError) as err:
         adapter.publish(payload, staged, "kit-key-2")
     assert isinstance(err.value, ERRORS[error]), f"{type(err.value).__name__}: {err.value}"
+
+
+def _with(payload: dict, dotted: str, value: str) -> dict:
+    changed = json.loads(json.dumps(payload, default=str))
+    *parents, last = dotted.split(".")
+    node = changed
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return changed
+
+
+def test_each_declared_limit_is_what_validate_and_the_console_count(harness):
+    """Limits are stated once, on the adapter class: its own validate and the console's
+    counter both read them from there (a limit an adapter forgot to check fails here)."""
+    from orchestrator.web.forms import counted
+
+    adapter = harness.adapter()
+    payload = adapter.render(view())
+    for limit in adapter.limits:
+        at_most = _with(payload, limit.field, "字" * limit.most)
+        assert limit.problem(at_most) is None
+        assert f"/ {limit.most} 字" in (counted(adapter.kind, at_most) or "")
+        too_long = _with(payload, limit.field, "字" * (limit.most + 1))
+        with pytest.raises(ValidationFailed) as err:
+            adapter.validate(too_long)
+        named = [p for p in err.value.problems if p.field == limit.field.rsplit(".", 1)[-1]]
+        assert any(f"不超过{limit.most}字" in p.message for p in named), err.value.problems
+
+
+def test_what_may_be_published_is_one_rule(harness):
+    """An adapter that reads 公开属性 refuses with the domain's own rule and words."""
+    from orchestrator.domain.release import disclosure_problem
+
+    adapter = harness.adapter()
+    metadata = dict(view().metadata, disclosure="依申请公开")
+    payload = adapter.render(view(metadata=metadata))
+    said = [p.message for p in adapter.problems(payload) if p.field == "metadata.disclosure"]
+    if "disclosure" in json.dumps(payload, default=str):  # the kind carries the metadata
+        assert said == [disclosure_problem("依申请公开")]
+    else:
+        assert said == []

@@ -81,7 +81,7 @@ def test_concurrent_appenders_keep_one_chain(backend, settings, tmp_path):
         def append(n):
             for i in range(25):
                 with UnitOfWork(ctx) as uow:
-                    audit.record(uow.session, actor=f"w{n}", action="test.append",
+                    audit.record(uow.session, actor=f"w{n}", action="release.edited",
                                  subject_type="test", subject_id=i)
                     uow.commit()
 
@@ -125,7 +125,7 @@ def test_the_chain_lock_never_closes_a_deadlock_with_row_locks(settings):
                     uow.session.exec(select(User).where(User.name == "shared").with_for_update()).one()
                     row_locked.set()
                     assert audited.wait(30)
-                    audit.record(uow.session, actor="a", action="test.first_row",
+                    audit.record(uow.session, actor="a", action="release.edited",
                                  subject_type="test", subject_id=1)
                     uow.commit()
             except BaseException as exc:  # noqa: BLE001 - reported below
@@ -135,7 +135,7 @@ def test_the_chain_lock_never_closes_a_deadlock_with_row_locks(settings):
             try:
                 assert row_locked.wait(30)
                 with UnitOfWork(ctx) as uow:
-                    audit.record(uow.session, actor="b", action="test.first_audit",
+                    audit.record(uow.session, actor="b", action="release.edited",
                                  subject_type="test", subject_id=2)
                     audited.set()
                     uow.session.exec(select(User).where(User.name == "shared").with_for_update()).one()

@@ -15,12 +15,15 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.store.models import Alert, Release
 from orchestrator.usecases import audit
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
 NEEDS_DECISION, HELD, INTEGRITY = "needs_decision", "held", "integrity"
+RAISED = {NEEDS_DECISION: Action.ALERT_NEEDS_DECISION, HELD: Action.ALERT_HELD,
+          INTEGRITY: Action.ALERT_INTEGRITY}  # what the audit trail calls raising each kind
 RETRY_SEND_SECONDS = 60.0  # a webhook that failed is tried again this much later
 
 
@@ -37,7 +40,7 @@ def raise_alert(uow: UnitOfWork, kind: str, release: Release, message: str, *,
                   message=message, raised_at=now, due_at=now + timedelta(seconds=grace))
     s.add(alert)
     s.flush()
-    audit.record(s, actor="worker", action=f"alert.{kind}", subject_type="release",
+    audit.record(s, actor="worker", action=RAISED[kind], subject_type="release",
                  subject_id=release.id, release_id=release.id, channel=channel,
                  after={"alert": alert.id, "due_at": iso(alert.due_at)},
                  detail={"message": message})

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
+from orchestrator.domain.audit_actions import Action, action_named
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.hashing import canonical_json
 from orchestrator.domain.redaction import redact
@@ -32,7 +33,7 @@ def record(
     session: Session,
     *,
     actor: str,
-    action: str,
+    action: Action | str,
     subject_type: str,
     subject_id: object,
     release_id: int | None = None,
@@ -49,7 +50,7 @@ def record(
     if origin:
         detail = {**origin, **(detail or {})}
     event = AuditEvent(
-        actor=actor, action=action, subject_type=subject_type, subject_id=str(subject_id),
+        actor=actor, action=action_named(action).value, subject_type=subject_type, subject_id=str(subject_id),
         release_id=release_id, channel=channel,
         before=redact(before), after=redact(after), detail=redact(detail), prev_hash="",
     )

@@ -21,6 +21,7 @@ from channels.contract import (
     endpoint_host,
 )
 from channels.registry import UnknownKind, adapter_class
+from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import InvalidInput, NotFound
 from orchestrator.domain.ratelimit import RateLimit
@@ -250,7 +251,7 @@ def save_channel(
     row.credentials_rejected = False
     s.add(row)
     audit.record(
-        s, actor=actor, action="channel.saved", subject_type="channel", subject_id=name,
+        s, actor=actor, action=Action.CHANNEL_SAVED, subject_type="channel", subject_id=name,
         channel=name, before=before,
         after={"kind": kind, "config": shown_config(config), "credentials_changed": credentials is not None},
     )
@@ -307,7 +308,7 @@ def test_channel(uow: UnitOfWork, name: str, actor: str) -> tuple[bool, str]:
     except ChannelError as exc:
         ok, message = False, test_failure(exc)
     audit.record(
-        uow.session, actor=actor, action="channel.tested", subject_type="channel",
+        uow.session, actor=actor, action=Action.CHANNEL_TESTED, subject_type="channel",
         subject_id=name, channel=name, after={"ok": ok, "message": message},
     )
     uow.commit()
@@ -339,7 +340,7 @@ def set_paused(uow: UnitOfWork, name: str, paused: bool, actor: str) -> None:
     before = {"paused": row.paused}
     row.paused, row.updated_at = paused, utcnow()
     uow.session.add(row)
-    audit.record(uow.session, actor=actor, action="channel.paused" if paused else "channel.resumed",
+    audit.record(uow.session, actor=actor, action=Action.CHANNEL_PAUSED if paused else "channel.resumed",
                  subject_type="channel", subject_id=name, channel=name, before=before,
                  after={"paused": paused})
     uow.commit()

@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from channels.contract import MANUAL, ChannelAdapter, ChannelError, PermanentError, Receipt
 from orchestrator.domain.access import Op
+from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
@@ -54,7 +55,7 @@ def withdraw(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> int:
     live = [d for d in steps.current_deliveries(s, release) if d.state == D.PUBLISHED]
     for delivery in live:
         steps.send(uow, "withdraw", delivery)
-    audit.record(s, actor=actor, action="release.withdrawn", subject_type="release",
+    audit.record(s, actor=actor, action=Action.RELEASE_WITHDRAWN, subject_type="release",
                  subject_id=release.id, release_id=release.id, before=before,
                  after={"state": release.state, "channels": [d.channel for d in live]},
                  detail={"reason": reason})

@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from orchestrator.domain.access import Op
+from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.errors import InvalidInput, Refused
 from orchestrator.domain.hashing import canonical_json
@@ -47,7 +48,7 @@ def schedule(uow: UnitOfWork, release_id: int, at: dt.datetime | None, actor: st
         before = {"go_live_at": iso(release.go_live_at), "held": release.held}
         release.reschedule_by, release.reschedule_to = actor, at
         s.add(release)
-        audit.record(s, actor=actor, action="release.reschedule_requested", subject_type="release",
+        audit.record(s, actor=actor, action=Action.RELEASE_RESCHEDULE_REQUESTED, subject_type="release",
                      subject_id=release.id, release_id=release.id, before=before,
                      after={"requested_go_live_at": iso(at)})
         uow.commit()
@@ -61,7 +62,7 @@ def schedule(uow: UnitOfWork, release_id: int, at: dt.datetime | None, actor: st
         voided = releases.void_other_signoffs(s, release)
     releases.ask_group_consent_again(s, release)  # the owner consented to the old time
     s.add(release)
-    audit.record(s, actor=actor, action="release.scheduled", subject_type="release",
+    audit.record(s, actor=actor, action=Action.RELEASE_SCHEDULED, subject_type="release",
                  subject_id=release.id, release_id=release.id, before=before,
                  after={"state": release.state, "go_live_at": iso(at),
                         "content_hash": release.content_hash or None,
@@ -91,7 +92,7 @@ def sign_reschedule(uow: UnitOfWork, release_id: int, actor: str, approve: bool,
             raise InvalidInput([("comment", "a refusal needs a reason")])
         release.reschedule_by = release.reschedule_to = None
         s.add(release)
-        audit.record(s, actor=actor, action="release.reschedule_refused", subject_type="release",
+        audit.record(s, actor=actor, action=Action.RELEASE_RESCHEDULE_REFUSED, subject_type="release",
                      subject_id=release.id, release_id=release.id, after=requested,
                      detail={"comment": comment})
         uow.commit()
@@ -129,7 +130,7 @@ def sign_reschedule(uow: UnitOfWork, release_id: int, actor: str, approve: bool,
     s.add(SignOff(release_id=release.id, revision=release.revision, step=0, role="approver",
                   signer=actor, decision="approve", comment=comment, content_hash=digest,
                   purpose="reschedule"))
-    audit.record(s, actor=who.name, action="release.rescheduled", subject_type="release",
+    audit.record(s, actor=who.name, action=Action.RELEASE_RESCHEDULED, subject_type="release",
                  subject_id=release.id, release_id=release.id, before=before,
                  after={"state": release.state, "go_live_at": iso(release.go_live_at),
                         "approved_hash": digest, "restaged": restaged,
@@ -151,7 +152,7 @@ def hold(uow: UnitOfWork, release_id: int, actor: str) -> None:
     before = {"held": release.held, "go_live_at": iso(release.go_live_at)}
     release.held = True
     s.add(release)
-    audit.record(s, actor=actor, action="release.held", subject_type="release",
+    audit.record(s, actor=actor, action=Action.RELEASE_HELD, subject_type="release",
                  subject_id=release.id, release_id=release.id, before=before,
                  after={"held": True})
     uow.commit()
@@ -186,7 +187,7 @@ def consent_to_group(uow: UnitOfWork, release_id: int, actor: str, accept: bool,
         raise InvalidInput([("comment", "a refusal needs a reason")])
     release.group_status = "member" if accept else "refused"
     s.add(release)
-    audit.record(s, actor=actor, action="release.group_consented" if accept
+    audit.record(s, actor=actor, action=Action.RELEASE_GROUP_CONSENTED if accept
                  else "release.group_refused", subject_type="release", subject_id=release.id,
                  release_id=release.id, before={"group_status": "pending"},
                  after={"group": release.golive_group, "group_status": release.group_status},
@@ -214,7 +215,7 @@ def remove_from_group(uow: UnitOfWork, release_id: int, actor: str, comment: str
         raise InvalidInput([("comment", "removing a release from the group needs a reason")])
     release.group_status = "removed"
     s.add(release)
-    audit.record(s, actor=actor, action="release.group_removed", subject_type="release",
+    audit.record(s, actor=actor, action=Action.RELEASE_GROUP_REMOVED, subject_type="release",
                  subject_id=release.id, release_id=release.id, before={"group_status": "member"},
                  after={"group": release.golive_group, "group_status": release.group_status},
                  detail={"comment": comment})
@@ -263,7 +264,7 @@ def force_go_live(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> 
         raise Refused(f"held by a pre-publish check: {blocked}")
     for delivery in left_out:
         steps.set_state(uow, delivery, D.CANCELLED, error=("left_out", reason))
-    audit.record(s, actor=actor, action="release.forced_go_live", subject_type="release",
+    audit.record(s, actor=actor, action=Action.RELEASE_FORCED_GO_LIVE, subject_type="release",
                  subject_id=release.id, release_id=release.id,
                  after={"left_out": [d.channel for d in left_out]},
                  detail={"reason": reason, "held_by": {c: h.why for c, h in holds.items()}})

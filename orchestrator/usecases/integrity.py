@@ -28,6 +28,7 @@ from sqlmodel import Session, select
 
 from channels.contract import MANUAL, ChannelAdapter, ChannelError, Receipt
 from channels.registry import UnknownKind, adapter_class
+from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.redaction import redact_text
 from orchestrator.domain.states import DeliveryState as D
@@ -209,7 +210,7 @@ def _alert(uow: UnitOfWork, delivery: Delivery, approved: str, live: str) -> dic
                          found_sha256=hashlib.sha256(live.encode()).hexdigest())
     uow.session.add(row)
     uow.session.flush()
-    audit.record(uow.session, actor="integrity", action="integrity.alert",
+    audit.record(uow.session, actor="integrity", action=Action.INTEGRITY_ALERT,
                  subject_type="delivery", subject_id=delivery.id, release_id=delivery.release_id,
                  channel=delivery.channel, detail={"alert": row.id, "diff": row.diff[:2000]})
     # people hear of it through the one alert outbox (sent by a worker, retried)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from channels.contract import MANUAL, Receipt
 from orchestrator.domain.access import Op, may_ever
+from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
 from orchestrator.domain.release import MAX_ID, live_url_problems, note_problems
@@ -51,7 +52,7 @@ def resend(uow: UnitOfWork, delivery_id: int, actor: str) -> None:
     delivery.budget_since = utcnow()
     delivery.last_error_code = delivery.last_error = None
     alerts.clear(uow.session, alerts.NEEDS_DECISION, release.id, channel=delivery.channel)
-    audit.record(uow.session, actor=actor, action="delivery.resend", subject_type="delivery",
+    audit.record(uow.session, actor=actor, action=Action.DELIVERY_RESEND, subject_type="delivery",
                  subject_id=delivery.id, release_id=release.id, channel=delivery.channel,
                  before=before, after={"release_state": release.state})
     steps.send(uow, "stage", delivery)
@@ -87,7 +88,7 @@ def mark_published(uow: UnitOfWork, delivery_id: int, actor: str, url: str,
     delivery.remote_id, delivery.url, delivery.published_at = receipt.remote_id, url, now
     steps.set_state(uow, delivery, D.PUBLISHED)
     alerts.clear(uow.session, alerts.NEEDS_DECISION, release.id, channel=delivery.channel)
-    audit.record(uow.session, actor=actor, action="delivery.marked_published",
+    audit.record(uow.session, actor=actor, action=Action.DELIVERY_MARKED_PUBLISHED,
                  subject_type="delivery", subject_id=delivery.id, release_id=release.id,
                  channel=delivery.channel, before={"state": D.NEEDS_DECISION},
                  after={"state": D.PUBLISHED, "url": url, "remote_id": receipt.remote_id},
@@ -116,7 +117,7 @@ def cancel(uow: UnitOfWork, delivery_id: int, actor: str, reason: str) -> None:
               "last_error_code": delivery.last_error_code}
     steps.set_state(uow, delivery, D.CANCELLED)
     alerts.clear(uow.session, alerts.NEEDS_DECISION, release.id, channel=delivery.channel)
-    audit.record(uow.session, actor=actor, action="delivery.cancelled", subject_type="delivery",
+    audit.record(uow.session, actor=actor, action=Action.DELIVERY_CANCELLED, subject_type="delivery",
                  subject_id=delivery.id, release_id=release.id, channel=delivery.channel,
                  before=before, after={"state": D.CANCELLED}, detail={"reason": reason})
     uow.commit()

@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from channels.contract import ChannelError, ValidationFailed
 from orchestrator.domain.access import Op, Principal
+from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
 from orchestrator.domain.release import (
@@ -151,7 +152,7 @@ def _claim_group(session: Session, release: Release, actor: str) -> None:
             Release.group_status == "member")).all():
         draft.group_status = "pending"
         session.add(draft)
-    audit.record(session, actor=actor, action="group.lapsed", subject_type="release",
+    audit.record(session, actor=actor, action=Action.GROUP_LAPSED, subject_type="release",
                  subject_id=release.id, release_id=release.id,
                  before={"group": group, "owner": before},
                  after={"group": group, "owner": row.owner})
@@ -202,7 +203,7 @@ def create(uow: UnitOfWork, data: ReleaseInput, actor: str, base: Path = Path(".
     uow.session.add(release)
     uow.session.flush()
     audit.record(
-        uow.session, actor=actor, action="release.created", subject_type="release",
+        uow.session, actor=actor, action=Action.RELEASE_CREATED, subject_type="release",
         subject_id=release.id, release_id=release.id,
         after={"state": release.state, "co_authors": release.co_authors,
                "group": release.golive_group, "group_status": release.group_status},
@@ -259,7 +260,7 @@ def edit(uow: UnitOfWork, release_id: int, data: ReleaseInput, actor: str, base:
         release.content_hash = validated_hash(uow, release)
     s.add(release)
     audit.record(
-        s, actor=actor, action="release.edited", subject_type="release", subject_id=release.id,
+        s, actor=actor, action=Action.RELEASE_EDITED, subject_type="release", subject_id=release.id,
         release_id=release.id, before=before,
         after={"state": release.state, "revision": release.revision,
                "content_hash": release.content_hash, "group_status": release.group_status},
@@ -317,7 +318,7 @@ def submit(uow: UnitOfWork, release_id: int, actor: str) -> str:
     release.updated_at = utcnow()
     s.add(release)
     audit.record(
-        s, actor=actor, action="release.submitted", subject_type="release", subject_id=release.id,
+        s, actor=actor, action=Action.RELEASE_SUBMITTED, subject_type="release", subject_id=release.id,
         release_id=release.id, before=before,
         after={"state": release.state, "content_hash": release.content_hash},
         detail={"signoffs_voided": voided} if voided else None,

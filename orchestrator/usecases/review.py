@@ -6,6 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from orchestrator.domain.access import Op
+from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import InvalidInput, Refused
 from orchestrator.domain.review import (
@@ -94,7 +95,7 @@ def approve(uow: UnitOfWork, release_id: int, actor: str, comment: str = "") -> 
                        role=policy.steps[step].role, signer=actor, decision="approve",
                        comment=comment, content_hash=digest))
     audit.record(
-        s, actor=actor, action="review.signed", subject_type="release", subject_id=release.id,
+        s, actor=actor, action=Action.REVIEW_SIGNED, subject_type="release", subject_id=release.id,
         release_id=release.id,
         after={"step": step + 1, "role": policy.steps[step].role, "content_hash": digest},
         detail={"comment": comment} if comment else None,
@@ -115,7 +116,7 @@ def _approve(uow: UnitOfWork, release: Release, actor: str, digest: str) -> None
     release.updated_at = utcnow()
     uow.session.add(release)
     audit.record(
-        uow.session, actor=actor, action="release.approved", subject_type="release",
+        uow.session, actor=actor, action=Action.RELEASE_APPROVED, subject_type="release",
         subject_id=release.id, release_id=release.id, before=before,
         after={"state": release.state, "approved_hash": digest},
     )
@@ -134,7 +135,7 @@ def reject(uow: UnitOfWork, release_id: int, actor: str, comment: str) -> None:
     release.state_reason = comment
     s.add(release)
     audit.record(
-        s, actor=actor, action="review.rejected", subject_type="release", subject_id=release.id,
+        s, actor=actor, action=Action.REVIEW_REJECTED, subject_type="release", subject_id=release.id,
         release_id=release.id, before={"state": ReleaseState.IN_REVIEW},
         after={"state": release.state, "step": step + 1}, detail={"comment": comment},
     )

@@ -17,6 +17,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
@@ -102,7 +103,7 @@ def _expire_leases(ctx: Context) -> int:
                 steps.set_state(uow, delivery, target)
                 delivery.lease_until = None
                 audit.record(
-                    uow.session, actor="reaper", action="delivery.lease_expired",
+                    uow.session, actor="reaper", action=Action.DELIVERY_LEASE_EXPIRED,
                     subject_type="delivery", subject_id=delivery.id,
                     release_id=delivery.release_id, channel=delivery.channel,
                     before={"state": source}, after={"state": target},

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
 from orchestrator.domain.release import storable
@@ -64,7 +65,7 @@ def add_user(uow: UnitOfWork, name: str, roles: list[str], actor: str = "system"
     s.add(user)
     s.flush()
     audit.record(
-        s, actor=actor, action="user.saved", subject_type="user", subject_id=name,
+        s, actor=actor, action=Action.USER_SAVED, subject_type="user", subject_id=name,
         before=before, after={"roles": user.roles},
     )
     token = _issue_token(uow, user, actor, "", expires_days)
@@ -92,7 +93,7 @@ def _issue_token(uow: UnitOfWork, user: User, actor: str, label: str,
     row = ApiToken(user_id=user.id, token_hash=_token_hash(token), prefix=token[:PREFIX_CHARS],
                    label=label, expires_at=utcnow() + dt.timedelta(days=days))
     uow.session.add(row)
-    audit.record(uow.session, actor=actor, action="token.created", subject_type="api_token",
+    audit.record(uow.session, actor=actor, action=Action.TOKEN_CREATED, subject_type="api_token",
                  subject_id=row.prefix, after={"user": user.name, "label": label,
                                                "expires_at": iso(row.expires_at)})
     return token
@@ -127,7 +128,7 @@ def revoke_token(uow: UnitOfWork, token_id: str, actor: str) -> str:
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         s.add(row)
-        audit.record(s, actor=actor, action="token.revoked", subject_type="api_token",
+        audit.record(s, actor=actor, action=Action.TOKEN_REVOKED, subject_type="api_token",
                      subject_id=row.prefix, after={"user": owner.name})
         uow.commit()
     return owner.name
@@ -176,7 +177,7 @@ def change_roles(uow: UnitOfWork, name: str, actor: str, *, add: list[str] | Non
     if after != before:
         user.roles = after
         uow.session.add(user)
-        audit.record(uow.session, actor=actor, action="user.roles_changed", subject_type="user",
+        audit.record(uow.session, actor=actor, action=Action.USER_ROLES_CHANGED, subject_type="user",
                      subject_id=name, before={"roles": before}, after={"roles": after})
         uow.commit()
     return after
@@ -191,7 +192,7 @@ def set_disabled(uow: UnitOfWork, name: str, disabled: bool, actor: str) -> None
     if disabled:
         user.session_generation += 1
     uow.session.add(user)
-    audit.record(uow.session, actor=actor, action="user.disabled" if disabled else "user.enabled",
+    audit.record(uow.session, actor=actor, action=Action.USER_DISABLED if disabled else "user.enabled",
                  subject_type="user", subject_id=name, before={"disabled": not disabled},
                  after={"disabled": disabled})
     uow.commit()
@@ -221,7 +222,7 @@ def set_password(uow: UnitOfWork, name: str, password: str, actor: str) -> None:
     user.password_hash = _argon().hash(password)
     user.session_generation += 1  # whoever held the old password is signed out
     uow.session.add(user)
-    audit.record(uow.session, actor=actor, action="user.password_set", subject_type="user",
+    audit.record(uow.session, actor=actor, action=Action.USER_PASSWORD_SET, subject_type="user",
                  subject_id=name)
     uow.commit()
 

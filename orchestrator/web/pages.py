@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import RedirectResponse, Response
 
+from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.errors import Forbidden, InvalidInput, Refused
 from orchestrator.domain.release import METADATA_LABELS
 from orchestrator.usecases.unit_of_work import Context
@@ -32,25 +33,7 @@ STATE_LABELS = {
     "pending": "待准备", "staging": "准备中", "staged": "已就绪", "confirming": "待平台确认",
     "reconciling": "核对中", "cancelled": "已取消", "needs_decision": "待人工决定",
 }
-ACTION_LABELS = {
-    "release.created": "创建稿件", "release.edited": "修改稿件", "release.submitted": "提交审核",
-    "review.signed": "签署", "review.rejected": "退回", "release.approved": "签发通过",
-    "release.scheduled": "设定上线时间", "release.held": "暂缓上线", "release.go_live": "上线",
-    "release.forced_go_live": "强制上线", "release.finished": "发布结束",
-    "release.withdrawn": "撤回", "delivery.created": "生成投递", "delivery.state": "投递状态变化",
-    "delivery.attempt.stage": "准备尝试", "delivery.attempt.publish": "发布尝试",
-    "delivery.resend": "重新发送", "delivery.cancelled": "取消投递", "channel.saved": "保存渠道",
-    "channel.tested": "测试连接", "channel.paused": "暂停渠道", "channel.resumed": "恢复渠道",
-    "user.saved": "保存用户", "user.password_set": "设置密码",
-    "user.roles_changed": "调整角色", "user.disabled": "停用用户", "user.enabled": "启用用户",
-    "token.created": "签发接口令牌", "token.revoked": "吊销接口令牌",
-    "release.reschedule_requested": "申请改期", "release.rescheduled": "签署改期",
-    "release.reschedule_refused": "驳回改期", "release.group_consented": "同意加入同步上线组",
-    "release.group_removed": "移出同步上线组",
-    "release.group_refused": "拒绝加入同步上线组",
-    "delivery.marked_published": "人工确认已发布", "alert.needs_decision": "告警：待人工决定",
-    "alert.held": "告警：上线受阻",
-}
+ACTION_LABELS = {action.value: action.label for action in Action}
 ROLE_LABELS = {
     "author": "新闻办撰稿", "reviewer": "部门审核", "secrecy": "保密审查", "approver": "领导签发",
     "channel_admin": "渠道管理", "auditor": "审计", "admin": "系统管理员",

@@ -1,0 +1,26 @@
+"""Audit action names are stated once (orchestrator.domain.audit_actions.Action)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.domain.audit_actions import Action, action_named
+from orchestrator.usecases import audit
+from orchestrator.usecases.unit_of_work import UnitOfWork
+
+
+def test_an_undeclared_action_is_refused_before_anything_is_written(ctx):
+    with pytest.raises(ValueError, match="undeclared audit action 'release.creatd'"):
+        with UnitOfWork(ctx) as uow:
+            audit.record(uow.session, actor="a", action="release.creatd", subject_type="release",
+                         subject_id=1)
+    with UnitOfWork(ctx) as uow:
+        assert audit.query(uow.session, action="release.creatd") == []
+
+
+def test_every_action_has_a_chinese_name_and_one_value():
+    assert len({a.value for a in Action}) == len(Action)
+    for action in Action:
+        assert action.label and not action.label.isascii(), action
+        assert action_named(action.value) is action
+

@@ -14,6 +14,7 @@ Characters are counted by channels.weibo_text, the rule the sandbox applies too.
 from __future__ import annotations
 
 import datetime as dt
+import string
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
@@ -160,14 +161,16 @@ class WeiboAdapter(http.HttpChannel):
         return WEB_HOSTS + ((own,) if own and own not in WEB_HOSTS else ())
 
     def receipt_for_url(self, url: str, published_at: dt.datetime) -> Receipt | None:
-        """A post's page is /<uid>/<id>: the account must be this channel's, the id numeric
-        (the API's id, as our receipts give it)."""
+        """A post's page is /<uid>/<id>, the id numeric (the API's, as our receipts give it)
+        or in the base62 form weibo.com shows in its links; the account must be this
+        channel's."""
         parts = [p for p in urlparse(url).path.split("/") if p]
-        if len(parts) != 2 or not parts[1].isdigit():
-            raise ValueError("应为本账号某条微博的链接：https://weibo.com/<uid>/<数字 ID>")
+        status_id = status_id_of(parts[1]) if len(parts) == 2 else None
+        if status_id is None:
+            raise ValueError("应为本账号某条微博的链接：https://weibo.com/<uid>/<微博 ID>")
         if self.config.uid and parts[0] != self.config.uid:
             raise ValueError(f"不是本账号（uid {self.config.uid}）的微博")
-        return Receipt(parts[1], url, published_at, {"marked_by_hand": True})
+        return Receipt(status_id, url, published_at, {"marked_by_hand": True})
 
     def stage(self, payload: JSON, key: str) -> JSON:
         """Nothing to upload ahead (no drafts); a picture changed on disk shows now."""
@@ -246,6 +249,29 @@ class WeiboAdapter(http.HttpChannel):
     def test_connection(self) -> str:
         posts = self._timeline(count=1)
         return f"token accepted; {len(posts)} recent post(s) readable"
+
+
+BASE62 = string.digits + string.ascii_lowercase + string.ascii_uppercase
+
+
+def status_id_of(shown: str) -> str | None:
+    """The API's numeric id of a post from the id its page shows: the number itself, or
+    weibo.com's base62 form — four base62 characters per seven decimal digits, read from
+    the right. None for anything else."""
+    if shown.isascii() and shown.isdigit():  # a mid of digits only is not told apart
+        return shown if len(shown) <= 20 and not shown.startswith("0") else None
+    if not (len(shown) <= 12 and all(c in BASE62 for c in shown)):
+        return None
+    groups = []
+    for end in range(len(shown), 0, -4):
+        number = 0
+        for char in shown[max(0, end - 4):end]:
+            number = number * 62 + BASE62.index(char)
+        groups.append(number)
+    first, *rest = reversed(groups)
+    if any(group >= 10**7 for group in rest):  # not a form weibo.com writes
+        return None
+    return str(first) + "".join(f"{group:07d}" for group in rest)
 
 
 def _parse_created(value: str | None) -> dt.datetime:

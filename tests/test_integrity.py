@@ -412,6 +412,31 @@ def test_a_weibo_post_marked_published_by_hand_has_the_platforms_receipt(ctx, ch
     assert row.url == weibo_url(real_id) and row.receipt["details"]["marked_by"] == "admin_ops"
 
 
+def base62_of(status_id: str) -> str:
+    """How weibo.com writes a post's id in its links (seven digits per four characters)."""
+    from channels.weibo import BASE62
+
+    digits, groups = status_id, []
+    while digits:
+        digits, group = digits[:-7], int(digits[-7:])
+        chars = ""
+        while group:
+            group, rest = divmod(group, 62)
+            chars = BASE62[rest] + chars
+        groups.append(chars.rjust(4, "0") if digits else chars)
+    return "".join(reversed(groups))
+
+
+def test_a_weibo_post_marked_by_its_base62_link_gets_the_apis_id(ctx, channel):
+    """weibo.com shows a post at /<uid>/<base62>: that link still names the post the API
+    withdraws and the integrity watch reads back."""
+    channel("weibo")
+    rid, did, real_id = marked_by_hand(ctx, "weibo", lambda i: weibo_url(base62_of(i)))
+    row = delivery(ctx, rid, "weibo")
+    assert base62_of(real_id) != real_id
+    assert row.state == "published" and row.remote_id == real_id
+
+
 @pytest.mark.parametrize("url", [
     "https://weibo.com/5000000002/4999",  # another account's post
     "https://weibo.com/5000000001/",  # no post

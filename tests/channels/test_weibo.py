@@ -112,3 +112,29 @@ def test_the_adapter_refuses_exactly_what_the_sandbox_refuses_as_too_long(server
         assert body["textLength"] == 2 * weibo_length(text)
         requests.post(f"{server}/2/statuses/destroy.json",
                       data={"access_token": TOKEN, "id": body["idstr"]}, timeout=5)
+
+
+def test_a_post_page_in_weibo_coms_base62_form_names_the_apis_numeric_id():
+    from channels.weibo import status_id_of
+
+    assert status_id_of("z0JH2lOMb") == "3501756485200075"  # a pair weibo.com itself shows
+    assert status_id_of("3501756485200075") == "3501756485200075"
+    for shown in ("", "0123", "abc-def", "ＡＢＣ", "z" * 13, "12345678901234567890123"):
+        assert status_id_of(shown) is None, shown
+
+
+@given(st.integers(min_value=10**15, max_value=10**19))
+def test_base62_ids_read_back_to_the_number_they_encode(number):
+    from channels.weibo import BASE62, status_id_of
+
+    digits, groups = str(number), []
+    while digits:  # weibo.com's form: seven decimal digits per four base62 characters
+        digits, group = digits[:-7], int(digits[-7:])
+        chars = ""
+        while group:
+            group, rest = divmod(group, 62)
+            chars = BASE62[rest] + chars
+        groups.append(chars.rjust(4, "0") if digits else chars)
+    mid = "".join(reversed(groups))
+    if any(c.isalpha() for c in mid):
+        assert status_id_of(mid) == str(number)

@@ -260,7 +260,7 @@ def status_id_of(shown: str) -> str | None:
     the right. None for anything else."""
     if shown.isascii() and shown.isdigit():  # a mid of digits only is not told apart
         return shown if len(shown) <= 20 and not shown.startswith("0") else None
-    if not (len(shown) <= 12 and all(c in BASE62 for c in shown)):
+    if not (0 < len(shown) <= 12 and all(c in BASE62 for c in shown)):
         return None
     groups = []
     for end in range(len(shown), 0, -4):

@@ -6,8 +6,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, Request
 
 from channels import registry
+from channels.sandbox.server import SandboxServer
 from orchestrator.domain import clock
 from orchestrator.domain.release import parse_release
 from orchestrator.settings import Settings
@@ -75,6 +77,21 @@ def database_url(request, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped
             yield url
     else:
         yield f"sqlite:///{tmp_path / 'tongfa.db'}"
+
+
+@pytest.fixture
+def alert_hook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A receiver for the operator alert webhook: its URL, and every body it was sent."""
+    received: list[dict[str, Any]] = []
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def take(request: Request) -> dict[str, bool]:
+        received.append(await request.json())
+        return {"ok": True}
+
+    with SandboxServer(app) as server:
+        yield server.url + "/hook", received
 
 
 @pytest.fixture

@@ -8,10 +8,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from fastapi import FastAPI, Request
 from sqlmodel import select
 
-from channels.sandbox.server import SandboxServer
 from orchestrator.domain import clock
 from orchestrator.domain.errors import InvalidInput, Refused
 from orchestrator.settings import Settings
@@ -25,23 +23,9 @@ GRACE = 120.0
 
 
 @pytest.fixture
-def hook():  # type: ignore[no-untyped-def]
-    received: list[dict] = []
-    app = FastAPI()
-
-    @app.post("/hook")
-    async def take(request: Request) -> dict[str, bool]:
-        received.append(await request.json())
-        return {"ok": True}
-
-    with SandboxServer(app) as server:
-        yield server.url + "/hook", received
-
-
-@pytest.fixture
-def settings(tmp_path, database_url, hook) -> Settings:  # type: ignore[no-untyped-def]
+def settings(tmp_path, database_url, alert_hook) -> Settings:  # type: ignore[no-untyped-def]
     return Settings(var_dir=tmp_path, database_url=database_url,
-                    site_base_url="http://127.0.0.1:8000/site", alert_webhook_url=hook[0],
+                    site_base_url="http://127.0.0.1:8000/site", alert_webhook_url=alert_hook[0],
                     alert_webhook_secret="whsec_" + "D" * 32, outbound_allow=("127.0.0.1",),
                     held_alert_seconds=GRACE, _env_file=None)
 
@@ -92,7 +76,7 @@ def pause(ctx: Context, channel: str) -> None:
 
 
 def test_an_urgent_release_held_by_a_paused_channel_says_why_and_alerts_at_once(
-        ctx, new_release, hook):
+        ctx, new_release, alert_hook):
     pause(ctx, "beta")
     rid = new_release(priority="urgent")
     approve(ctx, rid)
@@ -106,26 +90,26 @@ def test_an_urgent_release_held_by_a_paused_channel_says_why_and_alerts_at_once(
     [queued] = queue(ctx)
     assert queued["id"] == rid and queued["held_by"] == view["held_by"]
     assert queue(ctx, "reviewer") == []  # the queue is for those who may decide
-    [told] = hook[1]  # at once: no tick, no grace
+    [told] = alert_hook[1]  # at once: no tick, no grace
     assert told["kind"] == "held" and told["release_id"] == rid and "beta" in told["text"]
     for _ in range(3):  # said once, however long it holds
         clock.travel(GRACE)
         tick(ctx)
-    assert len(hook[1]) == 1
+    assert len(alert_hook[1]) == 1
 
 
 def test_a_normal_release_alerts_after_the_grace_period_and_not_if_it_clears(
-        ctx, new_release, hook):
+        ctx, new_release, alert_hook):
     pause(ctx, "beta")
     rid = new_release()
     approve(ctx, rid)
     drain(ctx)
-    assert shown(ctx, rid)["held_by"] and hook[1] == []  # shown at once, told later
+    assert shown(ctx, rid)["held_by"] and alert_hook[1] == []  # shown at once, told later
     tick(ctx)
-    assert hook[1] == []
+    assert alert_hook[1] == []
     clock.travel(GRACE + 1)
     tick(ctx)
-    [told] = hook[1]
+    [told] = alert_hook[1]
     assert told["kind"] == "held" and told["release_id"] == rid
     # another release whose hold clears within the grace period never alerts
     with UnitOfWork(ctx) as uow:
@@ -141,12 +125,12 @@ def test_a_normal_release_alerts_after_the_grace_period_and_not_if_it_clears(
         channels.set_paused(uow, "alpha", False, "admin_ops")
     clock.travel(GRACE + 1)
     tick(ctx)
-    assert release(ctx, other).state == "published" and len(hook[1]) == 1
+    assert release(ctx, other).state == "published" and len(alert_hook[1]) == 1
     with UnitOfWork(ctx) as uow:
         assert uow.session.exec(select(Alert).where(Alert.cleared_at.is_(None))).all() == []
 
 
-def test_rejected_credentials_hold_a_release_and_say_so(ctx, new_release, hook):
+def test_rejected_credentials_hold_a_release_and_say_so(ctx, new_release, alert_hook):
     with UnitOfWork(ctx) as uow:
         row = uow.session.exec(select(ChannelInstance).where(ChannelInstance.name == "beta")).one()
         row.credentials_rejected = True
@@ -157,10 +141,10 @@ def test_rejected_credentials_hold_a_release_and_say_so(ctx, new_release, hook):
     drain(ctx)
     view = shown(ctx, rid)
     assert "credentials were rejected" in view["state_reason"]
-    assert "凭据" in view["held_by"][0]["message"] and hook[1][0]["kind"] == "held"
+    assert "凭据" in view["held_by"][0]["message"] and alert_hook[1][0]["kind"] == "held"
 
 
-def test_a_channel_failing_to_stage_holds_and_says_so_while_it_retries(ctx, new_release, hook):
+def test_a_channel_failing_to_stage_holds_and_says_so_while_it_retries(ctx, new_release, alert_hook):
     with UnitOfWork(ctx) as uow:  # it backs off between tries
         channels.save_channel(uow, "beta", "memory",
                               {"account": "beta", "retry": {"base_seconds": 60.0}},
@@ -171,7 +155,7 @@ def test_a_channel_failing_to_stage_holds_and_says_so_while_it_retries(ctx, new_
     drain(ctx)
     view = shown(ctx, rid)
     assert "beta is failing to stage" in view["state_reason"]
-    assert "正在重试" in view["held_by"][0]["message"] and len(hook[1]) == 1
+    assert "正在重试" in view["held_by"][0]["message"] and len(alert_hook[1]) == 1
     assert queue(ctx)[0]["id"] == rid
     fakes.ALWAYS.clear()  # the fault passes: the retry stages it and the release goes live
     clock.travel(3600)
@@ -180,7 +164,7 @@ def test_a_channel_failing_to_stage_holds_and_says_so_while_it_retries(ctx, new_
 
 
 def test_the_approver_goes_live_without_the_held_channel_audited_with_a_reason(
-        ctx, new_release, hook):
+        ctx, new_release, alert_hook):
     at = clock.utcnow() + dt.timedelta(minutes=10)
     rid = new_release(priority="urgent", go_live_at=at.isoformat())
     approve(ctx, rid)
@@ -190,7 +174,7 @@ def test_the_approver_goes_live_without_the_held_channel_audited_with_a_reason(
     clock.travel(11 * 60)
     tick(ctx)
     assert release(ctx, rid).state == "scheduled" and shown(ctx, rid)["held_by"]
-    assert fakes.posts("alpha") == [] and hook[1][0]["kind"] == "held"
+    assert fakes.posts("alpha") == [] and alert_hook[1][0]["kind"] == "held"
     with UnitOfWork(ctx) as uow, pytest.raises(InvalidInput, match="reason"):
         golive.force_go_live(uow, rid, "leader", " ")
     with UnitOfWork(ctx) as uow:

@@ -5,11 +5,9 @@ for a person to re-send it or mark it published. Never an endless loop."""
 from __future__ import annotations
 
 import pytest
-from fastapi import FastAPI, Request
 from sqlmodel import select
 
 from channels.sandbox.desk import SmtpServer
-from channels.sandbox.server import SandboxServer
 from orchestrator.domain import clock
 from orchestrator.domain.errors import Forbidden, InvalidInput, Refused
 from orchestrator.settings import Settings
@@ -23,24 +21,9 @@ MAX_ATTEMPTS = 8
 
 
 @pytest.fixture
-def hook():  # type: ignore[no-untyped-def]
-    """The alert webhook's receiver: what it was told."""
-    received: list[dict] = []
-    app = FastAPI()
-
-    @app.post("/hook")
-    async def take(request: Request) -> dict[str, bool]:
-        received.append(await request.json())
-        return {"ok": True}
-
-    with SandboxServer(app) as server:
-        yield server.url + "/hook", received
-
-
-@pytest.fixture
-def settings(tmp_path, database_url, hook) -> Settings:  # type: ignore[no-untyped-def]
+def settings(tmp_path, database_url, alert_hook) -> Settings:  # type: ignore[no-untyped-def]
     return Settings(var_dir=tmp_path, database_url=database_url,
-                    site_base_url="http://127.0.0.1:8000/site", alert_webhook_url=hook[0],
+                    site_base_url="http://127.0.0.1:8000/site", alert_webhook_url=alert_hook[0],
                     alert_webhook_secret="whsec_" + "C" * 32, outbound_allow=("127.0.0.1",),
                     _env_file=None)
 
@@ -84,7 +67,7 @@ def weibo_20017(ctx: Context, new_release):  # type: ignore[no-untyped-def]
     return rid
 
 
-def test_20017_on_every_call_ends_in_needs_decision_within_the_policy(ctx, weibo_20017, hook):
+def test_20017_on_every_call_ends_in_needs_decision_within_the_policy(ctx, weibo_20017, alert_hook):
     run_until_quiet(ctx)
     alpha = delivery(ctx, "alpha")
     sends = fakes.CALLS[("alpha", "publish")]
@@ -105,7 +88,7 @@ def test_20017_on_every_call_ends_in_needs_decision_within_the_policy(ctx, weibo
             AuditEvent.action == "alert.needs_decision")).all()
     assert alert.kind == "needs_decision" and alert.delivery_id == alpha.id
     assert alert.sent_at is not None and len(events) == 1
-    [told] = hook[1]
+    [told] = alert_hook[1]
     assert told["kind"] == "needs_decision" and told["delivery_id"] == alpha.id
     assert "alpha" in told["text"] and "重新发送" in told["text"]
 

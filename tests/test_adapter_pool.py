@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import threading
 from collections import Counter
 from typing import Any
 
@@ -140,3 +141,50 @@ def test_a_forked_worker_never_shares_its_parents_connections(
     with monkeypatch.context() as child:
         child.setattr(os, "getpid", lambda: -1)  # as in a pool process forked after warming
         assert ctx.adapters.adapter(ctx.settings, row) is not parent
+
+
+class ConnectingAdapter(fakes.MemoryAdapter):
+    """A memory channel that says when it opens its connection and when it calls."""
+
+    kind = "connecting"
+    events: list[tuple[str, int]] = []
+
+    def connect(self) -> None:
+        self.events.append(("connect", threading.get_ident()))
+
+    def stage(self, payload: JSON, key: str) -> JSON:
+        self.events.append(("stage", threading.get_ident()))
+        return super().stage(payload, key)
+
+    def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
+        self.events.append(("publish", threading.get_ident()))
+        return super().publish(payload, staged, key)
+
+
+class CountedBarrier(threading.Barrier):
+    def wait(self, timeout: float | None = None) -> int:
+        ConnectingAdapter.events.append(("barrier", threading.get_ident()))
+        return super().wait(timeout)
+
+
+def test_every_call_leaves_the_barrier_with_its_connection_open(
+        ctx: Context, people: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.usecases import releases
+
+    monkeypatch.setitem(registry.loaded, "connecting", ConnectingAdapter)
+    monkeypatch.setattr(threading, "Barrier", CountedBarrier)
+    ConnectingAdapter.events = []
+    for name in ("delta", "epsilon"):
+        with UnitOfWork(ctx) as uow:
+            channels.save_channel(uow, name, "connecting", {"account": name}, {}, "admin_ops")
+    with UnitOfWork(ctx) as uow:
+        rid = releases.create(uow, release_input(channels=["delta", "epsilon"]), "press")
+    approve_all(ctx, rid)
+    drain(ctx)
+    assert published(ctx, rid)
+    calls = [(what, thread) for what, thread in ConnectingAdapter.events
+             if what in ("stage", "publish")]
+    assert len(calls) == 4  # two channels, staged then published
+    for what, thread in calls:
+        mine = [seen for seen, t in ConnectingAdapter.events if t == thread]
+        assert mine[mine.index(what) - 2:mine.index(what)] == ["connect", "barrier"], mine

@@ -69,7 +69,7 @@ def withdraw_delivery(ctx: Context, delivery_id: int) -> None:
         delivery = uow.session.get(Delivery, delivery_id)
         if delivery is None or delivery.state != D.PUBLISHED or not delivery.receipt:
             return
-        adapter = adapter_for(ctx.settings, get_channel(uow.session, delivery.channel))
+        adapter = ctx.adapters.adapter(ctx.settings, get_channel(uow.session, delivery.channel))
         receipt = Receipt.from_json(delivery.receipt)
         release = uow.session.get(Release, delivery.release_id)
         if release is not None:  # a channel that versions its items gives it this number

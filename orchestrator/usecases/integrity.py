@@ -34,7 +34,7 @@ from orchestrator.domain.redaction import redact_text
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.store.models import Delivery, IntegrityAlert, Release
 from orchestrator.usecases import alerts, audit
-from orchestrator.usecases.channels import adapter_for, get_channel
+from orchestrator.usecases.channels import get_channel
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def check_one(ctx: Context, delivery_id: int) -> list[dict]:
             return []
         if _latest_word(uow.session, [delivery]).get(_target(delivery)) != delivery.id:
             return []  # superseded by a correction or taken down since it was due
-        adapter = adapter_for(ctx.settings, get_channel(uow.session, delivery.channel))
+        adapter = ctx.adapters.adapter(ctx.settings, get_channel(uow.session, delivery.channel))
         payload, receipt = delivery.payload, Receipt.from_json(delivery.receipt)
     try:
         live = adapter.read_back(payload, receipt)  # outside any transaction

@@ -270,3 +270,37 @@ def test_a_failed_stage_is_the_approvers_to_waive_not_the_channel_admins(ctx, ne
     with UnitOfWork(ctx) as uow, pytest.raises(Refused, match="force go-live"):
         recovery.cancel(uow, beta.id, "admin_ops", "不发了")
     assert shown(ctx, rid)["held_by"] and release(ctx, rid).state == "approved"
+
+
+def test_a_signed_release_left_waiting_on_an_unsigned_group_member_alerts_once(
+        ctx, new_release, alert_hook):
+    """The group goes live together, so a signed member waits for the others; when its
+    time has come and a member is still unsigned, people are told (after the grace period),
+    once, and the alert closes when the group goes live."""
+    policy = new_release(title="关于促进民营经济发展的若干措施", group="民营经济-2026",
+                         channels=["alpha"], overrides={})
+    reading = new_release(title="《若干措施》政策解读", group="民营经济-2026")
+    with UnitOfWork(ctx) as uow:
+        releases.submit(uow, reading, "press")
+    approve(ctx, policy)
+    drain(ctx)
+    tick(ctx)
+    assert release(ctx, policy).state == "approved" and alert_hook[1] == []
+    for _ in range(3):  # said once, however long it waits
+        clock.travel(GRACE + 1)
+        tick(ctx)
+    [told] = alert_hook[1]
+    assert told["kind"] == "held" and told["release_id"] == policy
+    assert f"{reading}「《若干措施》政策解读」（审核中）" in told["text"]
+    with UnitOfWork(ctx) as uow:
+        raised = uow.session.exec(select(AuditEvent).where(
+            AuditEvent.action == "alert.held", AuditEvent.release_id == policy)).all()
+    assert len(raised) == 1
+    for signer in ("reviewer", "secrecy", "leader"):
+        with UnitOfWork(ctx) as uow:
+            review.approve(uow, reading, signer)
+    drain(ctx)
+    tick(ctx)
+    assert release(ctx, policy).state == release(ctx, reading).state == "published"
+    with UnitOfWork(ctx) as uow:
+        assert uow.session.exec(select(Alert).where(Alert.cleared_at.is_(None))).all() == []

@@ -88,3 +88,13 @@ def delivery_transition(current: str, target: DeliveryState) -> DeliveryState:
     if target not in DELIVERY_TRANSITIONS[DeliveryState(current)]:
         raise IllegalTransition("delivery", current, target)
     return target
+
+
+# what the press office calls each release and delivery state
+STATE_LABELS = {
+    "draft": "草稿", "in_review": "审核中", "rejected": "已退回", "approved": "已签发",
+    "scheduled": "已定时", "publishing": "发布中", "published": "已发布",
+    "partially_published": "部分发布", "failed": "发布失败", "withdrawn": "已撤回",
+    "pending": "待准备", "staging": "准备中", "staged": "已就绪", "confirming": "待平台确认",
+    "reconciling": "核对中", "cancelled": "已取消", "needs_decision": "待人工决定",
+}

@@ -62,7 +62,10 @@ def channel_holds(session: Session, release: Release) -> list[Hold]:
 def speak_of_holds(uow: UnitOfWork, release: Release, holds: list[Hold]) -> bool:
     """Alert on each new hold (an urgent release at once, others after a grace period);
     close the alerts of holds that cleared. True when something holds the release."""
-    changed = alerts.clear(uow.session, alerts.HELD, release.id, keep={h.channel for h in holds})
+    # a release left waiting on its go-live group has its own alert (no channel): the gate
+    # raises it, and it closes when the release goes live or leaves the group's wait
+    changed = alerts.clear(uow.session, alerts.HELD, release.id,
+                           keep={h.channel for h in holds} | {None})
     for hold in holds:
         changed += alerts.raise_alert(uow, alerts.HELD, release, hold.message,
                                       channel=hold.channel, delivery_id=hold.delivery_id,

@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.errors import Forbidden, InvalidInput, Refused
 from orchestrator.domain.release import METADATA_LABELS
+from orchestrator.domain.states import STATE_LABELS
 from orchestrator.usecases.unit_of_work import Context
 from orchestrator.web.auth import Viewer, csrf_token, flash
 
@@ -26,13 +27,6 @@ CST = dt.timezone(dt.timedelta(hours=8), "CST")  # China has one zone and no sum
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
-STATE_LABELS = {
-    "draft": "草稿", "in_review": "审核中", "rejected": "已退回", "approved": "已签发",
-    "scheduled": "已定时", "publishing": "发布中", "published": "已发布",
-    "partially_published": "部分发布", "failed": "发布失败", "withdrawn": "已撤回",
-    "pending": "待准备", "staging": "准备中", "staged": "已就绪", "confirming": "待平台确认",
-    "reconciling": "核对中", "cancelled": "已取消", "needs_decision": "待人工决定",
-}
 ACTION_LABELS = {action.value: action.label for action in Action}
 ROLE_LABELS = {
     "author": "新闻办撰稿", "reviewer": "部门审核", "secrecy": "保密审查", "approver": "领导签发",

@@ -14,9 +14,9 @@ from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import Refused
 from orchestrator.domain.publishing import ready_to_go_live, waiting_for
+from orchestrator.domain.states import STATE_LABELS, release_transition
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
-from orchestrator.domain.states import release_transition
 from orchestrator.store.models import Release
 from orchestrator.usecases import alerts, audit, content_checks
 from orchestrator.usecases.delivery import claims
@@ -73,8 +73,10 @@ def cleared_to_go_live(uow: UnitOfWork, release: Release, states: tuple[R, ...])
     members = ready_members(uow.session, release, states)
     if members is None:
         if release.golive_group:
-            _note(uow, release, _held_in_group(uow.session, release)
-                  or f"waiting for the rest of group {release.golive_group}")
+            held = _held_in_group(uow.session, release)
+            _note(uow, release, held or f"waiting for the rest of group {release.golive_group}")
+            if not held:  # a member held by a channel alerts itself
+                _speak_of_unsigned_members(uow, release)
         return None
     for member in members:
         if member is not release and (blocked := blocked_now(uow, member)):
@@ -101,6 +103,26 @@ def _held_in_group(session: Session, release: Release) -> str:
             return (f"held: group member {member.id} is held: "
                     + "; ".join(h.why for h in holds))
     return ""
+
+
+def _speak_of_unsigned_members(uow: UnitOfWork, release: Release) -> None:
+    """A signed release whose time has come, waiting on group members people have not
+    signed yet, is never silent: an alert (after the grace period; an urgent one at once)."""
+    if release.go_live_at is not None and release.go_live_at > utcnow():
+        return  # not late yet: waiting for its own time
+    unsigned = uow.session.exec(select(Release).where(
+        Release.golive_group == release.golive_group, Release.group_status == "member",
+        Release.id != release.id, Release.state.in_([R.DRAFT, R.IN_REVIEW, R.REJECTED]))
+        .order_by(Release.id)).all()
+    if not unsigned:
+        return
+    named = "、".join(f"{m.id}「{m.title}」（{STATE_LABELS[m.state]}）" for m in unsigned[:3])
+    more = f"等 {len(unsigned)} 篇" if len(unsigned) > 3 else ""
+    message = (f"稿件 {release.id}「{release.title}」已签发，上线时间已到，仍在等待同步上线组"
+               f"「{release.golive_group}」中尚未签发的稿件：{named}{more}。"
+               "可催办，或由组的所有者将其移出本组。")
+    if alerts.raise_alert(uow, alerts.HELD, release, message, at_once=False) is not None:
+        uow.commit()
 
 
 def blocked_now(uow: UnitOfWork, release: Release) -> str:

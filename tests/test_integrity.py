@@ -26,6 +26,7 @@ from orchestrator.settings import Settings
 from orchestrator.store.models import AuditEvent, Delivery, IntegrityAlert, Release
 from orchestrator.usecases import channels, corrections, integrity, recovery, releases, scheduler
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+from tests.channels import weibo_mid
 from tests.conftest import approve_all, drain, release_input
 
 SPAM = "<p>博彩 六合彩 网上赌场 百家乐 真人荷官 时时彩 北京赛车 体育投注</p>"
@@ -412,28 +413,13 @@ def test_a_weibo_post_marked_published_by_hand_has_the_platforms_receipt(ctx, ch
     assert row.url == weibo_url(real_id) and row.receipt["details"]["marked_by"] == "admin_ops"
 
 
-def base62_of(status_id: str) -> str:
-    """How weibo.com writes a post's id in its links (seven digits per four characters)."""
-    from channels.weibo import BASE62
-
-    digits, groups = status_id, []
-    while digits:
-        digits, group = digits[:-7], int(digits[-7:])
-        chars = ""
-        while group:
-            group, rest = divmod(group, 62)
-            chars = BASE62[rest] + chars
-        groups.append(chars.rjust(4, "0") if digits else chars)
-    return "".join(reversed(groups))
-
-
 def test_a_weibo_post_marked_by_its_base62_link_gets_the_apis_id(ctx, channel):
     """weibo.com shows a post at /<uid>/<base62>: that link still names the post the API
     withdraws and the integrity watch reads back."""
     channel("weibo")
-    rid, did, real_id = marked_by_hand(ctx, "weibo", lambda i: weibo_url(base62_of(i)))
+    rid, did, real_id = marked_by_hand(ctx, "weibo", lambda i: weibo_url(weibo_mid(i)))
     row = delivery(ctx, rid, "weibo")
-    assert base62_of(real_id) != real_id
+    assert weibo_mid(real_id) != real_id
     assert row.state == "published" and row.remote_id == real_id
 
 

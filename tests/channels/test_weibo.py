@@ -12,6 +12,7 @@ from channels.sandbox.server import SandboxServer
 from channels.sandbox.weibo import create_app, short_link
 from channels.weibo import WeiboAdapter
 from channels.weibo_text import weibo_length
+from tests.channels import weibo_mid
 from tests.contract.harnesses import view
 
 UID, TOKEN = "5000000001", "tok-1"
@@ -125,16 +126,8 @@ def test_a_post_page_in_weibo_coms_base62_form_names_the_apis_numeric_id():
 
 @given(st.integers(min_value=10**15, max_value=10**19))
 def test_base62_ids_read_back_to_the_number_they_encode(number):
-    from channels.weibo import BASE62, status_id_of
+    from channels.weibo import status_id_of
 
-    digits, groups = str(number), []
-    while digits:  # weibo.com's form: seven decimal digits per four base62 characters
-        digits, group = digits[:-7], int(digits[-7:])
-        chars = ""
-        while group:
-            group, rest = divmod(group, 62)
-            chars = BASE62[rest] + chars
-        groups.append(chars.rjust(4, "0") if digits else chars)
-    mid = "".join(reversed(groups))
+    mid = weibo_mid(str(number))
     if any(c.isalpha() for c in mid):
         assert status_id_of(mid) == str(number)

@@ -131,7 +131,7 @@ FIELD_LABELS = {
     "metadata.index_number": "索引号", "metadata.issuing_body": "发布机构",
     "metadata.document_number": "文号", "metadata.date_written": "成文日期",
     "metadata.date_published": "发布日期", "metadata.subject_category": "主题分类",
-    "metadata.disclosure": "公开属性", "metadata.validity": "有效性", "parent": "所属主稿",
+    "metadata.disclosure": "公开属性", "metadata.validity": "有效性", "parent": "所属主稿", "corrects": "更正稿件",
     "priority": "紧急程度", "at": "上线时间", "config": "配置", "kind": "类型", "name": "名称",
     "credentials": "凭据", "release": "稿件编号", "since": "起始时间", "until": "截止时间",
     "reason": "理由", "comment": "意见", "url": "链接", "co_authors": "合作者", "group": "同步上线组",

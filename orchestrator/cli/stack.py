@@ -152,15 +152,19 @@ class Stack:
             thread.join(timeout=5)
 
     def wait(self) -> None:
+        """Run until Ctrl-C or SIGTERM (what kill, `docker stop` and systemd send), then stop
+        the workers and the scheduler: SIGTERM reaches this process only, not its children."""
+        previous = signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
         try:
             while not self._stop.is_set():
                 if any(p.poll() is not None for p in self._procs):
                     raise RuntimeError("a worker process exited")
-                time.sleep(0.5)
+                self._stop.wait(0.5)
         except KeyboardInterrupt:
             pass
         finally:
             self.stop()
+            signal.signal(signal.SIGTERM, previous)
 
 
 def worker_command(name: str, queues: str = "urgent,normal,integrity",

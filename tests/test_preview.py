@@ -29,9 +29,14 @@ def every_kind(console: Context) -> list[str]:  # noqa: F811
     """A channel of every built-in kind, the demo's configuration; nothing is sent."""
     names = seed_channels(console, "http://127.0.0.1:9")
     with UnitOfWork(console) as uow:
-        channels.save_channel(uow, "cms", "cms_push", {"endpoint": "http://127.0.0.1:9/api",
-                                                       "sandbox": True},
-                              {"secret": CMS_SECRET}, "admin_ops")
+        channels.save_channel(
+            uow,
+            "cms",
+            "cms_push",
+            {"endpoint": "http://127.0.0.1:9/api", "sandbox": True},
+            {"secret": CMS_SECRET},
+            "admin_ops",
+        )
     return [*names, "cms"]
 
 
@@ -51,42 +56,65 @@ def stored_documents(ctx: Context, correction: int) -> dict[str, str]:
     """channel → the document of what reviewers of the stored correction sign."""
     with UnitOfWork(ctx) as uow:
         rendered = releases.preview(uow, correction)["channels"]
-        adapters = {name: adapter_for(ctx.settings, get_channel(uow.session, name))
-                    for name in rendered}
-    return {name: adapters[name].document(payload, adapters[name].formats[0])
-            for name, payload in rendered.items()}
+        adapters = {
+            name: adapter_for(ctx.settings, get_channel(uow.session, name)) for name in rendered
+        }
+    return {
+        name: adapters[name].document(payload, adapters[name].formats[0])
+        for name, payload in rendered.items()
+    }
 
 
 def as_unsaved(document: str, correction: int) -> str:
     """A release not saved yet has no id (rendering.PREVIEW_ID): the one thing it cannot know,
     shown in a link (Weibo, WeChat, the CMS) and as the CMS's release_id."""
-    return (document.replace(f"#correction-{correction}", "#correction-0")
-            .replace(f"/articles/{correction}.html", "/articles/0.html")
-            .replace(f'"release_id": {correction},', '"release_id": 0,'))
+    return (
+        document.replace(f"#correction-{correction}", "#correction-0")
+        .replace(f"/articles/{correction}.html", "/articles/0.html")
+        .replace(f'"release_id": {correction},', '"release_id": 0,')
+    )
 
 
 def test_a_correction_previews_as_the_correction_on_every_channel(
-        console: Context, every_kind: list[str], tmp_path: Path) -> None:  # noqa: F811
+    console: Context,  # noqa: F811 (the fixture imported above)
+    every_kind: list[str],
+    tmp_path: Path,
+) -> None:
     original = published(console, every_kind)
     press, token = signed_in(console, "press")
     data = release_input(channels=every_kind, corrects=original, **FIX)
-    form = {"csrf": token, "title": data.title, "summary": data.summary, "body": data.body,
-            "corrects": str(original), "channels": every_kind,
-            **{f"md_{k}": str(v) for k, v in data.metadata.model_dump(mode="json").items() if v}}
+    form = {
+        "csrf": token,
+        "title": data.title,
+        "summary": data.summary,
+        "body": data.body,
+        "corrects": str(original),
+        "channels": every_kind,
+        **{f"md_{k}": str(v) for k, v in data.metadata.model_dump(mode="json").items() if v},
+    }
     composed = press.post("/console/press/preview", data=form).json()
     assert not composed["problems"], composed
     in_console = {c["name"]: c["document"] for c in composed["channels"]}
     file = tmp_path / "correction.yaml"
-    file.write_text(yaml.safe_dump(data.model_dump(mode="json", exclude_none=True),
-                                   allow_unicode=True), encoding="utf-8")
-    kinds = {"website": "website", "weibo-office": "weibo", "wechat": "wechat",
-             "newsfeed": "newsfeed", "cms": "cms_push"}  # the CLI shows a kind's first channel
+    file.write_text(
+        yaml.safe_dump(data.model_dump(mode="json", exclude_none=True), allow_unicode=True),
+        encoding="utf-8",
+    )
+    kinds = {
+        "website": "website",
+        "weibo-office": "weibo",
+        "wechat": "wechat",
+        "newsfeed": "newsfeed",
+        "cms": "cms_push",
+    }  # the CLI shows a kind's first channel
     from_cli = {name: cli_preview(console, file, kind) for name, kind in kinds.items()}
 
     with UnitOfWork(console) as uow:  # what reviewers then sign, once it is saved
         correction = releases.create(uow, data, "press")
-    signed = {name: as_unsaved(doc, correction)
-              for name, doc in stored_documents(console, correction).items()}
+    signed = {
+        name: as_unsaved(doc, correction)
+        for name, doc in stored_documents(console, correction).items()
+    }
 
     assert set(in_console) == set(signed) == set(every_kind)
     for name in every_kind:
@@ -100,21 +128,36 @@ def test_a_correction_previews_as_the_correction_on_every_channel(
 
 
 def test_a_preview_does_not_correct_what_is_not_published(
-        console: Context, every_kind: list[str], tmp_path: Path) -> None:  # noqa: F811
+    console: Context,  # noqa: F811 (the fixture imported above)
+    every_kind: list[str],
+    tmp_path: Path,
+) -> None:
     unpublished = releases_create(console, every_kind)
     press, token = signed_in(console, "press")
     data = release_input(channels=["weibo-office"], **FIX)
-    form = {"csrf": token, "title": data.title, "summary": data.summary, "body": data.body,
-            "corrects": str(unpublished), "channels": ["weibo-office"],
-            **{f"md_{k}": str(v) for k, v in data.metadata.model_dump(mode="json").items() if v}}
+    form = {
+        "csrf": token,
+        "title": data.title,
+        "summary": data.summary,
+        "body": data.body,
+        "corrects": str(unpublished),
+        "channels": ["weibo-office"],
+        **{f"md_{k}": str(v) for k, v in data.metadata.model_dump(mode="json").items() if v},
+    }
     shown = press.post("/console/press/preview", data=form).json()
     assert not shown["ok"]
-    assert shown["problems"] == [{"field": "更正稿件",
-                                  "message": f"release {unpublished} is not published"}]
+    assert shown["problems"] == [
+        {"field": "更正稿件", "message": f"release {unpublished} is not published"}
+    ]
     assert "【更正】" not in shown["channels"][0]["document"]
     file = tmp_path / "correction.yaml"
-    file.write_text(yaml.safe_dump({**data.model_dump(mode="json", exclude_none=True),
-                                    "corrects": unpublished}, allow_unicode=True), "utf-8")
+    file.write_text(
+        yaml.safe_dump(
+            {**data.model_dump(mode="json", exclude_none=True), "corrects": unpublished},
+            allow_unicode=True,
+        ),
+        "utf-8",
+    )
     refused = cli_preview(console, file, "weibo", ok=False)
     assert refused.stderr == f"refused: corrects: release {unpublished} is not published\n"
 
@@ -125,11 +168,19 @@ def releases_create(ctx: Context, names: list[str]) -> int:
 
 
 def cli_preview(ctx: Context, file: Path, kind: str, ok: bool = True) -> Any:
-    env = {**os.environ, "TONGFA_VAR_DIR": str(ctx.settings.var_dir),
-           "TONGFA_DATABASE_URL": ctx.settings.resolved_database_url,
-           "TONGFA_SITE_BASE_URL": ctx.settings.site_base_url}
+    env = {
+        **os.environ,
+        "TONGFA_VAR_DIR": str(ctx.settings.var_dir),
+        "TONGFA_DATABASE_URL": ctx.settings.resolved_database_url,
+        "TONGFA_SITE_BASE_URL": ctx.settings.site_base_url,
+    }
     env.pop("TONGFA_BROKER_URL", None)
-    done = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", "preview", str(file),
-                           "--kind", kind], capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli.main", "preview", str(file), "--kind", kind],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert (done.returncode == 0) == ok, done.stderr
     return done.stdout if ok else done

@@ -47,9 +47,15 @@ def test_no_entry_point_imports_another():
 
 
 def test_imports_inside_functions_and_relative_ones_are_read():
-    source = ("from . import pages\nfrom ..cli import stack\n"
-              "def f():\n    import workers.tasks\n    from orchestrator import api\n")
+    source = (
+        "from . import pages\nfrom ..cli import stack\n"
+        "def f():\n    import workers.tasks\n    from orchestrator import api\n"
+    )
     found = {module for _, module in imports_of(source, "orchestrator.web")}
-    assert {"orchestrator.web.pages", "orchestrator.cli.stack", "workers.tasks",
-            "orchestrator.api"} <= found
+    assert {
+        "orchestrator.web.pages",
+        "orchestrator.cli.stack",
+        "workers.tasks",
+        "orchestrator.api",
+    } <= found
     assert {entry_point_of(m) for m in found} == set(ENTRY_POINTS) | {None}

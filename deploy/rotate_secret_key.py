@@ -19,11 +19,12 @@ import sys
 from cryptography.fernet import Fernet, MultiFernet
 from sqlmodel import select
 
+from orchestrator.bootstrap import make_context
+from orchestrator.domain.audit_actions import Action
 from orchestrator.settings import Settings, get_settings
-from orchestrator.store.db import engine_for
 from orchestrator.store.models import ChannelInstance
 from orchestrator.usecases import audit
-from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+from orchestrator.usecases.unit_of_work import Context, NoQueue, UnitOfWork
 
 
 def rotate(ctx: Context, new_key: str, actor: str = "ops") -> int:
@@ -41,7 +42,7 @@ def rotate(ctx: Context, new_key: str, actor: str = "ops") -> int:
             new.decrypt(token)  # refuse to commit anything the new key cannot read
             row.credentials_encrypted = token.decode()
             uow.session.add(row)
-            audit.record(uow.session, actor=actor, action="channel.key_rotated",
+            audit.record(uow.session, actor=actor, action=Action.CHANNEL_KEY_ROTATED,
                          subject_type="channel", subject_id=row.name, channel=row.name)
             changed += 1
         uow.commit()
@@ -59,7 +60,7 @@ def main() -> int:
         print("TONGFA_SECRET_KEY is already the new key: run this with the old one",
               file=sys.stderr)
         return 2
-    ctx = Context(engine_for(settings.resolved_database_url), settings)
+    ctx = make_context(settings, NoQueue())  # re-encrypting sends no work
     print(f"{rotate(ctx, new_key)} channel(s) re-encrypted; now set TONGFA_SECRET_KEY to the "
           "new key and restart every tongfa container")
     return 0

@@ -376,15 +376,16 @@ def main(argv: list[str] | None = None) -> int:
 
     For containers whose process serves no HTTP (the scheduler) and for one-off checks.
     """
+    from orchestrator.bootstrap import make_context
     from orchestrator.settings import get_settings
-    from orchestrator.store.db import engine_for
+    from orchestrator.usecases.unit_of_work import NoQueue
 
     args = sys.argv[1:] if argv is None else argv
     if args not in (["ready"], ["scheduler"]):
         print("usage: python -m orchestrator.observability ready|scheduler", file=sys.stderr)
         return 2
     settings = get_settings()
-    ctx = Context(engine_for(settings.resolved_database_url), settings)
+    ctx = make_context(settings, NoQueue())  # a check sends no work
     if args == ["scheduler"]:
         ok = scheduler_alive(ctx)
         print("scheduler lease held" if ok else "no scheduler has renewed its lease")

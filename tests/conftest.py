@@ -10,10 +10,10 @@ from fastapi import FastAPI, Request
 
 from channels import registry
 from channels.sandbox.server import SandboxServer
+from orchestrator.bootstrap import make_context
 from orchestrator.domain import clock
 from orchestrator.domain.release import parse_release
 from orchestrator.settings import Settings
-from orchestrator.store.db import engine_for
 from orchestrator.usecases import alerts, channels, corrections, integrity, users
 from orchestrator.usecases.delivery import firing, follow_up, staging
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
@@ -103,7 +103,7 @@ def settings(tmp_path, database_url: str) -> Settings:  # type: ignore[no-untype
 
 @pytest.fixture
 def ctx(settings: Settings) -> Context:
-    return Context(engine_for(settings.resolved_database_url), settings, RecordingQueue())
+    return make_context(settings, RecordingQueue())
 
 
 @pytest.fixture

@@ -30,7 +30,8 @@ from typing import Any
 
 import requests
 
-from orchestrator.cli.stack import make_context, worker_command
+from orchestrator.bootstrap import installed_context
+from orchestrator.cli.stack import worker_command
 from orchestrator.settings import Settings
 from orchestrator.usecases import channels, releases, review, users
 from orchestrator.usecases.unit_of_work import UnitOfWork
@@ -93,7 +94,7 @@ class Rig:
             self.env["TONGFA_BROKER_URL"] = self._rabbit_vhost()
         self.settings = Settings(**{k.removeprefix("TONGFA_").lower(): v
                                     for k, v in self.env.items()})
-        self.ctx = make_context(self.settings)
+        self.ctx = installed_context(self.settings)
         from channels.sandbox.server import SandboxServer
         from channels.sandbox.weibo import create_app
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from orchestrator.api.app import create_app
+from orchestrator.bootstrap import make_app
 from orchestrator.domain.access import (
     WRITE_DUTIES,
     Duty,
@@ -40,7 +40,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "security.md"
 
 @pytest.fixture
 def api(ctx: Context, people: dict[str, str]) -> Any:
-    client = TestClient(create_app(ctx))
+    client = TestClient(make_app(ctx))
     client.as_ = lambda who: {"Authorization": f"Bearer {people[who]}"}
     return client
 

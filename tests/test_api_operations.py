@@ -7,7 +7,7 @@ import io
 import pytest
 from fastapi.testclient import TestClient
 
-from orchestrator.api.app import create_app
+from orchestrator.bootstrap import make_app
 from orchestrator.domain.clock import utcnow
 from tests import fakes
 from tests.conftest import approve_all, drain
@@ -15,7 +15,7 @@ from tests.conftest import approve_all, drain
 
 @pytest.fixture
 def client(ctx, people):
-    api = TestClient(create_app(ctx))
+    api = TestClient(make_app(ctx))
     api.as_ = lambda who: {"Authorization": f"Bearer {people[who]}"}
     return api
 

@@ -4,7 +4,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck
 
-from orchestrator.api.app import create_app
+from orchestrator.bootstrap import make_app
 
 
 def everyone(ctx) -> str:
@@ -20,7 +20,7 @@ def everyone(ctx) -> str:
 
 @pytest.fixture
 def api(ctx, people, memory_channels):
-    return create_app(ctx), everyone(ctx)
+    return make_app(ctx), everyone(ctx)
 
 
 def test_no_operation_answers_5xx(api):
@@ -76,7 +76,7 @@ def test_stateful_runs_never_answer_5xx(ctx, people, memory_channels, new_releas
     approve_all(ctx, published)
     drain(ctx)
     assert draft == 1
-    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(ctx))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", make_app(ctx))
     calls, failures, statuses = [], [], {}
 
     class Workflow(schema.as_state_machine()):  # type: ignore[misc]

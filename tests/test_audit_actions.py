@@ -34,7 +34,9 @@ def test_every_action_has_a_chinese_name_and_one_value():
 def test_no_code_writes_an_action_as_a_bare_string():
     """Call sites name Action members, so a typo fails at import, not in an audit query."""
     found = []
-    for path in (ROOT / "orchestrator").rglob("*.py"):
+    code = [p for top in ("orchestrator", "channels", "workers", "deploy", "bench")
+            for p in (ROOT / top).rglob("*.py")]
+    for path in code:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "record":
                 for kw in node.keywords:

@@ -32,7 +32,7 @@ from channels.contract import ChannelError
 from channels.sandbox.server import SandboxServer
 from channels.sandbox.weibo import create_app as weibo_sandbox
 from channels.weibo import WeiboAdapter
-from orchestrator.api.app import create_app
+from orchestrator.bootstrap import make_app
 from orchestrator.domain import clock
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.settings import Settings
@@ -83,7 +83,7 @@ def weibo_config(url: str, **changes: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def api(ctx: Context, people: dict[str, str]) -> TestClient:
-    client = TestClient(create_app(ctx))
+    client = TestClient(make_app(ctx))
     client.as_ = lambda who: {"Authorization": f"Bearer {people[who]}"}  # type: ignore[attr-defined]
     return client
 
@@ -526,7 +526,7 @@ def test_every_key_that_decides_where_secrets_go_needs_them_again(
         kind, config, credentials, key, value, ctx, api):
     allowed = Settings(**{**ctx.settings.model_dump(), "outbound_allow": ("127.0.0.1",)})
     ctx = Context(ctx.engine, allowed, ctx.queue)
-    client = TestClient(create_app(ctx))
+    client = TestClient(make_app(ctx))
     if isinstance(value, str):
         value = value.replace("PRIVATE", str(allowed.allowed_private_roots[0]))
     with UnitOfWork(ctx) as uow:

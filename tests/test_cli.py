@@ -180,3 +180,87 @@ def test_release_check_of_a_clean_release_exits_zero(tongfa, tmp_path):
     rid = tongfa("release", "create", str(release_file), "--as", "press").stdout.strip()
     assert tongfa("release", "check", rid, "--as", "press").stdout.strip() == "no findings"
     assert json.loads(tongfa("release", "check", rid, "--as", "press", "--json").stdout) == []
+
+
+def _children() -> dict[int, list[int]]:
+    """parent pid → its children's pids, from /proc."""
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            ppid = int(stat.rpartition(")")[2].split()[1])
+            tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """pid → start time (field 22 of /proc/pid/stat, so a reused pid is not taken for it)."""
+    tree, found, todo = _children(), {}, [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            if (started := _started(child)) is not None:
+                found[child] = started
+                todo.append(child)
+    return found
+
+
+def _started(pid: int) -> str | None:
+    """Its start time while it runs; None once it is gone (or only a zombie is left)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return None if fields[0] == "Z" else fields[19]
+
+
+def test_serve_stops_its_workers_and_scheduler_on_sigterm(tmp_path):
+    """`docker stop`, systemd and kill send SIGTERM: the workers stop with serve, as on Ctrl-C."""
+    import signal
+    import time
+    import urllib.request
+
+    from tests.rig import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TONGFA_")}
+    env.update(TONGFA_VAR_DIR=str(tmp_path / "var"), TONGFA_PORT=str(port),
+               TONGFA_SITE_BASE_URL=f"http://127.0.0.1:{port}/site",
+               TONGFA_DESK_SFTP_PORT=str(free_port()), TONGFA_DESK_SMTP_PORT=str(free_port()))
+    serve = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.main", "serve",
+                              "--workers", "1"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    started: dict[int, str] = {}
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # up: the API answers and every worker has its pool
+            assert serve.poll() is None, serve.stderr.read().decode()[-2000:]
+            assert time.monotonic() < deadline, "tongfa serve did not come up"
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            except OSError:
+                time.sleep(0.2)
+                continue
+            started = _descendants(serve.pid)
+            workers = [pid for pid in started if pid in _children().get(serve.pid, [])]
+            if len(workers) == 3 and len(started) >= 3 + 4:  # normal ×2, urgent, integrity
+                break
+            time.sleep(0.2)
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)
+        deadline = time.monotonic() + 30  # a process may still be on its way out
+        left = started
+        while left and time.monotonic() < deadline:
+            left = {pid: at for pid, at in started.items() if _started(pid) == at}
+            time.sleep(0.1)
+        assert not left, f"still running after SIGTERM: {sorted(left)}"
+        assert serve.returncode == 0  # a clean stop, not the signal's default death
+    finally:
+        for pid, at in started.items():  # never leave a red run's processes behind
+            if _started(pid) == at:
+                os.kill(pid, signal.SIGKILL)
+        if serve.poll() is None:
+            serve.kill()
+        serve.wait()

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from orchestrator.api.app import create_app
+from orchestrator.bootstrap import make_app
 from orchestrator.domain.access import Op, Principal, Resource, decide
 from orchestrator.domain.clock import utcnow
 from orchestrator.store import secrets
@@ -49,11 +49,8 @@ def console(ctx: Context, people: dict[str, str], memory_channels: list[str],
     return ctx
 
 
-def app_for(ctx: Context) -> FastAPI:  # the console is mounted here until create_app does it
-    app = create_app(ctx)
-    if not any(getattr(route, "path", "") == "/console" for route in app.routes):
-        app.mount("/console", console_app(ctx))
-    return app
+def app_for(ctx: Context) -> FastAPI:
+    return make_app(ctx)
 
 
 def csrf_of(client: TestClient, path: str = "/console/login") -> str:

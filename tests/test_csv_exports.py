@@ -12,7 +12,7 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
-from orchestrator.api.app import create_app
+from orchestrator.bootstrap import make_app
 from orchestrator.domain.spreadsheet import safe_cell
 from orchestrator.usecases import users
 from orchestrator.usecases.unit_of_work import UnitOfWork
@@ -49,7 +49,7 @@ def hostile_user(ctx) -> None:
 
 def test_api_audit_export(ctx, people):
     hostile_user(ctx)
-    http = TestClient(create_app(ctx))
+    http = TestClient(make_app(ctx))
     text = http.get("/api/v1/audit/export", params={"format": "csv"},
                     headers={"Authorization": f"Bearer {people['auditor']}"}).text
     rows = list(csv.reader(io.StringIO(text)))

@@ -119,9 +119,9 @@ def cms_push(ctx: Any, tmp_path: Path) -> Iterator[Platform]:
 
 @contextmanager
 def website(ctx: Any, tmp_path: Path) -> Iterator[Platform]:
-    from orchestrator.api.app import create_app
+    from orchestrator.bootstrap import make_app
 
-    with SandboxServer(create_app(ctx)) as server:
+    with SandboxServer(make_app(ctx)) as server:
         site = f"{server.url}/site"
 
         def holds(digest: str) -> bool:

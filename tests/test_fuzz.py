@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.api.app import create_app
+from orchestrator.bootstrap import make_app
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.release import ReleaseInput, parse_release
 from tests.test_console import console, csrf_of, login  # noqa: F401  (the console fixture)
@@ -114,7 +114,7 @@ def everyone(console):  # noqa: F811
 
     with UnitOfWork(console) as uow:
         users.change_roles(uow, "press", "root", add=list(ROLES))
-    client = TestClient(create_app(console), raise_server_exceptions=False)
+    client = TestClient(make_app(console), raise_server_exceptions=False)
     assert login(client, "press").status_code == 303
     return client
 

@@ -465,13 +465,13 @@ def test_removal_from_a_group_through_the_api_the_console_and_the_cli(
     from fastapi.testclient import TestClient
     from typer.testing import CliRunner
 
-    from orchestrator.api.app import create_app
+    from orchestrator.bootstrap import make_app
     from orchestrator.cli import main as cli
 
     ctx = console
 
     first, second, third = (joined(ctx, new_release)[1] for _ in range(3))
-    api = TestClient(create_app(ctx))
+    api = TestClient(make_app(ctx))
     owner = {"Authorization": f"Bearer {people['press']}"}
     refused = api.post(f"/api/v1/releases/{first}/group-remove", headers=owner, json={"comment": ""})
     assert refused.status_code == 422 and "comment" in refused.text

@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 from fastapi.testclient import TestClient
 
-from orchestrator.api.app import create_app
+from orchestrator.bootstrap import make_app
 from orchestrator.domain import clock
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.release import parse_release
@@ -108,7 +108,7 @@ def test_ids_out_of_range_are_refused(change, field):
 
 @pytest.fixture
 def client(ctx, people, memory_channels):
-    return TestClient(create_app(ctx), raise_server_exceptions=False), people
+    return TestClient(make_app(ctx), raise_server_exceptions=False), people
 
 
 def body_with(**change) -> dict:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from orchestrator.api.app import create_app
+from orchestrator.bootstrap import make_app
 from orchestrator.domain.clock import instant, utcnow
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.release import parse_release
@@ -75,7 +75,7 @@ def test_a_release_file_reads_its_go_live_time_the_same_way():
 
 @pytest.fixture
 def api(ctx, people) -> Any:
-    client = TestClient(create_app(ctx), raise_server_exceptions=False)
+    client = TestClient(make_app(ctx), raise_server_exceptions=False)
     client.as_ = lambda who: {"Authorization": f"Bearer {people[who]}"}
     return client
 

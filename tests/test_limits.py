@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from fastapi.testclient import TestClient
 
-from orchestrator.api.app import create_app
+from orchestrator.bootstrap import make_app
 from orchestrator.settings import Settings
 from orchestrator.usecases.unit_of_work import Context
 from tests.conftest import RecordingQueue
@@ -31,7 +31,7 @@ def test_the_default_limit_is_two_megabytes():
 @pytest.mark.parametrize("path", ["/api/v1/releases", "/console/login"])
 def test_an_announced_body_over_the_limit_is_413(small, path):
     context, people = small
-    http = TestClient(create_app(context), raise_server_exceptions=False)
+    http = TestClient(make_app(context), raise_server_exceptions=False)
     answer = http.post(path, content=b"x" * (LIMIT + 1),
                        headers={"Authorization": f"Bearer {people['press']}",
                                 "Content-Type": "application/json"})
@@ -41,7 +41,7 @@ def test_an_announced_body_over_the_limit_is_413(small, path):
 @pytest.mark.parametrize("path", ["/api/v1/releases", "/console/login"])
 def test_a_chunked_body_over_the_limit_is_413(small, path):
     context, people = small
-    http = TestClient(create_app(context), raise_server_exceptions=False)
+    http = TestClient(make_app(context), raise_server_exceptions=False)
 
     def chunks():
         for _ in range(4):
@@ -55,7 +55,7 @@ def test_a_chunked_body_over_the_limit_is_413(small, path):
 
 def test_a_body_within_the_limit_still_works(small):
     context, people = small
-    http = TestClient(create_app(context), raise_server_exceptions=False)
+    http = TestClient(make_app(context), raise_server_exceptions=False)
     answer = http.post("/api/v1/releases", json={"title": "x" * (LIMIT // 2)},
                        headers={"Authorization": f"Bearer {people['press']}"})
     assert answer.status_code == 422  # read and validated, not refused for its size
@@ -65,7 +65,7 @@ def test_a_body_within_the_limit_still_works(small):
 def test_an_endless_stream_is_cut_off_after_the_limit(small, path):
     """The sender never stops: the app must answer 413 having read only about the limit."""
     context, people = small
-    app = create_app(context)
+    app = make_app(context)
     pulled, sent = 0, []
     chunk = b"z" * 8192
 

@@ -21,7 +21,7 @@ from sqlalchemy import update
 from sqlmodel import func, select
 
 from orchestrator import observability
-from orchestrator.api.app import create_app
+from orchestrator.bootstrap import make_app
 from orchestrator.domain import clock
 from orchestrator.settings import Settings
 from orchestrator.store.models import AuditEvent, Delivery, DeliveryAttempt, Release
@@ -180,7 +180,7 @@ def test_the_api_serves_metrics_and_readiness_with_the_documented_lines(ctx, new
     """The lines docs/deploy.md asks orchestrator/api/app.py to add, applied here verbatim."""
     approve_all(ctx, new_release())
     drain(ctx)
-    app = create_app(ctx)
+    app = make_app(ctx)
     app.add_route("/metrics", observability.metrics_app(ctx), include_in_schema=False)
 
     @app.get("/readyz", include_in_schema=False)

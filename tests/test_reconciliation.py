@@ -256,10 +256,10 @@ def test_a_retry_policy_edited_into_the_database_fails_only_its_channel(ctx, new
 def test_the_decision_over_the_api(ctx, people, weibo_20017):
     from fastapi.testclient import TestClient
 
-    from orchestrator.api.app import create_app
+    from orchestrator.bootstrap import make_app
 
     run_until_quiet(ctx)
-    api = TestClient(create_app(ctx))
+    api = TestClient(make_app(ctx))
 
     def as_(who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {people[who]}"}

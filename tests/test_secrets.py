@@ -5,7 +5,7 @@ import logging
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from orchestrator.api.app import create_app
+from orchestrator.bootstrap import make_app
 from orchestrator.store.models import ApiToken, AuditEvent, ChannelInstance, DeliveryAttempt
 from orchestrator.usecases.unit_of_work import UnitOfWork
 from tests.conftest import approve_all, drain
@@ -15,7 +15,7 @@ SECRETS = ("secret-token-alpha", "secret-token-beta")
 
 def test_secrets_are_absent_everywhere(ctx, people, new_release, caplog):
     caplog.set_level(logging.DEBUG)
-    client = TestClient(create_app(ctx))
+    client = TestClient(make_app(ctx))
     admin = {"Authorization": f"Bearer {people['admin_ops']}"}
     r = client.put("/api/v1/channels/gamma", headers=admin, json={
         "kind": "memory", "config": {"account": "gamma"},
@@ -41,7 +41,7 @@ def test_secrets_are_absent_everywhere(ctx, people, new_release, caplog):
 
 
 def test_api_needs_a_valid_bearer_token(ctx, people):
-    client = TestClient(create_app(ctx))
+    client = TestClient(make_app(ctx))
     assert client.get("/api/v1/releases").status_code == 401
     assert client.get("/api/v1/releases", headers={"Authorization": "Bearer nope"}).status_code == 401
     ok = client.get("/api/v1/releases", headers={"Authorization": f"Bearer {people['press']}"})
@@ -61,7 +61,7 @@ def test_staged_pages_and_the_manifest_are_not_served(ctx, tmp_path):
     (site / ".staging" / "tongfa-1-r1-website.html").write_text("embargoed")
     (site / "manifest.json").write_text("{}")
     (site / "index.html").write_text("<p>home</p>")
-    client = TestClient(create_app(ctx))
+    client = TestClient(make_app(ctx))
     assert client.get("/site/.staging/tongfa-1-r1-website.html").status_code == 404
     assert client.get("/site/manifest.json").status_code == 404
     assert client.get("/site/%2Estaging/tongfa-1-r1-website.html").status_code == 404

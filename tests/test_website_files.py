@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from channels.sandbox.server import SandboxServer
-from orchestrator.api.app import create_app
+from orchestrator.bootstrap import make_app
 from orchestrator.domain import clock
 from orchestrator.usecases import channels, corrections, releases, scheduler
 from orchestrator.usecases.unit_of_work import UnitOfWork
@@ -31,7 +31,7 @@ def site(ctx, people):
         channels.save_channel(uow, "website", "website",
                               {"web_root": str(ctx.settings.resolved_site_root)}, None,
                               "admin_ops")
-    with SandboxServer(create_app(ctx)) as server:
+    with SandboxServer(make_app(ctx)) as server:
         yield f"{server.url}/site"
 
 

@@ -196,7 +196,7 @@ def test_the_publish_event_callback_checks_its_signature(ctx, people, new_releas
 
     from fastapi.testclient import TestClient
 
-    from orchestrator.api.app import create_app
+    from orchestrator.bootstrap import make_app
     from orchestrator.domain import clock
     from orchestrator.store.models import Delivery
     from orchestrator.usecases import channels
@@ -212,7 +212,7 @@ def test_the_publish_event_callback_checks_its_signature(ctx, people, new_releas
         uow.session.add(Delivery(release_id=rid, revision=1, channel="wechat", kind="wechat",
                                  state="confirming", idempotency_key="k", remote_id="42"))
         uow.commit()
-    client = TestClient(create_app(ctx))
+    client = TestClient(make_app(ctx))
     xml = (b"<xml><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[PUBLISHJOBFINISH]]></Event>"
            b"<PublishEventInfo><publish_id>42</publish_id><publish_status>0</publish_status>"
            b"</PublishEventInfo></xml>")

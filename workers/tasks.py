@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from functools import cache
-
-from orchestrator.settings import get_settings
-from orchestrator.store.db import engine_for
+from orchestrator.bootstrap import worker_context
 from orchestrator.usecases import alerts, corrections, integrity
 from orchestrator.usecases.delivery import firing, follow_up, staging
-from orchestrator.usecases.unit_of_work import Context
 from workers.celery_app import app
-from workers.queue import CeleryQueue
 
-
-@cache
-def context() -> Context:
-    settings = get_settings()
-    return Context(engine_for(settings.resolved_database_url), settings, CeleryQueue(settings))
+context = worker_context  # one per process; a test may put its own here
 
 
 @app.task(name="tongfa.stage_release")

@@ -23,7 +23,6 @@ from orchestrator.domain.release import ReleaseInput
 from orchestrator.usecases import audit, channels, deliveries, releases, review
 from orchestrator.usecases.access import require_duty
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
-from orchestrator.web.console import console_app
 
 
 class Comment(BaseModel):
@@ -37,6 +36,8 @@ class ChannelIn(BaseModel):
 
 
 def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
+    """The API, with `mounts` (path → ASGI app: the console, sandboxes) beside it.
+    Built through orchestrator.bootstrap.make_app, which mounts the console."""
     ctx = replace(ctx, origin={"via": "api"})  # audit events say where they came from
     app = FastAPI(title="tongfa", version="0.1.0", description="同发 — multi-channel publishing")
     app.state.ctx = ctx
@@ -202,7 +203,6 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
             return {"ok": ok, "message": message}
 
     app.include_router(operations.router)
-    app.mount("/console", console_app(ctx))
     for path, target in (mounts or {}).items():
         app.mount(path, target)
     site = ctx.settings.resolved_site_root

@@ -38,10 +38,11 @@ def run_demo(json_out: bool, keep: Path | None, timeout: float) -> int:
                       TONGFA_DESK_SFTP_PORT=str(free_port()), TONGFA_DESK_SMTP_PORT=str(free_port()))
     get_settings.cache_clear()
     settings = get_settings()
+    from orchestrator.bootstrap import installed_context
     from orchestrator.cli import seed
-    from orchestrator.cli.stack import Stack, make_context
+    from orchestrator.cli.stack import Stack
 
-    ctx = make_context(settings)
+    ctx = installed_context(settings)
     seed.seed_users(ctx)
     names = seed.seed_channels(ctx, f"http://127.0.0.1:{port}")
     stack = Stack(settings).start()

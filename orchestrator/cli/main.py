@@ -60,9 +60,9 @@ def refusals(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def context() -> Context:
-    from orchestrator.cli.stack import make_context
+    from orchestrator.bootstrap import installed_context
 
-    return dataclasses.replace(make_context(get_settings()), origin=cli_origin())
+    return dataclasses.replace(installed_context(get_settings()), origin=cli_origin())
 
 
 def cli_origin() -> dict[str, str]:

@@ -16,20 +16,14 @@ from typing import Any
 
 import uvicorn
 
+from orchestrator.bootstrap import installed_context, make_app
 from orchestrator.settings import Settings
 from orchestrator.store import secrets
-from orchestrator.store.db import engine_for
 from orchestrator.usecases import scheduler
 from orchestrator.usecases.channels import list_channels
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
 log = logging.getLogger(__name__)
-
-
-def make_context(settings: Settings) -> Context:
-    from workers.queue import CeleryQueue  # entry points may know Celery; use cases do not
-
-    return Context(engine_for(settings.resolved_database_url), settings, CeleryQueue(settings))
 
 
 def api_server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
@@ -68,7 +62,7 @@ class Stack:
     def __init__(self, settings: Settings, workers: int | None = None) -> None:
         self.settings = settings
         self.workers = settings.workers if workers is None else workers
-        self.ctx = make_context(settings)
+        self.ctx = installed_context(settings)
         self._procs: list[subprocess.Popen[bytes]] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -80,11 +74,9 @@ class Stack:
         return f"http://{self.settings.host}:{self.settings.port}"
 
     def start(self) -> Stack:
-        from orchestrator.api.app import create_app
-
         self._check_channels()
         self._start_desk()
-        app = create_app(self.ctx, mounts=sandbox_mounts(self.ctx, self.url))
+        app = make_app(self.ctx, mounts=sandbox_mounts(self.ctx, self.url))
         self.server = uvicorn.Server(api_server_config(app, self.settings))
         self._spawn(self.server.run, "api")
         deadline = time.monotonic() + 20
@@ -160,15 +152,19 @@ class Stack:
             thread.join(timeout=5)
 
     def wait(self) -> None:
+        """Run until Ctrl-C or SIGTERM (what kill, `docker stop` and systemd send), then stop
+        the workers and the scheduler: SIGTERM reaches this process only, not its children."""
+        previous = signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
         try:
             while not self._stop.is_set():
                 if any(p.poll() is not None for p in self._procs):
                     raise RuntimeError("a worker process exited")
-                time.sleep(0.5)
+                self._stop.wait(0.5)
         except KeyboardInterrupt:
             pass
         finally:
             self.stop()
+            signal.signal(signal.SIGTERM, previous)
 
 
 def worker_command(name: str, queues: str = "urgent,normal,integrity",

@@ -18,7 +18,6 @@ from orchestrator.domain.release import (
     ReleaseInput,
     disclosure_problem,
     go_live_problems,
-    sanitised_body,
 )
 from orchestrator.domain.states import (
     DeliveryState,
@@ -29,7 +28,7 @@ from orchestrator.store import files
 from orchestrator.store.models import Delivery, GoLiveGroup, Release, SignOff, User
 from orchestrator.usecases import access, alerts, audit, content_checks, versions
 from orchestrator.usecases.channels import list_channels
-from orchestrator.usecases.rendering import adapters, render_all
+from orchestrator.usecases.rendering import adapters, located, render_all, set_content
 from orchestrator.usecases.unit_of_work import UnitOfWork
 
 
@@ -42,16 +41,8 @@ def get_release(session: Session, release_id: int) -> Release:
 
 
 def _store_files(uow: UnitOfWork, paths: list[str], base: Path, field: str) -> list[dict]:
-    refs, problems = [], []
-    for i, name in enumerate(paths):
-        path = (base / name) if not Path(name).is_absolute() else Path(name)
-        if not path.is_file():
-            problems.append((f"{field}[{i}]", f"file not found: {name}"))
-            continue
-        refs.append(files.put(uow.ctx.settings.resolved_files_dir, path.read_bytes(), path.name))
-    if problems:
-        raise InvalidInput(problems)
-    return refs
+    return [files.put(uow.ctx.settings.resolved_files_dir, path.read_bytes(), path.name)
+            for path in located(paths, base, field)]
 
 
 def _check_references(session: Session, data: ReleaseInput, actor: str) -> None:
@@ -72,17 +63,26 @@ def _check_references(session: Session, data: ReleaseInput, actor: str) -> None:
     # difference would tell them it exists (and, for corrects, whether it went out)
     if data.parent is not None and _readable_or_none(session, data.parent, actor) is None:
         problems.append(("parent", f"no release with id {data.parent}"))
-    if data.corrects is not None:
-        corrected = _readable_or_none(session, data.corrects, actor)
-        if corrected is None or corrected.state not in ("published", "partially_published"):
-            problems.append(("corrects", f"release {data.corrects} is not published"))
+    problems += correction_problems(session, data.corrects, actor)
     if problems:
         raise InvalidInput(problems)
 
 
-def _readable_or_none(session: Session, release_id: int, actor: str) -> Release | None:
+def correction_problems(session: Session, corrects: int | None,
+                        actor: str | None) -> list[tuple[str, str]]:
+    """A correction corrects a published release `actor` may read (None: the system)."""
+    if corrects is None:
+        return []
+    corrected = _readable_or_none(session, corrects, actor)
+    if corrected is None or corrected.state not in ("published", "partially_published"):
+        return [("corrects", f"release {corrects} is not published")]
+    return []
+
+
+def _readable_or_none(session: Session, release_id: int, actor: str | None) -> Release | None:
     found = session.get(Release, release_id) if 1 <= release_id <= MAX_ID else None
-    if found is None or not access.allows(session, access.principal(session, actor), Op.READ, found):
+    if found is None or actor is not None and not access.allows(
+            session, access.principal(session, actor), Op.READ, found):
         return None
     return found
 
@@ -98,19 +98,10 @@ def _apply(uow: UnitOfWork, release: Release, data: ReleaseInput, base: Path, ac
         raise InvalidInput(problems)
     images = _store_files(uow, data.images, base, "images")
     attachments = _store_files(uow, data.attachments, base, "attachments")
-    meta = data.metadata.model_dump(mode="json")
-    meta["date_published"] = meta["date_published"] or utcnow().date().isoformat()
-    release.title, release.summary = data.title, data.summary
-    release.body_source, release.body_format = data.body, data.body_format
-    release.body_html = sanitised_body(data.body, data.body_format)
-    release.meta, release.site_column = meta, data.column
-    release.channels, release.overrides = list(data.channels), data.overrides
-    release.images, release.attachments = images, attachments
-    release.priority, release.parent_id = data.priority.value, data.parent
+    set_content(release, data, images, attachments)
     release.group_status = _group_status(uow.session, release, data.group)
-    release.golive_group, release.corrects_id = data.group, data.corrects
+    release.golive_group = data.group
     release.co_authors = [name for name in data.co_authors if name != release.author]
-    release.go_live_at = data.go_live_at
     release.updated_at = utcnow()
 
 

@@ -5,9 +5,7 @@ and error pages are its own and never touch the bearer-token API beside it.
 Every route sits behind `check_csrf` (any POST without the session's token is a
 403) and, except the sign-in form, behind a role check (auth.require).
 
-Mount it in orchestrator/api/app.py:create_app:
-    from orchestrator.web.console import console_app
-    app.mount("/console", console_app(ctx))
+orchestrator/bootstrap.py:make_app mounts it beside the API; the API never imports it.
 """
 
 from __future__ import annotations

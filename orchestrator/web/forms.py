@@ -1,8 +1,9 @@
 """The compose form ⇄ the release input the use cases take, and the unsaved preview.
 
 One flat dict of form values is used both ways, so a refused form comes back exactly
-as it was typed. The preview renders the unsaved input through the real adapters
-(the same path as `tongfa preview`), so what the author sees is what would be sent.
+as it was typed. The preview renders the unsaved input through the real adapters, as
+the release it would become (rendering.draft, the same path as `tongfa preview`), so what
+the author sees is what reviewers would sign and what would be sent.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from channels.contract import ChannelError
+from channels.contract import ChannelError, ReleaseView
 from channels.registry import UnknownKind, adapter_class
-from orchestrator.cli.preview import view_of
-from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.release import (
     METADATA_KEYS,
@@ -28,6 +27,8 @@ from orchestrator.domain.release import (
 )
 from orchestrator.store.models import ChannelInstance, Release
 from orchestrator.usecases.channels import adapter_for, list_channels
+from orchestrator.usecases.releases import correction_problems
+from orchestrator.usecases.rendering import draft, release_view
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from orchestrator.web.pages import field_label, zh
 
@@ -58,7 +59,7 @@ def override_fields(kind: str) -> tuple[tuple[str, str], ...]:
 
 def blank_values() -> dict[str, Any]:
     return {"title": "", "summary": "", "body": "", "column": "新闻发布", "priority": "normal",
-            "parent": "", "co_authors": "", "group": "", "channels": [], "md": {"subject_category": "综合政务",
+            "parent": "", "corrects": "", "co_authors": "", "group": "", "channels": [], "md": {"subject_category": "综合政务",
                                                  "disclosure": Disclosure.PROACTIVE.value,
                                                  "validity": "有效"}, "ov": {}}
 
@@ -66,7 +67,8 @@ def blank_values() -> dict[str, Any]:
 def values_of(form: FormData) -> dict[str, Any]:
     """The form as typed, for re-display and for release_data()."""
     values = blank_values()
-    for key in ("title", "summary", "body", "column", "priority", "parent", "co_authors", "group"):
+    for key in ("title", "summary", "body", "column", "priority", "parent", "corrects",
+                "co_authors", "group"):
         values[key] = str(form.get(key, "")).strip()
     values["body"] = str(form.get("body", ""))
     values["channels"] = [str(c) for c in form.getlist("channels")]
@@ -81,7 +83,8 @@ def values_of_release(release: Release) -> dict[str, Any]:
     values = blank_values()
     values.update(title=release.title, summary=release.summary, body=release.body_source,
                   column=release.site_column, priority=release.priority,
-                  parent=str(release.parent_id or ""), channels=list(release.channels),
+                  parent=str(release.parent_id or ""), corrects=str(release.corrects_id or ""),
+                  channels=list(release.channels),
                   co_authors=", ".join(release.co_authors), group=release.golive_group or "")
     values["md"] = {key: str(release.meta.get(key) or "") for key, *_ in METADATA}
     values["ov"] = {f"{key}__{channel}": str(value)
@@ -109,6 +112,8 @@ def release_data(values: dict[str, Any]) -> dict[str, Any]:
         data["group"] = values["group"]
     if values["parent"]:
         data["parent"] = values["parent"]  # parse_release reads the number and checks its range
+    if values.get("corrects"):
+        data["corrects"] = values["corrects"]
     return data
 
 
@@ -137,13 +142,10 @@ def counted(kind: str, payload: dict[str, Any]) -> str | None:
     return "；".join(shown) or None
 
 
-def preview(ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+def preview(ctx: Context, values: dict[str, Any], actor: str) -> dict[str, Any]:
     """Every chosen channel's document for the unsaved form, with its problems."""
-    raw = release_data(values)
-    # as releases.create does: an item without a 发布日期 is published today
-    raw["metadata"].setdefault("date_published", utcnow().date().isoformat())
     try:
-        data = parse_release(raw)
+        data = parse_release(release_data(values))
     except InvalidInput as exc:
         return {"ok": False, "problems": problems_of(exc), "channels": []}
     problems = []
@@ -152,22 +154,28 @@ def preview(ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
         problems.append({"field": METADATA_LABELS["disclosure"], "message": refusal})
     rows = {row.name: row for row in channel_rows(ctx)}
     shown = []
-    for name in data.channels:
-        row = rows.get(name)
-        if row is None:
-            problems.append({"field": "发布渠道", "message": f"没有名为 {name} 的渠道"})
-            continue
-        shown.append(_one(ctx, row, data))
+    with UnitOfWork(ctx) as uow:
+        if wrong := correction_problems(uow.session, data.corrects, actor):
+            problems += problems_of(InvalidInput(wrong))
+            data = data.model_copy(update={"corrects": None})  # nothing of that release shown
+        release, _ = draft(data, Path("."))  # the form names no files
+        for name in data.channels:
+            row = rows.get(name)
+            if row is None:
+                problems.append({"field": "发布渠道", "message": f"没有名为 {name} 的渠道"})
+                continue
+            shown.append(_one(ctx, row, release_view(ctx.settings, release, name,
+                                                     session=uow.session)))
     return {"ok": not problems and all(not c["problems"] for c in shown),
             "problems": problems, "channels": shown}
 
 
-def _one(ctx: Context, row: ChannelInstance, data: Any) -> dict[str, Any]:
+def _one(ctx: Context, row: ChannelInstance, view: ReleaseView) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": row.name, "kind": row.kind, "problems": [],
                              "document": "", "html": False, "count": None}
     try:
         adapter = adapter_for(ctx.settings, row)
-        payload = adapter.render(view_of(ctx, data, Path("."), row.name))
+        payload = adapter.render(view)
         fmt = adapter.formats[0]
         entry.update(document=adapter.document(payload, fmt), html=fmt == "html",
                      count=counted(row.kind, payload))

@@ -107,6 +107,7 @@ def act(request: Request, who: Viewer, action: Callable[[], str | None], back: s
 FIELD_LABELS = {
     "title": "标题", "summary": "摘要", "body": "正文", "column": "栏目", "channels": "发布渠道",
     **{f"metadata.{key}": label for key, label in METADATA_LABELS.items()}, "parent": "所属主稿",
+    "corrects": "更正稿件",
     "priority": "紧急程度", "at": "上线时间", "config": "配置", "kind": "类型", "name": "名称",
     "credentials": "凭据", "release": "稿件编号", "since": "起始时间", "until": "截止时间",
     "reason": "理由", "comment": "意见", "url": "链接", "co_authors": "合作者", "group": "同步上线组",

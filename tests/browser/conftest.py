@@ -21,11 +21,10 @@ from typing import Any
 import pytest
 
 from channels.sandbox.server import SandboxServer
-from orchestrator.api.app import create_app
+from orchestrator.bootstrap import make_app
 from orchestrator.settings import Settings
 from orchestrator.usecases import channels, users
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
-from orchestrator.web.console import console_app
 from tests import services
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -107,9 +106,7 @@ def served(ctx: Context, people: dict[str, str], memory_channels: list[str], por
                 "api_base": weibo_server.url, "safe_domain": "127.0.0.1", "uid": WEIBO_UID,
                 "sandbox": True},
                 {"access_token": WEIBO_TOKEN}, "admin_ops")
-        app = create_app(ctx)
-        if not any(getattr(route, "path", "") == "/console" for route in app.routes):
-            app.mount("/console", console_app(ctx))  # until create_app mounts it itself
+        app = make_app(ctx)
         with SandboxServer(app, port=port) as server:
             yield Served(ctx, f"{server.url}/console", weibo_server.url)
 

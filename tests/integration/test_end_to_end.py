@@ -14,7 +14,8 @@ from contextlib import ExitStack
 import pytest
 import requests
 
-from orchestrator.cli.stack import make_context, worker_command
+from orchestrator.bootstrap import installed_context
+from orchestrator.cli.stack import worker_command
 from orchestrator.settings import Settings
 from orchestrator.usecases import channels, deliveries, releases, review, users
 from orchestrator.usecases.unit_of_work import UnitOfWork
@@ -66,7 +67,7 @@ def wait_for(predicate, timeout=60.0, what="condition"):
 
 def test_release_reaches_every_channel_once(backend, weibo_sandbox, tmp_path):
     settings = Settings(**{k.removeprefix("TONGFA_").lower(): v for k, v in backend.items()})
-    ctx = make_context(settings)
+    ctx = installed_context(settings)
     for name, roles in PEOPLE.items():
         with UnitOfWork(ctx) as uow:
             users.add_user(uow, name, roles)

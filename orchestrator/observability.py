@@ -33,13 +33,10 @@ from orchestrator.domain.clock import utcnow
 from orchestrator.domain.redaction import redact_text
 from orchestrator.domain.states import TERMINAL_DELIVERY_STATES, DeliveryState
 from orchestrator.store import models
-from orchestrator.usecases.unit_of_work import Context
+from orchestrator.usecases.unit_of_work import QUEUES, Context
 
 log = logging.getLogger(__name__)
 
-# The Celery queues (workers/celery_app.py QUEUES), named here so that importing this
-# module does not build the Celery app as a side effect.
-QUEUES = ("urgent", "normal", "integrity")
 # kombu's Redis transport keeps one list per queue and priority step; step 0 is the bare name
 REDIS_PRIORITY_SEP, REDIS_PRIORITY_STEPS = "\x06\x16", (3, 6, 9)
 ATTEMPT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)  # seconds

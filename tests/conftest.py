@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,9 +14,9 @@ from orchestrator.bootstrap import make_context
 from orchestrator.domain import clock
 from orchestrator.domain.release import parse_release
 from orchestrator.settings import Settings
-from orchestrator.usecases import alerts, channels, corrections, integrity, users
-from orchestrator.usecases.delivery import firing, follow_up, staging
+from orchestrator.usecases import channels, users
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+from orchestrator.usecases.work import TASKS
 from tests import fakes
 
 PEOPLE = {"press": ["author"], "press2": ["author"], "reviewer": ["reviewer"],
@@ -32,19 +32,6 @@ class RecordingQueue:
 
     def send(self, task: str, *, priority: str, countdown: float = 0.0, **kwargs: int) -> None:
         self.sent.append((task, kwargs))
-
-
-TASKS: dict[str, Callable[..., None]] = {
-    "stage_release": lambda ctx, release_id: staging.stage_release(ctx, release_id),
-    "stage": lambda ctx, delivery_id: staging.stage(ctx, delivery_id),
-    "fire": lambda ctx, release_id: firing.fire(ctx, release_id),
-    "publish": lambda ctx, delivery_id: firing.publish_one(ctx, delivery_id),
-    "reconcile": lambda ctx, delivery_id: follow_up.reconcile(ctx, delivery_id),
-    "confirm": lambda ctx, delivery_id: follow_up.confirm(ctx, delivery_id),
-    "withdraw": lambda ctx, delivery_id: corrections.withdraw_delivery(ctx, delivery_id),
-    "integrity": lambda ctx, delivery_id: integrity.check_one(ctx, delivery_id),
-    "send_alerts": lambda ctx: alerts.send_due(ctx),
-}
 
 
 def drain(ctx: Context, limit: int = 500) -> list[str]:

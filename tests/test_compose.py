@@ -7,7 +7,6 @@ that matches on both sides."""
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import json
 import os
@@ -129,15 +128,14 @@ def test_the_services_the_issue_asks_for(compose):
 
 
 def test_workers_cover_every_queue_and_urgent_has_its_own(compose):
-    """Read QUEUES from workers/celery_app.py without importing it (import builds the app)."""
-    tree = ast.parse((ROOT / "workers/celery_app.py").read_text(encoding="utf-8"))
-    queues = next(ast.literal_eval(node.value) for node in tree.body
-                  if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "QUEUES")
+    """The queues are named once (orchestrator.usecases.unit_of_work.Queue)."""
+    from orchestrator.usecases.unit_of_work import QUEUES
+
     served = {name: option(argv(s["command"]), "--queues") for name, s in ours(compose).items()
               if argv(s["command"])[:2] == ["tongfa", "worker"]}
     assert served == {"worker": "normal", "worker-urgent": "urgent",
                       "worker-integrity": "integrity"}
-    assert set(served.values()) == set(queues) == set(observability.QUEUES)
+    assert set(served.values()) == set(QUEUES) == set(observability.QUEUES)
 
 
 def test_every_long_running_service_has_a_healthcheck(compose):

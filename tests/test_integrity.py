@@ -24,7 +24,15 @@ from orchestrator.domain import clock
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.settings import Settings
 from orchestrator.store.models import AuditEvent, Delivery, IntegrityAlert, Release
-from orchestrator.usecases import channels, corrections, integrity, recovery, releases, scheduler
+from orchestrator.usecases import (
+    channels,
+    corrections,
+    integrity,
+    recovery,
+    releases,
+    scheduler,
+    work,
+)
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from tests.channels import weibo_mid
 from tests.conftest import approve_all, drain, release_input
@@ -326,7 +334,8 @@ def test_the_tick_reads_nothing_back_and_each_check_is_its_own_task(ctx, channel
     platform.deface(delivery(ctx, rid, "website"))
     reads = []
     real = integrity.check_one
-    monkeypatch.setattr(integrity, "check_one", lambda c, i: reads.append(i) or real(c, i))
+    monkeypatch.setitem(work.TASKS, integrity.TASK,
+                        lambda c, delivery_id: reads.append(delivery_id) or real(c, delivery_id))
     hourly = Context(ctx.engine, Settings(**{**ctx.settings.model_dump(),
                                              "integrity_interval_seconds": 3600}), ctx.queue)
     counts = scheduler.tick(hourly)
@@ -364,19 +373,22 @@ def test_the_integrity_task_posts_its_alert_to_the_webhook(ctx, channel, monkeyp
                                "alert_webhook_url": f"{server.url}/hook",
                                "alert_webhook_secret": "whsec_" + "A" * 32})
         monkeypatch.setattr(tasks, "context", lambda: Context(ctx.engine, settings, ctx.queue))
-        tasks.integrity_check(delivery(ctx, rid, "website").id)
+        tasks.tasks["integrity"](delivery_id=delivery(ctx, rid, "website").id)
         assert "send_alerts" in [task for task, _ in ctx.queue.sent]  # the one alert outbox
-        tasks.send_alerts()
+        tasks.tasks["send_alerts"]()
         assert done.wait(5)
     assert received[0]["kind"] == "integrity" and received[0]["release_id"] == rid
     assert SPAM in received[0]["message"]
-    tasks.send_alerts()  # told once: a second run sends nothing
+    tasks.tasks["send_alerts"]()  # told once: a second run sends nothing
     assert len(received) == 1
     sent = []
     monkeypatch.setattr(work_queue.CeleryQueue, "__init__", lambda self, s: None)
     q = work_queue.CeleryQueue(settings)
     q.app = type("App", (), {"send_task": lambda self, *a, **k: sent.append(k["queue"])})()
     q.send("integrity", priority="integrity", delivery_id=1)
+    assert sent == ["integrity"]
+    with pytest.raises(ValueError, match="no such task 'integrity_check'"):
+        q.send("integrity_check", priority="integrity", delivery_id=1)  # would be lost
     assert sent == ["integrity"]
 
 

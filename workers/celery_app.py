@@ -12,8 +12,10 @@ from celery import Celery
 from celery.signals import setup_logging
 
 from orchestrator.settings import Settings, get_settings
+from orchestrator.usecases.unit_of_work import QUEUES as WORK_QUEUES
+from orchestrator.usecases.unit_of_work import Queue
 
-QUEUES = ("urgent", "normal", "integrity")
+QUEUES = WORK_QUEUES  # what `tongfa worker` serves when no -Q is given
 
 
 def make_app(settings: Settings) -> Celery:
@@ -41,7 +43,7 @@ def make_app(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,  # a killed worker's task goes back to the queue
         worker_prefetch_multiplier=1,  # a worker holds one task it has not started
         task_ignore_result=True,
-        task_default_queue="normal",
+        task_default_queue=Queue.NORMAL.value,
         task_serializer="json",
         accept_content=["json"],
         worker_hijack_root_logger=False,

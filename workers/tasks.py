@@ -1,56 +1,27 @@
-"""Thin Celery tasks: each calls one use case with ids; all state is in the database."""
+"""Thin Celery tasks: each calls one use case with ids; all state is in the database.
+
+One Celery task per row of the task table (orchestrator.usecases.work), named
+`tongfa.<name>`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from orchestrator.bootstrap import worker_context
-from orchestrator.usecases import alerts, corrections, integrity
-from orchestrator.usecases.delivery import firing, follow_up, staging
+from orchestrator.usecases.work import TASKS
 from workers.celery_app import app
 
 context = worker_context  # one per process; a test may put its own here
 
 
-@app.task(name="tongfa.stage_release")
-def stage_release(release_id: int) -> None:
-    staging.stage_release(context(), release_id)
+def _task(name: str, use_case: Callable[..., None]) -> Callable[..., None]:
+    def run(**ids: int) -> None:
+        use_case(context(), **ids)
+
+    run.__name__ = run.__qualname__ = name
+    run.__doc__ = use_case.__doc__
+    return app.task(name=f"tongfa.{name}")(run)  # type: ignore[no-any-return]
 
 
-@app.task(name="tongfa.stage")
-def stage(delivery_id: int) -> None:
-    staging.stage(context(), delivery_id)
-
-
-@app.task(name="tongfa.fire")
-def fire(release_id: int) -> None:
-    firing.fire(context(), release_id)
-
-
-@app.task(name="tongfa.publish")
-def publish(delivery_id: int) -> None:
-    firing.publish_one(context(), delivery_id)
-
-
-@app.task(name="tongfa.reconcile")
-def reconcile(delivery_id: int) -> None:
-    follow_up.reconcile(context(), delivery_id)
-
-
-@app.task(name="tongfa.confirm")
-def confirm(delivery_id: int) -> None:
-    follow_up.confirm(context(), delivery_id)
-
-
-@app.task(name="tongfa.withdraw")
-def withdraw(delivery_id: int) -> None:
-    corrections.withdraw_delivery(context(), delivery_id)
-
-
-@app.task(name="tongfa.integrity")
-def integrity_check(delivery_id: int) -> None:
-    """One read-back (queue `integrity`); an alert it raises goes out through send_alerts."""
-    integrity.check_one(context(), delivery_id)
-
-
-@app.task(name="tongfa.send_alerts")
-def send_alerts() -> None:
-    alerts.send_due(context())
+tasks = {name: _task(name, use_case) for name, use_case in TASKS.items()}

@@ -21,7 +21,7 @@ from orchestrator.settings import Settings
 from orchestrator.store import secrets
 from orchestrator.usecases import scheduler
 from orchestrator.usecases.channels import list_channels
-from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+from orchestrator.usecases.unit_of_work import QUEUES, Context, Queue, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,8 @@ class Stack:
         logs = self.settings.var_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         # normal workers, plus one that serves only the urgent queue: a backlog never delays it
-        plan = [(f"w{i}", "normal", 2) for i in range(self.workers)] + [
-            ("urgent", "urgent", 1), ("integrity", "integrity", 1)]
+        plan = [(f"w{i}", Queue.NORMAL.value, 2) for i in range(self.workers)] + [
+            ("urgent", Queue.URGENT.value, 1), ("integrity", Queue.INTEGRITY.value, 1)]
         for name, queues, concurrency in plan:
             with open(logs / f"worker-{name}.log", "ab") as log_file:  # the child keeps its fd
                 self._procs.append(subprocess.Popen(
@@ -167,7 +167,7 @@ class Stack:
             signal.signal(signal.SIGTERM, previous)
 
 
-def worker_command(name: str, queues: str = "urgent,normal,integrity",
+def worker_command(name: str, queues: str = ",".join(QUEUES),
                    concurrency: int = 2) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
             "-Q", queues, "-c", str(concurrency), "-n", f"{name}@%h", "-l", "WARNING",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine
@@ -20,6 +21,22 @@ if TYPE_CHECKING:
     from orchestrator.usecases.delivery.adapters import AdapterPool
 
 log = logging.getLogger(__name__)
+
+
+class Queue(StrEnum):
+    """The queues the broker carries work on; the workers serve them (tongfa worker -Q)."""
+
+    URGENT = "urgent"  # an urgent release's work: a backlog of normal work never delays it
+    NORMAL = "normal"
+    INTEGRITY = "integrity"  # read-backs: they never wait behind, or delay, a publish
+
+
+QUEUES: tuple[str, ...] = tuple(queue.value for queue in Queue)
+
+
+def queue_for(priority: str) -> Queue:
+    """The queue a piece of work of this priority goes on."""
+    return Queue(priority) if priority in (Queue.URGENT, Queue.INTEGRITY) else Queue.NORMAL
 
 
 class WorkQueue(Protocol):

@@ -59,3 +59,13 @@ def test_imports_inside_functions_and_relative_ones_are_read():
         "orchestrator.api",
     } <= found
     assert {entry_point_of(m) for m in found} == set(ENTRY_POINTS) | {None}
+
+
+def test_the_workers_serve_every_task_of_the_task_table_and_no_other():
+    """One task table (orchestrator.usecases.work): Celery's tasks are made from it."""
+    from orchestrator.usecases.work import TASKS
+    from workers import tasks
+    from workers.celery_app import app
+
+    ours = {name for name in app.tasks if name.startswith("tongfa.")}
+    assert ours == {f"tongfa.{name}" for name in TASKS} == {f"tongfa.{n}" for n in tasks.tasks}

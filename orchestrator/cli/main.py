@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
+from orchestrator.cli import audit_log
 from orchestrator.domain.clock import instant
 from orchestrator.domain.errors import Refused
 from orchestrator.domain.release import parse_release
@@ -36,6 +37,7 @@ audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 delivery_app = typer.Typer(help="A channel admin's decisions on one delivery.",
                            no_args_is_help=True)
+audit_app.registered_commands += audit_log.commands.registered_commands
 for sub, name in ((release_app, "release"), (review_app, "review"), (users_app, "users"),
                   (channels_app, "channels"), (audit_app, "audit"), (db_app, "db"),
                   (delivery_app, "delivery")):
@@ -546,32 +548,6 @@ def report_assessment(
         median = "-" if r["median_approval_to_live_s"] is None else r["median_approval_to_live_s"]
         typer.echo(f"{r['department']:<20}{r['channel']:<16}{r['published']:>6}{median!s:>18}"
                    f"{r['failures']:>6}{r['corrections']:>6}")
-
-
-@audit_app.command("verify")
-def audit_verify(json_out: Json = False) -> None:
-    """Walk the hash chain and the signed checkpoints; exit 1 if anything was altered."""
-    ctx = context()
-    with UnitOfWork(ctx) as uow:
-        verdict = audit.verify(uow.session, ctx.settings)
-    if json_out:
-        emit(verdict)
-    else:
-        where = f" (first bad event: {verdict['first_bad_id']})" if not verdict["ok"] else ""
-        typer.echo(f"{'OK' if verdict['ok'] else 'ALTERED'}: {verdict['reason']}{where}; "
-                   f"{verdict['checked']} events checked")
-    if not verdict["ok"]:
-        raise typer.Exit(1)
-
-
-@audit_app.command("checkpoint")
-def audit_checkpoint() -> None:
-    """Sign the chain's head now (the scheduler also does this every minute)."""
-    ctx = context()
-    with UnitOfWork(ctx) as uow:
-        row = audit.checkpoint(uow.session, ctx.settings)
-        uow.commit()
-    typer.echo(f"checkpoint at event {row.event_id}" if row else "nothing new to sign")
 
 
 AUDIT_FIELDS = ["id", "at", "actor", "action", "subject_type", "subject_id", "release_id",

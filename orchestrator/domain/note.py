@@ -53,7 +53,7 @@ class Verifier:
     @classmethod
     def parse(cls, vkey: str) -> Verifier:
         try:
-            name, key_id, blob = vkey.strip().split("+")
+            name, key_id, blob = vkey.strip().split("+", 2)  # base64 may hold "+"
             raw = base64.b64decode(blob, validate=True)
         except ValueError:
             raise NoteError(f"not a verifier key (name+keyid+base64): {vkey[:60]!r}") from None
@@ -92,7 +92,7 @@ class Signer:
 
     @classmethod
     def parse(cls, text: str) -> Signer:
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 4)
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise NoteError("signing key: expected PRIVATE+KEY+name+keyid+base64") from None
         try:

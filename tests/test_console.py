@@ -377,6 +377,9 @@ def test_auditor_searches_exports_and_verifies(console: Context, new_release: Ne
     from orchestrator.usecases import transparency
 
     transparency.checkpoint(console)  # as the scheduler does every second: now in the log
+    from orchestrator.usecases import transparency
+
+    transparency.checkpoint(console)  # as the scheduler does every second: now in the log
     verdict = auditor.post("/console/audit/verify", data={"csrf": token}).text
     assert "审计链完整" in verdict
     with console.engine.begin() as conn:

@@ -187,6 +187,7 @@ def _walk(session: Session, sizes: set[int], leaves: BinaryIO | None,
         leaf = merkle.leaf_hash(leaf_data(row))
         if row.leaf is None or bytes(row.leaf) != leaf:
             problems.append(Problem(n, f"event {row.id} was altered", row.id))
+            pinned = n if pinned is None else pinned
             subtree_ok = False  # the subtrees above it differ too: that says nothing more
         if leaves is not None:
             outside = leaves.read(LEAF)

@@ -7,6 +7,9 @@
     tongfa audit consistency 100 250 --json > consistency.json
     python verify_audit_proof.py consistency.json --vkey 'LOG+KEYID+BASE64'
 
+    # a government web page and its publishing record (the link in its footer)
+    python verify_audit_proof.py 42.json --page article.html --vkey 'LOG+KEYID+BASE64'
+
 The verifier key (from `tongfa audit vkey`, or as the government publishes it) must come
 from you, not from the proof file. Checked: the checkpoint is signed by that key (C2SP
 signed note, Ed25519); the event's bytes hash to the leaf (RFC 6962); the path leads from
@@ -106,13 +109,17 @@ def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes,
     return sn == 0 and fr == old_root and sr == new_root
 
 
+def leaf_of(event: dict) -> bytes:
+    """RFC 6962 leaf hash of an event: its canonical JSON (sorted keys, no spaces, UTF-8)."""
+    data = json.dumps(event, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(b"\x00" + data.encode()).digest()
+
+
 def check_inclusion(proof: dict, vkey: str) -> str:
     _, size, root = open_checkpoint(proof["checkpoint"], vkey)
     if size != proof["tree_size"] or root.hex() != proof["root_hash"]:
         raise Failed("the proof is not against the checkpoint it carries")
-    event = json.dumps(proof["event"], sort_keys=True, ensure_ascii=False,
-                       separators=(",", ":")).encode()
-    leaf = hashlib.sha256(b"\x00" + event).digest()
+    leaf = leaf_of(proof["event"])
     if leaf.hex() != proof["leaf_hash"]:
         raise Failed("the event does not hash to the proof's leaf: it was altered")
     path = [bytes.fromhex(h) for h in proof["path"]]
@@ -120,6 +127,41 @@ def check_inclusion(proof: dict, vkey: str) -> str:
         raise Failed("the event is not in the tree the checkpoint signed")
     return (f"OK: event {proof['event']['id']} is entry {proof['leaf_index']} of the "
             f"{size} the log signed")
+
+
+def article_hash(html: str) -> str:
+    """SHA-256 of the page's <article> element, as the page's footer states it."""
+    start, end = html.find("<article>"), html.find("</article>")
+    if start < 0 or end < 0:
+        raise Failed("the page has no <article> element")
+    return hashlib.sha256(html[start:end + len("</article>")].encode()).hexdigest()
+
+
+def check_page(record: dict, vkey: str, page: str | None) -> str:
+    """The page's publishing record: its go-live event and the logged page hash, both in
+    the tree the checkpoint signed; and, given the page, that it is the page logged."""
+    _, size, root = open_checkpoint(record["checkpoint"], vkey)
+    if size != record["tree_size"] or root.hex() != record["root_hash"]:
+        raise Failed("the record is not against the checkpoint it carries")
+    for part in ("go_live", "record"):
+        entry = record[part]
+        path = [bytes.fromhex(h) for h in entry["path"]]
+        if not verify_inclusion(entry["leaf_index"], size, leaf_of(entry["event"]), path, root):
+            raise Failed(f"the {part} event is not in the tree the checkpoint signed")
+    go_live, logged = record["go_live"]["event"], record["record"]["event"]
+    if go_live["action"] != "release.go_live" or logged["after"].get("go_live_event") != \
+            go_live["id"] or logged["release_id"] != go_live["release_id"]:
+        raise Failed("the logged page hash is not about this go-live")
+    if logged["after"].get("page_hash") != record["page_hash"]:
+        raise Failed("the record's page hash is not the one logged")
+    if page is not None:
+        with open(page, encoding="utf-8") as handle:
+            if article_hash(handle.read()) != record["page_hash"]:
+                raise Failed("the page differs from the one that went live")
+    return (f"OK: release {go_live['release_id']} went live at {go_live['at']} (UTC)"
+            + (", and this page is the one it published" if page else "")
+            + f"; entries {record['go_live']['leaf_index']} and "
+              f"{record['record']['leaf_index']} of the {size} the log signed")
 
 
 def check_consistency(proof: dict, vkey: str) -> str:
@@ -135,12 +177,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("proof", help="the JSON from `tongfa audit prove|consistency --json`")
     parser.add_argument("--vkey", required=True, help="the log's verifier key")
+    parser.add_argument("--page", help="a saved web page whose publishing record this is")
     args = parser.parse_args()
     try:
         with open(args.proof, encoding="utf-8") as handle:
             proof = json.load(handle)
-        check = check_consistency if "new_checkpoint" in proof else check_inclusion
-        print(check(proof, args.vkey))
+        if "go_live" in proof:
+            print(check_page(proof, args.vkey, args.page))
+        elif "new_checkpoint" in proof:
+            print(check_consistency(proof, args.vkey))
+        else:
+            print(check_inclusion(proof, args.vkey))
         return 0
     except (Failed, KeyError, ValueError, TypeError) as exc:
         print(f"FAILED: {exc}")

@@ -158,3 +158,12 @@ def test_the_witness_refuses_a_smaller_a_forked_or_an_inconsistent_tree(log):
                             someone.verifier, proof, 1)
     # and what it last cosigned is still the tree of 40
     assert open_checkpoint((state / "latest").read_text(), verifier).size == 40
+
+
+def test_the_assessment_report_names_the_checkpoint_it_was_computed_at(log):
+    append(log, 3)  # not yet in the log: the report signs them in first
+    out = log.tongfa("report", "assessment", "--quarter", "2026Q4").stdout
+    with UnitOfWork(log) as uow:
+        cp = transparency.latest(uow.session)
+    assert cp.tree_size == 43
+    assert out.splitlines()[-1] == f"审计日志检查点：43 条，根哈希 {cp.root_hash}"

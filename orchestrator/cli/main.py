@@ -532,12 +532,19 @@ def report_assessment(
     svg: Path | None = typer.Option(None, help="also write a bar chart here"),
 ) -> None:
     """考核: per department, per channel — published, median approval→live, failures, corrections."""
-    from orchestrator.usecases import report
+    from orchestrator.usecases import report, transparency
 
-    with UnitOfWork(context()) as uow:
+    ctx = context()
+    transparency.checkpoint(ctx)  # the figures rest on approvals the log has just signed
+    with UnitOfWork(ctx) as uow:
         rows = report.assessment(uow.session, quarter)
+        cp = transparency.latest(uow.session)
+    stamp = (f"审计日志检查点：{cp.tree_size} 条，根哈希 {cp.root_hash}" if cp
+             else "审计日志尚无检查点")
     if svg is not None:
-        svg.write_text(report.svg_chart(rows, f"{quarter} 各部门各渠道发布数"), encoding="utf-8")
+        svg.write_text(report.svg_chart(rows, f"{quarter} 各部门各渠道发布数（检查点 "
+                                              f"{cp.tree_size if cp else '-'}）"),
+                       encoding="utf-8")
     if csv_out:
         writer = csv.DictWriter(sys.stdout, fieldnames=list(report.COLUMNS))
         writer.writeheader()
@@ -548,6 +555,7 @@ def report_assessment(
         median = "-" if r["median_approval_to_live_s"] is None else r["median_approval_to_live_s"]
         typer.echo(f"{r['department']:<20}{r['channel']:<16}{r['published']:>6}{median!s:>18}"
                    f"{r['failures']:>6}{r['corrections']:>6}")
+    typer.echo(stamp)
 
 
 AUDIT_FIELDS = ["id", "at", "actor", "action", "subject_type", "subject_id", "release_id",

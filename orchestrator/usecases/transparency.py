@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -148,8 +149,10 @@ def checkpoint(ctx: Context, every_seconds: float = 0.0) -> dict[str, Any] | Non
             s.add(signed)
             uow.commit()
             last = signed
-        if last is not None:
-            publish(ctx.settings, s, last.note)
+        note = None if last is None else last.note
+    if note is not None:
+        publish(ctx, note)
+    record_pages(ctx)
     return None if signed is None else {"tree_size": signed.tree_size, "note": signed.note}
 
 
@@ -205,13 +208,16 @@ def _size_at(path: Path) -> int:
         return -1
 
 
-def publish(settings: Settings, session: Session, note: str) -> None:
+def publish(ctx: Context, note: str) -> None:
     """Append a checkpoint to the witness directory (with the leaf hashes it covers) and to
     the website; idempotent, and never replaces a larger published tree with a smaller."""
+    settings = ctx.settings
     cp = open_checkpoint(note, log_verifier(settings))
     site = settings.resolved_site_root / "transparency"
-    with _publishing(settings):
-        _publish(settings, session, note, cp, site)
+    # the file lock first, the database after: never the other way round (SQLite's one
+    # writer lock and this one would wait on each other)
+    with _publishing(settings), UnitOfWork(ctx) as uow:
+        _publish(settings, uow.session, note, cp, site)
 
 
 @contextmanager
@@ -382,10 +388,90 @@ def witness(ctx: Context, now: int | None = None) -> dict[str, Any]:
     places = [ctx.settings.resolved_site_root / "transparency"]
     if ctx.settings.audit_witness_dir is not None:
         places.append(Path(ctx.settings.audit_witness_dir))
-    for place in places:
-        _write_once(place / "cosigned" / str(size), cosigned)
-        if _size_at(place / "checkpoint") <= size:
-            _replace(place / "checkpoint", cosigned)
+    with _publishing(ctx.settings):
+        for place in places:
+            _write_once(place / "cosigned" / str(size), cosigned)
+            if _size_at(place / "checkpoint") <= size:
+                _replace(place / "checkpoint", cosigned)
     origin = log_signer(ctx.settings).name  # the witness key exists by now: name unused
     return {"tree_size": size, "checkpoint": cosigned,
             "witness_vkey": witness_signer(state, origin).verifier.vkey()}
+
+
+# ------------------------------------------------------------------ verifiable pages
+
+PAGE_RECORDED = "transparency.page_recorded"
+
+
+def record_pages(ctx: Context) -> None:
+    """For each website page gone live: once its go-live event is in a checkpoint, log the
+    page's content hash beside it; once that is in a checkpoint too, publish the page's
+    record (both events, their inclusion proofs, the checkpoint) at the address its
+    footer links to: /site/transparency/releases/<release id>.json."""
+    from orchestrator.store.models import Delivery
+
+    with UnitOfWork(ctx) as uow:
+        s = uow.session
+        _locked_state(s)  # one recorder at a time: each go-live's page is logged once
+        cp = latest(s)
+        if cp is None:
+            return
+        last = s.exec(select(AuditEvent).where(AuditEvent.action == PAGE_RECORDED)
+                      .order_by(AuditEvent.id.desc()).limit(1)).first()
+        after = int((last.after or {}).get("go_live_event", 0)) if last else 0
+        for event in s.exec(select(AuditEvent).where(
+                AuditEvent.action == "release.go_live", AuditEvent.id > after,
+                AuditEvent.seq.is_not(None), AuditEvent.seq < cp.tree_size)
+                .order_by(AuditEvent.id).limit(500)):
+            page = s.exec(select(Delivery.payload).where(
+                Delivery.release_id == event.release_id, Delivery.kind == "website")
+                .order_by(Delivery.revision.desc())).first()
+            if not page or not page.get("page_hash"):
+                continue
+            from orchestrator.usecases.audit import record
+
+            record(s, actor="transparency", action=PAGE_RECORDED, subject_type="release",
+                   subject_id=event.release_id, release_id=event.release_id,
+                   after={"page_hash": page["page_hash"], "url": page.get("url"),
+                          "go_live_event": event.id})
+        uow.commit()
+    _publish_records(ctx)
+
+
+def _publish_records(ctx: Context) -> None:
+    folder = ctx.settings.resolved_site_root / "transparency" / "releases"
+    progress = folder / ".published"
+    with _publishing(ctx.settings), UnitOfWork(ctx) as uow:
+        done = int(progress.read_text()) if progress.is_file() else 0
+        s = uow.session
+        cp = latest(s)
+        if cp is None:
+            return
+        for event in s.exec(select(AuditEvent).where(
+                AuditEvent.action == PAGE_RECORDED, AuditEvent.id > done,
+                AuditEvent.seq.is_not(None), AuditEvent.seq < cp.tree_size)
+                .order_by(AuditEvent.id).limit(500)):
+            go_live = s.get(AuditEvent, int((event.after or {}).get("go_live_event", 0)))
+            if go_live is None or go_live.seq is None:
+                continue
+            record = {"release_id": event.release_id, "page_hash": event.after["page_hash"],
+                      "url": event.after.get("url"), "tree_size": cp.tree_size,
+                      "root_hash": cp.root_hash, "checkpoint": cp.note,
+                      "go_live": _included(s, go_live, cp.tree_size),
+                      "record": _included(s, event, cp.tree_size)}
+            folder.mkdir(parents=True, exist_ok=True)
+            _replace(folder / f"{event.release_id}.json",
+                     json.dumps(record, ensure_ascii=False, indent=1))
+            done = event.id
+        folder.mkdir(parents=True, exist_ok=True)
+        _replace(progress, str(done))
+
+
+def _included(session: Session, event: AuditEvent, size: int) -> dict[str, Any]:
+    from orchestrator.usecases.audit import as_dict
+
+    assert event.seq is not None
+    spans = merkle.inclusion_spans(event.seq, size)
+    path = merkle.resolve(spans, node_reader(session, merkle.needed(spans)))
+    return {"event": as_dict(event), "leaf_index": event.seq,
+            "path": [h.hex() for h in path]}

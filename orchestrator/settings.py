@@ -22,8 +22,8 @@ class Settings(BaseSettings):
         None, description="Fernet key for channel credentials; default: var_dir/secret.key"
     )
     audit_key: SecretStr | None = Field(
-        None, description="HMAC key for audit checkpoints; default: var_dir/audit.key"
-    )
+        None, description="unused since the audit log is a Merkle tree (0014): checkpoints are "
+        "signed with audit_signing_key; still accepted so an older env file loads")
     audit_signing_key: SecretStr | None = Field(
         None, description="the audit log's Ed25519 key (PRIVATE+KEY+name+id+base64, signed-note "
         "form) its checkpoints are signed with; default: made once in var_dir/audit-log.key")

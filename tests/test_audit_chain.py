@@ -262,3 +262,48 @@ def test_appends_take_no_lock_that_closes_a_deadlock_with_row_locks(settings):
         result = verdict(ctx)
         assert result["ok"] and result["checked"] == 2, result
         ctx.engine.dispose()
+
+
+def test_events_from_before_the_tree_become_its_first_leaves_and_keep_their_chain(tmp_path):
+    """Migration 0014: a trail written as a hash chain is sequenced into the tree in id
+    order, nothing lost; an edit to an old event is still found by its chain as well."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from alembic import command
+
+    from orchestrator.store.db import alembic_config, upgrade
+    from orchestrator.store.models import AuditEvent
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), "0013")
+    rows, prev = [], ""
+    for i in range(1, 8):
+        row = SimpleNamespace(
+            id=i, at=dt.datetime(2026, 11, 1, 9, i, tzinfo=dt.UTC), actor="press",
+            action="release.created", subject_type="release", subject_id=str(i),
+            release_id=i, channel=None, before=None, after={"state": "draft"}, detail=None,
+            prev_hash=prev, hash="")
+        row.hash = prev = audit.event_hash(row)
+        rows.append(dict(vars(row)))
+    engine = engine_for(url)
+    with engine.begin() as conn:
+        conn.execute(AuditEvent.__table__.insert(), rows)
+    upgrade(url)
+    settings = Settings(var_dir=tmp_path, database_url=url, _env_file=None)
+    ctx = Context(engine, settings, RecordingQueue())
+    with UnitOfWork(ctx) as uow:
+        audit.record(uow.session, actor="press", action="release.created",
+                     subject_type="release", subject_id=8)
+        uow.commit()
+    transparency.checkpoint(ctx)
+    result = verdict(ctx)
+    assert result["ok"] and result["checked"] == 8, result
+    assert [r[0] for r in sql(ctx, "SELECT id FROM audit_event ORDER BY seq")] == list(range(1, 9))
+    sql(ctx, "UPDATE audit_event SET actor = 'mallory' WHERE id = 3")
+    rewrite_the_tree(ctx)
+    sql(ctx, "DELETE FROM audit_checkpoint")
+    result = verdict(ctx)
+    assert not result["ok"] and result["first_bad_position"] == 2
+    assert any("hash chain" in p for p in result["problems"]), result["problems"]
+    engine.dispose()

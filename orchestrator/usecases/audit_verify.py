@@ -201,6 +201,8 @@ def _walk(session: Session, sizes: set[int], leaves: BinaryIO | None,
                                            "order changed (hash chain)", row.id))
             elif event_hash(row) != row.hash:
                 problems.append(Problem(n, f"event {row.id} was altered (hash chain)", row.id))
+            if problems and problems[-1].position == n and pinned is None:
+                pinned = n
             chain_prev = row.hash
         for level, idx, h in builder.append(leaf)[1:]:
             if subtree_ok and next(stored, None) != (level, idx, h):

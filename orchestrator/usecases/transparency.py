@@ -150,7 +150,8 @@ def checkpoint(ctx: Context, every_seconds: float = 0.0) -> dict[str, Any] | Non
             uow.commit()
             last = signed
         note = None if last is None else last.note
-    if note is not None:
+        size = 0 if last is None else last.tree_size
+    if note is not None and (signed is not None or _unpublished(ctx.settings, size)):
         publish(ctx, note)
     record_pages(ctx)
     return None if signed is None else {"tree_size": signed.tree_size, "note": signed.note}
@@ -206,6 +207,14 @@ def _size_at(path: Path) -> int:
         return Checkpoint.parse(_body(path.read_text())).size
     except (OSError, NoteError):
         return -1
+
+
+def _unpublished(settings: Settings, size: int) -> bool:
+    """A checkpoint of this size is not yet the latest everywhere it is published."""
+    places = [settings.resolved_site_root / "transparency"]
+    if settings.audit_witness_dir is not None:
+        places.append(Path(settings.audit_witness_dir))
+    return any(_size_at(place / "checkpoint") < size for place in places)
 
 
 def publish(ctx: Context, note: str) -> None:

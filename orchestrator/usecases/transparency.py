@@ -66,7 +66,7 @@ def log_verifier(settings: Settings) -> Verifier:
     return log_signer(settings).verifier
 
 
-def leaf_data(event: AuditEvent) -> bytes:
+def leaf_data(event: Any) -> bytes:
     """The bytes a leaf commits to: the event as exported (id, time, who, what, before,
     after, detail, and for events older than the log their chain hashes)."""
     from orchestrator.usecases.audit import as_dict
@@ -106,8 +106,9 @@ def sequence(ctx: Context, batch: int = 5000) -> int:
     with UnitOfWork(ctx) as uow:
         s = uow.session
         state = _locked_state(s)
-        rows = list(s.exec(select(AuditEvent).where(AuditEvent.seq.is_(None))
-                           .order_by(AuditEvent.id).limit(batch)))
+        table = AuditEvent.__table__
+        rows = s.execute(select(table).where(table.c.seq.is_(None))
+                         .order_by(table.c.id).limit(batch)).all()  # rows, not objects: faster
         if not rows:
             return 0
         edge = merkle.span_nodes(0, state.size)
@@ -118,7 +119,6 @@ def sequence(ctx: Context, batch: int = 5000) -> int:
             positions.append({"event_id": event.id, "position": builder.size})
             nodes += [{"level": lv, "idx": ix, "hash": h}
                       for lv, ix, h in builder.append(merkle.leaf_hash(leaf_data(event)))]
-        table = AuditEvent.__table__
         s.execute(update(table).where(table.c.id == bindparam("event_id"))
                   .values(seq=bindparam("position")), positions)
         s.execute(insert(NODES), nodes)

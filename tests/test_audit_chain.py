@@ -307,3 +307,22 @@ def test_events_from_before_the_tree_become_its_first_leaves_and_keep_their_chai
     assert not result["ok"] and result["first_bad_position"] == 2
     assert any("hash chain" in p for p in result["problems"]), result["problems"]
     engine.dispose()
+
+
+def test_a_steady_stream_of_appends_does_not_keep_the_checkpoint_from_being_signed(
+        ctx, monkeypatch):
+    """The sequencer takes what was pending when it came: under appends that never pause
+    (here: one arrives during every round) it still signs, rather than chase the stream."""
+    real, rounds = transparency.sequence, []
+
+    def an_append_arrives_each_round(ctx_, batch=transparency.SEQUENCE_BATCH):
+        rounds.append(1)
+        assert len(rounds) < 50, "the sequencer chases the appends and never signs"
+        with UnitOfWork(ctx_) as uow:
+            audit.record(uow.session, actor="w", action="test.stream", subject_type="test",
+                         subject_id=len(rounds))
+            uow.commit()
+        return real(ctx_, batch)
+
+    monkeypatch.setattr(transparency, "sequence", an_append_arrives_each_round)
+    assert transparency.checkpoint(ctx) is not None

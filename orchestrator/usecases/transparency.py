@@ -37,6 +37,7 @@ from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 log = logging.getLogger(__name__)
 NODES = AuditTreeNode.__table__
 LEAF = 32  # bytes per leaf hash in the witness directory's `leaves` file
+SEQUENCE_BATCH = 5000
 
 
 class LogForked(Exception):
@@ -101,7 +102,7 @@ def node_reader(session: Session, wanted: list[merkle.Node]) -> Callable[[int, i
     return node
 
 
-def sequence(ctx: Context, batch: int = 5000) -> int:
+def sequence(ctx: Context, batch: int = SEQUENCE_BATCH) -> int:
     """Give up to `batch` pending events their positions and fold them into the tree."""
     with UnitOfWork(ctx) as uow:
         s = uow.session
@@ -131,7 +132,9 @@ def sequence(ctx: Context, batch: int = 5000) -> int:
 def checkpoint(ctx: Context, every_seconds: float = 0.0) -> dict[str, Any] | None:
     """Sequence everything pending, sign a checkpoint of the tree if it grew (and the last
     one is at least `every_seconds` old), and publish the latest. None if nothing new."""
-    while sequence(ctx):
+    # what was pending when we came, in full batches; appends arriving meanwhile wait for
+    # the next round, or under a steady stream no checkpoint would ever be signed
+    while sequence(ctx, SEQUENCE_BATCH) == SEQUENCE_BATCH:
         pass
     signed = None
     with UnitOfWork(ctx) as uow:

@@ -48,9 +48,9 @@ def open_checkpoint(note: str, vkey: str) -> tuple[str, int, bytes]:
     at = note.rfind("\n\n")
     if at < 0:
         raise Failed("the checkpoint is not a signed note")
-    body = note[:at + 1]
+    body = note[: at + 1]
     key = Ed25519PublicKey.from_public_bytes(raw[1:])
-    for line in note[at + 2:].splitlines():
+    for line in note[at + 2 :].splitlines():
         if not line.startswith("\u2014 "):
             raise Failed("the checkpoint has a malformed signature line")
         signer, sig = line[2:].split(" ")
@@ -82,8 +82,9 @@ def verify_inclusion(index: int, size: int, leaf: bytes, path: list[bytes], root
     return sn == 0 and r == root
 
 
-def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes,
-                       proof: list[bytes]) -> bool:
+def verify_consistency(
+    old: int, new: int, old_root: bytes, new_root: bytes, proof: list[bytes]
+) -> bool:
     if not 0 < old <= new:
         return False
     if old == new:
@@ -125,8 +126,10 @@ def check_inclusion(proof: dict, vkey: str) -> str:
     path = [bytes.fromhex(h) for h in proof["path"]]
     if not verify_inclusion(proof["leaf_index"], size, leaf, path, root):
         raise Failed("the event is not in the tree the checkpoint signed")
-    return (f"OK: event {proof['event']['id']} is entry {proof['leaf_index']} of the "
-            f"{size} the log signed")
+    return (
+        f"OK: event {proof['event']['id']} is entry {proof['leaf_index']} of the "
+        f"{size} the log signed"
+    )
 
 
 def article_hash(html: str) -> str:
@@ -134,7 +137,7 @@ def article_hash(html: str) -> str:
     start, end = html.find("<article>"), html.find("</article>")
     if start < 0 or end < 0:
         raise Failed("the page has no <article> element")
-    return hashlib.sha256(html[start:end + len("</article>")].encode()).hexdigest()
+    return hashlib.sha256(html[start : end + len("</article>")].encode()).hexdigest()
 
 
 def check_page(record: dict, vkey: str, page: str | None) -> str:
@@ -149,8 +152,11 @@ def check_page(record: dict, vkey: str, page: str | None) -> str:
         if not verify_inclusion(entry["leaf_index"], size, leaf_of(entry["event"]), path, root):
             raise Failed(f"the {part} event is not in the tree the checkpoint signed")
     go_live, logged = record["go_live"]["event"], record["record"]["event"]
-    if go_live["action"] != "release.go_live" or logged["after"].get("go_live_event") != \
-            go_live["id"] or logged["release_id"] != go_live["release_id"]:
+    if (
+        go_live["action"] != "release.go_live"
+        or logged["after"].get("go_live_event") != go_live["id"]
+        or logged["release_id"] != go_live["release_id"]
+    ):
         raise Failed("the logged page hash is not about this go-live")
     if logged["after"].get("page_hash") != record["page_hash"]:
         raise Failed("the record's page hash is not the one logged")
@@ -158,10 +164,12 @@ def check_page(record: dict, vkey: str, page: str | None) -> str:
         with open(page, encoding="utf-8") as handle:
             if article_hash(handle.read()) != record["page_hash"]:
                 raise Failed("the page differs from the one that went live")
-    return (f"OK: release {go_live['release_id']} went live at {go_live['at']} (UTC)"
-            + (", and this page is the one it published" if page else "")
-            + f"; entries {record['go_live']['leaf_index']} and "
-              f"{record['record']['leaf_index']} of the {size} the log signed")
+    return (
+        f"OK: release {go_live['release_id']} went live at {go_live['at']} (UTC)"
+        + (", and this page is the one it published" if page else "")
+        + f"; entries {record['go_live']['leaf_index']} and "
+        f"{record['record']['leaf_index']} of the {size} the log signed"
+    )
 
 
 def check_consistency(proof: dict, vkey: str) -> str:

@@ -17,9 +17,13 @@ from tests.services import fresh_postgres_database
 
 @pytest.fixture
 def settings(tmp_path, database_url):
-    return Settings(var_dir=tmp_path, database_url=database_url,
-                    site_base_url="http://127.0.0.1:8000/site",
-                    audit_witness_dir=tmp_path / "witness-dir", _env_file=None)
+    return Settings(
+        var_dir=tmp_path,
+        database_url=database_url,
+        site_base_url="http://127.0.0.1:8000/site",
+        audit_witness_dir=tmp_path / "witness-dir",
+        _env_file=None,
+    )
 
 
 @pytest.fixture
@@ -72,7 +76,7 @@ def test_an_edited_event_is_found(trail):
 
 
 def test_an_edited_json_field_is_found(trail):
-    sql(trail, "UPDATE audit_event SET after = '{\"state\": \"approved\"}' WHERE id = 3")
+    sql(trail, 'UPDATE audit_event SET after = \'{"state": "approved"}\' WHERE id = 3')
     assert verdict(trail)["first_bad_id"] == 3
 
 
@@ -121,7 +125,8 @@ def test_a_cut_off_tail_with_its_checkpoints_and_tree_deleted_is_found(trail):
 
 @pytest.mark.parametrize("leaves_published", [True, False])
 def test_an_edit_with_every_later_hash_recomputed_and_checkpoints_deleted_is_found(
-        trail, leaves_published):
+    trail, leaves_published
+):
     """(b) edit one event, recompute the whole tree, delete the checkpoints: only what was
     published outside the database still knows. With the leaf hashes in the witness
     directory the exact position is named; from checkpoints alone, where the range starts."""
@@ -161,8 +166,7 @@ def test_a_forked_view_is_found(trail):
 
 def test_events_after_the_last_checkpoint_are_pending_not_protected(trail):
     with UnitOfWork(trail) as uow:
-        audit.record(uow.session, actor="a", action="test.late", subject_type="test",
-                     subject_id=1)
+        audit.record(uow.session, actor="a", action="test.late", subject_type="test", subject_id=1)
         uow.commit()
     result = verdict(trail)
     assert result["ok"] and result["pending"] == 1
@@ -180,8 +184,13 @@ def test_concurrent_appenders_and_sequencers_keep_one_log(backend, settings, tmp
         def append(n):
             for i in range(25):
                 with UnitOfWork(ctx) as uow:
-                    audit.record(uow.session, actor=f"w{n}", action="test.append",
-                                 subject_type="test", subject_id=i)
+                    audit.record(
+                        uow.session,
+                        actor=f"w{n}",
+                        action="test.append",
+                        subject_type="test",
+                        subject_id=i,
+                    )
                     uow.commit()
 
         def sequence():
@@ -230,11 +239,18 @@ def test_appends_take_no_lock_that_closes_a_deadlock_with_row_locks(settings):
         def lock_then_audit():
             try:
                 with UnitOfWork(ctx) as uow:
-                    uow.session.exec(select(User).where(User.name == "shared").with_for_update()).one()
+                    uow.session.exec(
+                        select(User).where(User.name == "shared").with_for_update()
+                    ).one()
                     row_locked.set()
                     assert audited.wait(30)
-                    audit.record(uow.session, actor="a", action="test.first_row",
-                                 subject_type="test", subject_id=1)
+                    audit.record(
+                        uow.session,
+                        actor="a",
+                        action="test.first_row",
+                        subject_type="test",
+                        subject_id=1,
+                    )
                     uow.commit()
             except BaseException as exc:  # noqa: BLE001 - reported below
                 failures.append(exc)
@@ -243,10 +259,17 @@ def test_appends_take_no_lock_that_closes_a_deadlock_with_row_locks(settings):
             try:
                 assert row_locked.wait(30)
                 with UnitOfWork(ctx) as uow:
-                    audit.record(uow.session, actor="b", action="test.first_audit",
-                                 subject_type="test", subject_id=2)
+                    audit.record(
+                        uow.session,
+                        actor="b",
+                        action="test.first_audit",
+                        subject_type="test",
+                        subject_id=2,
+                    )
                     audited.set()
-                    uow.session.exec(select(User).where(User.name == "shared").with_for_update()).one()
+                    uow.session.exec(
+                        select(User).where(User.name == "shared").with_for_update()
+                    ).one()
                     uow.commit()
             except BaseException as exc:  # noqa: BLE001 - reported below
                 audited.set()
@@ -280,10 +303,20 @@ def test_events_from_before_the_tree_become_its_first_leaves_and_keep_their_chai
     rows, prev = [], ""
     for i in range(1, 8):
         row = SimpleNamespace(
-            id=i, at=dt.datetime(2026, 11, 1, 9, i, tzinfo=dt.UTC), actor="press",
-            action="release.created", subject_type="release", subject_id=str(i),
-            release_id=i, channel=None, before=None, after={"state": "draft"}, detail=None,
-            prev_hash=prev, hash="")
+            id=i,
+            at=dt.datetime(2026, 11, 1, 9, i, tzinfo=dt.UTC),
+            actor="press",
+            action="release.created",
+            subject_type="release",
+            subject_id=str(i),
+            release_id=i,
+            channel=None,
+            before=None,
+            after={"state": "draft"},
+            detail=None,
+            prev_hash=prev,
+            hash="",
+        )
         row.hash = prev = audit.event_hash(row)
         rows.append(dict(vars(row)))
     engine = engine_for(url)
@@ -293,8 +326,13 @@ def test_events_from_before_the_tree_become_its_first_leaves_and_keep_their_chai
     settings = Settings(var_dir=tmp_path, database_url=url, _env_file=None)
     ctx = Context(engine, settings, RecordingQueue())
     with UnitOfWork(ctx) as uow:
-        audit.record(uow.session, actor="press", action="release.created",
-                     subject_type="release", subject_id=8)
+        audit.record(
+            uow.session,
+            actor="press",
+            action="release.created",
+            subject_type="release",
+            subject_id=8,
+        )
         uow.commit()
     transparency.checkpoint(ctx)
     result = verdict(ctx)
@@ -310,7 +348,8 @@ def test_events_from_before_the_tree_become_its_first_leaves_and_keep_their_chai
 
 
 def test_a_steady_stream_of_appends_does_not_keep_the_checkpoint_from_being_signed(
-        ctx, monkeypatch):
+    ctx, monkeypatch
+):
     """The sequencer takes what was pending when it came: under appends that never pause
     (here: one arrives during every round) it still signs, rather than chase the stream."""
     real, rounds = transparency.sequence, []
@@ -319,8 +358,13 @@ def test_a_steady_stream_of_appends_does_not_keep_the_checkpoint_from_being_sign
         rounds.append(1)
         assert len(rounds) < 50, "the sequencer chases the appends and never signs"
         with UnitOfWork(ctx_) as uow:
-            audit.record(uow.session, actor="w", action="test.stream", subject_type="test",
-                         subject_id=len(rounds))
+            audit.record(
+                uow.session,
+                actor="w",
+                action="test.stream",
+                subject_type="test",
+                subject_id=len(rounds),
+            )
             uow.commit()
         return real(ctx_, batch)
 

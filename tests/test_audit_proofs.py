@@ -26,17 +26,29 @@ SCRIPT = Path(__file__).resolve().parent.parent / "docs" / "verify_audit_proof.p
 
 @pytest.fixture
 def log(tmp_path):
-    settings = Settings(var_dir=tmp_path / "var", database_url=f"sqlite:///{tmp_path / 'l.db'}",
-                        audit_witness_dir=tmp_path / "witness-dir", _env_file=None)
+    settings = Settings(
+        var_dir=tmp_path / "var",
+        database_url=f"sqlite:///{tmp_path / 'l.db'}",
+        audit_witness_dir=tmp_path / "witness-dir",
+        _env_file=None,
+    )
     ctx = Context(engine_for(settings.resolved_database_url), settings, RecordingQueue())
-    env = {**os.environ, "TONGFA_VAR_DIR": str(settings.var_dir),
-           "TONGFA_DATABASE_URL": settings.resolved_database_url,
-           "TONGFA_AUDIT_WITNESS_DIR": str(settings.audit_witness_dir)}
+    env = {
+        **os.environ,
+        "TONGFA_VAR_DIR": str(settings.var_dir),
+        "TONGFA_DATABASE_URL": settings.resolved_database_url,
+        "TONGFA_AUDIT_WITNESS_DIR": str(settings.audit_witness_dir),
+    }
     env.pop("TONGFA_BROKER_URL", None)
 
     def tongfa(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args],
-                                capture_output=True, text=True, env=env, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "orchestrator.cli.main", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         assert (result.returncode == 0) == ok, result.stderr + result.stdout
         return result
 
@@ -49,22 +61,34 @@ def log(tmp_path):
 def append(ctx: Context, n: int) -> None:
     for i in range(n):
         with UnitOfWork(ctx) as uow:
-            audit.record(uow.session, actor=f"user{i % 3}", action="release.approved",
-                         subject_type="release", subject_id=i, after={"state": "approved"})
+            audit.record(
+                uow.session,
+                actor=f"user{i % 3}",
+                action="release.approved",
+                subject_type="release",
+                subject_id=i,
+                after={"state": "approved"},
+            )
             uow.commit()
 
 
 def check(path: Path, vkey: str) -> subprocess.CompletedProcess[str]:
     """The verifier as a citizen runs it: its own interpreter, nothing of tongfa imported."""
-    return subprocess.run([sys.executable, "-I", str(SCRIPT), str(path), "--vkey", vkey],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-I", str(SCRIPT), str(path), "--vkey", vkey],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_a_printed_proof_verifies_standalone_and_fails_once_the_event_is_altered(log, tmp_path):
     vkey = log.tongfa("audit", "vkey").stdout.strip()
     proof = json.loads(log.tongfa("audit", "prove", "17", "--json").stdout)
-    assert set(proof) >= {"leaf_index", "tree_size", "leaf_hash", "path", "root_hash",
-                          "checkpoint"} and proof["tree_size"] == 40
+    assert (
+        set(proof) >= {"leaf_index", "tree_size", "leaf_hash", "path", "root_hash", "checkpoint"}
+        and proof["tree_size"] == 40
+    )
     good = tmp_path / "proof.json"
     good.write_text(json.dumps(proof))
     result = check(good, vkey)
@@ -112,8 +136,7 @@ def test_checkpoints_are_published_on_the_website_and_in_the_witness_directory(l
     append(log, 2)
     transparency.checkpoint(log)
     assert open_checkpoint((site / "checkpoint").read_text(), verifier).size == 42
-    assert [line.split()[0] for line in (site / "history").read_text().splitlines()] == \
-        ["40", "42"]
+    assert [line.split()[0] for line in (site / "history").read_text().splitlines()] == ["40", "42"]
     out = log.settings.audit_witness_dir
     assert (out / "leaves").stat().st_size == 42 * 32
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["40", "42"]
@@ -154,8 +177,13 @@ def test_the_witness_refuses_a_smaller_a_forked_or_an_inconsistent_tree(log):
         transparency.cosign(state, _signed(log, 50, merkle.leaf_hash(b"x")), verifier, proof, 1)
     someone = Signer.generate(verifier.name)
     with pytest.raises(transparency.WitnessRefused, match="does not match|not signed"):
-        transparency.cosign(state, someone.sign(Checkpoint(verifier.name, 50, root).body()),
-                            someone.verifier, proof, 1)
+        transparency.cosign(
+            state,
+            someone.sign(Checkpoint(verifier.name, 50, root).body()),
+            someone.verifier,
+            proof,
+            1,
+        )
     # and what it last cosigned is still the tree of 40
     assert open_checkpoint((state / "latest").read_text(), verifier).size == 40
 

@@ -19,8 +19,9 @@ def test_a_live_page_verifies_against_its_publishing_record(ctx, site, tmp_path)
     transparency.checkpoint(ctx)  # the go-live event is in the log: its page hash is logged
     transparency.checkpoint(ctx)  # and that too: the record is published
     page = get(f"{site}/articles/{rid}.html")
-    footer = re.search(r'内容哈希（SHA-256）<code>([0-9a-f]{64})</code> · <a href="([^"]+)"',
-                       page.text)
+    footer = re.search(
+        r'内容哈希（SHA-256）<code>([0-9a-f]{64})</code> · <a href="([^"]+)"', page.text
+    )
     assert page.status_code == 200 and footer, page.text[-600:]
     assert footer.group(2).endswith(f"/transparency/releases/{rid}.json")
     record = get(f"{site}/transparency/releases/{rid}.json").json()
@@ -31,14 +32,28 @@ def test_a_live_page_verifies_against_its_publishing_record(ctx, site, tmp_path)
     vkey = transparency.log_verifier(ctx.settings).vkey()
 
     def check(page_file: str = "page.html", record_file: str = "record.json"):
-        return subprocess.run([sys.executable, "-I", str(SCRIPT), str(tmp_path / record_file),
-                               "--page", str(tmp_path / page_file), "--vkey", vkey],
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-I",
+                str(SCRIPT),
+                str(tmp_path / record_file),
+                "--page",
+                str(tmp_path / page_file),
+                "--vkey",
+                vkey,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     result = check()
     assert result.returncode == 0 and "is the one it published" in result.stdout, result.stdout
 
-    defaced = page.text.replace("关于公布冬季供暖价格的通知</h1>", "关于公布冬季供暖价格的通知（已废止）</h1>")
+    defaced = page.text.replace(
+        "关于公布冬季供暖价格的通知</h1>", "关于公布冬季供暖价格的通知（已废止）</h1>"
+    )
     assert defaced != page.text
     (tmp_path / "defaced.html").write_text(defaced, encoding="utf-8")
     result = check(page_file="defaced.html")

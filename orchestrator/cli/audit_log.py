@@ -43,9 +43,11 @@ def verify(json_out: Json = False) -> None:
         _emit(verdict)
     else:
         where = "" if verdict["ok"] else f" (first bad position: {verdict['first_bad_position']})"
-        typer.echo(f"{'OK' if verdict['ok'] else 'ALTERED'}: {verdict['reason']}{where}; "
-                   f"{verdict['checked']} events checked, {verdict['pending']} not yet in the "
-                   f"log, latest published tree {verdict['published_size']}")
+        typer.echo(
+            f"{'OK' if verdict['ok'] else 'ALTERED'}: {verdict['reason']}{where}; "
+            f"{verdict['checked']} events checked, {verdict['pending']} not yet in the "
+            f"log, latest published tree {verdict['published_size']}"
+        )
         for problem in verdict["problems"][1:]:
             typer.echo(f"  also: {problem}")
     if not verdict["ok"]:
@@ -91,8 +93,10 @@ def prove(event_id: int, json_out: Json = False) -> None:
         raise _refuse(exc) from None
     if json_out:
         return _emit(proof)
-    typer.echo(f"event {event_id} is leaf {proof['leaf_index']} of {proof['tree_size']}; "
-               f"{len(proof['path'])} hashes lead to root {proof['root_hash']}")
+    typer.echo(
+        f"event {event_id} is leaf {proof['leaf_index']} of {proof['tree_size']}; "
+        f"{len(proof['path'])} hashes lead to root {proof['root_hash']}"
+    )
 
 
 @commands.command("consistency")
@@ -105,5 +109,7 @@ def consistency(old_size: int, new_size: int, json_out: Json = False) -> None:
         raise _refuse(exc) from None
     if json_out:
         return _emit(proof)
-    typer.echo(f"the tree of {old_size} is a prefix of the tree of {new_size}: "
-               f"{len(proof['proof'])} hashes")
+    typer.echo(
+        f"the tree of {old_size} is a prefix of the tree of {new_size}: "
+        f"{len(proof['proof'])} hashes"
+    )

@@ -116,7 +116,9 @@ def tree_root(size: int, node: Callable[[int, int], bytes]) -> bytes:
 # ------------------------------------------------------------------ verification (RFC 9162 §2.1)
 
 
-def verify_inclusion(index: int, size: int, leaf: bytes, path: list[bytes], root_hash: bytes) -> bool:
+def verify_inclusion(
+    index: int, size: int, leaf: bytes, path: list[bytes], root_hash: bytes
+) -> bool:
     """RFC 9162 §2.1.3.2."""
     if not 0 <= index < size:
         return False
@@ -134,8 +136,9 @@ def verify_inclusion(index: int, size: int, leaf: bytes, path: list[bytes], root
     return sn == 0 and r == root_hash
 
 
-def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes,
-                       proof: list[bytes]) -> bool:
+def verify_consistency(
+    old: int, new: int, old_root: bytes, new_root: bytes, proof: list[bytes]
+) -> bool:
     """RFC 9162 §2.1.4.2; an empty tree is consistent with every tree (empty proof)."""
     if not 0 <= old <= new:
         return False

@@ -47,8 +47,10 @@ class Verifier:
 
     def vkey(self) -> str:
         """The signed-note text form: name+hex(key id)+base64(type ‖ public key)."""
-        return (f"{self.name}+{self.key_id.hex()}+"
-                f"{base64.b64encode(bytes([self.kind]) + self.public).decode()}")
+        return (
+            f"{self.name}+{self.key_id.hex()}+"
+            f"{base64.b64encode(bytes([self.kind]) + self.public).decode()}"
+        )
 
     @classmethod
     def parse(cls, vkey: str) -> Verifier:
@@ -78,8 +80,9 @@ class Signer:
     def generate(cls, name: str, kind: int = ED25519) -> Signer:
         from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
 
-        seed = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw,
-                                                          NoEncryption())
+        seed = Ed25519PrivateKey.generate().private_bytes(
+            Encoding.Raw, PrivateFormat.Raw, NoEncryption()
+        )
         return cls(name, seed, kind)
 
     def private_text(self) -> str:
@@ -87,8 +90,10 @@ class Signer:
         from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
 
         seed = self._key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        return (f"PRIVATE+KEY+{self.name}+{self.verifier.key_id.hex()}+"
-                f"{base64.b64encode(bytes([self.kind]) + seed).decode()}")
+        return (
+            f"PRIVATE+KEY+{self.name}+{self.verifier.key_id.hex()}+"
+            f"{base64.b64encode(bytes([self.kind]) + seed).decode()}"
+        )
 
     @classmethod
     def parse(cls, text: str) -> Signer:
@@ -137,7 +142,7 @@ def split(note: str) -> tuple[str, list[str]]:
     at = note.rfind("\n\n")
     if at < 0:
         raise NoteError("not a signed note: no blank line before the signatures")
-    body, sigs = note[:at + 1], note[at + 2:]
+    body, sigs = note[: at + 1], note[at + 2 :]
     lines = sigs.splitlines(keepends=True)
     if not lines or any(not (ln.startswith(DASH) and ln.endswith("\n")) for ln in lines):
         raise NoteError("not a signed note: malformed signature lines")
@@ -149,7 +154,7 @@ def _signatures(note: str, verifier: Verifier) -> tuple[str, list[bytes]]:
     found = []
     for line in lines:
         try:
-            name, blob = line[len(DASH):].rstrip("\n").split(" ")
+            name, blob = line[len(DASH) :].rstrip("\n").split(" ")
             raw = base64.b64decode(blob, validate=True)
         except ValueError:
             raise NoteError("not a signed note: malformed signature line") from None

@@ -66,8 +66,9 @@ def published(settings: Settings, verifier: Verifier) -> tuple[list[Seen], list[
         try:
             cp = open_checkpoint(path.read_text(encoding="utf-8"), verifier)
         except (NoteError, UnicodeDecodeError) as exc:
-            problems.append(Problem(None, f"{where} ({path.name}): not a checkpoint the log "
-                                          f"signed: {exc}"))
+            problems.append(
+                Problem(None, f"{where} ({path.name}): not a checkpoint the log signed: {exc}")
+            )
             continue
         seen.append(Seen(cp.size, cp.root, where))
     return seen, problems
@@ -88,12 +89,16 @@ def verify(session: Session, settings: Settings | None = None) -> dict[str, Any]
         try:
             cp = open_checkpoint(row.note, verifier)
         except NoteError as exc:
-            problems.append(Problem(None, f"checkpoint {row.id} in the database is not "
-                                          f"genuine: {exc}"))
+            problems.append(
+                Problem(None, f"checkpoint {row.id} in the database is not genuine: {exc}")
+            )
             continue
         if (cp.size, cp.root.hex()) != (row.tree_size, row.root_hash):
-            problems.append(Problem(None, f"checkpoint {row.id}: its columns differ from "
-                                          "the note the log signed"))
+            problems.append(
+                Problem(
+                    None, f"checkpoint {row.id}: its columns differ from the note the log signed"
+                )
+            )
     outside: list[Seen] = []
     if settings is not None and verifier is not None:
         outside, bad = published(settings, verifier)
@@ -105,51 +110,89 @@ def verify(session: Session, settings: Settings | None = None) -> dict[str, Any]
         extra = len(leaves.read()) // LEAF
         leaves.close()
         if extra:
-            problems.append(Problem(n, f"the trail was cut off: the witness directory holds "
-                                       f"{n + extra} leaf hashes, the database {n} events"))
+            problems.append(
+                Problem(
+                    n,
+                    f"the trail was cut off: the witness directory holds "
+                    f"{n + extra} leaf hashes, the database {n} events",
+                )
+            )
     _check_heads(held + outside, n, roots, pinned, problems)
     held_sizes = sorted(s.size for s in held)
     for seen in outside:
         if seen.size not in held_sizes:
             below = max((s for s in held_sizes if s < seen.size), default=0)
-            problems.append(Problem(below, f"the checkpoint of tree size {seen.size} in "
-                                           f"{seen.where} is missing from the database",
-                                    bookkeeping=True))
-    pending = session.exec(select(func.count()).select_from(AuditEvent)
-                           .where(AuditEvent.seq.is_(None))).one()
+            problems.append(
+                Problem(
+                    below,
+                    f"the checkpoint of tree size {seen.size} in "
+                    f"{seen.where} is missing from the database",
+                    bookkeeping=True,
+                )
+            )
+    pending = session.exec(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_(None))
+    ).one()
     newest = max((s.size for s in outside), default=0)
     result: dict[str, Any] = {"checked": n, "pending": pending, "published_size": newest}
     if not problems:
-        return {**result, "ok": True, "first_bad_position": None, "first_bad_id": None,
-                "reason": "the audit trail is intact", "problems": []}
+        return {
+            **result,
+            "ok": True,
+            "first_bad_position": None,
+            "first_bad_id": None,
+            "reason": "the audit trail is intact",
+            "problems": [],
+        }
     problems.sort(key=Problem.key)
     first = problems[0]
-    return {**result, "ok": False, "first_bad_position": first.position,
-            "first_bad_id": first.event_id, "reason": first.reason,
-            "problems": [p.reason for p in problems[:20]]}
+    return {
+        **result,
+        "ok": False,
+        "first_bad_position": first.position,
+        "first_bad_id": first.event_id,
+        "reason": first.reason,
+        "problems": [p.reason for p in problems[:20]],
+    }
 
 
-def _check_heads(heads: list[Seen], n: int, roots: dict[int, bytes], pinned: int | None,
-                 problems: list[Problem]) -> None:
+def _check_heads(
+    heads: list[Seen], n: int, roots: dict[int, bytes], pinned: int | None, problems: list[Problem]
+) -> None:
     """Every checkpoint against the tree recomputed from the events, and against each other."""
     good = sorted({h.size for h in heads if h.size <= n and roots.get(h.size) == h.root})
     by_size: dict[int, set[bytes]] = {}
     for head in heads:
         by_size.setdefault(head.size, set()).add(head.root)
         if head.size > n:
-            problems.append(Problem(n, f"the trail was cut off: a checkpoint in {head.where} "
-                                       f"covers {head.size} events, the database {n}"))
+            problems.append(
+                Problem(
+                    n,
+                    f"the trail was cut off: a checkpoint in {head.where} "
+                    f"covers {head.size} events, the database {n}",
+                )
+            )
         elif roots.get(head.size) != head.root:
             start = max((g for g in good if g < head.size), default=0)
             where = pinned if pinned is not None and pinned < head.size else start
-            problems.append(Problem(where, f"the events before position {head.size} differ "
-                                           f"from the checkpoint in {head.where}"))
+            problems.append(
+                Problem(
+                    where,
+                    f"the events before position {head.size} differ "
+                    f"from the checkpoint in {head.where}",
+                )
+            )
     for size, seen_roots in by_size.items():
         if len(seen_roots) > 1:
             start = max((g for g in good if g < size), default=0)
             where = pinned if pinned is not None and pinned < size else start
-            problems.append(Problem(where, f"two different checkpoints of tree size {size} "
-                                           "were signed (a forked view of the log)"))
+            problems.append(
+                Problem(
+                    where,
+                    f"two different checkpoints of tree size {size} "
+                    "were signed (a forked view of the log)",
+                )
+            )
 
 
 def _leaves_file(settings: Settings | None) -> BinaryIO | None:
@@ -162,27 +205,31 @@ def _leaves_file(settings: Settings | None) -> BinaryIO | None:
 def _stored_subtrees(session: Session) -> Iterator[tuple[int, int, bytes]]:
     """Stored subtrees above the leaves, in the order a Builder completes them."""
     order = ((NODES.c.idx + 1).op("<<")(NODES.c.level), NODES.c.level)
-    stmt = select(NODES.c.level, NODES.c.idx, NODES.c.hash).where(NODES.c.level > 0) \
-        .order_by(*order)
+    stmt = (
+        select(NODES.c.level, NODES.c.idx, NODES.c.hash).where(NODES.c.level > 0).order_by(*order)
+    )
     for level, idx, h in session.execute(stmt, execution_options=STREAM):
         yield level, idx, bytes(h)
 
 
-def _walk(session: Session, sizes: set[int], leaves: BinaryIO | None,
-          problems: list[Problem]) -> dict[str, Any]:
+def _walk(
+    session: Session, sizes: set[int], leaves: BinaryIO | None, problems: list[Problem]
+) -> dict[str, Any]:
     builder = merkle.Builder()
     roots: dict[int, bytes] = {}
     pinned: int | None = None
     stored = _stored_subtrees(session)
     subtree_ok, chain_prev = True, ""
-    stmt = (select(EVENTS, NODES.c.hash.label("leaf")).select_from(EVENTS.outerjoin(
-        NODES, and_(NODES.c.level == 0, NODES.c.idx == EVENTS.c.seq)))
-        .where(EVENTS.c.seq.is_not(None)).order_by(EVENTS.c.seq))
+    stmt = (
+        select(EVENTS, NODES.c.hash.label("leaf"))
+        .select_from(EVENTS.outerjoin(NODES, and_(NODES.c.level == 0, NODES.c.idx == EVENTS.c.seq)))
+        .where(EVENTS.c.seq.is_not(None))
+        .order_by(EVENTS.c.seq)
+    )
     for row in session.execute(stmt, execution_options=STREAM):
         n = builder.size
         if row.seq != n:
-            problems.append(Problem(n, "an event was removed here, or the order changed",
-                                    row.id))
+            problems.append(Problem(n, "an event was removed here, or the order changed", row.id))
             break
         leaf = merkle.leaf_hash(leaf_data(row))
         if row.leaf is None or bytes(row.leaf) != leaf:
@@ -193,12 +240,23 @@ def _walk(session: Session, sizes: set[int], leaves: BinaryIO | None,
             outside = leaves.read(LEAF)
             if outside and outside != leaf and pinned is None:
                 pinned = n
-                problems.append(Problem(n, f"event {row.id} differs from the leaf hash "
-                                           "appended to the witness directory", row.id))
+                problems.append(
+                    Problem(
+                        n,
+                        f"event {row.id} differs from the leaf hash "
+                        "appended to the witness directory",
+                        row.id,
+                    )
+                )
         if row.hash:  # recorded before the tree: its chain link too
             if row.prev_hash != chain_prev:
-                problems.append(Problem(n, "an event before this one was removed or the "
-                                           "order changed (hash chain)", row.id))
+                problems.append(
+                    Problem(
+                        n,
+                        "an event before this one was removed or the order changed (hash chain)",
+                        row.id,
+                    )
+                )
             elif event_hash(row) != row.hash:
                 problems.append(Problem(n, f"event {row.id} was altered (hash chain)", row.id))
             if problems and problems[-1].position == n and pinned is None:
@@ -207,14 +265,23 @@ def _walk(session: Session, sizes: set[int], leaves: BinaryIO | None,
         for level, idx, h in builder.append(leaf)[1:]:
             if subtree_ok and next(stored, None) != (level, idx, h):
                 subtree_ok = False
-                problems.append(Problem(idx << level, f"the stored tree (level {level}, node "
-                                                      f"{idx}) does not match the events"))
+                problems.append(
+                    Problem(
+                        idx << level,
+                        f"the stored tree (level {level}, node {idx}) does not match the events",
+                    )
+                )
         if builder.size in sizes:
             roots[builder.size] = builder.root()
     n = builder.size
     state = session.get(AuditTreeState, 1)
     if state is not None and (state.size, state.root_hash) != (n, builder.root().hex()):
         why = "the trail was cut off: " if state.size > n else ""
-        problems.append(Problem(n, f"{why}the tree holds {state.size} events, the database "
-                                   f"{n} in order, or another root"))
+        problems.append(
+            Problem(
+                n,
+                f"{why}the tree holds {state.size} events, the database "
+                f"{n} in order, or another root",
+            )
+        )
     return {"size": n, "roots": roots, "pinned": pinned}

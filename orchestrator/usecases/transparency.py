@@ -54,8 +54,9 @@ def log_signer(settings: Settings) -> Signer:
         return Signer.parse(settings.audit_signing_key.get_secret_value())
     name = settings.audit_log_name or _default_name(settings.site_base_url)
     path = Path(settings.var_dir) / "audit-log.key"
-    return Signer.parse(key_file(path, lambda: Signer.generate(name).private_text().encode())
-                        .decode())
+    return Signer.parse(
+        key_file(path, lambda: Signer.generate(name).private_text().encode()).decode()
+    )
 
 
 def _default_name(site_base_url: str) -> str:
@@ -79,18 +80,21 @@ def leaf_data(event: Any) -> bytes:
 
 
 def _locked_state(session: Session) -> AuditTreeState:
-    return session.exec(select(AuditTreeState).where(AuditTreeState.id == 1)
-                        .with_for_update()).one()
+    return session.exec(
+        select(AuditTreeState).where(AuditTreeState.id == 1).with_for_update()
+    ).one()
 
 
 def node_reader(session: Session, wanted: list[merkle.Node]) -> Callable[[int, int], bytes]:
     """Read the stored subtrees a proof needs, in one query per 500."""
     found: dict[merkle.Node, bytes] = {}
     for i in range(0, len(wanted), 500):
-        chunk = wanted[i:i + 500]
+        chunk = wanted[i : i + 500]
         for level, idx, h in session.execute(
-                select(NODES.c.level, NODES.c.idx, NODES.c.hash)
-                .where(tuple_(NODES.c.level, NODES.c.idx).in_(chunk))):
+            select(NODES.c.level, NODES.c.idx, NODES.c.hash).where(
+                tuple_(NODES.c.level, NODES.c.idx).in_(chunk)
+            )
+        ):
             found[level, idx] = bytes(h)
 
     def node(level: int, idx: int) -> bytes:
@@ -108,8 +112,9 @@ def sequence(ctx: Context, batch: int = SEQUENCE_BATCH) -> int:
         s = uow.session
         state = _locked_state(s)
         table = AuditEvent.__table__
-        rows = s.execute(select(table).where(table.c.seq.is_(None))
-                         .order_by(table.c.id).limit(batch)).all()  # rows, not objects: faster
+        rows = s.execute(
+            select(table).where(table.c.seq.is_(None)).order_by(table.c.id).limit(batch)
+        ).all()  # rows, not objects: faster
         if not rows:
             return 0
         edge = merkle.span_nodes(0, state.size)
@@ -118,10 +123,16 @@ def sequence(ctx: Context, batch: int = SEQUENCE_BATCH) -> int:
         positions, nodes = [], []
         for event in rows:
             positions.append({"event_id": event.id, "position": builder.size})
-            nodes += [{"level": lv, "idx": ix, "hash": h}
-                      for lv, ix, h in builder.append(merkle.leaf_hash(leaf_data(event)))]
-        s.execute(update(table).where(table.c.id == bindparam("event_id"))
-                  .values(seq=bindparam("position")), positions)
+            nodes += [
+                {"level": lv, "idx": ix, "hash": h}
+                for lv, ix, h in builder.append(merkle.leaf_hash(leaf_data(event)))
+            ]
+        s.execute(
+            update(table)
+            .where(table.c.id == bindparam("event_id"))
+            .values(seq=bindparam("position")),
+            positions,
+        )
         s.execute(insert(NODES), nodes)
         state.size, state.root_hash, state.updated_at = builder.size, builder.root().hex(), utcnow()
         s.add(state)
@@ -145,10 +156,14 @@ def checkpoint(ctx: Context, every_seconds: float = 0.0) -> dict[str, Any] | Non
         if state.size and (last is None or last.tree_size < state.size) and fresh:
             if last is not None:
                 _check_extends(s, last, state)
-            body = Checkpoint(log_signer(ctx.settings).name, state.size,
-                              bytes.fromhex(state.root_hash)).body()
-            signed = AuditCheckpoint(tree_size=state.size, root_hash=state.root_hash,
-                                     note=log_signer(ctx.settings).sign(body))
+            body = Checkpoint(
+                log_signer(ctx.settings).name, state.size, bytes.fromhex(state.root_hash)
+            ).body()
+            signed = AuditCheckpoint(
+                tree_size=state.size,
+                root_hash=state.root_hash,
+                note=log_signer(ctx.settings).sign(body),
+            )
             s.add(signed)
             uow.commit()
             last = signed
@@ -167,14 +182,17 @@ def _check_extends(session: Session, last: AuditCheckpoint, state: AuditTreeStat
     root = merkle.tree_root(state.size, node)
     proof = merkle.resolve(spans, node)
     if root.hex() != state.root_hash or not merkle.verify_consistency(
-            last.tree_size, state.size, bytes.fromhex(last.root_hash), root, proof):
+        last.tree_size, state.size, bytes.fromhex(last.root_hash), root, proof
+    ):
         raise LogForked(f"the tree of {state.size} does not extend checkpoint {last.tree_size}")
 
 
 def latest(session: Session) -> AuditCheckpoint | None:
-    return session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc(),
-                                                         AuditCheckpoint.id.desc())
-                        .limit(1)).first()
+    return session.exec(
+        select(AuditCheckpoint)
+        .order_by(AuditCheckpoint.tree_size.desc(), AuditCheckpoint.id.desc())
+        .limit(1)
+    ).first()
 
 
 # ------------------------------------------------------------------ publication
@@ -196,7 +214,7 @@ def _write_once(path: Path, text: str) -> bool:
 
 
 def _body(note: str) -> str:
-    return note[:note.rfind("\n\n") + 1]
+    return note[: note.rfind("\n\n") + 1]
 
 
 def _replace(path: Path, text: str) -> None:
@@ -245,8 +263,7 @@ def _publishing(settings: Settings) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _publish(settings: Settings, session: Session, note: str, cp: Checkpoint,
-             site: Path) -> None:
+def _publish(settings: Settings, session: Session, note: str, cp: Checkpoint, site: Path) -> None:
     if _write_once(site / "checkpoints" / str(cp.size), note):
         with open(site / "history", "a") as handle:
             handle.write(f"{cp.size} {base64.b64encode(cp.root).decode()} {iso(utcnow())}\n")
@@ -271,9 +288,12 @@ def _append_leaves(path: Path, session: Session, size: int) -> None:
             return
         handle.truncate(have * LEAF)  # a torn last write
         while have < size:
-            rows = session.execute(select(NODES.c.idx, NODES.c.hash).where(
-                NODES.c.level == 0, NODES.c.idx >= have, NODES.c.idx < size)
-                .order_by(NODES.c.idx).limit(20_000)).all()
+            rows = session.execute(
+                select(NODES.c.idx, NODES.c.hash)
+                .where(NODES.c.level == 0, NODES.c.idx >= have, NODES.c.idx < size)
+                .order_by(NODES.c.idx)
+                .limit(20_000)
+            ).all()
             if not rows or rows[0][0] != have:
                 raise LogForked(f"the stored tree lacks leaf {have}")
             for idx, h in rows:
@@ -297,22 +317,30 @@ def prove(session: Session, event_id: int) -> dict[str, Any]:
         raise Refused(f"event_id: no audit event {event_id}")
     cp = latest(session)
     if event.seq is None or cp is None or event.seq >= cp.tree_size:
-        raise Refused(f"event_id: event {event_id} is not yet covered by a checkpoint; "
-                      "run `tongfa audit checkpoint`")
+        raise Refused(
+            f"event_id: event {event_id} is not yet covered by a checkpoint; "
+            "run `tongfa audit checkpoint`"
+        )
     spans = merkle.inclusion_spans(event.seq, cp.tree_size)
     path = merkle.resolve(spans, node_reader(session, merkle.needed(spans)))
-    return {"leaf_index": event.seq, "tree_size": cp.tree_size,
-            "leaf_hash": merkle.leaf_hash(leaf_data(event)).hex(),
-            "path": [h.hex() for h in path], "root_hash": cp.root_hash,
-            "checkpoint": cp.note, "event": as_dict(event)}
+    return {
+        "leaf_index": event.seq,
+        "tree_size": cp.tree_size,
+        "leaf_hash": merkle.leaf_hash(leaf_data(event)).hex(),
+        "path": [h.hex() for h in path],
+        "root_hash": cp.root_hash,
+        "checkpoint": cp.note,
+        "event": as_dict(event),
+    }
 
 
 def consistency(session: Session, old_size: int, new_size: int) -> dict[str, Any]:
     """A consistency proof between two signed checkpoints of the log."""
     notes = {}
     for field, size in (("old_size", old_size), ("new_size", new_size)):
-        row = session.exec(select(AuditCheckpoint).where(AuditCheckpoint.tree_size == size)
-                           .limit(1)).first()
+        row = session.exec(
+            select(AuditCheckpoint).where(AuditCheckpoint.tree_size == size).limit(1)
+        ).first()
         if row is None:
             raise Refused(f"{field}: no checkpoint of tree size {size}")
         notes[field] = row
@@ -320,10 +348,15 @@ def consistency(session: Session, old_size: int, new_size: int) -> dict[str, Any
         raise Refused("old_size: must not be larger than new_size")
     spans = merkle.consistency_spans(old_size, new_size)
     proof = merkle.resolve(spans, node_reader(session, merkle.needed(spans)))
-    return {"old_size": old_size, "new_size": new_size,
-            "old_root": notes["old_size"].root_hash, "new_root": notes["new_size"].root_hash,
-            "proof": [h.hex() for h in proof], "old_checkpoint": notes["old_size"].note,
-            "new_checkpoint": notes["new_size"].note}
+    return {
+        "old_size": old_size,
+        "new_size": new_size,
+        "old_root": notes["old_size"].root_hash,
+        "new_root": notes["new_size"].root_hash,
+        "proof": [h.hex() for h in proof],
+        "old_checkpoint": notes["old_size"].note,
+        "new_checkpoint": notes["new_size"].note,
+    }
 
 
 # ------------------------------------------------------------------ the built-in witness
@@ -344,8 +377,9 @@ def witness_signer(state: Path, log_name: str) -> Signer:
     return Signer.parse(key_file(state / "witness.key", make).decode())
 
 
-def cosign(state: Path, note: str, log: Verifier,
-           proof: Callable[[int, int], list[bytes]], now: int) -> str:
+def cosign(
+    state: Path, note: str, log: Verifier, proof: Callable[[int, int], list[bytes]], now: int
+) -> str:
     """Cosign a checkpoint (C2SP tlog-cosignature) only if it extends, by a consistency proof
     it checks itself, the last one this witness cosigned; refuse a smaller or other tree.
     The witness trusts the log key it first saw (kept in its state) and nothing else."""
@@ -362,17 +396,23 @@ def cosign(state: Path, note: str, log: Verifier,
     if last_path.exists():
         old = open_checkpoint(last_path.read_text(), log, new.origin)
         if new.size < old.size:
-            raise WitnessRefused(f"checkpoint: tree size {new.size} is smaller than the "
-                                 f"{old.size} this witness already cosigned")
+            raise WitnessRefused(
+                f"checkpoint: tree size {new.size} is smaller than the "
+                f"{old.size} this witness already cosigned"
+            )
         if new.size == old.size and new.root != old.root:
-            raise WitnessRefused(f"checkpoint: a second, different tree of size {new.size} "
-                                 "(a fork)")
+            raise WitnessRefused(
+                f"checkpoint: a second, different tree of size {new.size} (a fork)"
+            )
         if new.size == old.size:
             return last_path.read_text()
-        if not merkle.verify_consistency(old.size, new.size, old.root, new.root,
-                                         proof(old.size, new.size)):
-            raise WitnessRefused(f"checkpoint: the tree of {new.size} is not consistent with "
-                                 f"the tree of {old.size} this witness cosigned")
+        if not merkle.verify_consistency(
+            old.size, new.size, old.root, new.root, proof(old.size, new.size)
+        ):
+            raise WitnessRefused(
+                f"checkpoint: the tree of {new.size} is not consistent with "
+                f"the tree of {old.size} this witness cosigned"
+            )
     cosigned = witness_signer(state, new.origin).cosign(note, now)
     _replace(last_path, cosigned)
     return cosigned
@@ -394,8 +434,13 @@ def witness(ctx: Context, now: int | None = None) -> dict[str, Any]:
             spans = merkle.consistency_spans(old, new)
             return merkle.resolve(spans, node_reader(s, merkle.needed(spans)))
 
-        cosigned = cosign(state, cp.note, log_verifier(ctx.settings), proof,
-                          int(time.time()) if now is None else now)
+        cosigned = cosign(
+            state,
+            cp.note,
+            log_verifier(ctx.settings),
+            proof,
+            int(time.time()) if now is None else now,
+        )
     size = open_checkpoint(cosigned, log_verifier(ctx.settings)).size
     places = [ctx.settings.resolved_site_root / "transparency"]
     if ctx.settings.audit_witness_dir is not None:
@@ -406,8 +451,11 @@ def witness(ctx: Context, now: int | None = None) -> dict[str, Any]:
             if _size_at(place / "checkpoint") <= size:
                 _replace(place / "checkpoint", cosigned)
     origin = log_signer(ctx.settings).name  # the witness key exists by now: name unused
-    return {"tree_size": size, "checkpoint": cosigned,
-            "witness_vkey": witness_signer(state, origin).verifier.vkey()}
+    return {
+        "tree_size": size,
+        "checkpoint": cosigned,
+        "witness_vkey": witness_signer(state, origin).verifier.vkey(),
+    }
 
 
 # ------------------------------------------------------------------ verifiable pages
@@ -428,24 +476,46 @@ def record_pages(ctx: Context) -> None:
         cp = latest(s)
         if cp is None:
             return
-        last = s.exec(select(AuditEvent).where(AuditEvent.action == PAGE_RECORDED)
-                      .order_by(AuditEvent.id.desc()).limit(1)).first()
+        last = s.exec(
+            select(AuditEvent)
+            .where(AuditEvent.action == PAGE_RECORDED)
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        ).first()
         after = int((last.after or {}).get("go_live_event", 0)) if last else 0
-        for event in s.exec(select(AuditEvent).where(
-                AuditEvent.action == "release.go_live", AuditEvent.id > after,
-                AuditEvent.seq.is_not(None), AuditEvent.seq < cp.tree_size)
-                .order_by(AuditEvent.id).limit(500)):
-            page = s.exec(select(Delivery.payload).where(
-                Delivery.release_id == event.release_id, Delivery.kind == "website")
-                .order_by(Delivery.revision.desc())).first()
+        for event in s.exec(
+            select(AuditEvent)
+            .where(
+                AuditEvent.action == "release.go_live",
+                AuditEvent.id > after,
+                AuditEvent.seq.is_not(None),
+                AuditEvent.seq < cp.tree_size,
+            )
+            .order_by(AuditEvent.id)
+            .limit(500)
+        ):
+            page = s.exec(
+                select(Delivery.payload)
+                .where(Delivery.release_id == event.release_id, Delivery.kind == "website")
+                .order_by(Delivery.revision.desc())
+            ).first()
             if not page or not page.get("page_hash"):
                 continue
             from orchestrator.usecases.audit import record
 
-            record(s, actor="transparency", action=PAGE_RECORDED, subject_type="release",
-                   subject_id=event.release_id, release_id=event.release_id,
-                   after={"page_hash": page["page_hash"], "url": page.get("url"),
-                          "go_live_event": event.id})
+            record(
+                s,
+                actor="transparency",
+                action=PAGE_RECORDED,
+                subject_type="release",
+                subject_id=event.release_id,
+                release_id=event.release_id,
+                after={
+                    "page_hash": page["page_hash"],
+                    "url": page.get("url"),
+                    "go_live_event": event.id,
+                },
+            )
         uow.commit()
     _publish_records(ctx)
 
@@ -459,21 +529,35 @@ def _publish_records(ctx: Context) -> None:
         cp = latest(s)
         if cp is None:
             return
-        for event in s.exec(select(AuditEvent).where(
-                AuditEvent.action == PAGE_RECORDED, AuditEvent.id > done,
-                AuditEvent.seq.is_not(None), AuditEvent.seq < cp.tree_size)
-                .order_by(AuditEvent.id).limit(500)):
+        for event in s.exec(
+            select(AuditEvent)
+            .where(
+                AuditEvent.action == PAGE_RECORDED,
+                AuditEvent.id > done,
+                AuditEvent.seq.is_not(None),
+                AuditEvent.seq < cp.tree_size,
+            )
+            .order_by(AuditEvent.id)
+            .limit(500)
+        ):
             go_live = s.get(AuditEvent, int((event.after or {}).get("go_live_event", 0)))
             if go_live is None or go_live.seq is None:
                 continue
-            record = {"release_id": event.release_id, "page_hash": event.after["page_hash"],
-                      "url": event.after.get("url"), "tree_size": cp.tree_size,
-                      "root_hash": cp.root_hash, "checkpoint": cp.note,
-                      "go_live": _included(s, go_live, cp.tree_size),
-                      "record": _included(s, event, cp.tree_size)}
+            record = {
+                "release_id": event.release_id,
+                "page_hash": event.after["page_hash"],
+                "url": event.after.get("url"),
+                "tree_size": cp.tree_size,
+                "root_hash": cp.root_hash,
+                "checkpoint": cp.note,
+                "go_live": _included(s, go_live, cp.tree_size),
+                "record": _included(s, event, cp.tree_size),
+            }
             folder.mkdir(parents=True, exist_ok=True)
-            _replace(folder / f"{event.release_id}.json",
-                     json.dumps(record, ensure_ascii=False, indent=1))
+            _replace(
+                folder / f"{event.release_id}.json",
+                json.dumps(record, ensure_ascii=False, indent=1),
+            )
             done = event.id
         folder.mkdir(parents=True, exist_ok=True)
         _replace(progress, str(done))
@@ -485,5 +569,4 @@ def _included(session: Session, event: AuditEvent, size: int) -> dict[str, Any]:
     assert event.seq is not None
     spans = merkle.inclusion_spans(event.seq, size)
     path = merkle.resolve(spans, node_reader(session, merkle.needed(spans)))
-    return {"event": as_dict(event), "leaf_index": event.seq,
-            "path": [h.hex() for h in path]}
+    return {"event": as_dict(event), "leaf_index": event.seq, "path": [h.hex() for h in path]}

@@ -11,16 +11,29 @@ from hypothesis import strategies as st
 from orchestrator.domain import merkle
 
 # the Certificate Transparency test inputs and the tree hashes of their first n leaves
-INPUTS = [bytes.fromhex(h) for h in ("", "00", "10", "2021", "3031", "40414243",
-                                     "5051525354555657", "606162636465666768696a6b6c6d6e6f")]
-ROOTS = ["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-         "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-         "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-         "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-         "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-         "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-         "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-         "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"]
+INPUTS = [
+    bytes.fromhex(h)
+    for h in (
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    )
+]
+ROOTS = [
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+]
 LEAVES = [merkle.leaf_hash(d) for d in INPUTS]
 
 
@@ -58,12 +71,14 @@ def test_the_published_proofs_of_the_eight_leaf_tree():
     assert [h.hex() for h in stored.inclusion(5, 8)] == [
         "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
         "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    ]
     assert [h.hex() for h in stored.consistency(3, 8)] == [
         "0298d122906dcfc10892cb53a73992fc5b9f493ea4c9badb27b791b4127a7fe7",
         "07506a85fd9dd2f120eb694f86011e5bb4662e5c415a62917033d4a9624487e7",
         "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-        "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]
+        "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+    ]
 
 
 def leaves_of(n: int) -> list[bytes]:
@@ -92,17 +107,18 @@ def test_an_inclusion_proof_verifies_and_nothing_else_does(case):
     assert merkle.verify_inclusion(index, size, leaves[index], path, root)
     assert not merkle.verify_inclusion(index, size, flip(leaves[index]), path, root)
     # a wrong size: the path does not lead to that tree's root
-    grown = merkle.root(leaves[:size + 1])
+    grown = merkle.root(leaves[: size + 1])
     assert not merkle.verify_inclusion(index, size + 1, leaves[index], path, grown)
     assert not merkle.verify_inclusion(index, size, leaves[index], path, flip(root))
     if size > 1:
-        assert not merkle.verify_inclusion(index ^ 1 if index ^ 1 < size else index - 1,
-                                           size, leaves[index], path, root)
+        assert not merkle.verify_inclusion(
+            index ^ 1 if index ^ 1 < size else index - 1, size, leaves[index], path, root
+        )
         if index < size - 1:
-            shrunk = merkle.root(leaves[:size - 1])
+            shrunk = merkle.root(leaves[: size - 1])
             assert not merkle.verify_inclusion(index, size - 1, leaves[index], path, shrunk)
     for i in range(len(path)):
-        altered = [*path[:i], flip(path[i]), *path[i + 1:]]
+        altered = [*path[:i], flip(path[i]), *path[i + 1 :]]
         assert not merkle.verify_inclusion(index, size, leaves[index], altered, root)
     assert not merkle.verify_inclusion(index, size, leaves[index], [*path, root], root)
     if path:
@@ -126,10 +142,10 @@ def test_a_consistency_proof_verifies_and_nothing_else_does(case):
     assert not merkle.verify_consistency(old, new, flip(old_root), new_root, proof)
     assert not merkle.verify_consistency(old, new, old_root, flip(new_root), proof)
     for i in range(len(proof)):
-        altered = [*proof[:i], flip(proof[i]), *proof[i + 1:]]
+        altered = [*proof[:i], flip(proof[i]), *proof[i + 1 :]]
         assert not merkle.verify_consistency(old, new, old_root, new_root, altered)
     if old < new:
-        grown = merkle.root(leaves[:new + 1])
+        grown = merkle.root(leaves[: new + 1])
         assert not merkle.verify_consistency(old, new + 1, old_root, grown, proof)
         assert not merkle.verify_consistency(old, new, old_root, new_root, proof[:-1])
         assert not merkle.verify_consistency(new, old, new_root, old_root, proof)

@@ -17,7 +17,7 @@ from orchestrator.domain import merkle
 from orchestrator.domain.note import Checkpoint, Signer, Verifier, cosignature_time, open_checkpoint
 from orchestrator.settings import Settings
 from orchestrator.store.db import engine_for
-from orchestrator.usecases import audit, transparency
+from orchestrator.usecases import audit, transparency, witness
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from tests.conftest import RecordingQueue
 
@@ -161,7 +161,7 @@ def _signed(log: Context, size: int, root: bytes) -> str:
 
 def test_the_witness_refuses_a_smaller_a_forked_or_an_inconsistent_tree(log):
     log.tongfa("audit", "witness")
-    state = transparency.witness_state_dir(log.settings)
+    state = witness.witness_state_dir(log.settings)
     verifier = transparency.log_verifier(log.settings)
     with UnitOfWork(log) as uow:
         root = bytes.fromhex(transparency.latest(uow.session).root_hash)
@@ -169,15 +169,15 @@ def test_the_witness_refuses_a_smaller_a_forked_or_an_inconsistent_tree(log):
     def proof(old: int, new: int) -> list[bytes]:
         return [merkle.leaf_hash(b"made up")]
 
-    with pytest.raises(transparency.WitnessRefused, match="smaller"):
-        transparency.cosign(state, _signed(log, 39, root), verifier, proof, 1)
-    with pytest.raises(transparency.WitnessRefused, match="fork"):
-        transparency.cosign(state, _signed(log, 40, merkle.leaf_hash(b"x")), verifier, proof, 1)
-    with pytest.raises(transparency.WitnessRefused, match="not consistent"):
-        transparency.cosign(state, _signed(log, 50, merkle.leaf_hash(b"x")), verifier, proof, 1)
+    with pytest.raises(witness.WitnessRefused, match="smaller"):
+        witness.cosign(state, _signed(log, 39, root), verifier, proof, 1)
+    with pytest.raises(witness.WitnessRefused, match="fork"):
+        witness.cosign(state, _signed(log, 40, merkle.leaf_hash(b"x")), verifier, proof, 1)
+    with pytest.raises(witness.WitnessRefused, match="not consistent"):
+        witness.cosign(state, _signed(log, 50, merkle.leaf_hash(b"x")), verifier, proof, 1)
     someone = Signer.generate(verifier.name)
-    with pytest.raises(transparency.WitnessRefused, match="does not match|not signed"):
-        transparency.cosign(
+    with pytest.raises(witness.WitnessRefused, match="does not match|not signed"):
+        witness.cosign(
             state,
             someone.sign(Checkpoint(verifier.name, 50, root).body()),
             someone.verifier,

@@ -10,7 +10,7 @@ import typer
 
 from orchestrator.domain.errors import Refused
 from orchestrator.settings import get_settings
-from orchestrator.usecases import audit, transparency
+from orchestrator.usecases import audit, transparency, witness
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
 commands = typer.Typer()
@@ -72,10 +72,10 @@ def vkey() -> None:
 
 
 @commands.command("witness")
-def witness(json_out: Json = False) -> None:
+def witness_cosign(json_out: Json = False) -> None:
     """The built-in witness: cosign the latest checkpoint if it extends the last one cosigned."""
     try:
-        result = transparency.witness(_context())
+        result = witness.witness(_context())
     except Refused as exc:
         raise _refuse(exc) from None
     if json_out:

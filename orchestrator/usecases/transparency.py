@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -79,7 +78,7 @@ def leaf_data(event: Any) -> bytes:
 # ------------------------------------------------------------------ sequencing
 
 
-def _locked_state(session: Session) -> AuditTreeState:
+def lock_tree(session: Session) -> AuditTreeState:
     return session.exec(
         select(AuditTreeState).where(AuditTreeState.id == 1).with_for_update()
     ).one()
@@ -110,7 +109,7 @@ def sequence(ctx: Context, batch: int = SEQUENCE_BATCH) -> int:
     """Give up to `batch` pending events their positions and fold them into the tree."""
     with UnitOfWork(ctx) as uow:
         s = uow.session
-        state = _locked_state(s)
+        state = lock_tree(s)
         table = AuditEvent.__table__
         rows = s.execute(
             select(table).where(table.c.seq.is_(None)).order_by(table.c.id).limit(batch)
@@ -150,7 +149,7 @@ def checkpoint(ctx: Context, every_seconds: float = 0.0) -> dict[str, Any] | Non
     signed = None
     with UnitOfWork(ctx) as uow:
         s = uow.session
-        state = _locked_state(s)
+        state = lock_tree(s)
         last = latest(s)
         fresh = last is None or (utcnow() - last.at).total_seconds() >= every_seconds
         if state.size and (last is None or last.tree_size < state.size) and fresh:
@@ -171,6 +170,8 @@ def checkpoint(ctx: Context, every_seconds: float = 0.0) -> dict[str, Any] | Non
         size = 0 if last is None else last.tree_size
     if note is not None and (signed is not None or _unpublished(ctx.settings, size)):
         publish(ctx, note)
+    from orchestrator.usecases.page_records import record_pages
+
     record_pages(ctx)
     return None if signed is None else {"tree_size": signed.tree_size, "note": signed.note}
 
@@ -198,7 +199,7 @@ def latest(session: Session) -> AuditCheckpoint | None:
 # ------------------------------------------------------------------ publication
 
 
-def _write_once(path: Path, text: str) -> bool:
+def write_once(path: Path, text: str) -> bool:
     """Create path with text; True if made, False if it already says the same. A different
     text at the same path is a second checkpoint of one size: a fork, never overwritten."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,13 +218,13 @@ def _body(note: str) -> str:
     return note[: note.rfind("\n\n") + 1]
 
 
-def _replace(path: Path, text: str) -> None:
+def replace_file(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
 
 
-def _size_at(path: Path) -> int:
+def published_size(path: Path) -> int:
     try:
         return Checkpoint.parse(_body(path.read_text())).size
     except (OSError, NoteError):
@@ -235,7 +236,7 @@ def _unpublished(settings: Settings, size: int) -> bool:
     places = [settings.resolved_site_root / "transparency"]
     if settings.audit_witness_dir is not None:
         places.append(Path(settings.audit_witness_dir))
-    return any(_size_at(place / "checkpoint") < size for place in places)
+    return any(published_size(place / "checkpoint") < size for place in places)
 
 
 def publish(ctx: Context, note: str) -> None:
@@ -246,12 +247,12 @@ def publish(ctx: Context, note: str) -> None:
     site = settings.resolved_site_root / "transparency"
     # the file lock first, the database after: never the other way round (SQLite's one
     # writer lock and this one would wait on each other)
-    with _publishing(settings), UnitOfWork(ctx) as uow:
+    with publishing_lock(settings), UnitOfWork(ctx) as uow:
         _publish(settings, uow.session, note, cp, site)
 
 
 @contextmanager
-def _publishing(settings: Settings) -> Iterator[None]:
+def publishing_lock(settings: Settings) -> Iterator[None]:
     """One publisher at a time on this machine (the scheduler and a CLI checkpoint)."""
     lock = Path(settings.var_dir) / "audit-publish.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
@@ -264,18 +265,18 @@ def _publishing(settings: Settings) -> Iterator[None]:
 
 
 def _publish(settings: Settings, session: Session, note: str, cp: Checkpoint, site: Path) -> None:
-    if _write_once(site / "checkpoints" / str(cp.size), note):
+    if write_once(site / "checkpoints" / str(cp.size), note):
         with open(site / "history", "a") as handle:
             handle.write(f"{cp.size} {base64.b64encode(cp.root).decode()} {iso(utcnow())}\n")
-    if _size_at(site / "checkpoint") < cp.size:
-        _replace(site / "checkpoint", note)
+    if published_size(site / "checkpoint") < cp.size:
+        replace_file(site / "checkpoint", note)
     if settings.audit_witness_dir is None:
         return
     out = Path(settings.audit_witness_dir)
     _append_leaves(out / "leaves", session, cp.size)
-    _write_once(out / "checkpoints" / str(cp.size), note)
-    if _size_at(out / "checkpoint") < cp.size:
-        _replace(out / "checkpoint", note)
+    write_once(out / "checkpoints" / str(cp.size), note)
+    if published_size(out / "checkpoint") < cp.size:
+        replace_file(out / "checkpoint", note)
 
 
 def _append_leaves(path: Path, session: Session, size: int) -> None:
@@ -357,216 +358,3 @@ def consistency(session: Session, old_size: int, new_size: int) -> dict[str, Any
         "old_checkpoint": notes["old_size"].note,
         "new_checkpoint": notes["new_size"].note,
     }
-
-
-# ------------------------------------------------------------------ the built-in witness
-
-
-class WitnessRefused(Refused):
-    pass
-
-
-def witness_state_dir(settings: Settings) -> Path:
-    return Path(settings.audit_witness_state or settings.var_dir / "witness")
-
-
-def witness_signer(state: Path, log_name: str) -> Signer:
-    from orchestrator.domain.note import COSIGNATURE
-
-    make = lambda: Signer.generate(f"{log_name}/witness", COSIGNATURE).private_text().encode()  # noqa: E731
-    return Signer.parse(key_file(state / "witness.key", make).decode())
-
-
-def cosign(
-    state: Path, note: str, log: Verifier, proof: Callable[[int, int], list[bytes]], now: int
-) -> str:
-    """Cosign a checkpoint (C2SP tlog-cosignature) only if it extends, by a consistency proof
-    it checks itself, the last one this witness cosigned; refuse a smaller or other tree.
-    The witness trusts the log key it first saw (kept in its state) and nothing else."""
-    state.mkdir(parents=True, exist_ok=True)
-    pinned = state / "log.vkey"
-    if not pinned.exists():
-        pinned.write_text(log.vkey() + "\n")
-    log = Verifier.parse(pinned.read_text())
-    try:
-        new = open_checkpoint(note, log)
-    except NoteError as exc:
-        raise WitnessRefused(f"checkpoint: {exc}") from None
-    last_path = state / "latest"
-    if last_path.exists():
-        old = open_checkpoint(last_path.read_text(), log, new.origin)
-        if new.size < old.size:
-            raise WitnessRefused(
-                f"checkpoint: tree size {new.size} is smaller than the "
-                f"{old.size} this witness already cosigned"
-            )
-        if new.size == old.size and new.root != old.root:
-            raise WitnessRefused(
-                f"checkpoint: a second, different tree of size {new.size} (a fork)"
-            )
-        if new.size == old.size:
-            return last_path.read_text()
-        if not merkle.verify_consistency(
-            old.size, new.size, old.root, new.root, proof(old.size, new.size)
-        ):
-            raise WitnessRefused(
-                f"checkpoint: the tree of {new.size} is not consistent with "
-                f"the tree of {old.size} this witness cosigned"
-            )
-    cosigned = witness_signer(state, new.origin).cosign(note, now)
-    _replace(last_path, cosigned)
-    return cosigned
-
-
-def witness(ctx: Context, now: int | None = None) -> dict[str, Any]:
-    """Run the built-in witness once over the log's latest checkpoint; write its cosigned
-    checkpoint to the witness directory and the website."""
-    import time
-
-    state = witness_state_dir(ctx.settings)
-    with UnitOfWork(ctx) as uow:
-        s = uow.session
-        cp = latest(s)
-        if cp is None:
-            raise WitnessRefused("checkpoint: the log has signed none yet")
-
-        def proof(old: int, new: int) -> list[bytes]:
-            spans = merkle.consistency_spans(old, new)
-            return merkle.resolve(spans, node_reader(s, merkle.needed(spans)))
-
-        cosigned = cosign(
-            state,
-            cp.note,
-            log_verifier(ctx.settings),
-            proof,
-            int(time.time()) if now is None else now,
-        )
-    size = open_checkpoint(cosigned, log_verifier(ctx.settings)).size
-    places = [ctx.settings.resolved_site_root / "transparency"]
-    if ctx.settings.audit_witness_dir is not None:
-        places.append(Path(ctx.settings.audit_witness_dir))
-    with _publishing(ctx.settings):
-        for place in places:
-            _write_once(place / "cosigned" / str(size), cosigned)
-            if _size_at(place / "checkpoint") <= size:
-                _replace(place / "checkpoint", cosigned)
-    origin = log_signer(ctx.settings).name  # the witness key exists by now: name unused
-    return {
-        "tree_size": size,
-        "checkpoint": cosigned,
-        "witness_vkey": witness_signer(state, origin).verifier.vkey(),
-    }
-
-
-# ------------------------------------------------------------------ verifiable pages
-
-PAGE_RECORDED = "transparency.page_recorded"
-
-
-def record_pages(ctx: Context) -> None:
-    """For each website page gone live: once its go-live event is in a checkpoint, log the
-    page's content hash beside it; once that is in a checkpoint too, publish the page's
-    record (both events, their inclusion proofs, the checkpoint) at the address its
-    footer links to: /site/transparency/releases/<release id>.json."""
-    from orchestrator.store.models import Delivery
-
-    with UnitOfWork(ctx) as uow:
-        s = uow.session
-        _locked_state(s)  # one recorder at a time: each go-live's page is logged once
-        cp = latest(s)
-        if cp is None:
-            return
-        last = s.exec(
-            select(AuditEvent)
-            .where(AuditEvent.action == PAGE_RECORDED)
-            .order_by(AuditEvent.id.desc())
-            .limit(1)
-        ).first()
-        after = int((last.after or {}).get("go_live_event", 0)) if last else 0
-        for event in s.exec(
-            select(AuditEvent)
-            .where(
-                AuditEvent.action == "release.go_live",
-                AuditEvent.id > after,
-                AuditEvent.seq.is_not(None),
-                AuditEvent.seq < cp.tree_size,
-            )
-            .order_by(AuditEvent.id)
-            .limit(500)
-        ):
-            page = s.exec(
-                select(Delivery.payload)
-                .where(Delivery.release_id == event.release_id, Delivery.kind == "website")
-                .order_by(Delivery.revision.desc())
-            ).first()
-            if not page or not page.get("page_hash"):
-                continue
-            from orchestrator.usecases.audit import record
-
-            record(
-                s,
-                actor="transparency",
-                action=PAGE_RECORDED,
-                subject_type="release",
-                subject_id=event.release_id,
-                release_id=event.release_id,
-                after={
-                    "page_hash": page["page_hash"],
-                    "url": page.get("url"),
-                    "go_live_event": event.id,
-                },
-            )
-        uow.commit()
-    _publish_records(ctx)
-
-
-def _publish_records(ctx: Context) -> None:
-    folder = ctx.settings.resolved_site_root / "transparency" / "releases"
-    progress = folder / ".published"
-    with _publishing(ctx.settings), UnitOfWork(ctx) as uow:
-        done = int(progress.read_text()) if progress.is_file() else 0
-        s = uow.session
-        cp = latest(s)
-        if cp is None:
-            return
-        for event in s.exec(
-            select(AuditEvent)
-            .where(
-                AuditEvent.action == PAGE_RECORDED,
-                AuditEvent.id > done,
-                AuditEvent.seq.is_not(None),
-                AuditEvent.seq < cp.tree_size,
-            )
-            .order_by(AuditEvent.id)
-            .limit(500)
-        ):
-            go_live = s.get(AuditEvent, int((event.after or {}).get("go_live_event", 0)))
-            if go_live is None or go_live.seq is None:
-                continue
-            record = {
-                "release_id": event.release_id,
-                "page_hash": event.after["page_hash"],
-                "url": event.after.get("url"),
-                "tree_size": cp.tree_size,
-                "root_hash": cp.root_hash,
-                "checkpoint": cp.note,
-                "go_live": _included(s, go_live, cp.tree_size),
-                "record": _included(s, event, cp.tree_size),
-            }
-            folder.mkdir(parents=True, exist_ok=True)
-            _replace(
-                folder / f"{event.release_id}.json",
-                json.dumps(record, ensure_ascii=False, indent=1),
-            )
-            done = event.id
-        folder.mkdir(parents=True, exist_ok=True)
-        _replace(progress, str(done))
-
-
-def _included(session: Session, event: AuditEvent, size: int) -> dict[str, Any]:
-    from orchestrator.usecases.audit import as_dict
-
-    assert event.seq is not None
-    spans = merkle.inclusion_spans(event.seq, size)
-    path = merkle.resolve(spans, node_reader(session, merkle.needed(spans)))
-    return {"event": as_dict(event), "leaf_index": event.seq, "path": [h.hex() for h in path]}

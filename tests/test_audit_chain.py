@@ -166,7 +166,9 @@ def test_a_forked_view_is_found(trail):
 
 def test_events_after_the_last_checkpoint_are_pending_not_protected(trail):
     with UnitOfWork(trail) as uow:
-        audit.record(uow.session, actor="a", action="test.late", subject_type="test", subject_id=1)
+        audit.record(
+            uow.session, actor="a", action="release.edited", subject_type="test", subject_id=1
+        )
         uow.commit()
     result = verdict(trail)
     assert result["ok"] and result["pending"] == 1
@@ -187,7 +189,7 @@ def test_concurrent_appenders_and_sequencers_keep_one_log(backend, settings, tmp
                     audit.record(
                         uow.session,
                         actor=f"w{n}",
-                        action="test.append",
+                        action="release.edited",
                         subject_type="test",
                         subject_id=i,
                     )
@@ -247,7 +249,7 @@ def test_appends_take_no_lock_that_closes_a_deadlock_with_row_locks(settings):
                     audit.record(
                         uow.session,
                         actor="a",
-                        action="test.first_row",
+                        action="release.edited",
                         subject_type="test",
                         subject_id=1,
                     )
@@ -262,7 +264,7 @@ def test_appends_take_no_lock_that_closes_a_deadlock_with_row_locks(settings):
                     audit.record(
                         uow.session,
                         actor="b",
-                        action="test.first_audit",
+                        action="release.edited",
                         subject_type="test",
                         subject_id=2,
                     )
@@ -361,7 +363,7 @@ def test_a_steady_stream_of_appends_does_not_keep_the_checkpoint_from_being_sign
             audit.record(
                 uow.session,
                 actor="w",
-                action="test.stream",
+                action="release.edited",
                 subject_type="test",
                 subject_id=len(rounds),
             )

@@ -81,6 +81,15 @@ class WebsiteConfig(BaseModel):
     site_name: str = "某省人民政府"
 
 
+def article_hash(html: str) -> str:
+    """SHA-256 of a page's <article> element, byte for byte as served: what the footer
+    shows and the audit log records, so a reader can recompute it from the page."""
+    start, end = html.find("<article>"), html.find("</article>")
+    if start < 0 or end < 0:
+        return ""
+    return hashlib.sha256(html[start:end + len("</article>")].encode("utf-8")).hexdigest()
+
+
 def column_slug(name: str) -> str:
     """Stable ASCII file name for a 栏目 (the same name always gives the same page)."""
     return "c" + hashlib.sha1(name.encode("utf-8")).hexdigest()[:10]
@@ -176,13 +185,18 @@ class WebsiteAdapter(ChannelAdapter):
         # a correction replaces the corrected page, at the same address (更正)
         page_id = release.corrects_id or release.id
         url = release.corrects_url or release.url
-        html = self._page(
-            "article.html", title=title, meta=meta, body_html=release.body_html, url=url,
+        article = dict(
+            title=title, meta=meta, body_html=release.body_html, url=url,
             release_id=page_id, corrected=bool(release.corrects_id),
             column_href=f"{self.base}/columns/{column_slug(meta['column'])}.html",
             images=[f for f in files if f["role"] == "image"],
-            attachments=[f for f in files if f["role"] == "attachment"])
+            attachments=[f for f in files if f["role"] == "attachment"],
+            record_href=f"{self.base}/transparency/releases/{release.id}.json")
+        # the footer names the hash of the <article> above it, so render it once without
+        page_hash = article_hash(self._page("article.html", page_hash="", **article))
+        html = self._page("article.html", page_hash=page_hash, **article)
         return {"id": page_id, "path": f"articles/{page_id}.html", "url": url,
+                "page_hash": page_hash,
                 "title": title, "column": meta["column"], "summary": release.summary,
                 "date_published": meta["date_published"], "issuing_body": meta["issuing_body"],
                 "meta": meta, "files": files, "html": html, "body": release.body_html,

@@ -22,8 +22,19 @@ class Settings(BaseSettings):
         None, description="Fernet key for channel credentials; default: var_dir/secret.key"
     )
     audit_key: SecretStr | None = Field(
-        None, description="HMAC key for audit checkpoints; default: var_dir/audit.key"
-    )
+        None, description="unused since the audit log is a Merkle tree (0014): checkpoints are "
+        "signed with audit_signing_key; still accepted so an older env file loads")
+    audit_signing_key: SecretStr | None = Field(
+        None, description="the audit log's Ed25519 key (PRIVATE+KEY+name+id+base64, signed-note "
+        "form) its checkpoints are signed with; default: made once in var_dir/audit-log.key")
+    audit_log_name: str | None = Field(
+        None, description="the audit log's name (checkpoint origin) when its key is made; "
+        "default: the site's host and path + /transparency")
+    audit_witness_dir: Path | None = Field(
+        None, description="a directory outside the database every checkpoint is appended to "
+        "(with the leaf hashes); `audit verify` checks the database against it")
+    audit_witness_state: Path | None = Field(
+        None, description="the built-in witness's own key and state; default var_dir/witness")
     site_base_url: str = Field("http://127.0.0.1:8000/site", description="Public URL of /site")
     site_root: Path | None = Field(None, description="Website web root; default var_dir/site")
     files_dir: Path | None = Field(None, description="Content-addressed file store")
@@ -93,7 +104,7 @@ class Settings(BaseSettings):
         2 * 1024 * 1024, ge=1024, description="larger request bodies are refused with 413"
     )
 
-    @field_validator("secret_key", "audit_key")
+    @field_validator("secret_key", "audit_key", "audit_signing_key")
     @classmethod
     def _not_a_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and "CHANGE_ME" in value.get_secret_value():

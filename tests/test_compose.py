@@ -289,7 +289,8 @@ def test_every_tongfa_variable_is_a_setting(compose):
                if k.startswith("TONGFA_") and k not in SETTINGS_VARS}
     assert not unknown, f"not fields of orchestrator.settings.Settings: {unknown}"
     assert {"TONGFA_DATABASE_URL", "TONGFA_BROKER_URL", "TONGFA_SECRET_KEY",
-            "TONGFA_AUDIT_KEY"} <= set(env_example("deploy/tongfa.env"))
+            "TONGFA_AUDIT_SIGNING_KEY", "TONGFA_AUDIT_WITNESS_DIR"} <= set(
+                env_example("deploy/tongfa.env"))
 
 
 def test_secrets_come_only_from_env_files_with_examples(compose):

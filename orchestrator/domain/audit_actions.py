@@ -55,6 +55,7 @@ class Action(StrEnum):
     CHANNEL_RESUMED = "channel.resumed", "恢复渠道"
     CHANNEL_CREDENTIALS_REJECTED = "channel.credentials_rejected", "渠道凭据被拒"
     CHANNEL_KEY_ROTATED = "channel.key_rotated", "更换凭据加密密钥"
+    PAGE_RECORDED = "transparency.page_recorded", "记录网页内容哈希"
     USER_SAVED = "user.saved", "保存用户"
     USER_PASSWORD_SET = "user.password_set", "设置密码"
     USER_ROLES_CHANGED = "user.roles_changed", "调整角色"

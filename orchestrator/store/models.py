@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Index, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Index, LargeBinary, SmallInteger, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from orchestrator.domain.clock import utcnow
@@ -228,6 +228,10 @@ class AuditEvent(SQLModel, table=True):
         Index("ix_audit_channel_id", "channel", "id"),
         Index("ix_audit_actor_id", "actor", "id"),
         Index("ix_audit_action_id", "action", "id"),
+        Index("ix_audit_event_seq", "seq", unique=True),
+        # what the sequencer has yet to put in the log: small, whatever the log's size
+        Index("ix_audit_unsequenced", "id", postgresql_where=text("seq IS NULL"),
+              sqlite_where=text("seq IS NULL")),
     )
     id: int | None = Field(default=None, primary_key=True)
     at: dt.datetime = Field(default_factory=utcnow, index=True)
@@ -241,7 +245,10 @@ class AuditEvent(SQLModel, table=True):
     after: dict[str, Any] | None = _json()
     detail: dict[str, Any] | None = _json()
     prev_hash: str = Field(default="", max_length=64)
-    hash: str = Field(default="", max_length=64)  # sha256(prev_hash + canonical(this event))
+    # before the transparency log: the hash chain (sha256(prev_hash + canonical(event)));
+    # events since carry "" in both, their integrity is the Merkle tree's
+    hash: str = Field(default="", max_length=64)
+    seq: int | None = Field(default=None, sa_type=BigInteger)  # position in the log, once sequenced
 
 
 class IntegrityAlert(SQLModel, table=True):
@@ -278,11 +285,34 @@ class Alert(SQLModel, table=True):
 
 
 class AuditCheckpoint(SQLModel, table=True):
-    """A signed note of the chain's head, so a truncated tail is detected too."""
+    """A signed tree head of the audit log (C2SP tlog-checkpoint note), as the log signed it.
+    Also published outside the database (witness directory, website): these rows are the
+    log's own copy, checked against those."""
 
     __tablename__ = "audit_checkpoint"
     id: int | None = Field(default=None, primary_key=True)
-    event_id: int
-    event_hash: str = Field(max_length=64)
+    tree_size: int = Field(sa_type=BigInteger, index=True)
+    root_hash: str = Field(max_length=64)  # hex
+    note: str
     at: dt.datetime = Field(default_factory=utcnow)
-    signature: str = Field(max_length=64)  # HMAC-SHA256 with a key held outside the database
+
+
+class AuditTreeNode(SQLModel, table=True):
+    """A complete subtree of the audit log's Merkle tree: level 0 are the leaf hashes, a node
+    at (level, idx) covers leaves [idx·2^level, (idx+1)·2^level). A proof reads O(log n)."""
+
+    __tablename__ = "audit_tree_node"
+    level: int = Field(sa_type=SmallInteger, primary_key=True)
+    idx: int = Field(sa_type=BigInteger, primary_key=True)
+    hash: bytes = Field(sa_type=LargeBinary)
+
+
+class AuditTreeState(SQLModel, table=True):
+    """The log's size and root, one row: the sequencer locks it, so one sequences at a time
+    while appenders never wait on it."""
+
+    __tablename__ = "audit_tree_state"
+    id: int | None = Field(default=None, primary_key=True)
+    size: int = Field(default=0, sa_type=BigInteger)
+    root_hash: str = Field(default="", max_length=64)
+    updated_at: dt.datetime = Field(default_factory=utcnow)

@@ -42,14 +42,6 @@ def _key(settings: Settings) -> bytes:
     return key_file(Path(settings.var_dir) / "secret.key")
 
 
-@cache
-def audit_key(settings: Settings) -> bytes:
-    """The HMAC key of audit checkpoints: outside the database, so the database cannot forge them."""
-    if settings.audit_key is not None:
-        return settings.audit_key.get_secret_value().encode()
-    return key_file(Path(settings.var_dir) / "audit.key")
-
-
 def encrypt(settings: Settings, credentials: dict[str, Any]) -> str:
     if not credentials:
         return ""

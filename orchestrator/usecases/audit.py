@@ -1,20 +1,19 @@
-"""The one place that writes audit rows; the auditor's queries; the chain's verification.
+"""The one place that writes audit rows; the auditor's queries.
 
-Each event carries the hash of the one before it (a hash chain over a canonical
-form), and signed checkpoints note the head, so an edited, removed, reordered or
-truncated event is found by `verify`.
+Events are appended in the caller's transaction with no lock and no position; the
+sequencer (usecases/transparency) puts them in a Merkle tree and signs checkpoints, and
+usecases/audit_verify checks the lot. Events older than the tree also carry the hash
+chain they were written with (prev_hash, hash), still checked.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 from collections.abc import Iterator
 from hashlib import sha256
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import text
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
@@ -23,10 +22,11 @@ from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.hashing import canonical_json
 from orchestrator.domain.redaction import redact
 from orchestrator.settings import Settings
-from orchestrator.store.models import AuditCheckpoint, AuditEvent
-from orchestrator.store.secrets import audit_key
+from orchestrator.store.models import AuditEvent
 
-CHAIN_LOCK = 7420002  # PostgreSQL advisory lock: one appender at a time keeps one chain
+# `at` is stamped as a transaction commits, so ids follow time only roughly (two commits
+# race for ids): a time filter starts its id scan this much earlier
+ID_TIME_SKEW = dt.timedelta(minutes=1)
 
 
 def record(
@@ -62,23 +62,15 @@ PENDING = "audit_pending"
 
 
 @sa_event.listens_for(OrmSession, "before_commit")
-def _chain_pending(session: Session) -> None:
-    """Chain this transaction's events as it commits. The chain lock is the LAST lock a
-    transaction takes (after every row lock it holds), so two transactions can never wait
-    on each other through it; `at` is stamped under the lock, so ids follow time."""
+def _add_pending(session: Session) -> None:
+    """Add this transaction's events as it commits, stamped with the commit's time. No
+    lock: their positions in the log are the sequencer's to give."""
     pending = session.info.pop(PENDING, None)
     if not pending:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
-    row = session.execute(select(AuditEvent.id, AuditEvent.hash)
-                          .order_by(AuditEvent.id.desc()).limit(1)).first()
-    last_id, prev_hash = (row[0], row[1]) if row else (0, "")
     now = utcnow()
     for event in pending:
-        last_id += 1
-        event.id, event.at, event.prev_hash = last_id, now, prev_hash
-        event.hash = prev_hash = event_hash(event)
+        event.at = now
         session.add(event)
     session.flush()
 
@@ -88,7 +80,8 @@ def _drop_pending(session: Session) -> None:
     session.info.pop(PENDING, None)
 
 
-def event_hash(event: AuditEvent) -> str:
+def event_hash(event: Any) -> str:
+    """The hash-chain link of an event recorded before the Merkle tree (kept, and checked)."""
     body = {k: v for k, v in as_dict(event).items() if k not in ("hash",)}
     return sha256(event.prev_hash.encode() + canonical_json(body)).hexdigest()
 
@@ -107,7 +100,7 @@ def query(
 ) -> list[AuditEvent]:
     """Events in order, filtered; keyset pagination through after_id."""
     if since is not None:  # events are appended in time order: start the id scan there
-        first = session.exec(select(AuditEvent.id).where(AuditEvent.at >= since)
+        first = session.exec(select(AuditEvent.id).where(AuditEvent.at >= since - ID_TIME_SKEW)
                              .order_by(AuditEvent.at, AuditEvent.id).limit(1)).first()
         after_id = max(after_id, (first or 2**62) - 1)
     stmt = select(AuditEvent).where(AuditEvent.id > after_id)
@@ -139,7 +132,8 @@ def export(engine: Any, batch: int = 2000, **filters: Any) -> Iterator[dict[str,
         after_id = page[-1]["id"]
 
 
-def as_dict(event: AuditEvent) -> dict[str, Any]:
+def as_dict(event: Any) -> dict[str, Any]:
+    """An event (or a row of its table) as exported, and as its Merkle leaf commits to."""
     return {
         "id": event.id,
         "at": iso(event.at),
@@ -160,52 +154,8 @@ def as_dict(event: AuditEvent) -> dict[str, Any]:
 # ------------------------------------------------------------------ checkpoints, verify
 
 
-def _sign(settings: Settings, event_id: int, event_hash_: str) -> str:
-    return hmac.new(audit_key(settings), f"{event_id}:{event_hash_}".encode(), sha256).hexdigest()
+def verify(session: Session, settings: Settings | None = None) -> dict[str, Any]:
+    """Check the log against its events, its checkpoints and what was published outside."""
+    from orchestrator.usecases.audit_verify import verify as verify_log
 
-
-def checkpoint(session: Session, settings: Settings) -> AuditCheckpoint | None:
-    """Sign the chain's current head (caller commits). None when nothing is new."""
-    head = session.exec(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
-    last = session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)).first()
-    if head is None or (last is not None and last.event_id == head.id):
-        return None
-    row = AuditCheckpoint(event_id=head.id, event_hash=head.hash,
-                          signature=_sign(settings, head.id, head.hash))
-    session.add(row)
-    return row
-
-
-def verify(session: Session, settings: Settings | None = None, batch: int = 5000) -> dict[str, Any]:
-    """Walk the chain; report the first event that was altered, removed, reordered or cut off."""
-    prev_hash, checked, after_id, last_id = "", 0, 0, 0
-    hashes: dict[int, str] = {}
-    while True:
-        rows = list(session.exec(select(AuditEvent).where(AuditEvent.id > after_id)
-                                 .order_by(AuditEvent.id).limit(batch)))
-        if not rows:
-            break
-        for event in rows:
-            if event.prev_hash != prev_hash:
-                return _verdict(False, checked, event.id,
-                                "an event before this one was removed or the order changed")
-            if event_hash(event) != event.hash:
-                return _verdict(False, checked, event.id, "this event was altered")
-            prev_hash, last_id, checked = event.hash, event.id, checked + 1
-            hashes[event.id] = event.hash
-        after_id = rows[-1].id
-    if settings is not None:
-        for cp in session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.id)):
-            if not hmac.compare_digest(cp.signature, _sign(settings, cp.event_id, cp.event_hash)):
-                return _verdict(False, checked, cp.event_id, f"checkpoint {cp.id} is not genuine")
-            if cp.event_id > last_id:
-                return _verdict(False, checked, last_id + 1,
-                                f"the trail was cut off: checkpoint {cp.id} saw event {cp.event_id}")
-            if hashes.get(cp.event_id) != cp.event_hash:
-                return _verdict(False, checked, cp.event_id,
-                                f"event differs from what checkpoint {cp.id} signed")
-    return _verdict(True, checked, None, "the audit trail is intact")
-
-
-def _verdict(ok: bool, checked: int, first_bad_id: int | None, reason: str) -> dict[str, Any]:
-    return {"ok": ok, "checked": checked, "first_bad_id": first_bad_id, "reason": reason}
+    return verify_log(session, settings)

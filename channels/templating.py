@@ -39,11 +39,17 @@ class ResourceLoader(BaseLoader):
         parts = template.split("/")
         if any(p in ("", ".", "..") or "\\" in p for p in parts):
             raise TemplateNotFound(template)
-        resource = self.root.joinpath(*parts)
+        resource = _child(self.root, *parts)
         if not resource.is_file():
             raise TemplateNotFound(template)
         source = resource.read_text(encoding="utf-8")
         return source, str(resource), lambda: _read_or_none(resource) == source
+
+
+def _child(root: Traversable, *parts: str) -> Traversable:
+    for part in parts:  # one name at a time: Python 3.11's MultiplexedPath takes no more
+        root = root / part
+    return root
 
 
 def _read_or_none(resource: Traversable) -> str | None:
@@ -94,4 +100,4 @@ def render(kind: str, name: str, **context: object) -> str:
 
 def read_bytes(kind: str, name: str) -> bytes:
     """A file of templates/<kind>/ as it is (an image a channel sends as is)."""
-    return templates_of(kind).joinpath(kind, name).read_bytes()
+    return _child(templates_of(kind), kind, name).read_bytes()

@@ -26,7 +26,7 @@ try:
     import asyncssh
     from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 except ImportError as missing:  # the servers are an extra: production never runs them
-    raise ImportError(f"the newspaper desk sandbox needs {missing.name}: "
+    raise ImportError(f"the newspaper desk sandbox needs {missing.name or missing}: "
                       "pip install 'tongfa[sandbox]'") from missing
 
 from channels.sandbox.faults import Faults

@@ -126,7 +126,8 @@ def make_adapter(kind: str, config: JSON, credentials: JSON | None = None) -> Ch
 
 
 def installed() -> list[Kind]:
-    """Every installed kind, each loaded (a broken one is listed with why, never raised)."""
+    """Every kind installed now, each loaded (a broken one is listed with why, not raised)."""
+    rescan()
     found = []
     for name in kinds():
         problem = None

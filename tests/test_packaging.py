@@ -7,18 +7,27 @@ pip installs the dependencies the way this machine's pip is set up (its index an
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
 import sys
+import tomllib
 import zipfile
 from email.parser import Parser
+from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_TITLE = "省政府召开常务会议部署冬季安全生产工作"  # examples/release.yaml
+# code an installation without extras never imports: the desk's servers (extra `sandbox`),
+# the contract kit's pytest plugin (extra `test`)
+EXTRA_ONLY = {"channels/sandbox/desk.py": "sandbox", "channels/contract_kit.py": "test"}
+OWN = {"orchestrator", "channels", "workers", "tongfa_data"}
 
 
 def clean_env() -> dict[str, str]:
@@ -60,9 +69,9 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_carries_templates_and_examples_as_package_data(wheel: Path):
     with zipfile.ZipFile(wheel) as whl:
         names = set(whl.namelist())
-    for folder in ("templates", "examples"):
+    for folder, files in (("templates", "*/*"), ("examples", "*")):  # the example plugin stays
         shipped = {f"tongfa_data/{folder}/{p.relative_to(ROOT / folder).as_posix()}"
-                   for p in (ROOT / folder).rglob("*") if p.is_file()}
+                   for p in (ROOT / folder).glob(files) if p.is_file()}
         assert shipped and shipped <= names, f"{folder}/ missing: {sorted(shipped - names)}"
     # nothing of a generic name dropped at the top of site-packages
     tops = {n.split("/", 1)[0] for n in names if "/" in n}
@@ -98,3 +107,52 @@ def test_tongfa_demo_runs_from_the_installed_wheel(venv: Path, tmp_path: Path):
     html = page.read_text(encoding="utf-8")  # rendered from templates/website/
     assert html.startswith("<!DOCTYPE html>") and SAMPLE_TITLE in html
     assert (data / "site" / "index.html").is_file()
+
+
+def _closure(requirements: list[Requirement]) -> set[str]:
+    """The distributions these requirements bring in, as installed here (extras followed)."""
+    found: set[str] = set()
+    todo = [(r, set(r.extras)) for r in requirements]
+    while todo:
+        req, extras = todo.pop()
+        name = canonicalize_name(req.name)
+        try:
+            dist = distribution(name)
+        except PackageNotFoundError:
+            continue  # a marker-only dependency of another platform
+        if name in found and not extras:
+            continue
+        found.add(name)
+        for text in dist.requires or []:
+            sub = Requirement(text)
+            if not sub.marker or any(sub.marker.evaluate({"extra": e}) for e in ("", *extras)):
+                todo.append((sub, set(sub.extras)))
+    return found
+
+
+def test_code_outside_the_extras_imports_only_declared_dependencies():
+    """What `pip install tongfa` brings is enough for everything but the desk sandbox and
+    the contract kit: an import of a test or sandbox library elsewhere fails here."""
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    runtime = _closure([Requirement(r) for r in declared["project"]["dependencies"]])
+    providers = packages_distributions()
+    wrong = []
+    for folder in ("orchestrator", "channels", "workers"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            where = path.relative_to(ROOT).as_posix()
+            if where in EXTRA_ONLY:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for top in {n.split(".")[0] for n in names}:
+                    if top in sys.stdlib_module_names or top in OWN:
+                        continue
+                    dists = {canonicalize_name(d) for d in providers.get(top, [])}
+                    if not dists & runtime:
+                        wrong.append(f"{where}:{node.lineno} imports {top} ({sorted(dists)})")
+    assert not wrong, "not in pyproject's dependencies: " + "; ".join(wrong)

@@ -9,7 +9,11 @@ from setuptools import find_namespace_packages, setup
 DATA = {"tongfa_data.templates": "templates", "tongfa_data.examples": "examples"}
 
 setup(
-    packages=[*find_namespace_packages(include=["orchestrator*", "channels*", "workers*"],
-                                       exclude=["*.__pycache__"]), *DATA],
+    packages=[
+        *find_namespace_packages(
+            include=["orchestrator*", "channels*", "workers*"], exclude=["*.__pycache__"]
+        ),
+        *DATA,
+    ],
     package_dir=DATA,
 )

@@ -41,21 +41,34 @@ from channels.contract import (
 from channels.registry import adapter_class
 
 ERRORS: dict[str, type[ChannelError]] = {
-    "retryable": RetryableError, "rate_limited": RateLimited, "permanent": PermanentError,
-    "credentials_expired": CredentialsExpired, "outcome_unknown": OutcomeUnknown}
+    "retryable": RetryableError,
+    "rate_limited": RateLimited,
+    "permanent": PermanentError,
+    "credentials_expired": CredentialsExpired,
+    "outcome_unknown": OutcomeUnknown,
+}
 
 
 def view(release_id: int = 42, **changes: Any) -> ReleaseView:
     """A release as the orchestrator hands it to an adapter; `changes` replace fields."""
     base = dict(
-        id=release_id, title="关于做好冬季安全生产工作的通知",
+        id=release_id,
+        title="关于做好冬季安全生产工作的通知",
         body_html="<p>各市人民政府：</p><p>请<strong>认真贯彻落实</strong>。</p>",
         summary="部署冬季安全生产。",
-        metadata={"index_number": "11440000/2026-00042", "issuing_body": "省人民政府办公厅",
-                  "document_number": "某政办发〔2026〕8号", "date_written": "2026-11-20",
-                  "date_published": "2026-11-29", "subject_category": "安全生产",
-                  "disclosure": "主动公开", "validity": "有效", "column": "政务要闻"},
-        priority="normal", url=f"http://127.0.0.1:8000/site/articles/{release_id}.html",
+        metadata={
+            "index_number": "11440000/2026-00042",
+            "issuing_body": "省人民政府办公厅",
+            "document_number": "某政办发〔2026〕8号",
+            "date_written": "2026-11-20",
+            "date_published": "2026-11-29",
+            "subject_category": "安全生产",
+            "disclosure": "主动公开",
+            "validity": "有效",
+            "column": "政务要闻",
+        },
+        priority="normal",
+        url=f"http://127.0.0.1:8000/site/articles/{release_id}.html",
     )
     base.update(changes)
     return ReleaseView(**base)
@@ -94,8 +107,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture
-def contract_harness(request: pytest.FixtureRequest, contract_kind: str,
-                     tmp_path: Path) -> Iterator[Harness]:
+def contract_harness(
+    request: pytest.FixtureRequest, contract_kind: str, tmp_path: Path
+) -> Iterator[Harness]:
     with request.cls.harnesses[contract_kind](tmp_path) as harness:
         yield harness
 
@@ -120,12 +134,16 @@ class ContractSuite:
     def test_render_is_deterministic_and_json(self, contract_harness: Harness) -> None:
         from orchestrator.domain.hashing import canonical_json
 
-        one, two = contract_harness.adapter().render(view()), contract_harness.adapter().render(view())
+        one, two = (
+            contract_harness.adapter().render(view()),
+            contract_harness.adapter().render(view()),
+        )
         assert canonical_json(one) == canonical_json(two)
         assert json.loads(canonical_json(one)) == json.loads(json.dumps(one, default=str))
 
     def test_validate_accepts_a_good_release_and_names_the_field_of_a_bad_one(
-            self, contract_harness: Harness) -> None:
+        self, contract_harness: Harness
+    ) -> None:
         adapter = contract_harness.adapter()
         adapter.validate(adapter.render(view()))
         assert contract_harness.bad_view is not None, "the harness needs a bad_view"

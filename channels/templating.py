@@ -5,13 +5,14 @@ Where a kind's templates are read:
   of `tongfa_data.templates` (setup.py maps the folder there, with examples/ beside it), read
   through importlib.resources; a source tree reads its own folder, the one being edited.
 - a kind from another package (a plugin, docs/adapters.md): templates/<kind>/ inside the
-  package of the module that defines its adapter class, never tongfa's folder, so a plugin
-  can neither miss its templates in a wheel nor shadow or read another kind's.
+  package of the module that defines its adapter class, never tongfa's folder: a plugin's
+  templates are found in its wheel, and one it does not ship is not found in tongfa's.
 """
 
 from __future__ import annotations
 
 import sys
+from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -21,8 +22,10 @@ from jinja2 import BaseLoader, Environment, StrictUndefined, TemplateNotFound, s
 SOURCE_TREE = Path(__file__).resolve().parent.parent
 
 
+@cache
 def shipped(folder: str) -> Traversable:
-    """tongfa's own `templates` or `examples` folder."""
+    """tongfa's own `templates` or `examples` folder (where it is does not change while
+    the process runs; what is in it is read afresh)."""
     if (SOURCE_TREE / "pyproject.toml").is_file() and (SOURCE_TREE / folder).is_dir():
         return SOURCE_TREE / folder
     return files(f"tongfa_data.{folder}")

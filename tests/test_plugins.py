@@ -53,16 +53,30 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source, where = work / "src", work / "site"
     shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-         "--no-compile", "--target", str(where), str(source)],
-        capture_output=True, text=True, timeout=180)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-compile",
+            "--target",
+            str(where),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     for name, code in BROKEN.items():
         (where / name).write_text(code, encoding="utf-8")
     info = where / "tongfa_channel_broken-0.1.0.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tongfa-channel-broken\n"
-                                   "Version: 0.1.0\n", encoding="utf-8")
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: tongfa-channel-broken\nVersion: 0.1.0\n", encoding="utf-8"
+    )
     (info / "entry_points.txt").write_text(BROKEN_ENTRY_POINTS, encoding="utf-8")
     return where
 
@@ -71,8 +85,11 @@ def _forget_plugins() -> None:
     for kind in PLUGIN_KINDS:
         registry.loaded.pop(kind, None)
         registry.broken.pop(kind, None)
-    for module in [m for m in sys.modules if m.startswith(("tongfa_bulletin", "tongfa_broken",
-                                                           "tongfa_not_adapter"))]:
+    for module in [
+        m
+        for m in sys.modules
+        if m.startswith(("tongfa_bulletin", "tongfa_broken", "tongfa_not_adapter"))
+    ]:
         del sys.modules[module]
     registry.rescan()
 
@@ -98,8 +115,11 @@ def test_a_kind_installed_after_start_is_found_without_a_restart(installed: Path
 
 def test_a_broken_plugin_is_refused_alone_and_said_once(installed: Path, caplog):
     caplog.set_level(logging.ERROR, logger="channels.registry")
-    for kind, why in (("broken_import", "NotFoundError (module tongfa_dependency_never_installed)"),
-                      ("broken_raise", "RuntimeError"), ("not_adapter", "is not a ChannelAdapter")):
+    for kind, why in (
+        ("broken_import", "NotFoundError (module tongfa_dependency_never_installed)"),
+        ("broken_raise", "RuntimeError"),
+        ("not_adapter", "is not a ChannelAdapter"),
+    ):
         for _ in range(2):  # the second time from what was kept: not imported (nor logged) again
             with pytest.raises(registry.BrokenKind) as err:
                 registry.adapter_class(kind)
@@ -114,9 +134,14 @@ def test_channels_kinds_lists_name_package_version_and_what_is_broken(installed:
     result = CliRunner().invoke(app, ["channels", "kinds", "--json"])
     assert result.exit_code == 1, result.output  # a kind did not load
     rows = {row["name"]: row for row in json.loads(result.stdout)}
-    assert rows["bulletin"] == {"name": "bulletin", "target": "tongfa_bulletin.adapter:BulletinAdapter",
-                                "package": "tongfa-channel-bulletin", "version": "0.1.0",
-                                "loaded": True, "problem": None}
+    assert rows["bulletin"] == {
+        "name": "bulletin",
+        "target": "tongfa_bulletin.adapter:BulletinAdapter",
+        "package": "tongfa-channel-bulletin",
+        "version": "0.1.0",
+        "loaded": True,
+        "problem": None,
+    }
     assert rows["website"]["package"] == "tongfa" and rows["website"]["loaded"]
     assert not rows["broken_raise"]["loaded"] and "RuntimeError" in rows["broken_raise"]["problem"]
     assert rows["broken_import"]["package"] == "tongfa-channel-broken"
@@ -125,8 +150,9 @@ def test_channels_kinds_lists_name_package_version_and_what_is_broken(installed:
     assert "bulletin     tongfa-channel-bulletin 0.1.0" in text and "BROKEN" in text
 
 
-def test_a_plugin_renders_from_its_own_package_and_never_from_tongfas(installed: Path,
-                                                                    tmp_path: Path):
+def test_a_plugin_renders_from_its_own_package_and_never_from_tongfas(
+    installed: Path, tmp_path: Path
+):
     adapter = registry.make_adapter("bulletin", {"board_dir": str(tmp_path)})
     text = adapter.render(templating_view())["text"]
     assert text.startswith("【关于做好冬季安全生产工作的通知】\n部署冬季安全生产。")
@@ -155,9 +181,24 @@ def test_the_contract_kit_runs_in_a_plugins_own_tests(installed: Path, tmp_path:
     assert declared or not IN_CI, "tongfa's pytest11 entry point is not installed"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(installed), str(ROOT)])}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-         *([] if declared else ["-p", "channels.contract_kit"]), str(tests)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            *([] if declared else ["-p", "channels.contract_kit"]),
+            str(tests),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "7 passed" in done.stdout, done.stdout[-2000:]
 
@@ -168,7 +209,8 @@ def test_the_contract_kit_runs_in_a_plugins_own_tests(installed: Path, tmp_path:
 def _break_the_bulletin(site: Path) -> None:
     """An upgrade of the plugin that no longer imports, found by the next process."""
     (site / "tongfa_bulletin" / "adapter.py").write_text(
-        "import tongfa_dependency_never_installed  # noqa\n", encoding="utf-8")
+        "import tongfa_dependency_never_installed  # noqa\n", encoding="utf-8"
+    )
     _forget_plugins()
 
 
@@ -179,11 +221,13 @@ def two_kinds(ctx: Context, people, installed: Path, tmp_path: Path) -> Iterator
     original = adapter_py.read_text(encoding="utf-8")
     site_root = ctx.settings.resolved_site_root
     with UnitOfWork(ctx) as uow:
-        channels.save_channel(uow, "site", "website", {"web_root": str(site_root)}, None,
-                              "admin_ops")
+        channels.save_channel(
+            uow, "site", "website", {"web_root": str(site_root)}, None, "admin_ops"
+        )
     with UnitOfWork(ctx) as uow:
-        channels.save_channel(uow, "board", "bulletin", {"board_dir": str(site_root / "board")},
-                              None, "admin_ops")
+        channels.save_channel(
+            uow, "board", "bulletin", {"board_dir": str(site_root / "board")}, None, "admin_ops"
+        )
     yield installed
     adapter_py.write_text(original, encoding="utf-8")
 
@@ -201,8 +245,9 @@ def _states(ctx: Context, rid: int) -> dict[str, str]:
         return {d.channel: d.state for d in rows}
 
 
-def test_a_broken_plugin_does_not_stop_the_integrity_watch_of_other_kinds(ctx: Context,
-                                                                           two_kinds: Path):
+def test_a_broken_plugin_does_not_stop_the_integrity_watch_of_other_kinds(
+    ctx: Context, two_kinds: Path
+):
     rid = _release(ctx)
     drain(ctx)
     assert _states(ctx, rid) == {"site": "published", "board": "published"}
@@ -218,8 +263,11 @@ def test_a_broken_plugin_does_not_stop_the_integrity_watch_of_other_kinds(ctx: C
 # in one transaction, so a BrokenKind of one channel rolls back the claims of all. The fix is
 # the delivery package's (replacing fanout.py): take an UnknownKind as that delivery's failure.
 # Strict: this turns red the moment staging gets it right, and the mark is then removed.
-@pytest.mark.xfail(strict=True, raises=registry.BrokenKind,
-                   reason="staging must fail only the broken kind's delivery (delivery package)")
+@pytest.mark.xfail(
+    strict=True,
+    raises=registry.BrokenKind,
+    reason="staging must fail only the broken kind's delivery (delivery package)",
+)
 def test_a_broken_plugin_does_not_stop_staging_of_other_kinds(ctx: Context, two_kinds: Path):
     rid = _release(ctx)  # approved while the plugin worked: its stage task is queued
     _break_the_bulletin(two_kinds)

@@ -59,8 +59,10 @@ class BulletinAdapter(ChannelAdapter):
         self.board.mkdir(parents=True, exist_ok=True)
         now = dt.datetime.now(dt.UTC)
         file, part = self.board / f"{key}.json", self.board / f".{key}.part"
-        part.write_text(json.dumps({**payload, "published_at": now.isoformat()},
-                                   ensure_ascii=False), encoding="utf-8")
+        part.write_text(
+            json.dumps({**payload, "published_at": now.isoformat()}, ensure_ascii=False),
+            encoding="utf-8",
+        )
         os.replace(part, file)
         return Receipt(key, None, now, {"file": file.name})
 
@@ -69,8 +71,9 @@ class BulletinAdapter(ChannelAdapter):
         if not file.is_file():
             return None
         shown = json.loads(file.read_text(encoding="utf-8"))
-        return Receipt(key, None, dt.datetime.fromisoformat(shown["published_at"]),
-                       {"file": file.name})
+        return Receipt(
+            key, None, dt.datetime.fromisoformat(shown["published_at"]), {"file": file.name}
+        )
 
     def withdraw(self, receipt: Receipt) -> None:
         (self.board / receipt.details["file"]).unlink(missing_ok=True)

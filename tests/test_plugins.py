@@ -95,14 +95,16 @@ def _forget_plugins() -> None:
 
 
 @pytest.fixture
-def installed(site: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def installed(site: Path) -> Iterator[Path]:
     """The plugins installed after tongfa started: the registry has already read the entry
     points without them."""
     assert "bulletin" not in registry.kinds()
-    monkeypatch.syspath_prepend(str(site))
-    yield site
-    monkeypatch.undo()
-    _forget_plugins()
+    sys.path.insert(0, str(site))
+    try:
+        yield site
+    finally:
+        sys.path.remove(str(site))
+        _forget_plugins()
 
 
 def test_a_kind_installed_after_start_is_found_without_a_restart(installed: Path):

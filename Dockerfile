@@ -12,28 +12,21 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/tongfa
-COPY pyproject.toml ./
+COPY pyproject.toml setup.py ./
 COPY orchestrator/ orchestrator/
 COPY channels/ channels/
 COPY workers/ workers/
 COPY templates/ templates/
-# Flower is an operations tool, not a project dependency; prometheus-client is listed here
-# until pyproject.toml declares it (orchestrator/observability.py needs it).
+COPY examples/ examples/
+# The wheel carries its own data: console templates and static files, the domain's word
+# lists, the migrations, and templates/ and examples/ as tongfa_data (setup.py), all read
+# through the installed packages. The check below runs from / so nothing of /src is seen.
+# Flower is an operations tool, not a project dependency.
 RUN /opt/tongfa/bin/pip wheel --no-deps --wheel-dir /wheels . \
- && /opt/tongfa/bin/pip install /wheels/tongfa-*.whl \
-        "prometheus-client>=0.20,<1" "flower>=2.0,<3"
-# The wheel carries only *.py and the migrations: pyproject.toml declares no other package
-# data yet. Put the rest where the code looks for it (console templates and static files,
-# data files, and templates/<kind>/, which channels/templating.py finds next to channels/).
-# Harmless once pyproject.toml ships them itself: the same files are copied over themselves.
-RUN site="$(/opt/tongfa/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
- && find orchestrator channels workers -type f ! -name '*.py' ! -name '*.pyc' \
-        -exec cp --parents {} "$site"/ \; \
- && mkdir -p "$site/templates" && cp -r templates/. "$site/templates/" \
- && cd / && /opt/tongfa/bin/python -c "import pathlib, orchestrator.web as w; \
-from channels.templating import TEMPLATES_DIR as t; \
-assert (t / 'website').is_dir(), 'templates/<kind>/ missing'; \
-assert (pathlib.Path(w.__file__).parent / 'templates').is_dir(), 'console templates missing'" \
+ && /opt/tongfa/bin/pip install /wheels/tongfa-*.whl "flower>=2.0,<3" \
+ && cd / && /opt/tongfa/bin/python -c "from channels.templating import shipped; \
+assert (shipped('templates') / 'website' / 'base.html').is_file(), 'templates/<kind>/ missing'; \
+assert (shipped('examples') / 'release.yaml').is_file(), 'examples/ missing'" \
  && /opt/tongfa/bin/tongfa --help > /dev/null
 
 FROM ${PYTHON_IMAGE} AS runtime

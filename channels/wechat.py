@@ -39,10 +39,9 @@ from channels.contract import (
     RetryableError,
     approved_files,
 )
-from channels.templating import TEMPLATES_DIR, render
+from channels.templating import read_bytes, render
 from channels.wechat_token import TokenCache, store_for
 
-DEFAULT_COVER = TEMPLATES_DIR / "wechat" / "cover.png"
 IMG_SRC = re.compile(r"(<img\b[^>]*?\bsrc\s*=\s*)(\"[^\"]*\"|'[^']*'|[^\s>]+)", re.IGNORECASE)
 NO_ARTICLE = 53600  # the article_id is unknown (deleted for good)
 IMAGE_REF = "tongfa-image:"  # in the signed payload; the upload URL replaces it at staging
@@ -216,7 +215,7 @@ class WeChatAdapter(http.HttpChannel):
             cover, cover_data = payload["cover"], approved_files([payload["cover"]])[0]
         else:  # the account's default cover, part of the deployment, not of the release
             cover = {"filename": "cover.png", "media_type": "image/png"}
-            cover_data = DEFAULT_COVER.read_bytes()
+            cover_data = read_bytes("wechat", "cover.png")
         thumb = self._upload("material/add_material", cover, cover_data, type="image")["media_id"]
         content = payload["content"]
         for image, data in zip(payload["images"], images, strict=True):

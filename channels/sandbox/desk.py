@@ -22,8 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import asyncssh
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+try:
+    import asyncssh
+    from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+except ImportError as missing:  # the servers are an extra: production never runs them
+    raise ImportError(f"the newspaper desk sandbox needs {missing.name or missing}: "
+                      "pip install 'tongfa[sandbox]'") from missing
 
 from channels.sandbox.faults import Faults
 from channels.sandbox.wirelog import WireLog

@@ -11,16 +11,18 @@ import os
 import socket
 import tempfile
 import time
+from importlib.resources import as_file
 from pathlib import Path
 
 import typer
 import yaml
 
+from channels.templating import shipped
 from orchestrator.domain.release import parse_release
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.settings import Settings, get_settings
 
-SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "release.yaml"
+SAMPLE = shipped("examples") / "release.yaml"  # package data in a wheel (setup.py)
 FINAL = {R.PUBLISHED, R.PARTIALLY_PUBLISHED, R.FAILED}
 
 
@@ -58,9 +60,11 @@ def _through_review(ctx, names: list[str]) -> int:  # type: ignore[no-untyped-de
     from orchestrator.usecases import releases, review
     from orchestrator.usecases.unit_of_work import UnitOfWork
 
-    data = parse_release({**yaml.safe_load(SAMPLE.read_text(encoding="utf-8")), "channels": names})
-    with UnitOfWork(ctx) as uow:
-        release_id = releases.create(uow, data, "press", base=SAMPLE.parent)
+    with as_file(SAMPLE) as sample:
+        data = parse_release({**yaml.safe_load(sample.read_text(encoding="utf-8")),
+                              "channels": names})
+        with UnitOfWork(ctx) as uow:
+            release_id = releases.create(uow, data, "press", base=sample.parent)
     with UnitOfWork(ctx) as uow:
         releases.submit(uow, release_id, "press")
     for signer in ("reviewer", "secrecy", "leader"):

@@ -674,6 +674,23 @@ def channels_list(json_out: Json = False) -> None:
         typer.echo(f"{c['name']:<16} {c['kind']:<10} {json.dumps(c['config'], ensure_ascii=False)}{flag}")
 
 
+@channels_app.command("kinds")
+def channels_kinds(json_out: Json = False) -> None:
+    """The installed channel kinds, with the package and version that provide each; exits 1
+    when one failed to load (its line says why; the others work)."""
+    from channels.registry import installed
+
+    found = installed()
+    if json_out:
+        emit([k.to_json() for k in found])
+    else:
+        for k in found:
+            typer.echo(f"{k.name:<12} {k.package or '-'} {k.version or '-'}  {k.target}"
+                       + (f"  BROKEN: {k.problem}" if k.problem else ""))
+    if any(k.problem for k in found):
+        raise typer.Exit(1)
+
+
 @channels_app.command("add")
 @refusals
 def channels_add(

@@ -1,44 +1,19 @@
 """One harness per adapter kind: how to build it against a real local counterpart,
 how to see from the channel's side whether something is live, and how to make the
-channel fail. A new adapter joins the kit by adding a harness here (or in its own
-package's tests, reusing tests/contract/test_contract.py)."""
+channel fail. A new adapter of tongfa's joins the kit by adding a harness here; a plugin's
+own tests subclass channels.contract_kit.ContractSuite the same way (docs/adapters.md)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from channels.contract import ChannelAdapter, Receipt, ReleaseView
-
-
-def view(release_id: int = 42, **changes: Any) -> ReleaseView:
-    base = dict(
-        id=release_id, title="关于做好冬季安全生产工作的通知",
-        body_html="<p>各市人民政府：</p><p>请<strong>认真贯彻落实</strong>。</p>",
-        summary="部署冬季安全生产。",
-        metadata={"index_number": "11440000/2026-00042", "issuing_body": "省人民政府办公厅",
-                  "document_number": "某政办发〔2026〕8号", "date_written": "2026-11-20",
-                  "date_published": "2026-11-29", "subject_category": "安全生产",
-                  "disclosure": "主动公开", "validity": "有效", "column": "政务要闻"},
-        priority="normal", url=f"http://127.0.0.1:8000/site/articles/{release_id}.html",
-    )
-    base.update(changes)
-    return ReleaseView(**base)
-
-
-@dataclass
-class Harness:
-    kind: str
-    adapter: Callable[[], ChannelAdapter]
-    is_live: Callable[[Receipt], bool]
-    bad_view: ReleaseView | None = None  # breaks the channel's limits
-    faults: dict[str, Callable[[], None]] = field(default_factory=dict)  # error kind -> arm it
+from channels.contract import ChannelAdapter, Receipt
+from channels.contract_kit import Harness, aware, view  # noqa: F401  (the kit's, re-exported)
 
 
 @contextmanager
@@ -153,7 +128,3 @@ FAULTS = {
     "weibo": ("retryable", "credentials_expired", "rate_limited", "outcome_unknown"),
     "memory": ("retryable", "rate_limited", "permanent", "credentials_expired", "outcome_unknown"),
 }
-
-
-def aware(value: dt.datetime) -> bool:
-    return value.tzinfo is not None and value.utcoffset() == dt.timedelta(0)

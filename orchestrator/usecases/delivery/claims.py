@@ -94,6 +94,9 @@ def claim(
     return delivery
 
 
+KIND_NOT_LOADED = "kind_not_loaded"  # the channel's kind is not installed or failed to load
+
+
 def claim_for(uow: UnitOfWork, delivery_id: int, from_states: tuple[D, ...], to: D) -> Claim | None:
     delivery = claim(uow, delivery_id, from_states, to)
     return None if delivery is None else as_claim(uow, delivery)

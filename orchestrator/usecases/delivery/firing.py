@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import select
 
 from channels.contract import ChannelAdapter, InvalidConfig, Receipt
+from channels.registry import UnknownKind
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
@@ -24,7 +25,7 @@ from orchestrator.store.models import Delivery, Release
 from orchestrator.usecases import quota
 from orchestrator.usecases.channels import get_channel, posting_quota
 from orchestrator.usecases.delivery import claims
-from orchestrator.usecases.delivery.claims import Claim, Outcome
+from orchestrator.usecases.delivery.claims import KIND_NOT_LOADED, Claim, Outcome
 from orchestrator.usecases.delivery.follow_up import finish
 from orchestrator.usecases.delivery.signed import intact, refuse_tampered, signed_intact
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
@@ -49,7 +50,13 @@ def fire(ctx: Context, release_id: int) -> None:
             for delivery in claims.current_deliveries(uow.session, release):
                 if delivery.state != D.STAGED:
                     continue
-                if not intact(uow, release, delivery, signed):
+                try:
+                    whole = intact(uow, release, delivery, signed)
+                except UnknownKind as missing:  # its plugin stopped loading: it fails alone
+                    claims.set_state(uow, delivery, D.FAILED,
+                                     error=(KIND_NOT_LOADED, str(missing)))
+                    continue
+                if not whole:
                     refuse_tampered(uow, release, delivery)
                     continue
                 claim = _claim_publish(uow, delivery)
@@ -92,6 +99,10 @@ def _claim_publish(uow: UnitOfWork, delivery: Delivery) -> Claim | None:
         if delivery.state == D.STAGED:
             claims.set_state(uow, delivery, D.FAILED,
                              error=(bad.code, f"{bad.kind}: {bad.message}"))
+        return None
+    except UnknownKind as missing:  # its plugin stopped loading: this channel fails alone
+        if delivery.state == D.STAGED:
+            claims.set_state(uow, delivery, D.FAILED, error=(KIND_NOT_LOADED, str(missing)))
         return None
     wait = quota.take(uow.session, channel.name, limit)
     if wait > 0:  # over quota: the post waits for its window instead of being refused

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from channels.registry import UnknownKind
 from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
@@ -15,7 +16,7 @@ from orchestrator.store.models import Delivery, Release
 from orchestrator.usecases import audit
 from orchestrator.usecases.channels import get_channel
 from orchestrator.usecases.delivery import claims
-from orchestrator.usecases.delivery.claims import Claim
+from orchestrator.usecases.delivery.claims import KIND_NOT_LOADED, Claim
 from orchestrator.usecases.delivery.firing import concurrently, fire
 from orchestrator.usecases.delivery.gate import hold_or_fire
 from orchestrator.usecases.delivery.signed import intact, refuse_tampered, signed_intact
@@ -70,10 +71,13 @@ def _stage(ctx: Context, delivery_ids: list[int]) -> None:
             assert release is not None
             if release.id not in signed:  # once per release, not once per channel
                 signed[release.id] = signed_intact(uow, release)
-            if intact(uow, release, delivery, signed[release.id]):
-                taken.append(claims.as_claim(uow, delivery))
-            else:
-                refuse_tampered(uow, release, delivery)
+            try:
+                if intact(uow, release, delivery, signed[release.id]):
+                    taken.append(claims.as_claim(uow, delivery))
+                else:
+                    refuse_tampered(uow, release, delivery)
+            except UnknownKind as missing:  # its plugin failed to load: it fails alone
+                claims.set_state(uow, delivery, D.FAILED, error=(KIND_NOT_LOADED, str(missing)))
         uow.commit()
 
     def run(claim: Claim) -> dict[str, Any]:

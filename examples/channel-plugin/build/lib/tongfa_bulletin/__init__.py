@@ -1,0 +1,1 @@
+"""The lobby's electronic notice board as a tongfa channel kind (`bulletin`)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from channels.contract import ChannelAdapter, InvalidConfig, Receipt
+from channels.contract import ChannelAdapter, InvalidConfig, OutcomeUnknowable, Receipt
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.states import (
     TERMINAL_DELIVERY_STATES,
@@ -463,6 +463,12 @@ def _follow_up(ctx: Context, delivery_id: int, state: D, phase: str) -> None:
             if out.error.kind == "credentials_expired":  # wait for the admin, as publish does
                 steps.flag_credentials(uow, get_channel(uow.session, delivery.channel))
                 steps.send(uow, task, delivery)
+            elif phase == "lookup" and isinstance(out.error, OutcomeUnknowable):
+                # no later look can tell either, and nothing may be sent blindly
+                delivery.last_error_code, delivery.last_error = out.error.code, out.error.message
+                steps.ask_a_person(uow, delivery, "the channel can never tell whether it went "
+                                   f"out ({out.error.message})",
+                                   "平台无法查询是否已发出，发送方未留下结果")
             elif out.error.retryable or out.error.kind == "outcome_unknown":
                 # until the channel answers nothing may be re-sent; past the policy's
                 # max_age a person decides rather than a loop asking for ever

@@ -22,8 +22,7 @@ def mails(rig: Rig) -> list[dict]:
 
 def test_a_worker_killed_after_the_desk_took_its_mail_sends_no_second_one(tmp_path):
     services.require("PostgreSQL", 5432)
-    with Rig(tmp_path, weibo_accounts=0, workers=1, lease_seconds=4,
-             kinds=("newsfeed",)) as rig:
+    with Rig(tmp_path, weibo_accounts=0, workers=1, lease_seconds=4, kinds=("newsfeed",)) as rig:
         killed = rig.kill_worker_when_mail_taken(at=1)
         rid = rig.approve_release(0)
         assert killed.wait(120), "the desk never took a mail"
@@ -43,10 +42,10 @@ def test_a_mail_answered_after_the_lease_ran_out_is_not_sent_again(tmp_path):
     services.require("PostgreSQL", 5432)
     # the desk takes the mail, then holds its 250 well past the 3 s lease (the client
     # waits up to 30 s): the reaper reconciles a publish that is still in flight
-    with Rig(tmp_path, weibo_accounts=0, workers=1, lease_seconds=3, smtp_timeout=30,
-             kinds=("newsfeed",)) as rig:
-        rig.plan("smtp", schedule=[{"path": "smtp/DATA", "fault": "hold", "at": [1],
-                                    "ms": 9000}])
+    with Rig(
+        tmp_path, weibo_accounts=0, workers=1, lease_seconds=3, smtp_timeout=30, kinds=("newsfeed",)
+    ) as rig:
+        rig.plan("smtp", schedule=[{"path": "smtp/DATA", "fault": "hold", "at": [1], "ms": 9000}])
         rig.approve_release(0)
         rig.wait_until_done(timeout=150, admin=True)
         found = rig.count()

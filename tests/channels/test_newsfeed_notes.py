@@ -4,6 +4,7 @@ refusal. lookup() answers "not sent" only without a mark, so a worker that dies,
 hears nothing, after the server took the mail never makes the desks a second one.
 Counted from the desk's SMTP wire log."""
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from channels import newsfeed
 from channels.contract import OutcomeUnknowable, OutcomeUnknown, RetryableError
 from channels.newsfeed import NewsfeedAdapter
 from channels.sandbox.desk import SmtpServer
-from channels.wechat_token import FileTokenStore
+from channels.wechat_token import store_for
+from tests import services
 from tests.channels.test_newsfeed import email_config, release
 
 KEY = "tongfa-8-r1-paper"
@@ -93,11 +95,15 @@ def test_a_note_store_that_cannot_be_written_sends_nothing(tmp_path):
     assert data_calls(server) == []
 
 
-def test_of_two_workers_marking_one_mail_one_wins(tmp_path):
-    one, other = FileTokenStore(tmp_path), FileTokenStore(tmp_path)
-    assert one.remember_first("mailed:<m>", "a") is True
-    assert other.remember_first("mailed:<m>", "b") is False
-    assert other.recall("mailed:<m>") == "a"
-    one.forget("mailed:<m>")
-    assert other.remember_first("mailed:<m>", "b") is True
+@pytest.mark.parametrize("where", ["folder", "redis"])
+def test_of_two_workers_marking_one_mail_one_wins(tmp_path, where):
+    location = str(tmp_path) if where == "folder" else services.redis_url(db=13)
+    one, other = store_for(location), store_for(location)
+    name = f"mailed:<{uuid.uuid4().hex}@test>"  # the Redis is shared: a name of its own
+    assert one.remember_first(name, "a") is True
+    assert other.remember_first(name, "b") is False
+    assert other.recall(name) == "a"
+    one.forget(name)
+    assert other.remember_first(name, "b") is True
+    one.forget(name)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".note-")]

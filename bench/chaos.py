@@ -71,12 +71,14 @@ def main() -> None:
         if found.duplicated or found.missing:
             print("duplicated:", found.duplicated, "missing:", found.missing)
         print(f"attempts {attempts}, audited {audited}; deliveries not terminal: "
-              f"{len(open_deliveries(rig))}")
+              f"{len(open_deliveries(rig))}; decided by a person (the rig's admin, from the "
+              f"platform): {rig.decisions or 'none'}")
         print("faults injected (sandboxes' own logs):", json.dumps(injected, sort_keys=True))
         print("attempt outcomes:", json.dumps(outcomes(rig), sort_keys=True))
         print(json.dumps({"releases": n, "channels": len(rig.channel_names), "kinds": kinds,
                           "delivered": found.delivered, "duplicates": found.duplicates,
-                          "lost": found.lost, "drain_s": round(drain_s, 1),
+                          "lost": found.lost, "decisions": len(rig.decisions),
+                          "drain_s": round(drain_s, 1),
                           "faults_injected": sum(injected.values())}))
 
 

@@ -256,6 +256,12 @@ class OutcomeUnknown(ChannelError):
     kind = "outcome_unknown"
 
 
+class OutcomeUnknowable(OutcomeUnknown):
+    """lookup() can never tell whether the request went out: the platform cannot be asked
+    and the only witness, the call that sent it, ended without a word (its worker died).
+    Asking again cannot change the answer, so a person decides at once (needs_decision)."""
+
+
 @contextmanager
 def building(what: str, code: str = "bad_request") -> Iterator[None]:
     """Around building a request, before any byte of it leaves: a library that refuses what

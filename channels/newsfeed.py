@@ -18,12 +18,17 @@ release must not sit there, even under a hidden name, before it goes live. It on
 that every delivery can be reached and logged into, so a bad password shows before go-live.
 
 lookup() checks SFTP and Atom byte for byte. E-mail cannot be read back from the desks'
-mailboxes, so the moment the mail server accepts a message (250) the adapter notes its
-Message-ID in a note store every worker shares (`note_store`), and lookup() reads that
-note: a worker killed after the mail went out does not make a second one. Only a mail
-whose 250 was lost, or a note lost with it, is re-sent; the re-send carries the same
-Message-ID, guid and version, which desks use to drop duplicates (can_lookup is False:
-the platform itself cannot be asked).
+mailboxes (can_lookup is False: the platform itself cannot be asked), so each mail is
+marked in a note store every worker shares (`note_store`), by its Message-ID:
+  sending  noted in one step, only if no mark exists, before DATA: one call at a time
+           sends a given mail, and a mark left by a call that died says "maybe sent"
+  mailed   the server accepted it (250); a later publish sends nothing
+  (none)   the server refused it (4xx/5xx) or it was never sent: it may go again
+  asked    a `sending` mark outlived the longest its call can take without a word:
+           lookup() raises OutcomeUnknowable and a person decides; their re-send may go
+lookup() answers "not sent" only without a mark. A `sending` mark is "look again" while
+its call may still be running (a worker past its lease, a slow 250), then "asked": a
+worker killed between the server's 250 and its note never makes a second mail.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -62,6 +68,7 @@ from channels.contract import (
     ChannelError,
     CredentialsExpired,
     Limit,
+    OutcomeUnknowable,
     OutcomeUnknown,
     PermanentError,
     Problem,
@@ -88,6 +95,10 @@ ORDER = ("atom", "sftp", "email")  # e-mail, the one that cannot be checked, goe
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 LINE_BREAKS = re.compile("[\r\n\x85\u2028\u2029]+")
 SMTP_POLICY = email.policy.default.clone(linesep="\r\n")
+DEFAULT_NOTE_STORE = Path(tempfile.gettempdir()) / "tongfa-newsfeed-notes"
+# after its `sending` mark, a call sends DATA, the message and the final dot and reads the
+# reply, each within timeout_seconds; the slack is for a worker starved on a loaded machine
+MAIL_CALL_STEPS, MAIL_SLACK_SECONDS = 4, 10.0
 log = logging.getLogger(__name__)
 
 
@@ -179,6 +190,12 @@ class NewsfeedAdapter(ChannelAdapter):
         self.targets = [d for d in ORDER if d in self.config.delivery]
         if "email" in self.targets:  # what an instance can tell depends on how it delivers
             self.capabilities = dataclasses.replace(type(self).capabilities, can_lookup=False)
+
+    def web_hosts(self) -> tuple[str, ...]:
+        """The Atom feed's public host: where a person finds the item the desks were sent."""
+        base = self.config.atom.base_url if self.config.atom else ""
+        host = urlsplit(base).hostname if base.startswith("https://") else None
+        return (host.lower(),) if host else ()
 
     # ------------------------------------------------------------ render/validate
 
@@ -529,6 +546,11 @@ class NewsfeedAdapter(ChannelAdapter):
                                                 else "newsml"].split("/"))
                 msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
             message = msg.as_bytes(policy=SMTP_POLICY)
+        try:
+            if self._mail_mark(message_id).get("state") == "mailed":
+                return  # accepted before (a re-send after a later leg failed): nothing to send
+        except OutcomeUnknown as exc:  # the store cannot say: send nothing yet
+            raise RetryableError(f"{exc.message}，邮件未发出", code="notes") from None
         conn = self._smtp_open()
         try:
             code, answer = conn.mail(cfg.from_addr)
@@ -541,6 +563,8 @@ class NewsfeedAdapter(ChannelAdapter):
                 code, answer = refused[0]
                 cls = RetryableError if code < 500 else PermanentError
                 raise cls(f"邮件服务器拒收：{code} {answer.decode(errors='replace')}", code=code)
+            if not self._mark_sending(message_id):
+                return  # an earlier call's mail was accepted: nothing to send
             try:
                 # data() returns the server's verdict on the message rather than raising it
                 code, _ = conn.data(message)
@@ -548,8 +572,10 @@ class NewsfeedAdapter(ChannelAdapter):
                 code = exc.smtp_code
             except (smtplib.SMTPException, OSError) as exc:
                 conn.close()  # no QUIT: the server is not answering
+                # the mark stays `sending`: lookup() must not take this for "not sent"
                 raise OutcomeUnknown(f"邮件已发出但未收到服务器确认：{exc}", code="smtp_data") from None
-            if code != 250:  # the server said no: it did not take it
+            if code != 250:  # the server said no: it did not take it, and it may go again
+                self._unmark(message_id)
                 cls = RetryableError if code < 500 else PermanentError
                 raise cls(f"邮件服务器拒收正文：{code}", code=code)
             self._note_mailed(message_id)
@@ -561,24 +587,86 @@ class NewsfeedAdapter(ChannelAdapter):
     @property
     def notes(self) -> TokenStore:
         if not hasattr(self, "_notes"):
-            self._notes = store_for(self.config.note_store or
-                                    str(Path(tempfile.gettempdir()) / "tongfa-newsfeed-notes"))
+            self._notes = store_for(self.config.note_store or str(DEFAULT_NOTE_STORE))
         return self._notes
+
+    def _mail_mark(self, message_id: str) -> JSON:
+        """The mail's mark ({} when none); the store cannot say: nor can we."""
+        try:
+            raw = self.notes.recall(f"mailed:{message_id}")
+        except Exception as exc:  # noqa: BLE001 (any store error)
+            raise OutcomeUnknown(f"无法读取邮件发送记录：{type(exc).__name__}",
+                                 code="notes") from None
+        if raw is None:
+            return {}
+        try:
+            mark = json.loads(raw)
+        except ValueError:
+            return {}
+        # a bare time: a note from before marks, written when the server had said 250
+        return mark if isinstance(mark, dict) else {"state": "mailed", "at": float(mark)}
+
+    def _mark_sending(self, message_id: str) -> bool:
+        """Mark the mail `sending` before DATA; False when it was accepted already.
+
+        Raises OutcomeUnknown when another call's `sending` mark stands (it may be sending
+        now, or have sent it and died), RetryableError when the mark cannot be written:
+        a mail that cannot be marked is not sent."""
+        name, mark = f"mailed:{message_id}", json.dumps({"state": "sending", "at": time.time()})
+        try:
+            if self.notes.remember_first(name, mark):
+                return True
+            held = self._mail_mark(message_id)
+            if held.get("state") == "mailed":
+                return False
+            if held.get("state") == "asked":  # a person was asked and re-sent it
+                self.notes.remember(name, mark)
+                return True
+        except OutcomeUnknown:
+            raise
+        except Exception as exc:  # noqa: BLE001 (any store error: nothing was sent)
+            raise RetryableError(f"无法记录邮件发送，邮件未发出：{type(exc).__name__}",
+                                 code="notes") from None
+        raise OutcomeUnknown("同一封邮件已有一次发送未留下结果（可能正在发送或已发出），未再发送",
+                             code="mail_sending")
+
+    def _unmark(self, message_id: str) -> None:
+        try:
+            self.notes.forget(f"mailed:{message_id}")
+        except Exception as exc:  # noqa: BLE001 (the mark stays `sending`: a person decides)
+            log.warning("newsfeed: mail %s was refused but its mark could not be cleared: %s",
+                        message_id, type(exc).__name__)
 
     def _note_mailed(self, message_id: str) -> None:
         try:  # the mail is out: failing to note it must not make it fail (and go again)
-            self.notes.remember(f"mailed:{message_id}", str(time.time()))
-        except Exception as exc:  # noqa: BLE001 (any store error: lookup then answers "not sent")
+            self.notes.remember(f"mailed:{message_id}",
+                                json.dumps({"state": "mailed", "at": time.time()}))
+        except Exception as exc:  # noqa: BLE001 (the mark stays `sending`: never re-sent)
             log.warning("newsfeed: mail %s went out but could not be noted: %s", message_id,
                         type(exc).__name__)
 
+    def _mail_settles(self) -> float:
+        """How long a call that marked a mail `sending` can still be running."""
+        return MAIL_CALL_STEPS * self.config.email.timeout_seconds + MAIL_SLACK_SECONDS
+
     def _mailed(self, message_id: str) -> dt.datetime | None:
-        try:
-            noted = self.notes.recall(f"mailed:{message_id}")
-        except Exception as exc:  # noqa: BLE001 (the store cannot say: nor can we)
-            raise OutcomeUnknown(f"无法读取邮件发送记录：{type(exc).__name__}",
-                                 code="notes") from None
-        return None if noted is None else dt.datetime.fromtimestamp(float(noted), dt.UTC)
+        mark = self._mail_mark(message_id)
+        state, at = mark.get("state"), float(mark.get("at") or 0)
+        if not state:
+            return None  # never sent, or refused
+        if state == "mailed":
+            return dt.datetime.fromtimestamp(at, dt.UTC)
+        if state == "sending" and time.time() - at < self._mail_settles():
+            raise OutcomeUnknown("邮件正在发送或刚发出，尚无结果：稍后再查", code="mail_sending")
+        if state == "sending":  # its call ended without a word: a person decides
+            try:
+                self.notes.remember(f"mailed:{message_id}",
+                                    json.dumps({"state": "asked", "at": at}))
+            except Exception as exc:  # noqa: BLE001 (asked again at the next look)
+                raise OutcomeUnknown(f"无法写入邮件发送记录：{type(exc).__name__}",
+                                     code="notes") from None
+        raise OutcomeUnknowable("邮件发送中断，无法确认对方邮件服务器是否已收下（邮件无法回查）："
+                                "请到对方邮箱或邮件服务器日志核实后决定", code="mail_unconfirmed")
 
     # ---- atom
 

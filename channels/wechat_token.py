@@ -27,6 +27,8 @@ class TokenStore(Protocol):
     def write(self, appid: str, token: str, expires_at: float) -> None: ...
     def lock(self, appid: str) -> Iterator[None]: ...
     def remember(self, name: str, value: str) -> None: ...
+    def remember_first(self, name: str, value: str) -> bool: ...
+    def forget(self, name: str) -> None: ...
     def recall(self, name: str) -> str | None: ...
 
 
@@ -52,13 +54,40 @@ class FileTokenStore:
         os.chmod(tmp, 0o600)
         os.replace(tmp, self._path(appid))
 
+    def _note(self, name: str) -> Path:
+        return self.dir / f"note-{hashlib.sha256(name.encode()).hexdigest()[:32]}"
+
+    def _written(self, value: str) -> str:
+        """A temporary file holding `value` whole, to be put in place in one step."""
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".note-")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
+        return tmp
+
     def remember(self, name: str, value: str) -> None:
-        path = self.dir / f"note-{hashlib.sha256(name.encode()).hexdigest()[:32]}"
-        path.write_text(value)
+        # whole or not at all: a reader never sees a half-written note
+        os.replace(self._written(value), self._note(name))
+
+    def remember_first(self, name: str, value: str) -> bool:
+        """Note `value` only if nothing is noted under `name`; True when this call did.
+        One step (a hard link fails if the name exists): of two workers, one wins."""
+        tmp = self._written(value)
+        try:
+            os.link(tmp, self._note(name))
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+
+    def forget(self, name: str) -> None:
+        self._note(name).unlink(missing_ok=True)
 
     def recall(self, name: str) -> str | None:
-        path = self.dir / f"note-{hashlib.sha256(name.encode()).hexdigest()[:32]}"
-        return path.read_text() if path.exists() else None
+        try:
+            return self._note(name).read_text()
+        except FileNotFoundError:
+            return None
 
     @contextmanager
     def lock(self, appid: str) -> Iterator[None]:
@@ -90,6 +119,12 @@ class RedisTokenStore:
 
     def remember(self, name: str, value: str) -> None:
         self.redis.set(f"tongfa:wechat:note:{name}", value, ex=7 * 86400)
+
+    def remember_first(self, name: str, value: str) -> bool:
+        return bool(self.redis.set(f"tongfa:wechat:note:{name}", value, ex=7 * 86400, nx=True))
+
+    def forget(self, name: str) -> None:
+        self.redis.delete(f"tongfa:wechat:note:{name}")
 
     def recall(self, name: str) -> str | None:
         raw = self.redis.get(f"tongfa:wechat:note:{name}")

@@ -9,6 +9,10 @@ its pool forks, so every pool process runs the broken code:
                          that was unknown is always published again
     claim_without_fence  a publish claim takes the delivery whatever its state and
                          lease (no compare-and-set): a redelivered task publishes again
+    mail_unmarked_before_data
+                         the newsfeed marks nothing before DATA, only the server's 250
+                         after it (as before issue 13): a worker that dies in between
+                         leaves lookup() nothing, and the mail is sent again
 """
 
 from __future__ import annotations
@@ -50,7 +54,17 @@ def claim_without_fence() -> None:
     claims.claim = claim
 
 
-BUILDS = {"lookup_not_sent": lookup_not_sent, "claim_without_fence": claim_without_fence}
+def mail_unmarked_before_data() -> None:
+    from channels.newsfeed import NewsfeedAdapter
+
+    def mark_nothing(self: NewsfeedAdapter, message_id: str) -> bool:
+        return self._mail_mark(message_id).get("state") != "mailed"
+
+    NewsfeedAdapter._mark_sending = mark_nothing
+
+
+BUILDS = {"lookup_not_sent": lookup_not_sent, "claim_without_fence": claim_without_fence,
+          "mail_unmarked_before_data": mail_unmarked_before_data}
 
 if BUILD:
     BUILDS[BUILD]()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request
 
-from channels import registry
+from channels import newsfeed, registry
 from channels.sandbox.server import SandboxServer
 from orchestrator.bootstrap import make_context
 from orchestrator.domain import clock
@@ -46,8 +46,12 @@ def drain(ctx: Context, limit: int = 500) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def _memory_kind(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _memory_kind(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[None]:
     monkeypatch.setitem(registry.loaded, "memory", fakes.MemoryAdapter)
+    # each test notes its mails apart: the same Message-ID in two tests is two mails, and a
+    # mark left in the system's temp folder by an earlier run would stop the next one sending
+    monkeypatch.setattr(newsfeed, "DEFAULT_NOTE_STORE", tmp_path_factory.mktemp("mail-notes"))
     fakes.reset()
     yield
     fakes.reset()

@@ -16,6 +16,7 @@ from channels.contract import (
     JSON,
     ChannelAdapter,
     CredentialsExpired,
+    OutcomeUnknowable,
     OutcomeUnknown,
     PermanentError,
     Problem,
@@ -40,8 +41,8 @@ def reset() -> None:
 
 def plan(account: str, phase: str, *faults: str) -> None:
     """Make the next calls of `phase` on `account` fail: retryable, rate_limited,
-    permanent, unknown_after_post (posted, but the answer is lost) or unknown_not_posted
-    (Weibo's 20017: an unknown answer, and nothing went out)."""
+    permanent, unknown_after_post (posted, but the answer is lost), unknown_not_posted
+    (Weibo's 20017: an unknown answer, and nothing went out) or unknowable (lookup)."""
     FAULTS[(account, phase)].extend(faults)
 
 
@@ -90,6 +91,8 @@ class MemoryAdapter(ChannelAdapter):
             raise CredentialsExpired("token expired", code="21327")
         if fault == "unknown_not_posted":
             raise OutcomeUnknown("相似内容，请稍后再试", code="20017")
+        if fault == "unknowable":  # a lookup that can never tell (a mail whose sender died)
+            raise OutcomeUnknowable("no witness left", code="unconfirmed")
         return fault
 
     def stage(self, payload: JSON, key: str) -> JSON:

@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -49,6 +50,7 @@ CMS_SECRET = "whsec_dG9uZ2ZhIGFuZCB0aGUgQ01TIHNoYXJlIHRoZXNlIDMyQg=="
 ARTICLE = re.compile(r"/articles/(\d+)\.html")
 DELIVERY_KEY = re.compile(r"tongfa-(\d+)-r\d+-([A-Za-z0-9_-]+?)(?:@|>|$)")
 FEED_FILE = re.compile(r"tongfa-(\d+)-v\d+\.")
+FEED_URL = "https://feed.example.gov.cn/feed"  # where the desks read the Atom feed
 
 
 def free_port() -> int:
@@ -61,10 +63,13 @@ class Rig:
     def __init__(self, var_dir: Path, backend: str = "postgres-redis", weibo_accounts: int = 4,
                  workers: int = 2, lease_seconds: float = 5, redrive_seconds: float = 2,
                  with_website: bool = True, queues: tuple[str, ...] = ("urgent,normal",),
-                 kinds: tuple[str, ...] = ("website", "weibo"), broken_build: str = "") -> None:
+                 kinds: tuple[str, ...] = ("website", "weibo"), broken_build: str = "",
+                 smtp_timeout: float = 3.0) -> None:
         self.with_website = with_website and "website" in kinds
         self.kinds = kinds
         self.broken_build = broken_build
+        self.smtp_timeout = smtp_timeout
+        self.decisions: list[tuple[str, int, str]] = []  # (channel, release, what a person did)
         self.queues = queues
         self.var_dir, self.backend = var_dir, backend
         self.accounts = {f"5000000{i:03d}": f"tok-{i}" for i in range(weibo_accounts)}
@@ -190,9 +195,10 @@ class Rig:
                 "delivery": ["atom", "sftp", "email"], "sandbox": True, "retry": retry,
                 "sftp": {"host": "127.0.0.1", "port": self.sftp.port, "username": "desk",
                          "accept_any_host_key": True, "timeout_seconds": 3.0},
-                "email": {"host": "127.0.0.1", "port": self.smtp.port, "timeout_seconds": 3.0,
+                "email": {"host": "127.0.0.1", "port": self.smtp.port,
+                          "timeout_seconds": self.smtp_timeout,
                           "from_addr": "press@127.0.0.1", "to_addrs": ["desk@127.0.0.1"]},
-                "atom": {"directory": str(self.feed_dir)},
+                "atom": {"directory": str(self.feed_dir), "base_url": FEED_URL},
                 "note_store": str(self.var_dir / "private" / "newsfeed-notes")},
                 {"sftp_password": "desk-pass-1"}),
             "cms_push": (lambda: {"endpoint": f"{self.cms.url}/api/releases", "sandbox": True,
@@ -232,6 +238,20 @@ class Rig:
         """SIGKILL the worker and its pool children: no clean-up, no acks."""
         os.killpg(self.workers[i].pid, signal.SIGKILL)
         self.workers[i].wait()
+
+    def kill_worker_when_mail_taken(self, at: int, worker: int = 0) -> threading.Event:
+        """At the desk's `at`-th DATA: the message is accepted (wire log), then the worker on
+        the other end is SIGKILLed before the 250 is sent, so it can note nothing. An event
+        is set once it is dead; a scheduled point, not a wall-clock moment."""
+        killed = threading.Event()
+
+        def kill(entry: dict[str, Any]) -> None:
+            self.kill_worker(worker)
+            killed.set()
+
+        self.smtp.on_hold = kill
+        self.plan("smtp", schedule=[{"path": "smtp/DATA", "fault": "hold", "at": [at]}])
+        return killed
 
     def faults(self, **settings: Any) -> None:
         requests.post(f"{self.sandbox.url}/_sandbox/faults", json=settings, timeout=5)
@@ -330,8 +350,34 @@ class Rig:
                 return time.monotonic() - self.started
             if admin:
                 reauthorize(self, only_flagged=True)
+                self.decide()
             time.sleep(0.25)
         raise AssertionError(f"not done after {timeout}s: {dict(self.states())}")
+
+    def decide(self) -> None:
+        """What a channel admin does with a delivery that needs a decision: looks on the
+        platform. A newsfeed mail the desk's inbox holds is marked published (its item in
+        the feed); one it does not hold is re-sent. Recorded in `decisions`."""
+        from sqlmodel import select
+
+        from channels import iptc
+        from orchestrator.store.models import Delivery
+        from orchestrator.usecases import recovery
+
+        with UnitOfWork(self.ctx) as uow:
+            waiting = uow.session.exec(select(Delivery).where(
+                Delivery.state == "needs_decision", Delivery.kind == "newsfeed")).all()
+            waiting = [(d.id, d.release_id, d.channel, d.idempotency_key) for d in waiting]
+        for delivery_id, release_id, channel, key in waiting:
+            with UnitOfWork(self.ctx) as uow:
+                if self.smtp.has(iptc.message_id(key, "press.example.gov.cn")):
+                    recovery.mark_published(uow, delivery_id, "ops",
+                                            f"{FEED_URL}/tongfa-{release_id}-v1.xml",
+                                            "the desk's inbox holds the mail")
+                    self.decisions.append((channel, release_id, "mark_published"))
+                else:
+                    recovery.resend(uow, delivery_id, "ops")
+                    self.decisions.append((channel, release_id, "resend"))
 
     def plan_chaos(self) -> None:
         """Each kind's own faults, by request count (so the same on a busy machine as on an
@@ -429,6 +475,7 @@ class Rig:
         found = self.count()
         return {"releases": len(self.release_ids), "channels": len(self.channel_names),
                 "kinds": sorted(set(self.channel_kinds.values())), **found.summary(),
+                "decisions": len(self.decisions),
                 "faults_injected": sum(instrument.faults_injected(self.fault_logs()).values())}
 
     # ------------------------------------------------------------------ tear-down

@@ -219,6 +219,55 @@ def test_a_lookup_that_never_answers_asks_a_person_after_max_age(ctx, new_releas
     assert fakes.CALLS[("alpha", "publish")] == 1  # never re-sent while nobody could tell
 
 
+def test_a_lookup_that_can_never_tell_asks_a_person_at_once(ctx, new_release, alert_hook):
+    with UnitOfWork(ctx) as uow:
+        channels.save_channel(uow, "alpha", "memory",
+                              {"account": "alpha", "retry": {"base_seconds": 1.0}},
+                              None, "admin_ops")
+    fakes.plan("alpha", "publish", "unknown_after_post")
+    fakes.always("alpha", "lookup", "unknowable")
+    approve_all(ctx, new_release())
+    run_until_quiet(ctx, rounds=5)  # not the policy's six hours of looking
+    alpha = delivery(ctx, "alpha")
+    assert alpha.state == "needs_decision" and alpha.last_error_code == "unconfirmed"
+    assert fakes.CALLS[("alpha", "lookup")] == 1 and fakes.CALLS[("alpha", "publish")] == 1
+    assert [told["delivery_id"] for told in alert_hook[1]] == [alpha.id]
+
+
+def test_a_newsfeed_mail_whose_sender_died_mid_send_is_a_persons_decision(ctx, people, tmp_path):
+    """A worker marked the mail `sending` and died: no worker sends it again; a person is
+    asked, and only their re-send goes out. Counted from the desk's wire log."""
+    from channels import iptc
+    from channels.wechat_token import FileTokenStore
+    from orchestrator.usecases import releases as releases_uc
+    from tests.conftest import release_input
+
+    notes = tmp_path / "private" / "mail-notes"
+    with SmtpServer() as desk:
+        config = {"delivery": ["email"], "sandbox": True, "note_store": str(notes),
+                  "email": {"host": "127.0.0.1", "port": desk.port,
+                            "from_addr": "press@example.gov.cn",
+                            "to_addrs": ["desk@paper.example.cn"]}}
+        with UnitOfWork(ctx) as uow:
+            channels.save_channel(uow, "paper", "newsfeed", config, {}, "admin_ops")
+        with UnitOfWork(ctx) as uow:
+            rid = releases_uc.create(uow, release_input(channels=["paper"]), "press")
+        message_id = iptc.message_id(f"tongfa-{rid}-r1-paper", "press.example.gov.cn")
+        # what a worker SIGKILLed between its mark and its note leaves behind
+        FileTokenStore(notes).remember(f"mailed:{message_id}",
+                                       '{"state": "sending", "at": 1000000000.0}')
+        approve_all(ctx, rid)
+        run_until_quiet(ctx)
+        paper = delivery(ctx, "paper")
+        assert paper.state == "needs_decision" and paper.last_error_code == "mail_unconfirmed"
+        assert desk.wire.entries() == []  # no worker sent it
+        with UnitOfWork(ctx) as uow:  # the admin found no mail in the desk's inbox
+            recovery.resend(uow, paper.id, "admin_ops")
+        run_until_quiet(ctx)
+        assert delivery(ctx, "paper").state == "published"
+        assert [e["answer"] for e in desk.wire.entries()] == ["250"]
+
+
 @pytest.mark.parametrize(("retry", "field"), [
     ({"max_attempts": "8"}, "config.retry.max_attempts"),
     ({"bogus": 1}, "config.retry.bogus"),  # once a TypeError in the worker

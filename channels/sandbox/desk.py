@@ -19,6 +19,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -194,16 +195,19 @@ class SmtpServer:
         self.messages: list[bytes] = []
         self.faults = faults or Faults()
         self.wire = WireLog("smtp", wire_dir)
+        # called with the wire-log entry of a held message, before its 250 is sent
+        self.on_hold: Callable[[dict[str, Any]], None] | None = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         received_at, content = time.time(), envelope.original_content or b""
         self.faults.arrive("smtp/DATA")
         refused = self.faults.planned("status")
+        hold = self.faults.planned("hold") if refused is None else None
         message_id = email.message_from_bytes(content, policy=email.policy.default).get(
             "Message-ID", "")
 
-        def said(answer: str, accepted: bool) -> None:
-            self.wire.record(account=",".join(envelope.rcpt_tos), operation="DATA",
+        def said(answer: str, accepted: bool) -> dict[str, Any]:
+            return self.wire.record(account=",".join(envelope.rcpt_tos), operation="DATA",
                              create=True, target=str(message_id).strip(), content=content,
                              answer=answer, accepted=accepted, received_at=received_at)
 
@@ -213,12 +217,21 @@ class SmtpServer:
             return f"{status} 4.3.0 mailbox busy, try again later"
         if self.answer_delay:
             await asyncio.sleep(self.answer_delay)
-        said("250", True)
+        entry = said("250", True)
         self.messages.append(envelope.original_content)
         if self.keep_in is not None:
             self.keep_in.mkdir(parents=True, exist_ok=True)
             (self.keep_in / f"{len(self.messages):05d}.eml").write_bytes(envelope.original_content)
+        if hold is not None:  # taken; the client hears so late, or never
+            if self.on_hold is not None:
+                await asyncio.get_running_loop().run_in_executor(None, self.on_hold, entry)
+            await asyncio.sleep(float(hold.get("ms", 0)) / 1000)
         return "250 OK: queued"
+
+    def has(self, message_id: str) -> bool:
+        """Whether a message with this Message-ID was accepted: what the desk's inbox shows
+        a person who checks it (the adapter cannot ask a mail server this)."""
+        return any(m["message-id"] == message_id for m in self.parsed())
 
     def authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
                      data: Any) -> AuthResult:

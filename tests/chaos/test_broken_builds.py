@@ -40,3 +40,17 @@ def test_a_publish_claim_without_the_fence_check_shows_as_duplicates(tmp_path):
         found = rig.wait_for_duplicates(timeout=90)
         print(rig.figures(), found.duplicated)
         assert found.duplicates > 0
+
+
+def test_a_mail_not_marked_before_data_shows_as_a_duplicate_when_its_worker_dies(tmp_path):
+    services.require("PostgreSQL", 5432)
+    with Rig(tmp_path, weibo_accounts=0, workers=1, lease_seconds=4, kinds=("newsfeed",),
+             broken_build="mail_unmarked_before_data") as rig:
+        killed = rig.kill_worker_when_mail_taken(at=1)  # after the desk took it
+        rid = rig.approve_release(0)
+        assert killed.wait(120), "the desk never took a mail"
+        rig.start_worker(0)
+        found = rig.wait_for_duplicates(timeout=90)
+        print(rig.figures(), found.duplicated)
+        assert found.duplicates > 0
+        assert set(found.duplicated) == {("newsfeed", rid, "email")}

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from channels.contract import ChannelError, Receipt
+from channels.contract import ChannelError, OutcomeUnknowable, Receipt
 from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.publishing import finished
@@ -118,6 +118,11 @@ def _no_answer(uow: UnitOfWork, delivery: Delivery, err: ChannelError, task: str
     if err.kind == "credentials_expired":  # wait for the admin, as publish does
         claims.flag_credentials(uow, get_channel(uow.session, delivery.channel))
         claims.send(uow, task, delivery)
+        return None
+    if isinstance(err, OutcomeUnknowable):  # no later look can tell, nothing may go blindly
+        delivery.last_error_code, delivery.last_error = err.code, err.message
+        claims.ask_a_person(uow, delivery, f"the channel can never tell whether it went out "
+                            f"({err.message})", "平台无法查询是否已发出，发送方未留下结果")
         return None
     if err.retryable or err.kind == "outcome_unknown":
         return claims.policy_or_ask(uow, delivery)  # None: a person is asked

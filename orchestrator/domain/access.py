@@ -104,6 +104,9 @@ class Op(StrEnum):
     RESEND = "resend"  # re-send or cancel a delivery, or mark one that needs a decision published
 
 
+# one answer for a release that does not exist and one out of reach: no existence oracle
+NO_SUCH_RELEASE = "no such release (or not yours to see)"
+
 READS = frozenset({Op.READ, Op.HEADER, Op.PREVIEW, Op.CHECKS, Op.DELIVERIES})
 
 
@@ -264,7 +267,7 @@ def require(p: Principal, op: Op, r: Resource | None = None) -> None:
     if decision:
         return
     if r is not None and not decide(p, Op.HEADER, r):
-        raise NotFound("no such release (or not yours to see)")
+        raise NotFound(NO_SUCH_RELEASE)
     if decision.not_now:
         raise Refused(decision.reason)
     raise Forbidden(decision.reason)

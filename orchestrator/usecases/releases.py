@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from channels.contract import ChannelError, ValidationFailed
-from orchestrator.domain.access import Op, Principal
+from orchestrator.domain.access import NO_SUCH_RELEASE, Op, Principal
 from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
@@ -38,7 +38,7 @@ def get_release(session: Session, release_id: int) -> Release:
     # an id no row can have is simply not found (a database would overflow on it)
     release = session.get(Release, release_id) if 1 <= release_id <= MAX_ID else None
     if release is None:
-        raise NotFound(f"no release with id {release_id}")
+        raise NotFound(NO_SUCH_RELEASE)
     return release
 
 
@@ -356,7 +356,8 @@ def signoffs_view(session: Session, release: Release) -> list[dict[str, Any]]:
     ]
 
 
-HEADER_FIELDS = ("id", "title", "state", "state_reason", "held_by", "author", "unit", "revision",
+HEADER_FIELDS = ("id", "title", "state", "state_reason", "held_by", "author", "unit", "unit_name",
+                 "revision",
                  "priority",
                  "group", "group_status", "channels", "go_live_at", "held", "reschedule",
                  "first_live_at", "last_live_at", "spread_ms", "created_at")
@@ -376,6 +377,7 @@ def as_dict(session: Session, release: Release, viewer: Principal | None = None)
                     for a in alerts.open_for(session, alerts.HELD, release.id)],
         "author": release.author,
         "unit": units.code_of(session, release.unit_id),
+        "unit_name": units.name_of(session, release.unit_id),
         # matrix publishing (联动发布) fills these: the release it was taken from, and the
         # releases other units took from it
         "origin": None,

@@ -67,6 +67,11 @@ def code_of(session: Session, unit_id: int | None) -> str:
     return unit.code if unit is not None else "?"
 
 
+def name_of(session: Session, unit_id: int | None) -> str:
+    unit = session.get(Unit, ROOT_UNIT_ID if unit_id is None else unit_id)
+    return unit.name if unit is not None else "?"
+
+
 def _problems(code: str, name: str) -> list[tuple[str, str]]:
     found = []
     if not CODE.fullmatch(code):
@@ -79,41 +84,72 @@ def _problems(code: str, name: str) -> list[tuple[str, str]]:
     return found
 
 
-def save_unit(uow: UnitOfWork, code: str, name: str, parent: str | None, actor: str,
-              review_policy: str | None = None) -> Unit:
-    """Add a unit below `parent` (None: below the root), or rename or move one.
+def add_unit(uow: UnitOfWork, code: str, name: str, parent: str | None, actor: str,
+             review_policy: str | None = None) -> Unit:
+    """A new unit below `parent` (None: directly below the root unit).
 
-    The root keeps no parent; a unit cannot move below itself or one of its own units.
-    `review_policy` (JSON steps, as TONGFA_REVIEW_POLICY) sets the unit's own review
-    steps; "" goes back to the installation's; None keeps what it has."""
+    `review_policy` (JSON steps, as TONGFA_REVIEW_POLICY) gives the unit its own review
+    steps; without it the installation's apply."""
     problems = _problems(code, name) + _policy_problems(review_policy)
+    s = uow.session
+    if not problems and s.exec(select(Unit).where(Unit.code == code)).first() is not None:
+        problems.append(("code", f"a unit with code {code!r} exists (to change it: "
+                                 f"tongfa units edit {code})"))
     if problems:
         raise InvalidInput(problems)
+    parent_id = unit_for(s, parent, "parent")
+    _check_depth(s, parent_id)
+    row = Unit(code=code, name=name, parent_id=parent_id, review_policy=review_policy or None)
+    s.add(row)
+    s.flush()
+    audit.record(s, actor=actor, action=Action.UNIT_SAVED, subject_type="unit", subject_id=code,
+                 after=_view(s, row))
+    uow.commit()
+    return row
+
+
+def edit_unit(uow: UnitOfWork, code: str, actor: str, *, name: str | None = None,
+              parent: str | None = None, review_policy: str | None = None) -> Unit:
+    """Rename a unit, move it below another, or set its review steps ("": the
+    installation's again); what is not given stays. The root unit has no parent, and no
+    unit moves below itself or one of its own units."""
     s = uow.session
-    row = s.exec(select(Unit).where(Unit.code == code)).first()
-    is_root = row is not None and row.id == ROOT_UNIT_ID
-    if is_root and parent is not None:
-        raise InvalidInput([("parent", f"{code} is the root unit: it has no parent")])
-    parent_id = None if is_root else unit_for(s, parent, "parent")
-    if row is not None and parent_id is not None and row.code in path_of(s, parent_id):
-        raise InvalidInput([("parent", f"{parent} is {code} or lies below it: a unit cannot "
-                                       "move below itself")])
-    if parent_id is not None and len(path_of(s, parent_id)) >= MAX_DEPTH:
-        raise InvalidInput([("parent", f"units go at most {MAX_DEPTH} levels deep")])
-    before = None if row is None else {"name": row.name, "parent": _parent_code(s, row),
-                                       "review_policy": row.review_policy}
-    row = row or Unit(code=code, name=name)
-    row.name, row.parent_id = name, parent_id
+    row = get_unit(s, code)
+    problems = (_problems(code, name) if name is not None else []) + _policy_problems(review_policy)
+    if problems:
+        raise InvalidInput(problems)
+    parent_id = row.parent_id
+    if parent is not None:
+        if row.id == ROOT_UNIT_ID:
+            raise InvalidInput([("parent", f"{code} is the root unit: it has no parent")])
+        parent_id = unit_for(s, parent, "parent")
+        if code in path_of(s, parent_id):
+            raise InvalidInput([("parent", f"{parent} is {code} or lies below it: a unit "
+                                           "cannot move below itself")])
+        _check_depth(s, parent_id)
+    before = _view(s, row)
+    row.parent_id = parent_id
+    row.name = row.name if name is None else name
     if review_policy is not None:
         row.review_policy = review_policy or None
     s.add(row)
     s.flush()
-    after = {"name": row.name, "parent": _parent_code(s, row), "review_policy": row.review_policy}
-    if before != after:
+    after = _view(s, row)
+    if after != before:
         audit.record(s, actor=actor, action=Action.UNIT_SAVED, subject_type="unit",
                      subject_id=code, before=before, after=after)
     uow.commit()
     return row
+
+
+def _check_depth(session: Session, parent_id: int) -> None:
+    if len(path_of(session, parent_id)) >= MAX_DEPTH:
+        raise InvalidInput([("parent", f"units go at most {MAX_DEPTH} levels deep")])
+
+
+def _view(session: Session, unit: Unit) -> dict[str, Any]:
+    return {"name": unit.name, "parent": _parent_code(session, unit),
+            "review_policy": unit.review_policy}
 
 
 def _policy_problems(text: str | None) -> list[tuple[str, str]]:

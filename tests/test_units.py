@@ -258,3 +258,58 @@ def _snapshot(ctx: Context) -> tuple[Any, ...]:
         s = uow.session
         return ([(u.code, u.name, u.parent_id, u.review_policy) for u in s.exec(select(Unit))],
                 len(s.exec(select(AuditEvent)).all()))
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def test_units_people_channels_and_signing_through_the_cli(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TONGFA_VAR_DIR": str(tmp_path / "var"),
+           "TONGFA_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    env.pop("TONGFA_BROKER_URL", None)
+
+    def tongfa(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args],
+                                capture_output=True, text=True, env=env, timeout=60)
+        assert (result.returncode == 0) == ok, result.stderr
+        return result
+
+    assert tongfa("units", "add", "gz", "--name", "广州市").stdout.strip() == "root/gz"
+    assert tongfa("units", "add", "th", "--name", "天河区", "--parent", "gz").stdout.strip() \
+        == "root/gz/th"
+    assert tongfa("units", "add", "sz", "--name", "深圳市").stdout.strip() == "root/sz"
+    refused = tongfa("units", "add", "x", "--name", "X", "--parent", "nowhere", ok=False)
+    assert refused.stderr.startswith("refused: parent:")
+    refused = tongfa("units", "edit", "gz", "--parent", "th", ok=False)
+    assert refused.stderr.startswith("refused: parent:")
+    listed = json.loads(tongfa("units", "list", "--json").stdout)
+    assert [(u["code"], u["parent"]) for u in listed] == [
+        ("root", None), ("gz", "root"), ("th", "gz"), ("sz", "root")]
+    for name, role, unit in (("press", "author", "gz"), ("li", "reviewer", "gz"),
+                             ("sz-li", "reviewer", "sz")):
+        tongfa("users", "add", name, "--role", role, "--unit", unit)
+    assert "unit:" in tongfa("users", "add", "x", "--role", "author", "--unit", "no",
+                             ok=False).stderr
+    tongfa("channels", "add", "gz-site", "--kind", "website", "--unit", "gz", "--config",
+           json.dumps({"web_root": str(tmp_path / "var" / "site")}))
+    assert json.loads(tongfa("channels", "list", "--json").stdout)[0]["unit"] == "gz"
+    release = tmp_path / "r.json"
+    release.write_text(json.dumps({
+        "title": "关于冬季安全生产的通知", "body": "各区：请落实。", "channels": ["gz-site"],
+        "metadata": {"index_number": "1", "issuing_body": "广州市人民政府办公厅",
+                     "disclosure": "主动公开"}}, ensure_ascii=False), encoding="utf-8")
+    rid = tongfa("release", "create", str(release), "--as", "press").stdout.strip()
+    tongfa("release", "submit", rid, "--as", "press")
+    refused = tongfa("review", "approve", rid, "--as", "sz-li", ok=False)
+    missing = tongfa("review", "approve", "999999", "--as", "sz-li", ok=False)
+    assert refused.stderr == missing.stderr
+    assert tongfa("review", "approve", rid, "--as", "li").stdout.strip() \
+        == f"release {rid} is in_review"
+    shown = json.loads(tongfa("release", "show", rid, "--as", "press", "--json").stdout)
+    assert (shown["unit"], shown["origin"], shown["derived"]) == ("gz", None, [])
+    assert [s["signer"] for s in shown["signoffs"]] == ["li"]

@@ -38,8 +38,8 @@ def channel_list(request: Request, who: Admin) -> Response:
     with UnitOfWork(ctx_of(request)) as uow:
         rows = [health(uow.session, r)
                 for r in channels.visible_channels(uow.session, who.name)]
-        failed = deliveries.failed(uow.session)
-        undecided = deliveries.needing_decision(uow.session)
+        failed = deliveries.failed(uow.session, actor=who.name)
+        undecided = deliveries.needing_decision(uow.session, actor=who.name)
     return render(request, "channels.html", who, channels=rows, failed=failed,
                   undecided=undecided)
 

@@ -99,7 +99,7 @@ def test_a_reviewer_of_another_unit_cannot_sign_in_the_console(ctx, tree, monkey
 
     monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
                                                          parallelism=1))
-    for name in ("sz-reviewer", "gz-reviewer"):
+    for name in ("sz-reviewer", "gz-reviewer", "gz-author", "sz-channel_admin"):
         with _uow(ctx) as uow:
             users.set_password(uow, name, PASSWORD, "test")
     rid = _release(ctx, "gz")
@@ -113,7 +113,14 @@ def test_a_reviewer_of_another_unit_cannot_sign_in_the_console(ctx, tree, monkey
         assert releases.show(uow.session, rid, "gz-author")["signoffs"] == []
     client, token = signed_in(ctx, "gz-reviewer")
     page = client.get(f"/console/review/{rid}")
-    assert page.status_code == 200 and "广州市" in page.text  # the unit is shown
+    assert page.status_code == 200 and "广州市（gz）" in page.text  # the unit is shown
+    client, _ = signed_in(ctx, "gz-author")
+    assert "广州市（gz）" in client.get(f"/console/press/{rid}").text
+    assert "广州市" in client.get("/console/press").text
+    client, _ = signed_in(ctx, "sz-channel_admin")  # their unit's channels, with the unit
+    listed = client.get("/console/channels").text
+    assert "sz-site" in listed and "gz-site" not in listed
+    assert client.get("/console/channels/gz-site/edit").status_code == 404
 
 
 # ------------------------------------------------------------------ reach

@@ -320,3 +320,23 @@ def test_units_people_channels_and_signing_through_the_cli(tmp_path):
     shown = json.loads(tongfa("release", "show", rid, "--as", "press", "--json").stdout)
     assert (shown["unit"], shown["origin"], shown["derived"]) == ("gz", None, [])
     assert [s["signer"] for s in shown["signoffs"]] == ["li"]
+
+
+def test_a_channel_admin_sees_and_resends_only_their_units_failed_deliveries(ctx, tree):
+    from orchestrator.usecases import deliveries
+    from tests import fakes
+    from tests.conftest import drain
+
+    fakes.plan("gz", "publish", "permanent")
+    rid = _release(ctx, "gz")
+    for signer in ("gz-reviewer", "gz-secrecy", "gz-approver"):
+        with _uow(ctx) as uow:
+            review.approve(uow, rid, signer)
+    drain(ctx)
+    with _uow(ctx) as uow:
+        assert deliveries.failed(uow.session, actor="sz-channel_admin") == []
+        [failed] = deliveries.failed(uow.session, actor="gz-channel_admin")
+    api = _api(ctx, tree)
+    resend = f"/api/v1/deliveries/{failed['id']}/resend"
+    assert api.post(resend, headers=api.as_("sz-channel_admin")).status_code == 404
+    assert api.post(resend, headers=api.as_("gz-channel_admin")).status_code == 200

@@ -117,6 +117,8 @@ def test_a_reviewer_of_another_unit_cannot_sign_in_the_console(ctx, tree, monkey
     client, _ = signed_in(ctx, "gz-author")
     assert "广州市（gz）" in client.get(f"/console/press/{rid}").text
     assert "广州市" in client.get("/console/press").text
+    compose = client.get("/console/press/new").text  # only their unit's channels to pick
+    assert "gz-site" in compose and "sz-site" not in compose
     client, _ = signed_in(ctx, "sz-channel_admin")  # their unit's channels, with the unit
     listed = client.get("/console/channels").text
     assert "sz-site" in listed and "gz-site" not in listed

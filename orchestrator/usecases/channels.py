@@ -306,6 +306,12 @@ def managed(session: Session, name: str, by: str | None) -> ChannelInstance:
     return row
 
 
+def unit_channels(session: Session, actor: str) -> list[ChannelInstance]:
+    """The channels of `actor`'s unit: those a release they write may name."""
+    unit_id = get_user(session, actor).unit_id
+    return [c for c in list_channels(session) if c.unit_id == unit_id]
+
+
 def visible_channels(session: Session, actor: str) -> list[ChannelInstance]:
     """The channels `actor` sees: their own unit's (an author picks from them) and every
     one their channels duty reaches."""

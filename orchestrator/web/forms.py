@@ -27,7 +27,7 @@ from orchestrator.domain.release import (
     parse_release,
 )
 from orchestrator.store.models import ChannelInstance, Release
-from orchestrator.usecases.channels import adapter_for, list_channels
+from orchestrator.usecases.channels import adapter_for, unit_channels
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from orchestrator.web.pages import field_label, zh
 
@@ -116,9 +116,10 @@ def problems_of(exc: InvalidInput) -> list[dict[str, str]]:
     return [{"field": field_label(f), "message": zh(m)} for f, m in exc.problems]
 
 
-def channel_rows(ctx: Context) -> list[ChannelInstance]:
+def channel_rows(ctx: Context, author: str) -> list[ChannelInstance]:
+    """The channels `author` may name in a release: their unit's."""
     with UnitOfWork(ctx) as uow:
-        rows = list_channels(uow.session)
+        rows = unit_channels(uow.session, author)
         for row in rows:
             uow.session.expunge(row)
         return rows

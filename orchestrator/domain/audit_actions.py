@@ -62,7 +62,6 @@ class Action(StrEnum):
     TOKEN_CREATED = "token.created", "签发接口令牌"
     TOKEN_REVOKED = "token.revoked", "吊销接口令牌"
     UNIT_SAVED = "unit.saved", "保存单位"
-    USER_UNIT_CHANGED = "user.unit_changed", "调整所属单位"
     ALERT_NEEDS_DECISION = "alert.needs_decision", "告警：待人工决定"
     ALERT_HELD = "alert.held", "告警：上线受阻"
     ALERT_INTEGRITY = "alert.integrity", "告警：线上内容与签发不一致"

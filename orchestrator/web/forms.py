@@ -138,7 +138,7 @@ def counted(kind: str, payload: dict[str, Any]) -> str | None:
     return "；".join(shown) or None
 
 
-def preview(ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
+def preview(ctx: Context, values: dict[str, Any], actor: str) -> dict[str, Any]:
     """Every chosen channel's document for the unsaved form, with its problems."""
     raw = release_data(values)
     # as releases.create does: an item without a 发布日期 is published today
@@ -151,7 +151,7 @@ def preview(ctx: Context, values: dict[str, Any]) -> dict[str, Any]:
     refusal = disclosure_problem(data.metadata.disclosure)
     if refusal is not None:
         problems.append({"field": METADATA_LABELS["disclosure"], "message": refusal})
-    rows = {row.name: row for row in channel_rows(ctx)}
+    rows = {row.name: row for row in channel_rows(ctx, actor)}
     shown = []
     for name in data.channels:
         row = rows.get(name)

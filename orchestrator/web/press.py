@@ -85,7 +85,7 @@ async def create(request: Request, who: Author) -> Response:
 @router.post("/preview")
 async def preview(request: Request, who: Author) -> JSONResponse:
     values = forms.values_of(await request.form())
-    return JSONResponse(forms.preview(ctx_of(request), values))
+    return JSONResponse(forms.preview(ctx_of(request), values, who.name))
 
 
 def _release(request: Request, release_id: int, who: Viewer

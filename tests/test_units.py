@@ -342,3 +342,27 @@ def test_a_channel_admin_sees_and_resends_only_their_units_failed_deliveries(ctx
     resend = f"/api/v1/deliveries/{failed['id']}/resend"
     assert api.post(resend, headers=api.as_("sz-channel_admin")).status_code == 404
     assert api.post(resend, headers=api.as_("gz-channel_admin")).status_code == 200
+
+
+def test_open_integrity_alerts_are_seen_within_reach_only(ctx, tree):
+    from orchestrator.store.models import Delivery, IntegrityAlert
+    from tests.conftest import drain
+
+    rid = _release(ctx, "th")
+    for signer in ("th-reviewer", "th-secrecy", "th-approver"):
+        with _uow(ctx) as uow:
+            review.approve(uow, rid, signer)
+    drain(ctx)
+    with _uow(ctx) as uow:  # what a defacement check would leave behind
+        delivery = uow.session.exec(select(Delivery).where(Delivery.release_id == rid)).one()
+        uow.session.add(IntegrityAlert(delivery_id=delivery.id, release_id=rid,
+                                       channel="th-site", diff="-原文\n+被篡改",
+                                       found_sha256="0" * 64))
+        uow.commit()
+    api = _api(ctx, tree)
+    seen = {who: [a["release_id"] for a in api.get("/api/v1/alerts",
+                                                   headers=api.as_(who)).json()]
+            for who in ("th-channel_admin", "gz-auditor", "province-auditor",
+                        "sz-channel_admin", "sz-auditor", "gz-channel_admin")}
+    assert seen == {"th-channel_admin": [rid], "gz-auditor": [rid], "province-auditor": [rid],
+                    "sz-channel_admin": [], "sz-auditor": [], "gz-channel_admin": []}

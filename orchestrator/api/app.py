@@ -157,7 +157,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
         require_duty(user, Duty.ALERTS)
         from orchestrator.usecases import integrity
 
-        return integrity.open_alerts(ctx)
+        return integrity.open_alerts(ctx, actor=user.name)
 
     @app.get("/api/v1/channels")
     def list_channels(user: Actor) -> list[dict[str, Any]]:

@@ -19,9 +19,13 @@ from tests.conftest import release_input
 # province (root) → two cities → a county of the first
 TREE = (("gz", "广州市", None), ("sz", "深圳市", None), ("th", "天河区", "gz"))
 # per unit: an author, the three signers, a channel admin, an auditor
-STAFF = {unit: {f"{unit}-{role}": role for role in
-                ("author", "reviewer", "secrecy", "approver", "channel_admin", "auditor")}
-         for unit in ("gz", "sz", "th")}
+STAFF = {
+    unit: {
+        f"{unit}-{role}": role
+        for role in ("author", "reviewer", "secrecy", "approver", "channel_admin", "auditor")
+    }
+    for unit in ("gz", "sz", "th")
+}
 
 
 def _uow(ctx: Context) -> UnitOfWork:
@@ -40,8 +44,9 @@ def tree(ctx: Context) -> dict[str, str]:
             with _uow(ctx) as uow:
                 tokens[name] = users.add_user(uow, name, [role], unit=unit)
         with _uow(ctx) as uow:
-            channels.save_channel(uow, f"{unit}-site", "memory", {"account": unit},
-                                  {"token": "t"}, "test", unit=unit)
+            channels.save_channel(
+                uow, f"{unit}-site", "memory", {"account": unit}, {"token": "t"}, "test", unit=unit
+            )
     with _uow(ctx) as uow:
         tokens["province-auditor"] = users.add_user(uow, "province-auditor", ["auditor"])
     return tokens
@@ -49,8 +54,9 @@ def tree(ctx: Context) -> dict[str, str]:
 
 def _release(ctx: Context, unit: str, submit: bool = True) -> int:
     with _uow(ctx) as uow:
-        rid = releases.create(uow, release_input(channels=[f"{unit}-site"], title=f"{unit} 通知"),
-                              f"{unit}-author")
+        rid = releases.create(
+            uow, release_input(channels=[f"{unit}-site"], title=f"{unit} 通知"), f"{unit}-author"
+        )
     if submit:
         with _uow(ctx) as uow:
             releases.submit(uow, rid, f"{unit}-author")
@@ -73,8 +79,9 @@ def test_a_reviewer_of_another_unit_cannot_sign_through_the_use_case(ctx, tree):
             review.approve(uow, rid, outsider)
     with _uow(ctx) as uow:
         assert review.approve(uow, rid, "gz-reviewer") == "in_review"
-        assert [s["signer"] for s in releases.show(uow.session, rid, "gz-author")["signoffs"]] \
-            == ["gz-reviewer"]
+        assert [s["signer"] for s in releases.show(uow.session, rid, "gz-author")["signoffs"]] == [
+            "gz-reviewer"
+        ]
 
 
 def test_a_reviewer_of_another_unit_cannot_sign_or_see_it_through_the_api(ctx, tree):
@@ -85,8 +92,9 @@ def test_a_reviewer_of_another_unit_cannot_sign_or_see_it_through_the_api(ctx, t
     assert refused.status_code == missing.status_code == 404
     assert refused.json() == missing.json()
     assert api.get(f"/api/v1/releases/{rid}", headers=api.as_("sz-reviewer")).status_code == 404
-    assert rid not in [r["id"] for r in api.get("/api/v1/releases",
-                                                headers=api.as_("sz-reviewer")).json()]
+    assert rid not in [
+        r["id"] for r in api.get("/api/v1/releases", headers=api.as_("sz-reviewer")).json()
+    ]
     signed = api.post(f"/api/v1/releases/{rid}/approve", json={}, headers=api.as_("gz-reviewer"))
     assert signed.status_code == 200 and signed.json()["unit"] == "gz"
     assert signed.json()["origin"] is None and signed.json()["derived"] == []
@@ -97,8 +105,9 @@ def test_a_reviewer_of_another_unit_cannot_sign_in_the_console(ctx, tree, monkey
 
     from tests.test_console import PASSWORD, signed_in
 
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024,
-                                                         parallelism=1))
+    monkeypatch.setattr(
+        users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
     for name in ("sz-reviewer", "gz-reviewer", "gz-author", "sz-channel_admin"):
         with _uow(ctx) as uow:
             users.set_password(uow, name, PASSWORD, "test")
@@ -148,33 +157,52 @@ def test_an_auditor_of_a_city_sees_its_counties_but_not_a_sibling_city(ctx, tree
 
 def test_a_channel_admin_cannot_edit_pause_or_test_another_units_channel(ctx, tree):
     with _uow(ctx) as uow, pytest.raises(NotFound):
-        channels.save_channel(uow, "gz-site", "memory", {"account": "x"}, None, "sz-channel_admin",
-                              by="sz-channel_admin")
+        channels.save_channel(
+            uow,
+            "gz-site",
+            "memory",
+            {"account": "x"},
+            None,
+            "sz-channel_admin",
+            by="sz-channel_admin",
+        )
     with _uow(ctx) as uow, pytest.raises(NotFound):
         channels.set_paused(uow, "gz-site", True, "sz-channel_admin", by="sz-channel_admin")
     with _uow(ctx) as uow:  # nor move one of theirs into a unit out of reach
         with pytest.raises(Exception, match="does not reach"):
-            channels.save_channel(uow, "sz-site", "memory", {"account": "sz"}, None,
-                                  "sz-channel_admin", unit="gz", by="sz-channel_admin")
+            channels.save_channel(
+                uow,
+                "sz-site",
+                "memory",
+                {"account": "sz"},
+                None,
+                "sz-channel_admin",
+                unit="gz",
+                by="sz-channel_admin",
+            )
     api = _api(ctx, tree)
     body = {"kind": "memory", "config": {"account": "taken"}}
-    for call in (lambda: api.put("/api/v1/channels/gz-site", json=body,
-                                 headers=api.as_("sz-channel_admin")),
-                 lambda: api.post("/api/v1/channels/gz-site/pause",
-                                  headers=api.as_("sz-channel_admin")),
-                 lambda: api.post("/api/v1/channels/gz-site/test",
-                                  headers=api.as_("sz-channel_admin"))):
+    for call in (
+        lambda: api.put("/api/v1/channels/gz-site", json=body, headers=api.as_("sz-channel_admin")),
+        lambda: api.post("/api/v1/channels/gz-site/pause", headers=api.as_("sz-channel_admin")),
+        lambda: api.post("/api/v1/channels/gz-site/test", headers=api.as_("sz-channel_admin")),
+    ):
         assert call().status_code == 404
     with _uow(ctx) as uow:
         row = channels.get_channel(uow.session, "gz-site")
         assert row.config == {"account": "gz"} and not row.paused
     # their own unit's channel, and a new one joins their unit
-    assert api.put("/api/v1/channels/gz-site", json=body,
-                   headers=api.as_("gz-channel_admin")).json()["unit"] == "gz"
+    assert (
+        api.put("/api/v1/channels/gz-site", json=body, headers=api.as_("gz-channel_admin")).json()[
+            "unit"
+        ]
+        == "gz"
+    )
     made = api.put("/api/v1/channels/th-weibo", json=body, headers=api.as_("th-channel_admin"))
     assert made.status_code == 200 and made.json()["unit"] == "th"
-    listed = {c["name"] for c in api.get("/api/v1/channels",
-                                         headers=api.as_("sz-channel_admin")).json()}
+    listed = {
+        c["name"] for c in api.get("/api/v1/channels", headers=api.as_("sz-channel_admin")).json()
+    }
     assert listed == {"sz-site"}
 
 
@@ -189,8 +217,9 @@ def test_a_release_cannot_target_another_units_channel(ctx, tree):
     with _uow(ctx) as uow, pytest.raises(InvalidInput):  # nor gain one by an edit
         releases.edit(uow, rid, release_input(channels=["sz-site"]), "gz-author")
     with _uow(ctx) as uow, pytest.raises(InvalidInput) as refused:  # a co-author of their unit
-        releases.create(uow, release_input(channels=["gz-site"], co_authors=["sz-author"]),
-                        "gz-author")
+        releases.create(
+            uow, release_input(channels=["gz-site"], co_authors=["sz-author"]), "gz-author"
+        )
     assert [f for f, _ in refused.value.problems] == ["co_authors[0]"]
 
 
@@ -212,8 +241,15 @@ def test_rows_without_a_unit_belong_to_the_root(ctx, people, memory_channels):
         assert {u.unit_id for u in s.exec(select(User))} == {ROOT_UNIT_ID}
         assert {c.unit_id for c in s.exec(select(ChannelInstance))} == {ROOT_UNIT_ID}
         assert releases.show(s, rid, "press")["unit"] == "root"
-        assert units.list_units(s) == [{"code": "root", "name": "本级单位", "parent": None,
-                                        "path": ["root"], "review_policy": None}]
+        assert units.list_units(s) == [
+            {
+                "code": "root",
+                "name": "本级单位",
+                "parent": None,
+                "path": ["root"],
+                "review_policy": None,
+            }
+        ]
 
 
 BAD = [
@@ -251,7 +287,10 @@ def test_a_unit_cannot_move_below_itself_and_the_root_has_no_parent(ctx, tree):
     with _uow(ctx) as uow:  # a move that makes no loop is fine, and audited
         units.edit_unit(uow, "th", "test", parent="sz")
         assert units.path_of(uow.session, units.get_unit(uow.session, "th").id) == (
-            "root", "sz", "th")
+            "root",
+            "sz",
+            "th",
+        )
 
 
 def test_a_person_of_an_unknown_unit_is_refused_naming_the_field(ctx):
@@ -265,8 +304,10 @@ def test_a_person_of_an_unknown_unit_is_refused_naming_the_field(ctx):
 def _snapshot(ctx: Context) -> tuple[Any, ...]:
     with _uow(ctx) as uow:
         s = uow.session
-        return ([(u.code, u.name, u.parent_id, u.review_policy) for u in s.exec(select(Unit))],
-                len(s.exec(select(AuditEvent)).all()))
+        return (
+            [(u.code, u.name, u.parent_id, u.review_policy) for u in s.exec(select(Unit))],
+            len(s.exec(select(AuditEvent)).all()),
+        )
 
 
 # ------------------------------------------------------------------ the command line
@@ -278,19 +319,29 @@ def test_units_people_channels_and_signing_through_the_cli(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "TONGFA_VAR_DIR": str(tmp_path / "var"),
-           "TONGFA_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    env = {
+        **os.environ,
+        "TONGFA_VAR_DIR": str(tmp_path / "var"),
+        "TONGFA_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+    }
     env.pop("TONGFA_BROKER_URL", None)
 
     def tongfa(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args],
-                                capture_output=True, text=True, env=env, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "orchestrator.cli.main", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         assert (result.returncode == 0) == ok, result.stderr
         return result
 
     assert tongfa("units", "add", "gz", "--name", "广州市").stdout.strip() == "root/gz"
-    assert tongfa("units", "add", "th", "--name", "天河区", "--parent", "gz").stdout.strip() \
+    assert (
+        tongfa("units", "add", "th", "--name", "天河区", "--parent", "gz").stdout.strip()
         == "root/gz/th"
+    )
     assert tongfa("units", "add", "sz", "--name", "深圳市").stdout.strip() == "root/sz"
     refused = tongfa("units", "add", "x", "--name", "X", "--parent", "nowhere", ok=False)
     assert refused.stderr.startswith("refused: parent:")
@@ -298,27 +349,58 @@ def test_units_people_channels_and_signing_through_the_cli(tmp_path):
     assert refused.stderr.startswith("refused: parent:")
     listed = json.loads(tongfa("units", "list", "--json").stdout)
     assert [(u["code"], u["parent"]) for u in listed] == [
-        ("root", None), ("gz", "root"), ("th", "gz"), ("sz", "root")]
-    for name, role, unit in (("press", "author", "gz"), ("li", "reviewer", "gz"),
-                             ("sz-li", "reviewer", "sz")):
+        ("root", None),
+        ("gz", "root"),
+        ("th", "gz"),
+        ("sz", "root"),
+    ]
+    for name, role, unit in (
+        ("press", "author", "gz"),
+        ("li", "reviewer", "gz"),
+        ("sz-li", "reviewer", "sz"),
+    ):
         tongfa("users", "add", name, "--role", role, "--unit", unit)
-    assert "unit:" in tongfa("users", "add", "x", "--role", "author", "--unit", "no",
-                             ok=False).stderr
-    tongfa("channels", "add", "gz-site", "--kind", "website", "--unit", "gz", "--config",
-           json.dumps({"web_root": str(tmp_path / "var" / "site")}))
+    assert (
+        "unit:" in tongfa("users", "add", "x", "--role", "author", "--unit", "no", ok=False).stderr
+    )
+    tongfa(
+        "channels",
+        "add",
+        "gz-site",
+        "--kind",
+        "website",
+        "--unit",
+        "gz",
+        "--config",
+        json.dumps({"web_root": str(tmp_path / "var" / "site")}),
+    )
     assert json.loads(tongfa("channels", "list", "--json").stdout)[0]["unit"] == "gz"
     release = tmp_path / "r.json"
-    release.write_text(json.dumps({
-        "title": "关于冬季安全生产的通知", "body": "各区：请落实。", "channels": ["gz-site"],
-        "metadata": {"index_number": "1", "issuing_body": "广州市人民政府办公厅",
-                     "disclosure": "主动公开"}}, ensure_ascii=False), encoding="utf-8")
+    release.write_text(
+        json.dumps(
+            {
+                "title": "关于冬季安全生产的通知",
+                "body": "各区：请落实。",
+                "channels": ["gz-site"],
+                "metadata": {
+                    "index_number": "1",
+                    "issuing_body": "广州市人民政府办公厅",
+                    "disclosure": "主动公开",
+                },
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     rid = tongfa("release", "create", str(release), "--as", "press").stdout.strip()
     tongfa("release", "submit", rid, "--as", "press")
     refused = tongfa("review", "approve", rid, "--as", "sz-li", ok=False)
     missing = tongfa("review", "approve", "999999", "--as", "sz-li", ok=False)
     assert refused.stderr == missing.stderr
-    assert tongfa("review", "approve", rid, "--as", "li").stdout.strip() \
+    assert (
+        tongfa("review", "approve", rid, "--as", "li").stdout.strip()
         == f"release {rid} is in_review"
+    )
     shown = json.loads(tongfa("release", "show", rid, "--as", "press", "--json").stdout)
     assert (shown["unit"], shown["origin"], shown["derived"]) == ("gz", None, [])
     assert [s["signer"] for s in shown["signoffs"]] == ["li"]
@@ -355,14 +437,33 @@ def test_open_integrity_alerts_are_seen_within_reach_only(ctx, tree):
     drain(ctx)
     with _uow(ctx) as uow:  # what a defacement check would leave behind
         delivery = uow.session.exec(select(Delivery).where(Delivery.release_id == rid)).one()
-        uow.session.add(IntegrityAlert(delivery_id=delivery.id, release_id=rid,
-                                       channel="th-site", diff="-原文\n+被篡改",
-                                       found_sha256="0" * 64))
+        uow.session.add(
+            IntegrityAlert(
+                delivery_id=delivery.id,
+                release_id=rid,
+                channel="th-site",
+                diff="-原文\n+被篡改",
+                found_sha256="0" * 64,
+            )
+        )
         uow.commit()
     api = _api(ctx, tree)
-    seen = {who: [a["release_id"] for a in api.get("/api/v1/alerts",
-                                                   headers=api.as_(who)).json()]
-            for who in ("th-channel_admin", "gz-auditor", "province-auditor",
-                        "sz-channel_admin", "sz-auditor", "gz-channel_admin")}
-    assert seen == {"th-channel_admin": [rid], "gz-auditor": [rid], "province-auditor": [rid],
-                    "sz-channel_admin": [], "sz-auditor": [], "gz-channel_admin": []}
+    seen = {
+        who: [a["release_id"] for a in api.get("/api/v1/alerts", headers=api.as_(who)).json()]
+        for who in (
+            "th-channel_admin",
+            "gz-auditor",
+            "province-auditor",
+            "sz-channel_admin",
+            "sz-auditor",
+            "gz-channel_admin",
+        )
+    }
+    assert seen == {
+        "th-channel_admin": [rid],
+        "gz-auditor": [rid],
+        "province-auditor": [rid],
+        "sz-channel_admin": [],
+        "sz-auditor": [],
+        "gz-channel_admin": [],
+    }

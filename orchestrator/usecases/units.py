@@ -75,8 +75,13 @@ def name_of(session: Session, unit_id: int | None) -> str:
 def _problems(code: str, name: str) -> list[tuple[str, str]]:
     found = []
     if not CODE.fullmatch(code):
-        found.append(("code", "1 to 32 of a-z, 0-9, '-' and '_', starting with a letter or "
-                              "digit (e.g. gz, gz-tianhe)"))
+        found.append(
+            (
+                "code",
+                "1 to 32 of a-z, 0-9, '-' and '_', starting with a letter or "
+                "digit (e.g. gz, gz-tianhe)",
+            )
+        )
     if not name.strip() or len(name) > MAX_NAME:
         found.append(("name", f"1 to {MAX_NAME} characters"))
     elif not storable(name) or any(c in name for c in "\r\n\u2028\u2029"):
@@ -84,8 +89,14 @@ def _problems(code: str, name: str) -> list[tuple[str, str]]:
     return found
 
 
-def add_unit(uow: UnitOfWork, code: str, name: str, parent: str | None, actor: str,
-             review_policy: str | None = None) -> Unit:
+def add_unit(
+    uow: UnitOfWork,
+    code: str,
+    name: str,
+    parent: str | None,
+    actor: str,
+    review_policy: str | None = None,
+) -> Unit:
     """A new unit below `parent` (None: directly below the root unit).
 
     `review_policy` (JSON steps, as TONGFA_REVIEW_POLICY) gives the unit its own review
@@ -93,8 +104,9 @@ def add_unit(uow: UnitOfWork, code: str, name: str, parent: str | None, actor: s
     problems = _problems(code, name) + _policy_problems(review_policy)
     s = uow.session
     if not problems and s.exec(select(Unit).where(Unit.code == code)).first() is not None:
-        problems.append(("code", f"a unit with code {code!r} exists (to change it: "
-                                 f"tongfa units edit {code})"))
+        problems.append(
+            ("code", f"a unit with code {code!r} exists (to change it: tongfa units edit {code})")
+        )
     if problems:
         raise InvalidInput(problems)
     parent_id = unit_for(s, parent, "parent")
@@ -102,14 +114,27 @@ def add_unit(uow: UnitOfWork, code: str, name: str, parent: str | None, actor: s
     row = Unit(code=code, name=name, parent_id=parent_id, review_policy=review_policy or None)
     s.add(row)
     s.flush()
-    audit.record(s, actor=actor, action=Action.UNIT_SAVED, subject_type="unit", subject_id=code,
-                 after=_view(s, row))
+    audit.record(
+        s,
+        actor=actor,
+        action=Action.UNIT_SAVED,
+        subject_type="unit",
+        subject_id=code,
+        after=_view(s, row),
+    )
     uow.commit()
     return row
 
 
-def edit_unit(uow: UnitOfWork, code: str, actor: str, *, name: str | None = None,
-              parent: str | None = None, review_policy: str | None = None) -> Unit:
+def edit_unit(
+    uow: UnitOfWork,
+    code: str,
+    actor: str,
+    *,
+    name: str | None = None,
+    parent: str | None = None,
+    review_policy: str | None = None,
+) -> Unit:
     """Rename a unit, move it below another, or set its review steps ("": the
     installation's again); what is not given stays. The root unit has no parent, and no
     unit moves below itself or one of its own units."""
@@ -124,8 +149,14 @@ def edit_unit(uow: UnitOfWork, code: str, actor: str, *, name: str | None = None
             raise InvalidInput([("parent", f"{code} is the root unit: it has no parent")])
         parent_id = unit_for(s, parent, "parent")
         if code in path_of(s, parent_id):
-            raise InvalidInput([("parent", f"{parent} is {code} or lies below it: a unit "
-                                           "cannot move below itself")])
+            raise InvalidInput(
+                [
+                    (
+                        "parent",
+                        f"{parent} is {code} or lies below it: a unit cannot move below itself",
+                    )
+                ]
+            )
         _check_depth(s, parent_id)
     before = _view(s, row)
     row.parent_id = parent_id
@@ -136,8 +167,15 @@ def edit_unit(uow: UnitOfWork, code: str, actor: str, *, name: str | None = None
     s.flush()
     after = _view(s, row)
     if after != before:
-        audit.record(s, actor=actor, action=Action.UNIT_SAVED, subject_type="unit",
-                     subject_id=code, before=before, after=after)
+        audit.record(
+            s,
+            actor=actor,
+            action=Action.UNIT_SAVED,
+            subject_type="unit",
+            subject_id=code,
+            before=before,
+            after=after,
+        )
     uow.commit()
     return row
 
@@ -148,8 +186,11 @@ def _check_depth(session: Session, parent_id: int) -> None:
 
 
 def _view(session: Session, unit: Unit) -> dict[str, Any]:
-    return {"name": unit.name, "parent": _parent_code(session, unit),
-            "review_policy": unit.review_policy}
+    return {
+        "name": unit.name,
+        "parent": _parent_code(session, unit),
+        "review_policy": unit.review_policy,
+    }
 
 
 def _policy_problems(text: str | None) -> list[tuple[str, str]]:
@@ -169,8 +210,14 @@ def _parent_code(session: Session, unit: Unit) -> str | None:
 def list_units(session: Session) -> list[dict[str, Any]]:
     """Every unit, each after its parent (a tree read top to bottom)."""
     rows = list(session.exec(select(Unit).order_by(col(Unit.id))))
-    views = [{"code": u.code, "name": u.name, "parent": _parent_code(session, u),
-              "path": list(path_of(session, u.id)),
-              "review_policy": None if u.review_policy is None else json.loads(u.review_policy)}
-             for u in rows]
+    views = [
+        {
+            "code": u.code,
+            "name": u.name,
+            "parent": _parent_code(session, u),
+            "path": list(path_of(session, u.id)),
+            "review_policy": None if u.review_policy is None else json.loads(u.review_policy),
+        }
+        for u in rows
+    ]
     return sorted(views, key=lambda v: v["path"])

@@ -35,6 +35,7 @@ def _days_ahead(days: int) -> str:
     day = (dt.datetime.now(beijing) + dt.timedelta(days=days)).date()
     return f"{day.isoformat()}T09:00:00+08:00"
 
+ROOT = ("root",)  # the one unit of a single-unit installation (migration 0015)
 DOC = Path(__file__).resolve().parent.parent / "docs" / "security.md"
 
 
@@ -156,7 +157,7 @@ WRITE_CALLS = [
 
 def test_the_api_answers_every_read_as_the_policy_says(ctx, api, phases):
     for name, roles in PEOPLE.items():
-        who = Principal.of(name, roles)
+        who = Principal.of(name, roles, ROOT)
         listed = {r["id"]: r for r in api.get("/api/v1/releases", headers=api.as_(name)).json()}
         for phase, rid in phases.items():
             facts = _facts(ctx, rid)
@@ -171,7 +172,7 @@ def test_the_api_answers_every_read_as_the_policy_says(ctx, api, phases):
 def test_the_api_refuses_every_write_the_policy_refuses(ctx, api, phases):
     body = release_input(title="改写").model_dump(mode="json")
     for name, roles in PEOPLE.items():
-        who = Principal.of(name, roles)
+        who = Principal.of(name, roles, ROOT)
         for phase, rid in phases.items():
             facts = _facts(ctx, rid)
             for op, method, path, payload in WRITE_CALLS:
@@ -200,7 +201,7 @@ CONSOLE_POSTS = [(Op.SUBMIT, "/console/press/{id}/submit", {}),
 
 def test_the_console_answers_as_the_policy_says(console, phases):  # noqa: F811
     for name in ROLES_OF:
-        who = Principal.of(name, ROLES_OF[name])
+        who = Principal.of(name, ROLES_OF[name], ROOT)
         client, token = signed_in(console, name)
         for phase, rid in phases.items():
             facts = _facts(console, rid)
@@ -250,7 +251,7 @@ def test_every_administrative_call_asks_the_one_policy(ctx, api, memory_channels
     tokens = {**{n: api.as_(n) for n in PEOPLE}, "root": {"Authorization": f"Bearer {root}"}}
     roles = {**PEOPLE, "root": ["admin"]}
     for name, headers in tokens.items():
-        who = Principal.of(name, roles[name])
+        who = Principal.of(name, roles[name], ROOT)
         for duty, method, path, body in DUTY_CALLS:
             kwargs = {"json": body} if body is not None else {}
             answer = getattr(api, method)(path, headers=headers, **kwargs)

@@ -133,8 +133,8 @@ def test_every_role_gets_its_rooms_and_a_403_elsewhere(console: Context, new_rel
     fill = {"release_id": rid, "name": "alpha", "fmt": "csv", "delivery_id": 999999}
     for name in ROLES_OF:
         client, token = signed_in(console, name)
-        who = Principal.of(name, ROLES_OF[name])
-        rejected = Resource("rejected", author="press")
+        who = Principal.of(name, ROLES_OF[name], ("root",))
+        rejected = Resource("rejected", author="press", unit=("root",))
         for path, allowed in GETS:
             answer = client.get("/console" + path.format(**fill), follow_redirects=False)
             expected = 200 if name in allowed else 403

@@ -33,6 +33,7 @@ class ChannelIn(BaseModel):
     kind: str
     config: dict[str, Any]
     credentials: dict[str, Any] | None = None  # write-only: never returned
+    unit: str | None = None  # a unit's code; omitted: a new channel joins the caller's unit
 
 
 def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
@@ -157,19 +158,21 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
         require_duty(user, Duty.ALERTS)
         from orchestrator.usecases import integrity
 
-        return integrity.open_alerts(ctx)
+        return integrity.open_alerts(ctx, actor=user.name)
 
     @app.get("/api/v1/channels")
     def list_channels(user: Actor) -> list[dict[str, Any]]:
         with uow() as u:
-            return [channels.public_view(c) for c in channels.list_channels(u.session)]
+            return [channels.public_view(u.session, c)
+                    for c in channels.visible_channels(u.session, user.name)]
 
     @app.put("/api/v1/channels/{name}")
     def save_channel(name: str, body: ChannelIn, user: Actor) -> dict[str, Any]:
         require_duty(user, Duty.CHANNELS)
         with uow() as u:
-            row = channels.save_channel(u, name, body.kind, body.config, body.credentials, user.name)
-            return channels.public_view(row)
+            row = channels.save_channel(u, name, body.kind, body.config, body.credentials,
+                                        user.name, unit=body.unit, by=user.name)
+            return channels.public_view(u.session, row)
 
     @app.post("/api/v1/channels/{name}/wechat-events", include_in_schema=True)
     async def wechat_event(name: str, request: Request, signature: str = "",
@@ -199,7 +202,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
     def test_channel(name: str, user: Actor) -> dict[str, Any]:
         require_duty(user, Duty.CHANNELS)
         with uow() as u:
-            ok, message = channels.test_channel(u, name, user.name)
+            ok, message = channels.test_channel(u, name, user.name, by=user.name)
             return {"ok": ok, "message": message}
 
     app.include_router(operations.router)

@@ -165,7 +165,7 @@ def decisions(user: Actor, request: Request) -> list[dict[str, Any]]:
 def pause(name: str, user: Actor, request: Request) -> dict[str, Any]:
     require_duty(user, Duty.CHANNELS)
     with UnitOfWork(context_of(request)) as uow:
-        channels.set_paused(uow, name, True, user.name)
+        channels.set_paused(uow, name, True, user.name, by=user.name)
     return {"name": name, "paused": True}
 
 
@@ -173,7 +173,7 @@ def pause(name: str, user: Actor, request: Request) -> dict[str, Any]:
 def resume(name: str, user: Actor, request: Request) -> dict[str, Any]:
     require_duty(user, Duty.CHANNELS)
     with UnitOfWork(context_of(request)) as uow:
-        channels.set_paused(uow, name, False, user.name)
+        channels.set_paused(uow, name, False, user.name, by=user.name)
     return {"name": name, "paused": False}
 
 

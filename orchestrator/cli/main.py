@@ -19,12 +19,13 @@ import typer
 import yaml
 
 from orchestrator.cli import audit_log
+from orchestrator.cli.units import units_app
 from orchestrator.domain.clock import instant
 from orchestrator.domain.errors import Refused
 from orchestrator.domain.release import parse_release
 from orchestrator.domain.spreadsheet import safe_cell
 from orchestrator.settings import get_settings
-from orchestrator.usecases import audit, channels, deliveries, releases, review, users
+from orchestrator.usecases import audit, channels, deliveries, releases, review, units, users
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
 app = typer.Typer(help="同发 tongfa — one approved release, every channel, the same moment.",
@@ -42,6 +43,7 @@ for sub, name in ((release_app, "release"), (review_app, "review"), (users_app, 
                   (channels_app, "channels"), (audit_app, "audit"), (db_app, "db"),
                   (delivery_app, "delivery")):
     app.add_typer(sub, name=name)
+app.add_typer(units_app, name="units")
 
 As = Annotated[str, typer.Option("--as", help="the user acting")]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output (docs/cli.md)")]
@@ -210,7 +212,8 @@ def release_show(release_id: int, as_: As, json_out: Json = False) -> None:
         view = releases.show(uow.session, release_id, as_)
     if json_out:
         return emit(view)
-    typer.echo(f"#{view['id']} {view['title']}\nstate: {view['state']} {view['state_reason']}\n"
+    typer.echo(f"#{view['id']} {view['title']}\nunit: {view['unit']}\n"
+               f"state: {view['state']} {view['state_reason']}\n"
                f"content hash: {view.get('content_hash', '-')}\n"
                f"channels: {', '.join(view['channels'])}")
     if view.get("reschedule"):
@@ -565,6 +568,8 @@ AUDIT_FIELDS = ["id", "at", "actor", "action", "subject_type", "subject_id", "re
 # ------------------------------------------------------------------ users, channels
 
 
+UnitCode = Annotated[str | None, typer.Option(
+    "--unit", help="the code of the unit it belongs to (tongfa units list); new: the root")]
 ExpiresDays = Annotated[int | None, typer.Option(
     "--expires-days", help="days the token is valid (default: TONGFA_API_TOKEN_DAYS, 90)")]
 
@@ -572,10 +577,11 @@ ExpiresDays = Annotated[int | None, typer.Option(
 @users_app.command("add")
 @refusals
 def users_add(name: str, role: list[str] = typer.Option(..., "--role", help="repeatable"),
-              expires_days: ExpiresDays = None) -> None:
+              expires_days: ExpiresDays = None, unit: UnitCode = None) -> None:
     """Add a person (or roles to one); prints a new API token, shown only once."""
     with UnitOfWork(context()) as uow:
-        typer.echo(users.add_user(uow, name, role, actor="cli", expires_days=expires_days))
+        typer.echo(users.add_user(uow, name, role, actor="cli", expires_days=expires_days,
+                                  unit=unit))
 
 
 @users_app.command("new-token")
@@ -659,19 +665,20 @@ def users_passwd(name: str, password: str = typer.Option(..., prompt=True, hide_
 def users_list() -> None:
     with UnitOfWork(context()) as uow:
         for user in users.list_users(uow.session):
-            typer.echo(f"{user.name:<16} {','.join(user.roles)}"
+            typer.echo(f"{user.name:<16} {units.code_of(uow.session, user.unit_id):<12} "
+                       f"{','.join(user.roles)}"
                        f"{'  (disabled)' if user.disabled else ''}")
 
 
 @channels_app.command("list")
 def channels_list(json_out: Json = False) -> None:
     with UnitOfWork(context()) as uow:
-        rows = [channels.public_view(c) for c in channels.list_channels(uow.session)]
+        rows = [channels.public_view(uow.session, c) for c in channels.list_channels(uow.session)]
     if json_out:
         return emit(rows)
     for c in rows:
         flag = " CREDENTIALS REJECTED" if c["credentials_rejected"] else ""
-        typer.echo(f"{c['name']:<16} {c['kind']:<10} {json.dumps(c['config'], ensure_ascii=False)}{flag}")
+        typer.echo(f"{c['name']:<16} {c['unit']:<12} {c['kind']:<10} {json.dumps(c['config'], ensure_ascii=False)}{flag}")
 
 
 @channels_app.command("kinds")
@@ -697,12 +704,12 @@ def channels_add(
     name: str, kind: str = typer.Option(...),
     config: str = typer.Option("{}", help="JSON, or a YAML/JSON file"),
     credentials: str | None = typer.Option(None, help="JSON, or a YAML/JSON file"),
-    as_: As = "cli",
+    as_: As = "cli", unit: UnitCode = None,
 ) -> None:
     """Add or replace a channel instance; credentials are stored encrypted."""
     with UnitOfWork(context()) as uow:
         creds = _json_or_file(credentials) if credentials is not None else None
-        channels.save_channel(uow, name, kind, _json_or_file(config), creds, as_)
+        channels.save_channel(uow, name, kind, _json_or_file(config), creds, as_, unit=unit)
         typer.echo(f"channel {name} saved")
 
 

@@ -3,9 +3,13 @@
 The API, the console and the CLI reach it through the use cases (usecases/access.py),
 so no entry point restates a rule. docs/security.md is generated from `matrix()`.
 
-Built to grow: a Principal will carry the organisational unit it belongs to and a
-Resource the unit that owns the release (政府网站集约化); `decide` then adds "and the
-unit is the principal's or below it" to each rule, without changing its callers.
+Units (政府网站集约化): a Principal carries the organisational unit it belongs to and a
+Resource the unit that owns the release, each as its path from the root unit (codes,
+root first). Every rule below holds within a role's reach (`reach`): the principal's
+own unit for authors, signers and channel admins (谁发布谁审查: a unit signs only its
+own releases); the own unit and every unit below it for auditors and admins, so the
+province office (the root unit) reads everything. Out of reach is as if the release
+did not exist (NotFound, no existence oracle).
 
 Decisions, in the domain's words:
 - drafts are their authors' (the owner and the co-authors the owner names) alone;
@@ -67,6 +71,19 @@ DUTIES: dict[Duty, frozenset[str]] = {
 }
 WRITE_DUTIES = frozenset({Duty.CHANNELS, Duty.PEOPLE})
 
+# the roles whose reach is their unit and every unit below it; any other role acts in
+# its own unit only
+WIDE_ROLES = frozenset({"auditor", "admin"})
+
+UnitPath = tuple[str, ...]  # unit codes from the root down to the unit itself
+
+
+def reach(role: str, own: UnitPath, unit: UnitPath) -> bool:
+    """Does `role`, held by someone of unit `own`, reach a thing of unit `unit`?"""
+    if role in WIDE_ROLES:
+        return unit[:len(own)] == own
+    return unit == own
+
 
 class Op(StrEnum):
     READ = "read"  # the release in full: body, metadata, sign-offs (list, show, timeline)
@@ -87,32 +104,44 @@ class Op(StrEnum):
     RESEND = "resend"  # re-send or cancel a delivery, or mark one that needs a decision published
 
 
+# one answer for a release that does not exist and one out of reach: no existence oracle
+NO_SUCH_RELEASE = "no such release (or not yours to see)"
+
 READS = frozenset({Op.READ, Op.HEADER, Op.PREVIEW, Op.CHECKS, Op.DELIVERIES})
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Someone acting: a name and the roles they hold now (later: their unit)."""
+    """Someone acting: a name, the roles they hold now and the unit they belong to."""
 
     name: str
     roles: frozenset[str]
+    unit: UnitPath = ()
 
     @classmethod
-    def of(cls, name: str, roles: Iterable[str]) -> Principal:
-        return cls(name, frozenset(roles))
+    def of(cls, name: str, roles: Iterable[str], unit: UnitPath = ()) -> Principal:
+        return cls(name, frozenset(roles), tuple(unit))
 
     def holds(self, *roles: str) -> bool:
+        """Holds one of `roles` somewhere (the role check before anything is looked up)."""
+        return self.acts_as(None, *roles)
+
+    def acts_as(self, unit: UnitPath | None, *roles: str) -> bool:
+        """Holds one of `roles` and reaches `unit` with it (None: in some unit)."""
         # admin stands for channel_admin only: it is never an implicit author or signer
-        held = self.roles | ({"channel_admin"} if "admin" in self.roles else set())
-        return any(r in held for r in roles)
+        held = [(r, r) for r in self.roles] + (
+            [("channel_admin", "admin")] if "admin" in self.roles else [])
+        return any(as_role in roles and (unit is None or reach(by_role, self.unit, unit))
+                   for as_role, by_role in held)
 
 
 @dataclass(frozen=True)
 class Resource:
-    """A release as access sees it (later: the unit that owns it)."""
+    """A release as access sees it, with the unit that owns it."""
 
     state: str
     author: str
+    unit: UnitPath = ()
     co_authors: frozenset[str] = frozenset()
     contributors: frozenset[str] = frozenset()
     group_owner: str | None = None  # the fixed owner of the go-live group it names
@@ -139,9 +168,10 @@ def _no(reason: str) -> Decision:
 
 
 def _reads(p: Principal, state: R, r: Resource) -> bool:
-    return (p.holds("auditor")
-            or (p.holds("author") and (r.owned_by(p.name) or state in PUBLIC))
-            or (p.holds(*SIGNING_ROLES) and state in SUBMITTED))
+    u = r.unit
+    return (p.acts_as(u, "auditor")
+            or (p.acts_as(u, "author") and (r.owned_by(p.name) or state in PUBLIC))
+            or (p.acts_as(u, *SIGNING_ROLES) and state in SUBMITTED))
 
 
 def decide(p: Principal, op: Op, r: Resource | None = None) -> Decision:
@@ -150,10 +180,10 @@ def decide(p: Principal, op: Op, r: Resource | None = None) -> Decision:
         return ALLOW if p.holds("author") else _no(f"{p.name} needs the role author")
     if r is None:
         raise ValueError(f"{op} needs a release")
-    state = R(r.state)
+    state, u = R(r.state), r.unit
     reads = _reads(p, state, r)
-    operates = p.holds("channel_admin") and state in APPROVED_ON
-    group_owner = p.holds("author") and p.name == r.group_owner  # sees who asks to join
+    operates = p.acts_as(u, "channel_admin") and state in APPROVED_ON
+    group_owner = p.acts_as(u, "author") and p.name == r.group_owner  # sees who asks to join
     if op in (Op.READ, Op.PREVIEW, Op.CHECKS):
         return ALLOW if reads else _no(f"{p.name} may not read this release")
     if op == Op.HEADER:
@@ -163,7 +193,7 @@ def decide(p: Principal, op: Op, r: Resource | None = None) -> Decision:
         return ALLOW if reads or operates else _no(f"{p.name} may not read this release")
     if not (reads or (op == Op.RESEND and operates) or (op == Op.CONSENT and group_owner)):
         return _no(f"{p.name} may not read this release")
-    own = p.holds("author") and r.owned_by(p.name)
+    own = p.acts_as(u, "author") and r.owned_by(p.name)
     if op == Op.EDIT:
         return _when(own, "only its author or a named co-author edits a release",
                      state in EDITABLE_RELEASE_STATES, f"a {state} release cannot be edited")
@@ -174,27 +204,27 @@ def decide(p: Principal, op: Op, r: Resource | None = None) -> Decision:
         return _when(own, "only its author or a named co-author schedules a release",
                      state in NOT_YET_LIVE, f"a {state} release is past scheduling")
     if op == Op.HOLD:
-        return _when(own or p.holds("approver"), "its authors or an approver hold a go-live",
+        return _when(own or p.acts_as(u, "approver"), "its authors or an approver hold a go-live",
                      state in WAITING_TO_GO_LIVE, f"a {state} release is not waiting to go live")
     if op == Op.CONSENT:
-        return _when(p.holds("author") and p.name == r.group_owner,
+        return _when(p.acts_as(u, "author") and p.name == r.group_owner,
                      "only the go-live group's owner consents to joiners or removes them",
                      state in NOT_YET_LIVE, f"a {state} release cannot join a group")
     if op == Op.SIGN:
-        return _when(p.holds(*SIGNING_ROLES), f"{p.name} holds no reviewing role",
+        return _when(p.acts_as(u, *SIGNING_ROLES), f"{p.name} holds no reviewing role",
                      state == R.IN_REVIEW, f"a {state} release is not in review")
     if op == Op.SIGN_RESCHEDULE:
-        return _when(p.holds("approver"), "a go-live move is signed by an approver",
+        return _when(p.acts_as(u, "approver"), "a go-live move is signed by an approver",
                      state in WAITING_TO_GO_LIVE, f"a {state} release has no go-live to move")
     if op == Op.FORCE:
-        return _when(p.holds("approver"), "forcing a go-live needs the role approver",
+        return _when(p.acts_as(u, "approver"), "forcing a go-live needs the role approver",
                      state in WAITING_TO_GO_LIVE, f"a {state} release is not waiting to go live")
     if op == Op.WITHDRAW:
-        return _when(p.holds("approver"), "a withdrawal needs the role approver",
+        return _when(p.acts_as(u, "approver"), "a withdrawal needs the role approver",
                      state in (R.PUBLISHED, R.PARTIALLY_PUBLISHED),
                      f"a {state} release is not live")
     if op == Op.RESEND:
-        return _when(p.holds("channel_admin"), "re-sending needs the role channel_admin",
+        return _when(p.acts_as(u, "channel_admin"), "re-sending needs the role channel_admin",
                      state in RESENDABLE, f"a {state} release has nothing to re-send")
     raise ValueError(f"unknown operation {op}")
 
@@ -205,22 +235,28 @@ def _when(who: bool, who_not: str, state_ok: bool, state_not: str) -> Decision:
     return ALLOW if state_ok else Decision(False, state_not, not_now=True)
 
 
-def has_duty(p: Principal, duty: Duty) -> bool:
-    return bool(p.roles & DUTIES[duty])
+def has_duty(p: Principal, duty: Duty, unit: UnitPath | None = None) -> bool:
+    """Does `p` hold `duty` (for a thing of `unit`: within the reach of the role giving it)?"""
+    return any(reach(role, p.unit, unit) if unit is not None else True
+               for role in p.roles & DUTIES[duty])
 
 
-def require_duty(p: Principal, duty: Duty) -> None:
-    """Forbidden unless `p` holds a role that `DUTIES` gives this duty."""
+def require_duty(p: Principal, duty: Duty, unit: UnitPath | None = None) -> None:
+    """Forbidden unless `p` holds a role that `DUTIES` gives this duty (reaching `unit`)."""
     if not has_duty(p, duty):
         holders = " or ".join(r for r in ROLE_ORDER if r in DUTIES[duty])
         raise Forbidden(f"{p.name} lacks the duty {duty.value} (held by {holders})")
+    if unit is not None and not has_duty(p, duty, unit):
+        raise Forbidden(f"{p.name} holds the duty {duty.value} for the unit "
+                        f"{'/'.join(p.unit) or '(root)'}, which does not reach "
+                        f"{'/'.join(unit) or '(root)'}")
 
 
 def may_ever(p: Principal, op: Op) -> bool:
     """Could `p` do `op` to some release at all? (The role check before a lookup.)"""
     if op == Op.CREATE:
         return bool(decide(p, op))
-    return any(decide(p, op, Resource(state, author=author, group_owner=owner))
+    return any(decide(p, op, Resource(state, author=author, group_owner=owner, unit=p.unit))
                for state in R for author, owner in ((p.name, None), ("", p.name), ("", None)))
 
 
@@ -231,7 +267,7 @@ def require(p: Principal, op: Op, r: Resource | None = None) -> None:
     if decision:
         return
     if r is not None and not decide(p, Op.HEADER, r):
-        raise NotFound("no such release (or not yours to see)")
+        raise NotFound(NO_SUCH_RELEASE)
     if decision.not_now:
         raise Refused(decision.reason)
     raise Forbidden(decision.reason)
@@ -313,6 +349,35 @@ def markdown_duties() -> str:
     return "\n".join(lines) + "\n"
 
 
+UNIT_PLACES = {"own unit": ("p", "c"), "below it": ("p", "c", "county"),
+               "above it": ("p",), "a sibling": ("p", "sibling")}
+
+
+def reach_table() -> dict[str, dict[str, bool]]:
+    """Role × where a release lives, relative to the principal's unit: may the role do
+    anything at all to it (any operation, any state), from `decide` itself."""
+    table: dict[str, dict[str, bool]] = {}
+    for role in ROLE_ORDER:
+        p = Principal.of("someone", [role], ("p", "c"))
+        table[role] = {
+            place: any(decide(p, op, Resource(state, author=author, unit=unit,
+                                              group_owner="someone"))
+                       for op in Op if op != Op.CREATE for state in R
+                       for author in ("someone", "other"))
+            for place, unit in UNIT_PLACES.items()}
+    return table
+
+
+def markdown_reach() -> str:
+    lines = ["| release's unit | " + " | ".join(ROLE_ORDER) + " |",
+             "|---|" + "---|" * len(ROLE_ORDER)]
+    table = reach_table()
+    for place in UNIT_PLACES:
+        lines.append(f"| {place} | " + " | ".join(
+            "yes" if table[role][place] else "—" for role in ROLE_ORDER) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown_matrix() -> str:
     """The access matrix and the duties as Markdown (docs/security.md embeds exactly this)."""
     table = matrix()
@@ -322,7 +387,10 @@ def markdown_matrix() -> str:
         lines.append(f"| {op.value} | " + " | ".join(_cell(row[r]) for r in ROLE_ORDER) + " |")
     legend = ", ".join(f"{short} = {state.value}" for state, short in STATE_SHORT.items())
     return ("\n".join(lines) + f"\n\nStates: {legend}.\n\nDuties (not about one release):\n\n"
-            + markdown_duties())
+            + markdown_duties()
+            + "\nUnits: the table above holds within each role's reach; out of reach, a "
+              "release is as if it did not exist. Whose releases each role reaches:\n\n"
+            + markdown_reach())
 
 
 if __name__ == "__main__":  # python -m orchestrator.domain.access: print the tables

@@ -63,6 +63,7 @@ class Action(StrEnum):
     USER_ENABLED = "user.enabled", "启用用户"
     TOKEN_CREATED = "token.created", "签发接口令牌"
     TOKEN_REVOKED = "token.revoked", "吊销接口令牌"
+    UNIT_SAVED = "unit.saved", "保存单位"
     ALERT_NEEDS_DECISION = "alert.needs_decision", "告警：待人工决定"
     ALERT_HELD = "alert.held", "告警：上线受阻"
     ALERT_INTEGRITY = "alert.integrity", "告警：线上内容与签发不一致"

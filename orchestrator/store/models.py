@@ -5,7 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, LargeBinary, SmallInteger, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from orchestrator.domain.clock import utcnow
@@ -18,9 +27,38 @@ def _json(default: Any = None) -> Any:
     return Field(default=None, sa_type=JSON)
 
 
+# The root unit (the province office, or the one unit of a single-unit installation) is
+# row 1, made by migration 0015; a row that names no unit belongs to it.
+ROOT_UNIT_ID = 1
+
+
+def _unit() -> Any:
+    return Field(default=ROOT_UNIT_ID, foreign_key="unit.id", index=True,
+                 sa_column_kwargs={"server_default": text(str(ROOT_UNIT_ID))})
+
+
+class Unit(SQLModel, table=True):
+    """An organisational unit (政府网站集约化): the province office at the root, departments
+    and cities below it, counties below the cities. People, channels, review policies and
+    releases belong to one."""
+
+    __table_args__ = (
+        # exactly one root, and it is row 1: every other unit has a parent
+        CheckConstraint(f"(id = {ROOT_UNIT_ID}) = (parent_id IS NULL)", name="ck_unit_one_root"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, index=True, max_length=32)
+    name: str = Field(max_length=100)
+    parent_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
+    # the unit's review steps as JSON (domain/review.parse_policy); None: the installation's
+    review_policy: str | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow)
+
+
 class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, index=True, max_length=64)
+    unit_id: int = _unit()
     display_name: str = ""
     roles: list[str] = _json([])
     password_hash: str = ""  # argon2; empty = cannot sign in to the console
@@ -64,6 +102,7 @@ class ChannelInstance(SQLModel, table=True):
     __tablename__ = "channel_instance"
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, index=True, max_length=64)
+    unit_id: int = _unit()
     kind: str = Field(max_length=32)
     config: dict[str, Any] = _json({})
     credentials_encrypted: str = ""  # Fernet token; never leaves the store decrypted
@@ -123,6 +162,7 @@ class Release(SQLModel, table=True):
     group_status: str | None = Field(default=None, max_length=16)
     corrects_id: int | None = Field(default=None, foreign_key="release.id")  # 更正
     go_live_at: dt.datetime | None = None
+    unit_id: int = _unit()  # the author's unit when it was written; its channels are that unit's
     state: str = Field(default="draft", index=True, max_length=32)
     state_reason: str = ""
     author: str = Field(max_length=64)

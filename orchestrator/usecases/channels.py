@@ -21,17 +21,19 @@ from channels.contract import (
     endpoint_host,
 )
 from channels.registry import UnknownKind, adapter_class
+from orchestrator.domain.access import Duty, has_duty
 from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.clock import utcnow
-from orchestrator.domain.errors import InvalidInput, NotFound
+from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound
 from orchestrator.domain.ratelimit import RateLimit
 from orchestrator.domain.redaction import MASK, without_url_passwords
 from orchestrator.domain.retry import RetryPolicy
 from orchestrator.settings import Settings
 from orchestrator.store import secrets
-from orchestrator.store.models import ChannelInstance
-from orchestrator.usecases import audit
+from orchestrator.store.models import ROOT_UNIT_ID, ChannelInstance
+from orchestrator.usecases import access, audit, units
 from orchestrator.usecases.unit_of_work import UnitOfWork
+from orchestrator.usecases.users import get_user
 
 ROUTE_CHANGED = "此项决定凭据发往何处、交给谁，已更改：请重新填写凭据（已存的凭据不会发往新的目标）"
 
@@ -223,13 +225,20 @@ def save_channel(
     config: dict[str, Any],
     credentials: dict[str, Any] | None,
     actor: str,
+    unit: str | None = None,
+    by: str | None = None,
 ) -> ChannelInstance:
     """Add or replace a channel instance; credentials=None keeps the stored ones, unless a
     key of the credential route changes: then they must be given again, so none go where,
-    or to whom, their owner did not say."""
+    or to whom, their owner did not say.
+
+    `unit` (a code) moves it to that unit; a new one goes to `by`'s unit, else the root.
+    `by` is the person acting through the API or the console: their channels duty must
+    reach the channel's unit, before and after (None: the operator at the command line)."""
     s = uow.session
     settings = uow.ctx.settings
     row = s.exec(select(ChannelInstance).where(ChannelInstance.name == name)).first()
+    unit_id = _unit_to_save(s, row, unit, by)
     if row is not None and row.kind != kind:
         raise InvalidInput([("kind", f"已有渠道的类型不能更改（现为 {row.kind}）；请新建一个渠道")])
     cls = _kind(kind)
@@ -247,18 +256,69 @@ def save_channel(
         raise InvalidInput(problems)
     _adapter(cls, config, creds)
     before = {"kind": row.kind, "config": shown_config(row.config)} if row else None
+    if row is not None and row.unit_id != unit_id:
+        before["unit"] = units.code_of(s, row.unit_id)  # type: ignore[index]
     row = row or ChannelInstance(name=name, kind=kind)
     row.kind, row.config, row.updated_at = kind, config, utcnow()
+    row.unit_id = unit_id
     row.credentials_encrypted = secrets.encrypt(settings, creds)
     row.credentials_rejected = False
     s.add(row)
     audit.record(
         s, actor=actor, action=Action.CHANNEL_SAVED, subject_type="channel", subject_id=name,
         channel=name, before=before,
-        after={"kind": kind, "config": shown_config(config), "credentials_changed": credentials is not None},
+        after={"kind": kind, "unit": units.code_of(s, unit_id), "config": shown_config(config),
+               "credentials_changed": credentials is not None},
     )
     uow.commit()
     return row
+
+
+def _unit_to_save(session: Session, row: ChannelInstance | None, unit: str | None,
+                  by: str | None) -> int:
+    """The unit a saved channel belongs to, once `by` is found to reach it (and the unit
+    it belonged to): a channel of a unit out of reach answers as if it did not exist."""
+    if by is not None and row is not None:
+        _reach(session, by, row)
+    if unit is not None:
+        unit_id = units.unit_for(session, unit)
+    elif row is not None:
+        unit_id = row.unit_id
+    else:
+        unit_id = get_user(session, by).unit_id if by is not None else ROOT_UNIT_ID
+    if by is not None:
+        access.duty_in(session, by, Duty.CHANNELS, unit_id)
+    return unit_id
+
+
+def _reach(session: Session, by: str, row: ChannelInstance) -> None:
+    try:
+        access.duty_in(session, by, Duty.CHANNELS, row.unit_id)
+    except Forbidden:
+        raise NotFound(f"no channel named {row.name!r}") from None
+
+
+def managed(session: Session, name: str, by: str | None) -> ChannelInstance:
+    """A channel `by` may manage (None: the operator at the command line), else NotFound."""
+    row = get_channel(session, name)
+    if by is not None:
+        _reach(session, by, row)
+    return row
+
+
+def unit_channels(session: Session, actor: str) -> list[ChannelInstance]:
+    """The channels of `actor`'s unit: those a release they write may name."""
+    unit_id = get_user(session, actor).unit_id
+    return [c for c in list_channels(session) if c.unit_id == unit_id]
+
+
+def visible_channels(session: Session, actor: str) -> list[ChannelInstance]:
+    """The channels `actor` sees: their own unit's (an author picks from them) and every
+    one their channels duty reaches."""
+    who = access.principal(session, actor)
+    return [c for c in list_channels(session)
+            if c.unit_id == get_user(session, actor).unit_id
+            or has_duty(who, Duty.CHANNELS, units.path_of(session, c.unit_id))]
 
 
 def get_channel(session: Session, name: str) -> ChannelInstance:
@@ -293,10 +353,11 @@ def callback_token(settings: Settings, row: ChannelInstance) -> str:
     return str(secrets.decrypt(settings, row.credentials_encrypted).get("callback_token") or "")
 
 
-def public_view(row: ChannelInstance) -> dict[str, Any]:
+def public_view(session: Session, row: ChannelInstance) -> dict[str, Any]:
     """What the API and CLI may show: never the credentials."""
     return {
         "name": row.name,
+        "unit": units.code_of(session, row.unit_id),
         "kind": row.kind,
         "config": shown_config(row.config),
         "enabled": row.enabled,
@@ -305,8 +366,9 @@ def public_view(row: ChannelInstance) -> dict[str, Any]:
     }
 
 
-def test_channel(uow: UnitOfWork, name: str, actor: str) -> tuple[bool, str]:
-    row = get_channel(uow.session, name)
+def test_channel(uow: UnitOfWork, name: str, actor: str, by: str | None = None
+                 ) -> tuple[bool, str]:
+    row = managed(uow.session, name, by)
     try:
         ok, message = True, adapter_for(uow.ctx.settings, row).test_connection()
     except ChannelError as exc:
@@ -338,9 +400,10 @@ def test_failure(exc: ChannelError) -> str:
     return f"{text}（{exc.kind}，代码 {code}）"
 
 
-def set_paused(uow: UnitOfWork, name: str, paused: bool, actor: str) -> None:
+def set_paused(uow: UnitOfWork, name: str, paused: bool, actor: str,
+               by: str | None = None) -> None:
     """A paused channel's deliveries wait (nothing is claimed) until it is resumed."""
-    row = get_channel(uow.session, name)
+    row = managed(uow.session, name, by)
     before = {"paused": row.paused}
     row.paused, row.updated_at = paused, utcnow()
     uow.session.add(row)
@@ -369,5 +432,5 @@ def health(session: Session, row: ChannelInstance) -> dict[str, Any]:
         .group_by(DeliveryAttempt.outcome)).all()
     total = sum(n for _, n in outcomes)
     failed = sum(n for outcome, n in outcomes if outcome != "ok")
-    return {**public_view(row), "last_success": last_ok, "attempts": total,
+    return {**public_view(session, row), "last_success": last_ok, "attempts": total,
             "failure_rate": (failed / total) if total else None, "updated_at": row.updated_at}

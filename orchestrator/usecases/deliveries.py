@@ -85,9 +85,10 @@ def attempts_query(
              "duration_ms": a.duration_ms} for a, rid, ch in rows]
 
 
-def failed(session: Session, limit: int = 200) -> list[dict[str, Any]]:
-    """Failed deliveries of each release's current revision: the ones a re-send can help."""
-    return _in_state(session, "failed", limit)
+def failed(session: Session, limit: int = 200, actor: str | None = None) -> list[dict[str, Any]]:
+    """Failed deliveries of each release's current revision: the ones a re-send can help
+    (those of releases whose deliveries `actor` may read; None: the system)."""
+    return _in_state(session, "failed", limit, actor)
 
 
 def needing_decision(session: Session, limit: int = 200, actor: str | None = None
@@ -98,16 +99,20 @@ def needing_decision(session: Session, limit: int = 200, actor: str | None = Non
     (None: the system)."""
     if actor is not None:
         access.require_duty(get_user(session, actor), Duty.ALERTS)
-    return _in_state(session, "needs_decision", limit)
+    return _in_state(session, "needs_decision", limit, actor)
 
 
-def _in_state(session: Session, state: str, limit: int) -> list[dict[str, Any]]:
+def _in_state(session: Session, state: str, limit: int, actor: str | None = None
+              ) -> list[dict[str, Any]]:
     from orchestrator.store.models import Release
 
     rows = session.exec(
-        select(Delivery, Release.title).join(Release, Release.id == Delivery.release_id)
+        select(Delivery, Release).join(Release, Release.id == Delivery.release_id)
         .where(Delivery.state == state, Delivery.revision == Release.revision)
         .order_by(Delivery.updated_at.desc()).limit(limit)).all()
-    return [{"id": d.id, "release_id": d.release_id, "title": title, "channel": d.channel,
+    if actor is not None:  # another unit's deliveries are none of this person's business
+        who = access.principal(session, actor)
+        rows = [(d, r) for d, r in rows if access.allows(session, who, Op.DELIVERIES, r)]
+    return [{"id": d.id, "release_id": d.release_id, "title": r.title, "channel": d.channel,
              "attempts": d.attempts, "error_code": d.last_error_code, "error": d.last_error,
-             "at": iso(d.updated_at)} for d, title in rows]
+             "at": iso(d.updated_at)} for d, r in rows]

@@ -228,8 +228,18 @@ def as_dict(row: IntegrityAlert) -> dict[str, Any]:
             "resolved": row.resolved}
 
 
-def open_alerts(ctx: Context) -> list[dict[str, Any]]:
+def open_alerts(ctx: Context, actor: str | None = None) -> list[dict[str, Any]]:
+    """Open integrity alerts: of the releases whose deliveries `actor` may read (their
+    unit's, or below it for auditors), or every one (None: the system, the operator)."""
+    from orchestrator.domain.access import Op
+    from orchestrator.usecases import access
+
     with UnitOfWork(ctx) as uow:
         rows = uow.session.exec(select(IntegrityAlert).where(
             IntegrityAlert.resolved == False).order_by(IntegrityAlert.id)).all()  # noqa: E712
+        if actor is not None:
+            who = access.principal(uow.session, actor)
+            releases = {r.release_id: uow.session.get(Release, r.release_id) for r in rows}
+            rows = [r for r in rows if releases[r.release_id] is not None
+                    and access.allows(uow.session, who, Op.DELIVERIES, releases[r.release_id])]
         return [as_dict(r) for r in rows]

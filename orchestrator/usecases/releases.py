@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from channels.contract import ChannelError, ValidationFailed
-from orchestrator.domain.access import Op, Principal
+from orchestrator.domain.access import NO_SUCH_RELEASE, Op, Principal
 from orchestrator.domain.audit_actions import Action
 from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.errors import Forbidden, InvalidInput, NotFound, Refused
@@ -26,17 +26,18 @@ from orchestrator.domain.states import (
 )
 from orchestrator.store import files
 from orchestrator.store.models import Delivery, GoLiveGroup, Release, SignOff, User
-from orchestrator.usecases import access, alerts, audit, content_checks, versions
+from orchestrator.usecases import access, alerts, audit, content_checks, units, versions
 from orchestrator.usecases.channels import list_channels
 from orchestrator.usecases.rendering import adapters, located, render_all, set_content
 from orchestrator.usecases.unit_of_work import UnitOfWork
+from orchestrator.usecases.users import get_user
 
 
 def get_release(session: Session, release_id: int) -> Release:
     # an id no row can have is simply not found (a database would overflow on it)
     release = session.get(Release, release_id) if 1 <= release_id <= MAX_ID else None
     if release is None:
-        raise NotFound(f"no release with id {release_id}")
+        raise NotFound(NO_SUCH_RELEASE)
     return release
 
 
@@ -45,10 +46,14 @@ def _store_files(uow: UnitOfWork, paths: list[str], base: Path, field: str) -> l
             for path in located(paths, base, field)]
 
 
-def _check_references(session: Session, data: ReleaseInput, actor: str) -> None:
-    known = {c.name for c in list_channels(session)}
+def _check_references(session: Session, data: ReleaseInput, actor: str, unit_id: int) -> None:
+    # a release goes out on its own unit's channels only (谁发布谁审查); another unit's
+    # channel is answered like one that does not exist
+    known = {c.name for c in list_channels(session) if c.unit_id == unit_id}
+    unit = units.code_of(session, unit_id)
     problems = [
-        (f"channels[{i}]", f"no channel named {name!r} (configured: {', '.join(sorted(known))})")
+        (f"channels[{i}]", f"no channel named {name!r} in the unit {unit} "
+                           f"(its channels: {', '.join(sorted(known)) or 'none'})")
         for i, name in enumerate(data.channels) if name not in known
     ]
     problems += [
@@ -57,8 +62,8 @@ def _check_references(session: Session, data: ReleaseInput, actor: str) -> None:
     ]
     for i, name in enumerate(data.co_authors):
         person = session.exec(select(User).where(User.name == name)).first()
-        if person is None or "author" not in person.roles:
-            problems.append((f"co_authors[{i}]", f"no author named {name!r}"))
+        if person is None or "author" not in person.roles or person.unit_id != unit_id:
+            problems.append((f"co_authors[{i}]", f"no author named {name!r} in the unit {unit}"))
     # one answer for a release that does not exist and one the actor may not read: the
     # difference would tell them it exists (and, for corrects, whether it went out)
     if data.parent is not None and _readable_or_none(session, data.parent, actor) is None:
@@ -92,7 +97,7 @@ def _apply(uow: UnitOfWork, release: Release, data: ReleaseInput, base: Path, ac
                                 horizon_days=uow.ctx.settings.go_live_horizon_days)
     if problems:
         raise InvalidInput(problems)
-    _check_references(uow.session, data, actor)
+    _check_references(uow.session, data, actor, release.unit_id)
     problems = versions.version_problems(uow.session, release, data.corrects, data.overrides)
     if problems:
         raise InvalidInput(problems)
@@ -188,7 +193,10 @@ def void_other_signoffs(session: Session, release: Release) -> int:
 
 def create(uow: UnitOfWork, data: ReleaseInput, actor: str, base: Path = Path(".")) -> int:
     access.check(uow.session, actor, Op.CREATE)
-    release = Release(title="", body_source="", body_html="", author=actor)
+    # written in its author's unit: reviewed, signed and sent out by that unit's people
+    author = get_user(uow.session, actor)
+    release = Release(title="", body_source="", body_html="", author=actor,
+                      unit_id=author.unit_id)
     _apply(uow, release, data, base, actor)
     contributed(release, actor)
     uow.session.add(release)
@@ -339,7 +347,8 @@ def signoffs_view(session: Session, release: Release) -> list[dict[str, Any]]:
     ]
 
 
-HEADER_FIELDS = ("id", "title", "state", "state_reason", "held_by", "author", "revision",
+HEADER_FIELDS = ("id", "title", "state", "state_reason", "held_by", "author", "unit", "unit_name",
+                 "revision",
                  "priority",
                  "group", "group_status", "channels", "go_live_at", "held", "reschedule",
                  "first_live_at", "last_live_at", "spread_ms", "created_at")
@@ -358,6 +367,12 @@ def as_dict(session: Session, release: Release, viewer: Principal | None = None)
         "held_by": [{"channel": a.channel, "message": a.message}
                     for a in alerts.open_for(session, alerts.HELD, release.id)],
         "author": release.author,
+        "unit": units.code_of(session, release.unit_id),
+        "unit_name": units.name_of(session, release.unit_id),
+        # matrix publishing (联动发布) fills these: the release it was taken from, and the
+        # releases other units took from it
+        "origin": None,
+        "derived": [],
         "co_authors": release.co_authors,
         "contributors": release.contributors,
         "revision": release.revision,

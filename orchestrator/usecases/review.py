@@ -17,7 +17,7 @@ from orchestrator.domain.review import (
     parse_policy,
 )
 from orchestrator.domain.states import ReleaseState, release_transition
-from orchestrator.store.models import Release, SignOff
+from orchestrator.store.models import Release, SignOff, Unit
 from orchestrator.usecases import access, audit
 from orchestrator.usecases.delivery import claims, staging
 from orchestrator.usecases.releases import get_release
@@ -26,11 +26,14 @@ from orchestrator.usecases.unit_of_work import UnitOfWork
 
 
 def policy_for(uow: UnitOfWork, release: Release) -> ReviewPolicy:
-    """Urgent releases take the fast track; it is never self-approved either."""
+    """Urgent releases take the fast track; it is never self-approved either. Otherwise
+    the release's unit's own steps, if it set any, else the installation's."""
     settings = uow.ctx.settings
     if release.priority == "urgent":
         return parse_policy(settings.urgent_review_policy, URGENT_POLICY)
-    return parse_policy(settings.review_policy)
+    unit = uow.session.get(Unit, release.unit_id)
+    default = parse_policy(settings.review_policy)
+    return parse_policy(unit.review_policy, default) if unit is not None else default
 
 
 def signatures(session: Session, release: Release) -> list[Signature]:

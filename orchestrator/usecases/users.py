@@ -49,24 +49,32 @@ def _check_roles(roles: list[str]) -> None:
 
 
 def add_user(uow: UnitOfWork, name: str, roles: list[str], actor: str = "system",
-             expires_days: int | None = None) -> str:
-    """Create a user (or add roles to one) and return a new API token, shown once."""
+             expires_days: int | None = None, unit: str | None = None) -> str:
+    """Create a user (or add roles to one) and return a new API token, shown once.
+
+    `unit` (a code) is the unit they belong to (or move to); a new person without one
+    belongs to the root unit."""
+    from orchestrator.usecases.units import code_of, unit_for
+
     _check_roles(roles)
     if not roles:
         raise InvalidInput([("role", f"must be among {', '.join(ROLES)}; got none")])
-    if not name or len(name) > 64:
-        raise InvalidInput([("name", "1 to 64 characters")])
+    if not name or len(name) > 64 or not storable(name) or not name.isprintable():
+        raise InvalidInput([("name", "1 to 64 printable characters on one line")])
     s = uow.session
+    unit_id = None if unit is None else unit_for(s, unit)
     user = s.exec(select(User).where(User.name == name)).first()
-    before = {"roles": list(user.roles)} if user else None
+    before = {"roles": list(user.roles), "unit": code_of(s, user.unit_id)} if user else None
     if user is None:
         user = User(name=name, roles=[])
     user.roles = sorted(set(user.roles) | set(roles))
+    if unit_id is not None:
+        user.unit_id = unit_id
     s.add(user)
     s.flush()
     audit.record(
         s, actor=actor, action=Action.USER_SAVED, subject_type="user", subject_id=name,
-        before=before, after={"roles": user.roles},
+        before=before, after={"roles": user.roles, "unit": code_of(s, user.unit_id)},
     )
     token = _issue_token(uow, user, actor, "", expires_days)
     uow.commit()

@@ -36,9 +36,10 @@ def health(session: Session, row: ChannelInstance) -> dict[str, Any]:
 @router.get("/channels")
 def channel_list(request: Request, who: Admin) -> Response:
     with UnitOfWork(ctx_of(request)) as uow:
-        rows = [health(uow.session, r) for r in channels.list_channels(uow.session)]
-        failed = deliveries.failed(uow.session)
-        undecided = deliveries.needing_decision(uow.session)
+        rows = [health(uow.session, r)
+                for r in channels.visible_channels(uow.session, who.name)]
+        failed = deliveries.failed(uow.session, actor=who.name)
+        undecided = deliveries.needing_decision(uow.session, actor=who.name)
     return render(request, "channels.html", who, channels=rows, failed=failed,
                   undecided=undecided)
 
@@ -66,7 +67,7 @@ def new_channel(request: Request, who: Admin) -> Response:
 @router.get("/channels/{name}/edit")
 def edit_channel(request: Request, name: str, who: Admin) -> Response:
     with UnitOfWork(ctx_of(request)) as uow:
-        view = channels.public_view(channels.get_channel(uow.session, name))
+        view = channels.public_view(uow.session, channels.managed(uow.session, name, who.name))
     values = {"name": name, "kind": view["kind"],
               "config": json.dumps(view["config"], ensure_ascii=False, indent=2)}
     return _form(request, who, values, view)
@@ -93,7 +94,8 @@ async def _save(request: Request, who: Viewer, name: str | None) -> Response:
     try:
         if name is not None:
             with UnitOfWork(ctx) as uow:
-                existing = channels.public_view(channels.get_channel(uow.session, name))
+                existing = channels.public_view(uow.session,
+                                                channels.managed(uow.session, name, who.name))
         if not values["name"] or len(values["name"]) > 64:
             raise InvalidInput([("name", "1 到 64 个字符")])
         config = _json_field(values["config"], "config", {})
@@ -102,7 +104,8 @@ async def _save(request: Request, who: Viewer, name: str | None) -> Response:
             if name is None and values["name"] in {c.name for c in
                                                    channels.list_channels(uow.session)}:
                 raise InvalidInput([("name", "已有同名渠道；请到该渠道的“编辑”页修改")])
-            channels.save_channel(uow, values["name"], values["kind"], config, creds, who.name)
+            channels.save_channel(uow, values["name"], values["kind"], config, creds, who.name,
+                                  by=who.name)
     except InvalidInput as exc:
         problems = [f"{f}：{m}" for f, m in exc.problems]
         return _form(request, who, values, existing, problems, status=422)
@@ -124,7 +127,7 @@ async def update_channel(request: Request, name: str, who: Admin) -> Response:
 def test_channel(request: Request, name: str, who: Admin) -> Response:
     with UnitOfWork(ctx_of(request)) as uow:
         try:
-            ok, message = channels.test_channel(uow, name, who.name)
+            ok, message = channels.test_channel(uow, name, who.name, by=who.name)
         except NotFound as exc:
             flash(request, str(exc), "error")
             return redirect(request, "/channels")
@@ -138,7 +141,7 @@ async def pause_channel(request: Request, name: str, who: Admin) -> Response:
 
     def run() -> str:
         with UnitOfWork(ctx_of(request)) as uow:
-            channels.set_paused(uow, name, paused, who.name)
+            channels.set_paused(uow, name, paused, who.name, by=who.name)
         return f"渠道 {name} 已{'暂停' if paused else '恢复'}"
 
     return act(request, who, run, "/channels")

@@ -26,7 +26,7 @@ from orchestrator.domain.release import (
     parse_release,
 )
 from orchestrator.store.models import ChannelInstance, Release
-from orchestrator.usecases.channels import adapter_for, list_channels
+from orchestrator.usecases.channels import adapter_for, unit_channels
 from orchestrator.usecases.releases import correction_problems
 from orchestrator.usecases.rendering import draft, release_view
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
@@ -121,9 +121,10 @@ def problems_of(exc: InvalidInput) -> list[dict[str, str]]:
     return [{"field": field_label(f), "message": zh(m)} for f, m in exc.problems]
 
 
-def channel_rows(ctx: Context) -> list[ChannelInstance]:
+def channel_rows(ctx: Context, author: str) -> list[ChannelInstance]:
+    """The channels `author` may name in a release: their unit's."""
     with UnitOfWork(ctx) as uow:
-        rows = list_channels(uow.session)
+        rows = unit_channels(uow.session, author)
         for row in rows:
             uow.session.expunge(row)
         return rows
@@ -152,7 +153,7 @@ def preview(ctx: Context, values: dict[str, Any], actor: str) -> dict[str, Any]:
     refusal = disclosure_problem(data.metadata.disclosure)
     if refusal is not None:
         problems.append({"field": METADATA_LABELS["disclosure"], "message": refusal})
-    rows = {row.name: row for row in channel_rows(ctx)}
+    rows = {row.name: row for row in channel_rows(ctx, actor)}
     shown = []
     with UnitOfWork(ctx) as uow:
         if wrong := correction_problems(uow.session, data.corrects, actor):

@@ -47,7 +47,7 @@ def press_home(request: Request, who: Author) -> Response:
 def _compose(request: Request, who: Viewer, values: dict[str, Any], release: dict | None,
              problems: list[dict[str, str]] | None = None, status: int = 200) -> Response:
     return render(request, "compose.html", who, status=status, values=values, release=release,
-                  channels=forms.channel_rows(ctx_of(request)), metadata=forms.METADATA,
+                  channels=forms.channel_rows(ctx_of(request), who.name), metadata=forms.METADATA,
                   disclosures=forms.DISCLOSURES, override_fields=forms.override_fields,
                   problems=problems or [])
 

@@ -422,6 +422,11 @@ class ChannelAdapter(ABC):
         from a URL. Raise ValueError, saying why, for a URL that is not one of its posts."""
         return None
 
+    def keep_state_in(self, folder: Path) -> None:
+        """Where this installation keeps the adapter's own local state (notes, marks) when
+        its config names no shared store: never a folder another installation shares."""
+        self.state_dir: Path | None = folder
+
     def allow_outbound(self, allowed: Allowed) -> None:
         """Non-public hosts this deployment lets the adapter reach (its allow-list setting)."""
         self.outbound = allowed + (SANDBOX if self.sandbox else NOTHING)

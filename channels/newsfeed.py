@@ -586,8 +586,12 @@ class NewsfeedAdapter(ChannelAdapter):
 
     @property
     def notes(self) -> TokenStore:
+        """The mail marks: the configured shared store, else this installation's own folder
+        (a folder shared by two installations would take one's mail for the other's)."""
         if not hasattr(self, "_notes"):
-            self._notes = store_for(self.config.note_store or str(DEFAULT_NOTE_STORE))
+            own = getattr(self, "state_dir", None)
+            default = own / "newsfeed-notes" if own is not None else DEFAULT_NOTE_STORE
+            self._notes = store_for(self.config.note_store or str(default))
         return self._notes
 
     def _mail_mark(self, message_id: str) -> JSON:

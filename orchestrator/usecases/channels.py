@@ -343,6 +343,7 @@ def adapter_for(settings: Settings, row: ChannelInstance,
         raise InvalidConfig([Problem(key, reason) for key, reason in outside])
     adapter = cls(row.config, secrets.decrypt(settings, row.credentials_encrypted))
     adapter.allow_outbound(outbound.Allowed.of(settings.outbound_allow))
+    adapter.keep_state_in(Path(settings.var_dir) / "channel-state")
     return adapter
 
 

@@ -107,3 +107,21 @@ def test_of_two_workers_marking_one_mail_one_wins(tmp_path, where):
     assert other.remember_first(name, "b") is True
     one.forget(name)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".note-")]
+
+
+def test_each_installation_keeps_its_own_mail_marks(tmp_path):
+    """Message-IDs repeat across installations (release 1 of each): marks kept in one
+    machine-wide folder took one installation's mail as the other's and never sent it."""
+    from orchestrator.settings import Settings
+    from orchestrator.store.models import ChannelInstance
+    from orchestrator.usecases.channels import adapter_for
+
+    row = ChannelInstance(name="newsfeed", kind="newsfeed", config={
+        "provider_domain": "press.example.gov.cn", "delivery": ["email"],
+        "email": {"host": "127.0.0.1", "port": 2525, "from_addr": "a@example.gov.cn",
+                  "to_addrs": ["desk@example.gov.cn"], "sandbox": True}})
+    one, two = (adapter_for(Settings(var_dir=tmp_path / name, _env_file=None), row)
+                for name in ("one", "two"))
+    assert one.notes.remember_first("tongfa-1-v1", "mailed")
+    assert two.notes.remember_first("tongfa-1-v1", "sending")  # not the other's
+    assert str(tmp_path / "one") in str(one.notes.dir)

@@ -67,11 +67,13 @@ def stored_documents(ctx: Context, correction: int) -> dict[str, str]:
 
 def as_unsaved(document: str, correction: int) -> str:
     """A release not saved yet has no id (rendering.PREVIEW_ID): the one thing it cannot know,
-    shown in a link (Weibo, WeChat, the CMS) and as the CMS's release_id."""
+    shown in a link (Weibo, WeChat, the CMS, the page's publishing record) and as the CMS's
+    release_id."""
     return (
         document.replace(f"#correction-{correction}", "#correction-0")
         .replace(f"/articles/{correction}.html", "/articles/0.html")
         .replace(f'"release_id": {correction},', '"release_id": 0,')
+        .replace(f"/transparency/releases/{correction}.json", "/transparency/releases/0.json")
     )
 
 

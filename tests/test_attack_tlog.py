@@ -57,6 +57,8 @@ def test_leaf_hashes_cut_from_the_witness_directory_are_reported_and_never_refil
     with pytest.raises(transparency.LogForked, match="never refilled"):
         transparency.checkpoint(log)
     assert leaves.stat().st_size == 32 * 3
+    leaves.unlink()  # and gone altogether is cut off too
+    assert "leaf hashes were cut off: it holds 0" in verify(log)["reason"]
 
 
 def test_a_deleted_tree_state_is_reported_and_checkpoint_refuses_it_clearly(log):

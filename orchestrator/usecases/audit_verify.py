@@ -112,19 +112,18 @@ def verify(session: Session, settings: Settings | None = None) -> dict[str, Any]
         outside, bad = published(settings, verifier)
         problems += bad
     leaves = _leaves_file(settings)
-    if leaves is not None:
-        # the leaves go out before their checkpoint: fewer than it covers means cut ones
-        count = os.fstat(leaves.fileno()).st_size // LEAF
-        covered = max((s.size for s in outside if s.where == WITNESS_DIR), default=0)
-        if count < covered:
-            problems.append(
-                Problem(
-                    count,
-                    f"the witness directory's leaf hashes were cut off: it holds {count}, "
-                    f"its checkpoints cover {covered}",
-                    bookkeeping=True,
-                )
+    # the leaves go out before their checkpoint: fewer than it covers means cut ones
+    count = 0 if leaves is None else os.fstat(leaves.fileno()).st_size // LEAF
+    covered = max((s.size for s in outside if s.where == WITNESS_DIR), default=0)
+    if count < covered:
+        problems.append(
+            Problem(
+                count,
+                f"the witness directory's leaf hashes were cut off: it holds {count}, "
+                f"its checkpoints cover {covered}",
+                bookkeeping=True,
             )
+        )
     walked = _walk(session, {s.size for s in held + outside}, leaves, problems)
     n, roots, pinned = walked["size"], walked["roots"], walked["pinned"]
     if leaves is not None:

@@ -195,3 +195,29 @@ def test_a_proof_file_naming_a_field_twice_is_refused(tmp_path):
     record.write_text(shown, encoding="utf-8")
     result = _check(record, vkey)
     assert result.returncode == 1 and "twice" in result.stdout, result.stdout
+
+
+# ------------------------------------------------------------------ keys and names
+
+
+def test_a_refused_signing_key_is_never_echoed_and_a_bad_one_is_named_at_start():
+    from pydantic import ValidationError
+
+    from orchestrator.settings import Settings
+
+    for key, why in (
+        ("PRIVATE+KEY+log+CHANGE_ME+c2VjcmV0LXNlZWQ=", "placeholder"),
+        ("PRIVATE+KEY+log+00000000+c2VjcmV0LXNlZWQ=", "not an Ed25519 key"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            Settings(audit_signing_key=key, _env_file=None)
+        message = str(refused.value)
+        assert "audit_signing_key" in message and why in message, message
+        assert "c2VjcmV0" not in message, message
+    with pytest.raises(ValidationError, match="audit_log_name"):
+        Settings(audit_log_name="省政府 日志", _env_file=None)
+
+
+def test_keygen_names_the_option_for_a_name_no_key_can_carry(log):
+    result = log.tongfa("audit", "keygen", "--name", "省政府 日志", ok=False)
+    assert "--name" in result.stderr and "Traceback" not in result.stderr, result.stderr

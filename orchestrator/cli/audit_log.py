@@ -75,7 +75,10 @@ def keygen(
     """Print a new signing key for TONGFA_AUDIT_SIGNING_KEY (a deployment sets it once, in
     its env file, so every container signs with the same key); nothing is stored."""
     settings = get_settings()
-    typer.echo(transparency.new_signing_key(name or transparency.log_name(settings)))
+    try:
+        typer.echo(transparency.new_signing_key(name or transparency.log_name(settings)))
+    except NoteError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--name") from None
 
 
 @commands.command("vkey")

@@ -221,3 +221,13 @@ def test_a_refused_signing_key_is_never_echoed_and_a_bad_one_is_named_at_start()
 def test_keygen_names_the_option_for_a_name_no_key_can_carry(log):
     result = log.tongfa("audit", "keygen", "--name", "省政府 日志", ok=False)
     assert "--name" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_checkpoint_row_dated_ahead_does_not_stop_the_signing(log):
+    with log.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_checkpoint SET at = '2099-01-01 00:00:00'"))
+    append(log, 5)
+    with UnitOfWork(log) as uow:  # what the sequencer did is pending until signed
+        transparency.sequence(log)
+        assert audit.verify(uow.session, log.settings)["pending"] == 5
+    assert transparency.checkpoint(log, every_seconds=1.0)["tree_size"] == 45

@@ -150,9 +150,10 @@ def verify(session: Session, settings: Settings | None = None) -> dict[str, Any]
                     bookkeeping=True,
                 )
             )
+    # waiting: not yet in the tree, or in it but in no checkpoint the log signed yet
     pending = session.exec(
         select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_(None))
-    ).one()
+    ).one() + max(0, n - max((s.size for s in held), default=0))
     newest = max((s.size for s in outside), default=0)
     result: dict[str, Any] = {"checked": n, "pending": pending, "published_size": newest}
     if not problems:

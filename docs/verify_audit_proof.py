@@ -161,6 +161,7 @@ def check_page(record: dict, vkey: str, page: str | None) -> str:
     go_live, logged = record["go_live"]["event"], record["record"]["event"]
     if (
         go_live["action"] != "release.go_live"
+        or logged["action"] != "transparency.page_recorded"
         or logged["after"].get("go_live_event") != go_live["id"]
         or logged["release_id"] != go_live["release_id"]
     ):

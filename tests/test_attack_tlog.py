@@ -112,13 +112,18 @@ ORIGIN = "www.example.gov.cn/transparency"
 GENUINE = b"<article>\r\n<h1>\xe9\x80\x9a\xe7\x9f\xa5</h1>\r\n</article>"  # served as is
 
 
-def _record(tmp_path: Path, origin: str = ORIGIN, article: bytes = GENUINE) -> tuple[Path, str]:
+def _record(
+    tmp_path: Path,
+    origin: str = ORIGIN,
+    article: bytes = GENUINE,
+    action: str = "transparency.page_recorded",
+) -> tuple[Path, str]:
     """A publishing record as page_records writes it, over a two-leaf log."""
     signer = Signer.generate(ORIGIN)
     go_live = {"id": 1, "action": "release.go_live", "release_id": 7, "at": "2026-12-01"}
     logged = {
         "id": 2,
-        "action": "transparency.page_recorded",
+        "action": action,
         "release_id": 7,
         "actor": "transparency",
         "after": {
@@ -231,3 +236,11 @@ def test_a_checkpoint_row_dated_ahead_does_not_stop_the_signing(log):
         transparency.sequence(log)
         assert audit.verify(uow.session, log.settings)["pending"] == 5
     assert transparency.checkpoint(log, every_seconds=1.0)["tree_size"] == 45
+
+
+def test_a_record_resting_on_an_event_of_another_kind_is_refused(tmp_path):
+    """Only the log's own page record names a page's hash; an event of another action whose
+    `after` happens to carry the same fields proves nothing about the page."""
+    record, vkey = _record(tmp_path, action="channel.saved")
+    result = _check(record, vkey)
+    assert result.returncode == 1 and "not about this go-live" in result.stdout, result.stdout

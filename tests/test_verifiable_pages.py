@@ -105,3 +105,40 @@ def test_a_go_live_committed_after_a_later_one_was_logged_still_gets_its_record(
     for _ in range(3):
         transparency.checkpoint(ctx)
     assert (releases_dir / f"{first}.json").is_file()
+
+
+def test_a_corrected_page_verifies_against_the_correction_and_the_first_against_its_own(
+    ctx,
+    site,  # noqa: F811
+    tmp_path,
+):
+    first = approved(ctx, tmp_path, "关于公布冬季供暖价格的通知")
+    transparency.checkpoint(ctx)
+    transparency.checkpoint(ctx)
+    original = get(f"{site}/articles/{first}.html").content
+    fix = approved(ctx, tmp_path, "关于公布冬季供暖价格的通知（更正）", corrects=first)
+    transparency.checkpoint(ctx)
+    transparency.checkpoint(ctx)
+    corrected = get(f"{site}/articles/{first}.html").content  # same address, new page
+    assert corrected != original and f"/transparency/releases/{fix}.json".encode() in corrected
+    vkey = transparency.log_verifier(ctx.settings).vkey()
+    for rid, page, ok in ((first, original, 0), (fix, corrected, 0), (first, corrected, 1)):
+        (tmp_path / "page.html").write_bytes(page)
+        record = get(f"{site}/transparency/releases/{rid}.json").content
+        (tmp_path / "record.json").write_bytes(record)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-I",
+                str(SCRIPT),
+                str(tmp_path / "record.json"),
+                "--page",
+                str(tmp_path / "page.html"),
+                "--vkey",
+                vkey,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == ok, (rid, result.stdout)

@@ -244,3 +244,27 @@ def test_a_record_resting_on_an_event_of_another_kind_is_refused(tmp_path):
     record, vkey = _record(tmp_path, action="channel.saved")
     result = _check(record, vkey)
     assert result.returncode == 1 and "not about this go-live" in result.stdout, result.stdout
+
+
+def test_the_log_signs_no_tree_that_does_not_extend_what_it_published(log):
+    """History rewritten in the database, its checkpoint rows deleted, new events added:
+    the log would otherwise sign the rewritten tree and publish it as the latest."""
+    with log.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_event SET actor = 'someone_else' WHERE id = 9"))
+        conn.execute(text("DELETE FROM audit_tree_node"))
+        conn.execute(text("UPDATE audit_tree_state SET size = 0, root_hash = ''"))
+        conn.execute(text("UPDATE audit_event SET seq = NULL"))
+        conn.execute(text("DELETE FROM audit_checkpoint"))
+    append(log, 2)
+    with pytest.raises(transparency.LogForked, match="does not extend checkpoint 40"):
+        transparency.checkpoint(log)
+    site = log.settings.resolved_site_root / "transparency"
+    assert sorted(p.name for p in (site / "checkpoints").iterdir()) == ["40"]
+    with log.engine.begin() as conn:  # nor a smaller tree than was published
+        conn.execute(text("DELETE FROM audit_event WHERE id > 30"))
+        conn.execute(text("DELETE FROM audit_tree_node"))
+        conn.execute(text("UPDATE audit_tree_state SET size = 0, root_hash = ''"))
+        conn.execute(text("UPDATE audit_event SET seq = NULL"))
+        conn.execute(text("UPDATE audit_event SET actor = 'user2' WHERE id = 9"))
+    with pytest.raises(transparency.LogForked, match="smaller than checkpoint 40"):
+        transparency.checkpoint(log)

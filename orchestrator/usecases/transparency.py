@@ -169,8 +169,11 @@ def checkpoint(ctx: Context, every_seconds: float = 0.0) -> dict[str, Any] | Non
         waited = None if last is None else (utcnow() - last.at).total_seconds()
         fresh = waited is None or not 0 <= waited < every_seconds
         if state.size and (last is None or last.tree_size < state.size) and fresh:
-            if last is not None:
-                _check_extends(s, last, state)
+            heads = [] if last is None else [(last.tree_size, bytes.fromhex(last.root_hash))]
+            # and what went out: the database's rows may be gone, the published ones stay
+            heads += [(cp.size, cp.root) for cp in _published_heads(ctx.settings)]
+            for head in heads:
+                _check_extends(s, *head, state)
             body = Checkpoint(
                 log_signer(ctx.settings).name, state.size, bytes.fromhex(state.root_hash)
             ).body()
@@ -192,16 +195,33 @@ def checkpoint(ctx: Context, every_seconds: float = 0.0) -> dict[str, Any] | Non
     return None if signed is None else {"tree_size": signed.tree_size, "note": signed.note}
 
 
-def _check_extends(session: Session, last: AuditCheckpoint, state: AuditTreeState) -> None:
-    """Refuse to sign a tree the last checkpoint is not a prefix of."""
-    spans = merkle.consistency_spans(last.tree_size, state.size)
+def _check_extends(session: Session, size: int, root_hash: bytes, state: AuditTreeState) -> None:
+    """Refuse to sign a tree an earlier checkpoint is not a prefix of."""
+    if size > state.size:
+        raise LogForked(f"the tree of {state.size} is smaller than checkpoint {size}")
+    spans = merkle.consistency_spans(size, state.size)
     node = node_reader(session, merkle.needed(spans) + merkle.span_nodes(0, state.size))
     root = merkle.tree_root(state.size, node)
     proof = merkle.resolve(spans, node)
     if root.hex() != state.root_hash or not merkle.verify_consistency(
-        last.tree_size, state.size, bytes.fromhex(last.root_hash), root, proof
+        size, state.size, root_hash, root, proof
     ):
-        raise LogForked(f"the tree of {state.size} does not extend checkpoint {last.tree_size}")
+        raise LogForked(f"the tree of {state.size} does not extend checkpoint {size}")
+
+
+def _published_heads(settings: Settings) -> list[Checkpoint]:
+    """The latest checkpoints published outside the database that the log's key signed."""
+    places = [settings.resolved_site_root / "transparency"]
+    if settings.audit_witness_dir is not None:
+        places.append(Path(settings.audit_witness_dir))
+    heads = []
+    for place in places:
+        try:
+            note = (place / "checkpoint").read_text(encoding="utf-8")
+            heads.append(open_checkpoint(note, log_verifier(settings)))
+        except (OSError, UnicodeDecodeError, NoteError):
+            continue  # none yet, or not the log's: `audit verify` reports the latter
+    return heads
 
 
 def latest(session: Session) -> AuditCheckpoint | None:

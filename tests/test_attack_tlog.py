@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -268,3 +269,35 @@ def test_the_log_signs_no_tree_that_does_not_extend_what_it_published(log):
         conn.execute(text("UPDATE audit_event SET actor = 'user2' WHERE id = 9"))
     with pytest.raises(transparency.LogForked, match="smaller than checkpoint 40"):
         transparency.checkpoint(log)
+
+
+def test_an_auditor_verifies_with_the_published_key_and_no_signing_key_of_their_own(log, tmp_path):
+    vkey = transparency.log_verifier(log.settings).vkey()
+    auditor = tmp_path / "auditor"
+    env = {
+        **os.environ,
+        "TONGFA_VAR_DIR": str(auditor),
+        "TONGFA_DATABASE_URL": log.settings.resolved_database_url,
+        "TONGFA_SITE_ROOT": str(log.settings.resolved_site_root),
+        "TONGFA_AUDIT_WITNESS_DIR": str(log.settings.audit_witness_dir),
+    }
+    env.pop("TONGFA_BROKER_URL", None)
+
+    def audit_verify(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "orchestrator.cli.main", "audit", "verify", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+
+    result = audit_verify("--vkey", vkey)
+    assert result.returncode == 0 and result.stdout.startswith("OK"), result.stderr
+    assert not (auditor / "audit-log.key").exists()  # no key of the auditor's own was made
+    other = Signer.generate(transparency.log_signer(log.settings).name).verifier.vkey()
+    assert audit_verify("--vkey", other).returncode == 1
+    private = Signer.generate("gov").private_text()  # pasted by mistake: never echoed
+    result = audit_verify("--vkey", private)
+    assert result.returncode == 2 and "--vkey" in result.stderr, result.stderr
+    assert private.split("+", 4)[4][:12] not in result.stderr + result.stdout

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from orchestrator.domain.errors import Refused
-from orchestrator.domain.note import NoteError
+from orchestrator.domain.note import NoteError, Verifier
 from orchestrator.settings import get_settings
 from orchestrator.usecases import audit, transparency, witness
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
@@ -36,12 +36,22 @@ def _refuse(exc: Exception) -> typer.Exit:
 
 
 @commands.command("verify")
-def verify(json_out: Json = False) -> None:
+def verify(
+    json_out: Json = False,
+    vkey: Annotated[
+        str,
+        typer.Option(help="the log's verifier key as published; default: this installation's"),
+    ] = "",
+) -> None:
     """Check every event against the Merkle tree, the signed checkpoints and those published
     outside the database; exit 1 naming the first position that differs."""
+    try:
+        verifier = Verifier.parse(vkey) if vkey else None
+    except NoteError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--vkey") from None
     ctx = _context()
     with UnitOfWork(ctx) as uow:
-        verdict = audit.verify(uow.session, ctx.settings)
+        verdict = audit.verify(uow.session, ctx.settings, verifier)
     if json_out:
         _emit(verdict)
     else:

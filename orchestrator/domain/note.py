@@ -58,7 +58,8 @@ class Verifier:
             name, key_id, blob = vkey.strip().split("+", 2)  # base64 may hold "+"
             raw = base64.b64decode(blob, validate=True)
         except ValueError:
-            raise NoteError(f"not a verifier key (name+keyid+base64): {vkey[:60]!r}") from None
+            # never echoed: a signing key pasted here by mistake would show
+            raise NoteError("not a verifier key (name+keyid+base64)") from None
         if len(raw) != 33 or raw[0] not in (ED25519, COSIGNATURE):
             raise NoteError("verifier key: not an Ed25519 key")
         verifier = cls(check_key_name(name), raw[0], raw[1:])

@@ -86,9 +86,14 @@ def _files(folder: Path) -> list[Path]:
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
-def verify(session: Session, settings: Settings | None = None) -> dict[str, Any]:
+def verify(
+    session: Session, settings: Settings | None = None, verifier: Verifier | None = None
+) -> dict[str, Any]:
+    """`verifier`: the log's key as its owner published it; by default the one this
+    installation signs with (an auditor elsewhere has only the former)."""
     problems: list[Problem] = []
-    verifier = log_verifier(settings) if settings is not None else None
+    if verifier is None and settings is not None:
+        verifier = log_verifier(settings)
     held: list[Seen] = []
     for row in session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size)):
         held.append(Seen(row.tree_size, bytes.fromhex(row.root_hash), "the database"))

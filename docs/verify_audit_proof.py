@@ -49,6 +49,8 @@ def open_checkpoint(note: str, vkey: str) -> tuple[str, int, bytes]:
     if at < 0:
         raise Failed("the checkpoint is not a signed note")
     body = note[: at + 1]
+    if body.split("\n")[0] != name:  # a log's checkpoints name it: its key signs no other
+        raise Failed(f"the checkpoint is not of the log {name}")
     key = Ed25519PublicKey.from_public_bytes(raw[1:])
     for line in note[at + 2 :].splitlines():
         if not line.startswith("\u2014 "):
@@ -132,12 +134,17 @@ def check_inclusion(proof: dict, vkey: str) -> str:
     )
 
 
-def article_hash(html: str) -> str:
-    """SHA-256 of the page's <article> element, as the page's footer states it."""
-    start, end = html.find("<article>"), html.find("</article>")
-    if start < 0 or end < 0:
+def article_hash(html: bytes) -> str:
+    """SHA-256 of the page's <article> element, byte for byte as served (no newline
+    translation), as the page's footer states it. A page with another <article> beside
+    it is refused: a copy of the logged one could hide while another one shows."""
+    start, end = html.find(b"<article>"), html.find(b"</article>")
+    if start < 0 or end < start:
         raise Failed("the page has no <article> element")
-    return hashlib.sha256(html[start : end + len("</article>")].encode()).hexdigest()
+    end += len(b"</article>")
+    if b"<article" in (html[:start] + b" " + html[end:]).lower():
+        raise Failed("the page holds more than one <article> element")
+    return hashlib.sha256(html[start:end]).hexdigest()
 
 
 def check_page(record: dict, vkey: str, page: str | None) -> str:
@@ -154,6 +161,7 @@ def check_page(record: dict, vkey: str, page: str | None) -> str:
     go_live, logged = record["go_live"]["event"], record["record"]["event"]
     if (
         go_live["action"] != "release.go_live"
+        or logged["action"] != "transparency.page_recorded"
         or logged["after"].get("go_live_event") != go_live["id"]
         or logged["release_id"] != go_live["release_id"]
     ):
@@ -161,12 +169,13 @@ def check_page(record: dict, vkey: str, page: str | None) -> str:
     if logged["after"].get("page_hash") != record["page_hash"]:
         raise Failed("the record's page hash is not the one logged")
     if page is not None:
-        with open(page, encoding="utf-8") as handle:
+        with open(page, "rb") as handle:
             if article_hash(handle.read()) != record["page_hash"]:
                 raise Failed("the page differs from the one that went live")
     return (
         f"OK: release {go_live['release_id']} went live at {go_live['at']} (UTC)"
-        + (", and this page is the one it published" if page else "")
+        + f" at {logged['after'].get('url')}"
+        + (", and this page's <article> is the one it published" if page else "")
         + f"; entries {record['go_live']['leaf_index']} and "
         f"{record['record']['leaf_index']} of the {size} the log signed"
     )
@@ -181,6 +190,16 @@ def check_consistency(proof: dict, vkey: str) -> str:
     return f"OK: the log's first {old} entries are unchanged in its tree of {new}"
 
 
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    """A key twice in one object: a reader sees the first, json keeps the last. Refused."""
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise Failed(
+            f"the file names a field twice: {sorted(k for k in keys if keys.count(k) > 1)}"
+        )
+    return dict(pairs)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("proof", help="the JSON from `tongfa audit prove|consistency --json`")
@@ -189,7 +208,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         with open(args.proof, encoding="utf-8") as handle:
-            proof = json.load(handle)
+            proof = json.load(handle, object_pairs_hook=_no_duplicates)
         if "go_live" in proof:
             print(check_page(proof, args.vkey, args.page))
         elif "new_checkpoint" in proof:

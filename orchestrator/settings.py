@@ -13,7 +13,10 @@ from channels.outbound import webhook_secret
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TONGFA_", extra="ignore", frozen=True)
+    # a refused value is never echoed: it may be a key (each message names what is wrong)
+    model_config = SettingsConfigDict(
+        env_prefix="TONGFA_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     var_dir: Path = Field(Path("var"), description="Where the embedded default keeps its data")
     database_url: str | None = Field(None, description="Default: SQLite (WAL) under var_dir")
@@ -110,6 +113,29 @@ class Settings(BaseSettings):
         if value is not None and "CHANGE_ME" in value.get_secret_value():
             raise ValueError("still the example's placeholder: set a real key")
         return value
+
+    @field_validator("audit_signing_key")
+    @classmethod
+    def _a_signing_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """A key that cannot sign stops the service at start, not at its first checkpoint."""
+        from orchestrator.domain.note import NoteError, Signer
+
+        if value is not None:
+            try:
+                Signer.parse(value.get_secret_value())
+            except NoteError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("audit_log_name")
+    @classmethod
+    def _a_key_name(cls, value: str | None) -> str | None:
+        from orchestrator.domain.note import NoteError, check_key_name
+
+        try:
+            return None if value is None else check_key_name(value)
+        except NoteError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("trusted_proxies")
     @classmethod

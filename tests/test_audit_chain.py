@@ -7,8 +7,10 @@ import threading
 import pytest
 from sqlalchemy import text
 
+from orchestrator.domain.note import Checkpoint
 from orchestrator.settings import Settings
 from orchestrator.store.db import engine_for
+from orchestrator.store.models import AuditCheckpoint
 from orchestrator.usecases import audit, transparency
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from tests.conftest import RecordingQueue, approve_all, drain
@@ -151,14 +153,24 @@ def test_all_checkpoints_deleted_is_found(trail):
 
 
 def test_a_forked_view_is_found(trail):
-    """(d) the log signs a second, different tree of the same size (after a rewrite): the
-    publication refuses to overwrite the first, and verify sees both."""
+    """(d) a second, different tree of the same size (after a rewrite): the log refuses to
+    sign it against what it published; signed anyway with its key, publication refuses
+    to overwrite the first, and verify sees both."""
     edited = position_of(trail, 9)
     sql(trail, "UPDATE audit_event SET actor = 'someone_else' WHERE id = 9")
     rewrite_the_tree(trail)
     sql(trail, "DELETE FROM audit_checkpoint")
-    with pytest.raises(transparency.LogForked):
+    with pytest.raises(transparency.LogForked, match="does not extend"):
         transparency.checkpoint(trail)
+    with UnitOfWork(trail) as uow:  # whoever holds the key signs it all the same
+        state = transparency.lock_tree(uow.session)
+        signer = transparency.log_signer(trail.settings)
+        root = bytes.fromhex(state.root_hash)
+        note = signer.sign(Checkpoint(signer.name, state.size, root).body())
+        uow.session.add(AuditCheckpoint(tree_size=state.size, root_hash=state.root_hash, note=note))
+        uow.commit()
+    with pytest.raises(transparency.LogForked, match="another checkpoint of this size"):
+        transparency.publish(trail, note)
     result = verdict(trail)
     assert not result["ok"] and result["first_bad_position"] == edited, result
     assert any("forked view" in p for p in result["problems"]), result["problems"]

@@ -9,12 +9,15 @@ from typing import Annotated, Any
 import typer
 
 from orchestrator.domain.errors import Refused
+from orchestrator.domain.note import NoteError, Verifier
 from orchestrator.settings import get_settings
 from orchestrator.usecases import audit, transparency, witness
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
 commands = typer.Typer()
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output (docs/cli.md)")]
+# what a damaged or forked log raises: a clear line and exit 1, never a traceback
+BROKEN = (Refused, transparency.LogForked, NoteError)
 
 
 def _context() -> Context:
@@ -33,12 +36,22 @@ def _refuse(exc: Exception) -> typer.Exit:
 
 
 @commands.command("verify")
-def verify(json_out: Json = False) -> None:
+def verify(
+    json_out: Json = False,
+    vkey: Annotated[
+        str,
+        typer.Option(help="the log's verifier key as published; default: this installation's"),
+    ] = "",
+) -> None:
     """Check every event against the Merkle tree, the signed checkpoints and those published
     outside the database; exit 1 naming the first position that differs."""
+    try:
+        verifier = Verifier.parse(vkey) if vkey else None
+    except NoteError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--vkey") from None
     ctx = _context()
     with UnitOfWork(ctx) as uow:
-        verdict = audit.verify(uow.session, ctx.settings)
+        verdict = audit.verify(uow.session, ctx.settings, verifier)
     if json_out:
         _emit(verdict)
     else:
@@ -60,18 +73,22 @@ def checkpoint() -> None:
     this about every second); the checkpoint is published at once."""
     try:
         made = transparency.checkpoint(_context())
-    except transparency.LogForked as exc:
+    except BROKEN as exc:
         raise _refuse(exc) from None
     typer.echo(made["note"] if made else "nothing new to sign")
 
 
 @commands.command("keygen")
-def keygen(name: Annotated[str, typer.Option(help="the log's name (checkpoint origin)")] = "",
-           ) -> None:
+def keygen(
+    name: Annotated[str, typer.Option(help="the log's name (checkpoint origin)")] = "",
+) -> None:
     """Print a new signing key for TONGFA_AUDIT_SIGNING_KEY (a deployment sets it once, in
     its env file, so every container signs with the same key); nothing is stored."""
     settings = get_settings()
-    typer.echo(transparency.new_signing_key(name or transparency.log_name(settings)))
+    try:
+        typer.echo(transparency.new_signing_key(name or transparency.log_name(settings)))
+    except NoteError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--name") from None
 
 
 @commands.command("vkey")
@@ -85,7 +102,7 @@ def witness_cosign(json_out: Json = False) -> None:
     """The built-in witness: cosign the latest checkpoint if it extends the last one cosigned."""
     try:
         result = witness.witness(_context())
-    except Refused as exc:
+    except BROKEN as exc:
         raise _refuse(exc) from None
     if json_out:
         return _emit(result)
@@ -98,7 +115,7 @@ def prove(event_id: int, json_out: Json = False) -> None:
     try:
         with UnitOfWork(_context()) as uow:
             proof = transparency.prove(uow.session, event_id)
-    except Refused as exc:
+    except BROKEN as exc:
         raise _refuse(exc) from None
     if json_out:
         return _emit(proof)
@@ -114,7 +131,7 @@ def consistency(old_size: int, new_size: int, json_out: Json = False) -> None:
     try:
         with UnitOfWork(_context()) as uow:
             proof = transparency.consistency(uow.session, old_size, new_size)
-    except Refused as exc:
+    except BROKEN as exc:
         raise _refuse(exc) from None
     if json_out:
         return _emit(proof)

@@ -29,7 +29,7 @@ def _key_id(name: str, kind: int, public: bytes) -> bytes:
     return sha256(name.encode() + b"\n" + bytes([kind]) + public).digest()[:4]
 
 
-def _check_name(name: str) -> str:
+def check_key_name(name: str) -> str:
     if not name or any(c.isspace() or c == "+" for c in name):
         raise NoteError(f"key name {name!r}: must be non-empty, without spaces or '+'")
     return name
@@ -58,10 +58,11 @@ class Verifier:
             name, key_id, blob = vkey.strip().split("+", 2)  # base64 may hold "+"
             raw = base64.b64decode(blob, validate=True)
         except ValueError:
-            raise NoteError(f"not a verifier key (name+keyid+base64): {vkey[:60]!r}") from None
+            # never echoed: a signing key pasted here by mistake would show
+            raise NoteError("not a verifier key (name+keyid+base64)") from None
         if len(raw) != 33 or raw[0] not in (ED25519, COSIGNATURE):
             raise NoteError("verifier key: not an Ed25519 key")
-        verifier = cls(_check_name(name), raw[0], raw[1:])
+        verifier = cls(check_key_name(name), raw[0], raw[1:])
         if verifier.key_id.hex() != key_id.lower():
             raise NoteError("verifier key: the key id does not match the key")
         return verifier
@@ -71,7 +72,7 @@ class Signer:
     """An Ed25519 private key with its name: the log's (type 0x01) or a witness's (0x04)."""
 
     def __init__(self, name: str, seed: bytes, kind: int = ED25519) -> None:
-        self.name, self.kind = _check_name(name), kind
+        self.name, self.kind = check_key_name(name), kind
         self._key = Ed25519PrivateKey.from_private_bytes(seed)
         public = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.verifier = Verifier(name, kind, public)

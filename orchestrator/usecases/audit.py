@@ -154,8 +154,8 @@ def as_dict(event: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------ checkpoints, verify
 
 
-def verify(session: Session, settings: Settings | None = None) -> dict[str, Any]:
+def verify(session: Session, settings: Settings | None = None, verifier: Any = None) -> dict[str, Any]:
     """Check the log against its events, its checkpoints and what was published outside."""
     from orchestrator.usecases.audit_verify import verify as verify_log
 
-    return verify_log(session, settings)
+    return verify_log(session, settings, verifier)

@@ -9,6 +9,7 @@ at the first log position it touches.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,17 @@ from orchestrator.domain.note import NoteError, Verifier, open_checkpoint
 from orchestrator.settings import Settings
 from orchestrator.store.models import AuditCheckpoint, AuditEvent, AuditTreeState
 from orchestrator.usecases.audit import event_hash
-from orchestrator.usecases.transparency import LEAF, NODES, leaf_data, log_verifier
+from orchestrator.usecases.transparency import (
+    LEAF,
+    NODES,
+    TREE_STATE_ROW,
+    leaf_data,
+    log_verifier,
+)
 
 EVENTS = AuditEvent.__table__
 STREAM = {"yield_per": 5000, "stream_results": True}
+WITNESS_DIR = "the witness directory"
 
 
 @dataclass(frozen=True)
@@ -56,9 +64,9 @@ def published(settings: Settings, verifier: Verifier) -> tuple[list[Seen], list[
     places += [("the witness", Path(state) / "latest")]
     if settings.audit_witness_dir is not None:
         out = Path(settings.audit_witness_dir)
-        places += [("the witness directory", out / "checkpoint")]
-        places += [("the witness directory", p) for p in _files(out / "checkpoints")]
-        places += [("the witness directory", p) for p in _files(out / "cosigned")]
+        places += [(WITNESS_DIR, out / "checkpoint")]
+        places += [(WITNESS_DIR, p) for p in _files(out / "checkpoints")]
+        places += [(WITNESS_DIR, p) for p in _files(out / "cosigned")]
     seen, problems = [], []
     for where, path in places:
         if not path.is_file():
@@ -78,9 +86,14 @@ def _files(folder: Path) -> list[Path]:
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
-def verify(session: Session, settings: Settings | None = None) -> dict[str, Any]:
+def verify(
+    session: Session, settings: Settings | None = None, verifier: Verifier | None = None
+) -> dict[str, Any]:
+    """`verifier`: the log's key as its owner published it; by default the one this
+    installation signs with (an auditor elsewhere has only the former)."""
     problems: list[Problem] = []
-    verifier = log_verifier(settings) if settings is not None else None
+    if verifier is None and settings is not None:
+        verifier = log_verifier(settings)
     held: list[Seen] = []
     for row in session.exec(select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size)):
         held.append(Seen(row.tree_size, bytes.fromhex(row.root_hash), "the database"))
@@ -104,6 +117,18 @@ def verify(session: Session, settings: Settings | None = None) -> dict[str, Any]
         outside, bad = published(settings, verifier)
         problems += bad
     leaves = _leaves_file(settings)
+    # the leaves go out before their checkpoint: fewer than it covers means cut ones
+    count = 0 if leaves is None else os.fstat(leaves.fileno()).st_size // LEAF
+    covered = max((s.size for s in outside if s.where == WITNESS_DIR), default=0)
+    if count < covered:
+        problems.append(
+            Problem(
+                count,
+                f"the witness directory's leaf hashes were cut off: it holds {count}, "
+                f"its checkpoints cover {covered}",
+                bookkeeping=True,
+            )
+        )
     walked = _walk(session, {s.size for s in held + outside}, leaves, problems)
     n, roots, pinned = walked["size"], walked["roots"], walked["pinned"]
     if leaves is not None:
@@ -130,9 +155,10 @@ def verify(session: Session, settings: Settings | None = None) -> dict[str, Any]
                     bookkeeping=True,
                 )
             )
+    # waiting: not yet in the tree, or in it but in no checkpoint the log signed yet
     pending = session.exec(
         select(func.count()).select_from(AuditEvent).where(AuditEvent.seq.is_(None))
-    ).one()
+    ).one() + max(0, n - max((s.size for s in held), default=0))
     newest = max((s.size for s in outside), default=0)
     result: dict[str, Any] = {"checked": n, "pending": pending, "published_size": newest}
     if not problems:
@@ -275,7 +301,11 @@ def _walk(
             roots[builder.size] = builder.root()
     n = builder.size
     state = session.get(AuditTreeState, 1)
-    if state is not None and (state.size, state.root_hash) != (n, builder.root().hex()):
+    if state is None:
+        problems.append(
+            Problem(None, f"the log's tree state ({TREE_STATE_ROW}) is missing", bookkeeping=True)
+        )
+    elif (state.size, state.root_hash) != (n, builder.root().hex()):
         why = "the trail was cut off: " if state.size > n else ""
         problems.append(
             Problem(

@@ -35,16 +35,18 @@ def record_pages(ctx: Context) -> None:
             .order_by(AuditEvent.id.desc())
             .limit(1)
         ).first()
-        after = int((last.after or {}).get("go_live_event", 0)) if last else 0
+        # progress by log position, not id: a go-live whose transaction took its id
+        # first may commit, and so come in the log, after a later one was recorded
+        done = s.get(AuditEvent, int((last.after or {}).get("go_live_event", 0))) if last else None
+        after = -1 if done is None or done.seq is None else done.seq
         for event in s.exec(
             select(AuditEvent)
             .where(
                 AuditEvent.action == "release.go_live",
-                AuditEvent.id > after,
-                AuditEvent.seq.is_not(None),
+                AuditEvent.seq > after,
                 AuditEvent.seq < cp.tree_size,
             )
-            .order_by(AuditEvent.id)
+            .order_by(AuditEvent.seq)
             .limit(500)
         ):
             page = s.exec(

@@ -28,6 +28,7 @@ from orchestrator.domain.clock import iso, utcnow
 from orchestrator.domain.errors import Refused
 from orchestrator.domain.hashing import canonical_json
 from orchestrator.domain.note import Checkpoint, NoteError, Signer, Verifier, open_checkpoint
+from orchestrator.domain.release import MAX_ID
 from orchestrator.settings import Settings
 from orchestrator.store.models import AuditCheckpoint, AuditEvent, AuditTreeNode, AuditTreeState
 from orchestrator.store.secrets import key_file
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 NODES = AuditTreeNode.__table__
 LEAF = 32  # bytes per leaf hash in the witness directory's `leaves` file
 SEQUENCE_BATCH = 5000
+TREE_STATE_ROW = "audit_tree_state row 1"
 
 
 class LogForked(Exception):
@@ -88,9 +90,12 @@ def leaf_data(event: Any) -> bytes:
 
 
 def lock_tree(session: Session) -> AuditTreeState:
-    return session.exec(
+    state = session.exec(
         select(AuditTreeState).where(AuditTreeState.id == 1).with_for_update()
-    ).one()
+    ).first()
+    if state is None:  # migration 0014 made it; only a hand in the database removes it
+        raise LogForked(f"the log's tree state ({TREE_STATE_ROW}) is missing")
+    return state
 
 
 def node_reader(session: Session, wanted: list[merkle.Node]) -> Callable[[int, int], bytes]:
@@ -160,10 +165,15 @@ def checkpoint(ctx: Context, every_seconds: float = 0.0) -> dict[str, Any] | Non
         s = uow.session
         state = lock_tree(s)
         last = latest(s)
-        fresh = last is None or (utcnow() - last.at).total_seconds() >= every_seconds
+        # a last checkpoint dated ahead (a clock, or a hand in the database) holds none back
+        waited = None if last is None else (utcnow() - last.at).total_seconds()
+        fresh = waited is None or not 0 <= waited < every_seconds
         if state.size and (last is None or last.tree_size < state.size) and fresh:
-            if last is not None:
-                _check_extends(s, last, state)
+            heads = [] if last is None else [(last.tree_size, bytes.fromhex(last.root_hash))]
+            # and what went out: the database's rows may be gone, the published ones stay
+            heads += [(cp.size, cp.root) for cp in _published_heads(ctx.settings)]
+            for head in heads:
+                _check_extends(s, *head, state)
             body = Checkpoint(
                 log_signer(ctx.settings).name, state.size, bytes.fromhex(state.root_hash)
             ).body()
@@ -185,16 +195,33 @@ def checkpoint(ctx: Context, every_seconds: float = 0.0) -> dict[str, Any] | Non
     return None if signed is None else {"tree_size": signed.tree_size, "note": signed.note}
 
 
-def _check_extends(session: Session, last: AuditCheckpoint, state: AuditTreeState) -> None:
-    """Refuse to sign a tree the last checkpoint is not a prefix of."""
-    spans = merkle.consistency_spans(last.tree_size, state.size)
+def _check_extends(session: Session, size: int, root_hash: bytes, state: AuditTreeState) -> None:
+    """Refuse to sign a tree an earlier checkpoint is not a prefix of."""
+    if size > state.size:
+        raise LogForked(f"the tree of {state.size} is smaller than checkpoint {size}")
+    spans = merkle.consistency_spans(size, state.size)
     node = node_reader(session, merkle.needed(spans) + merkle.span_nodes(0, state.size))
     root = merkle.tree_root(state.size, node)
     proof = merkle.resolve(spans, node)
     if root.hex() != state.root_hash or not merkle.verify_consistency(
-        last.tree_size, state.size, bytes.fromhex(last.root_hash), root, proof
+        size, state.size, root_hash, root, proof
     ):
-        raise LogForked(f"the tree of {state.size} does not extend checkpoint {last.tree_size}")
+        raise LogForked(f"the tree of {state.size} does not extend checkpoint {size}")
+
+
+def _published_heads(settings: Settings) -> list[Checkpoint]:
+    """The latest checkpoints published outside the database that the log's key signed."""
+    places = [settings.resolved_site_root / "transparency"]
+    if settings.audit_witness_dir is not None:
+        places.append(Path(settings.audit_witness_dir))
+    heads = []
+    for place in places:
+        try:
+            note = (place / "checkpoint").read_text(encoding="utf-8")
+            heads.append(open_checkpoint(note, log_verifier(settings)))
+        except (OSError, UnicodeDecodeError, NoteError):
+            continue  # none yet, or not the log's: `audit verify` reports the latter
+    return heads
 
 
 def latest(session: Session) -> AuditCheckpoint | None:
@@ -215,7 +242,11 @@ def write_once(path: Path, text: str) -> bool:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
-        if Checkpoint.parse(_body(path.read_text())) != Checkpoint.parse(_body(text)):
+        try:
+            there = Checkpoint.parse(_body(path.read_text(encoding="utf-8")))
+        except (NoteError, UnicodeDecodeError):
+            raise LogForked(f"{path} holds something that is not a checkpoint") from None
+        if there != Checkpoint.parse(_body(text)):
             raise LogForked(f"{path} already holds another checkpoint of this size") from None
         return False
     with os.fdopen(fd, "w") as handle:
@@ -282,18 +313,23 @@ def _publish(settings: Settings, session: Session, note: str, cp: Checkpoint, si
     if settings.audit_witness_dir is None:
         return
     out = Path(settings.audit_witness_dir)
-    _append_leaves(out / "leaves", session, cp.size)
+    _append_leaves(out / "leaves", session, cp.size, published_size(out / "checkpoint"))
     write_once(out / "checkpoints" / str(cp.size), note)
     if published_size(out / "checkpoint") < cp.size:
         replace_file(out / "checkpoint", note)
 
 
-def _append_leaves(path: Path, session: Session, size: int) -> None:
+def _append_leaves(path: Path, session: Session, size: int, published: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as handle:
         have = handle.tell() // LEAF
         if have > size:
             raise LogForked(f"{path} holds {have} leaves, the checkpoint only {size}")
+        if have < published:  # the leaves go out before their checkpoint: someone cut them
+            raise LogForked(
+                f"{path} holds {have} leaves, the checkpoint published beside it {published}: "
+                "never refilled from the database"
+            )
         if have == size:
             return
         handle.truncate(have * LEAF)  # a torn last write
@@ -322,7 +358,7 @@ def prove(session: Session, event_id: int) -> dict[str, Any]:
     """An inclusion proof of one event in the latest checkpoint, with the event itself."""
     from orchestrator.usecases.audit import as_dict
 
-    event = session.get(AuditEvent, event_id)
+    event = session.get(AuditEvent, event_id) if 1 <= event_id <= MAX_ID else None
     if event is None:
         raise Refused(f"event_id: no audit event {event_id}")
     cp = latest(session)
@@ -348,9 +384,11 @@ def consistency(session: Session, old_size: int, new_size: int) -> dict[str, Any
     """A consistency proof between two signed checkpoints of the log."""
     notes = {}
     for field, size in (("old_size", old_size), ("new_size", new_size)):
-        row = session.exec(
-            select(AuditCheckpoint).where(AuditCheckpoint.tree_size == size).limit(1)
-        ).first()
+        row = None
+        if 0 <= size <= MAX_ID:  # beyond, the database cannot even be asked
+            row = session.exec(
+                select(AuditCheckpoint).where(AuditCheckpoint.tree_size == size).limit(1)
+            ).first()
         if row is None:
             raise Refused(f"{field}: no checkpoint of tree size {size}")
         notes[field] = row

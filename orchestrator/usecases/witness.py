@@ -47,7 +47,10 @@ def cosign(
         raise WitnessRefused(f"checkpoint: {exc}") from None
     last_path = state / "latest"
     if last_path.exists():
-        old = open_checkpoint(last_path.read_text(), log, new.origin)
+        try:
+            old = open_checkpoint(last_path.read_text(), log, new.origin)
+        except NoteError as exc:
+            raise WitnessRefused(f"checkpoint: against the last one cosigned: {exc}") from None
         if new.size < old.size:
             raise WitnessRefused(
                 f"checkpoint: tree size {new.size} is smaller than the "

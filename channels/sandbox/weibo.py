@@ -33,8 +33,8 @@ instants (`/_sandbox/posts`), so tests can prove "exactly once" and measure spre
 
 from __future__ import annotations
 
-import datetime as dt
 import bisect
+import datetime as dt
 import hashlib
 import itertools
 import re

@@ -185,7 +185,48 @@ def wide_burst(rig: Rig, k: int) -> float:
     return (max(times) - min(times)) * 1000
 
 
-def run_wide(backend: str, channels: int, lead: float | None, workers: int) -> dict[str, float]:
+def timeline(rig: Rig, zero: dict[int, float], lives: dict[int, list[float]]) -> None:
+    """Where a go-live's time goes, per release, in ms after its zero (the final sign-off,
+    or the scheduled instant): the audit trail's commit instants (`at`), the attempts'
+    start (the adapter call) and the platform's receive times. Printed to stderr."""
+    from sqlmodel import select
+
+    from orchestrator.store.models import AuditEvent, Delivery, DeliveryAttempt
+    from orchestrator.usecases.unit_of_work import UnitOfWork
+
+    def span(values: list[float], t0: float) -> str:
+        if not values:
+            return "-"
+        return f"{(min(values) - t0) * 1000:.0f}..{(max(values) - t0) * 1000:.0f}"
+
+    with UnitOfWork(rig.ctx) as uow:
+        events = uow.session.exec(select(AuditEvent.release_id, AuditEvent.action,
+                                         AuditEvent.after, AuditEvent.at)
+                                  .where(AuditEvent.release_id.in_(list(zero)))).all()
+        attempts = uow.session.exec(select(Delivery.release_id, DeliveryAttempt.phase,
+                                           DeliveryAttempt.started_at)
+                                    .join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+                                    .where(Delivery.release_id.in_(list(zero)))).all()
+    for rid, t0 in zero.items():
+        def at(action: str, state: str | None = None, rid: int = rid) -> list[float]:
+            return [e.at.timestamp() for e in events if e.release_id == rid
+                    and e.action == action and (state is None or (e.after or {}).get(
+                        "state") == state)]
+
+        started = {phase: [a.started_at.timestamp() for a in attempts
+                           if a.release_id == rid and a.phase == phase]
+                   for phase in ("stage", "publish")}
+        print(f"release {rid}: staged {span(at('delivery.state', 'staged'), t0)}"
+              f" | stage calls {span(started['stage'], t0)}"
+              f" | go_live {span(at('release.go_live'), t0)}"
+              f" | publish calls {span(started['publish'], t0)}"
+              f" | platform {span(lives.get(rid, []), t0)}"
+              f" | recorded {span(at('delivery.state', 'published'), t0)}"
+              f" | finished {span(at('release.finished'), t0)}", file=sys.stderr)
+
+
+def run_wide(backend: str, channels: int, lead: float | None, workers: int,
+             profile: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp, Rig(
         Path(tmp), backend=backend, weibo_accounts=channels, with_website=False,
         workers=workers, lease_seconds=60, redrive_seconds=30,
@@ -213,6 +254,8 @@ def run_wide(backend: str, channels: int, lead: float | None, workers: int) -> d
         late = time.time() - base
         rig.wait_until_done(timeout=900)
         lives = wire_times(rig, "/articles/")
+        if profile:
+            timeline(rig, {**approved_at, **wanted}, lives)
         if any(len(lives[r]) != channels for r in [*approved_at, *wanted]):
             raise RuntimeError("a release did not go live on every account exactly once")
         spreads = [(max(lives[r]) - min(lives[r])) * 1000 for r in [*approved_at, *wanted]]
@@ -252,7 +295,7 @@ def main_wide(args: argparse.Namespace, backend: str) -> None:
         raise SystemExit("--wide-channels: from 1 to 999 accounts")
     if args.quick and min(widths) < 200:
         raise SystemExit("--wide --quick measures at least 200 accounts")
-    rows = [run_wide(backend, m, args.lead, args.workers) for m in widths]
+    rows = [run_wide(backend, m, args.lead, args.workers, args.profile) for m in widths]
     print(f"backend: {backend}; {args.workers} workers; sandbox without added latency; "
           f"{os.cpu_count()} cores; {WIDE_RELEASES} immediate + {WIDE_RELEASES} scheduled "
           f"releases, {WIDE_BURSTS} bare bursts")
@@ -276,6 +319,8 @@ def main() -> None:
     parser.add_argument("--lead", type=float, default=None,
                         help="wide: seconds from scheduling to the first scheduled go-live")
     parser.add_argument("--workers", type=int, default=2, help="wide: worker processes")
+    parser.add_argument("--profile", action="store_true",
+                        help="wide: where each go-live's time went, to stderr")
     args = parser.parse_args()
     backend = "embedded" if args.embedded else "postgres-redis"
     if args.wide:

@@ -405,7 +405,6 @@ class ChannelAdapter(ABC):
         """Open what the go-live call will need (its connection) now, ahead of the instant,
         so the call itself only sends. Best effort: what cannot be opened now is opened by
         the call, as without warming."""
-        return None  # nothing to open ahead (a file, a mail drop opened by the call)
 
     @abstractmethod
     def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:

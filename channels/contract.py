@@ -401,11 +401,6 @@ class ChannelAdapter(ABC):
         """Do everything that can be done before go-live; return what publish needs."""
         return {}
 
-    def warm(self) -> None:
-        """Open what the go-live call will need (its connection) now, ahead of the instant,
-        so the call itself only sends. Best effort: what cannot be opened now is opened by
-        the call, as without warming."""
-
     @abstractmethod
     def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
         """Make the release live. `key` is the delivery's idempotency key."""

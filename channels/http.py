@@ -56,29 +56,6 @@ def call(
                              code="timeout") from None
 
 
-def open_ahead(session: requests.Session, url: str) -> bool:
-    """Open a connection to `url`'s server now and leave it in the session's pool, where
-    the next call to it takes it: a go-live call then sends at the instant instead of
-    connecting (and shaking hands) after it. Nothing is sent. Best effort: False when no
-    connection could be opened now (the call opens one, and types its failure, as ever)."""
-    try:
-        adapter = session.get_adapter(url)
-        prepared = requests.Request("POST", url).prepare()
-        # the pool the call will use is keyed by what the environment adds (a CA bundle)
-        env = session.merge_environment_settings(url, {}, None, None, None)
-        pool = adapter.get_connection_with_tls_context(prepared, env["verify"],
-                                                       env["proxies"] or None, env["cert"])
-        conn = pool._get_conn()  # urllib3's own pool: the call takes this very connection
-        try:
-            if not conn.is_connected:
-                conn.connect()  # through outbound.check(), as every connection
-        finally:
-            pool._put_conn(conn)
-        return conn.is_connected
-    except Exception:  # refused, unreachable, not allowed: the call says so itself
-        return False
-
-
 def _after_sending(exc: requests.ConnectionError) -> bool:
     """The server closed the connection without answering (e.g. RemoteDisconnected)."""
     text = str(exc)
@@ -96,13 +73,3 @@ class HttpChannel(ChannelAdapter):
     def allow_outbound(self, allowed: outbound.Allowed) -> None:
         super().allow_outbound(allowed)
         self.http = outbound.session(self.outbound)
-
-    def publish_url(self) -> str | None:
-        """Where the go-live call goes (warm() opens a connection there); None: nowhere
-        known ahead."""
-        return None
-
-    def warm(self) -> None:
-        url = self.publish_url()
-        if url:
-            open_ahead(self.http, url)

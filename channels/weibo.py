@@ -111,9 +111,6 @@ class WeiboAdapter(http.HttpChannel):
     def _url(self, path: str) -> str:
         return f"{self.config.api_base.rstrip('/')}/2/{path}"
 
-    def publish_url(self) -> str:
-        return self._url("statuses/share.json")
-
     def _token(self) -> str:
         assert self.credentials is not None
         return self.credentials.access_token

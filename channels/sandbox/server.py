@@ -13,6 +13,9 @@ from typing import Any
 
 import uvicorn
 
+BACKLOG = 2048  # connections waiting to be accepted (the kernel caps it at somaxconn)
+KEEP_ALIVE_SECONDS = 75  # an idle connection stays open this long (nginx's default)
+
 
 class SandboxServer:
     """`with SandboxServer(app) as server: requests.get(server.url + ...)`."""
@@ -24,9 +27,12 @@ class SandboxServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.port: int = self.sock.getsockname()[1]
+        # a platform takes a burst of hundreds of calls at one instant: the listen queue
+        # holds them all, and a connection opened ahead of a go-live is still open at it
         self.server = uvicorn.Server(uvicorn.Config(
             app, host=host, port=self.port, log_level="warning", lifespan="off",
-            timeout_graceful_shutdown=1, timeout_keep_alive=5))
+            timeout_graceful_shutdown=1, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            backlog=BACKLOG))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
                                        name=f"sandbox-{self.port}", daemon=True)
 

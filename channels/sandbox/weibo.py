@@ -33,6 +33,7 @@ instants (`/_sandbox/posts`), so tests can prove "exactly once" and measure spre
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 import itertools
@@ -106,6 +107,11 @@ class WeiboSandbox:
         self.lock = threading.Lock()
         self.ids = itertools.count(5_100_000_000_000_000, 7)  # never reused, even after reset
         self.posts: list[dict[str, Any]] = []
+        # indexes, so that a post costs the same whether 10 or 10,000 are kept (a burst of
+        # hundreds of accounts must measure the calls, not the sandbox's bookkeeping)
+        self.by_id: dict[str, dict[str, Any]] = {}
+        self.by_uid: dict[str, list[dict[str, Any]]] = {}
+        self.stored_times: list[float] = []  # every post's stored_at, in order
         self.short_links: dict[str, str] = {}  # t.cn link → the long URL
         self.requests: Counter[str] = Counter()
 
@@ -118,6 +124,9 @@ class WeiboSandbox:
     def reset(self) -> None:
         with self.lock:
             self.posts.clear()
+            self.by_id.clear()
+            self.by_uid.clear()
+            self.stored_times.clear()
             self.requests.clear()
         self.faults.reset()
 
@@ -175,8 +184,10 @@ class WeiboSandbox:
         window = self.rate_window_s if settings.rate_window_s is None else settings.rate_window_s
 
         def stored(within: float, account: str | None) -> int:
-            return sum(1 for p in self.posts if now - p["stored_at"] < within
-                       and (account is None or p["uid"] == account))
+            if account is None:  # stored_times is in order: count the ones inside the window
+                return len(self.stored_times) - bisect.bisect_right(self.stored_times,
+                                                                    now - within)
+            return sum(1 for p in self.by_uid.get(account, ()) if now - p["stored_at"] < within)
 
         if stored(window, uid) >= limit:
             return WeiboError(10023, "User requests out of rate limit!", 403)
@@ -191,11 +202,12 @@ class WeiboSandbox:
         """Apply the account rules and keep the post; one lock, so no two slip through."""
         short = self.shorten(text)
         with self.lock:
-            now = time.time()
+            # never before the last stored post: the windows count over stored_times in order
+            now = max(time.time(), self.stored_times[-1] if self.stored_times else 0.0)
             refused = self.quota_error(uid, now)
             if refused is not None:
                 raise refused
-            live = [p for p in self.posts if p["uid"] == uid and not p["deleted"]]
+            live = [p for p in self.by_uid.get(uid, ()) if not p["deleted"]]
             if any(p["text"] == short for p in live):
                 raise WeiboError(20019, "repeat content!")
             if any(words(p["text"]) == words(short) for p in live
@@ -208,18 +220,20 @@ class WeiboSandbox:
                     "pic_sha256": hashlib.sha256(pic).hexdigest() if pic else None,
                     "rip": rip, "answer_dropped": False}
             self.posts.append(post)
+            self.by_id[post["idstr"]] = post
+            self.by_uid.setdefault(uid, []).append(post)
+            self.stored_times.append(now)
             return dict(post)
 
     def mark_dropped(self, post_id: int) -> None:
         with self.lock:
-            for post in self.posts:
-                if post["id"] == post_id:
-                    post["answer_dropped"] = True
+            if str(post_id) in self.by_id:
+                self.by_id[str(post_id)]["answer_dropped"] = True
 
     def timeline(self, uid: str, count: int, page: int, since_id: int,
                  max_id: int) -> dict[str, Any]:
         with self.lock:
-            live = [dict(p) for p in reversed(self.posts) if p["uid"] == uid and not p["deleted"]]
+            live = [dict(p) for p in reversed(self.by_uid.get(uid, [])) if not p["deleted"]]
         chosen = [p for p in live if p["id"] > since_id and (not max_id or p["id"] <= max_id)]
         start = (page - 1) * count
         shown = chosen[start:start + count]
@@ -229,14 +243,14 @@ class WeiboSandbox:
 
     def show(self, post_id: str) -> dict[str, Any]:
         with self.lock:
-            post = next((p for p in self.posts if str(p["id"]) == post_id.strip()), None)
+            post = self.by_id.get(post_id.strip())
             if post is None or post["deleted"]:
                 raise WeiboError(20101, "target weibo does not exist!")
             return dict(post)
 
     def destroy(self, uid: str, post_id: str) -> dict[str, Any]:
         with self.lock:
-            post = next((p for p in self.posts if str(p["id"]) == post_id.strip()), None)
+            post = self.by_id.get(post_id.strip())
             if post is None or post["deleted"]:
                 raise WeiboError(20101, "target weibo does not exist!")
             if post["uid"] != uid:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+import time
+from typing import Annotated, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator
@@ -27,6 +28,29 @@ def travel(seconds: float) -> None:
 def reset() -> None:
     global _offset
     _offset = dt.timedelta(0)
+
+
+class Clock(Protocol):
+    """What waits for an instant: the wall clock, or a test's, which moves when slept on."""
+
+    def now(self) -> dt.datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class WallClock:
+    def now(self) -> dt.datetime:
+        return utcnow()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def sleep_until(at: dt.datetime, clock: Clock) -> float:
+    """Return at `at` (never before: a sleep may end early); the seconds it was late."""
+    while (left := (at - clock.now()).total_seconds()) > 0:
+        clock.sleep(left)
+    return -left
 
 
 def iso(value: dt.datetime | None) -> str | None:

@@ -401,6 +401,11 @@ class ChannelAdapter(ABC):
         """Do everything that can be done before go-live; return what publish needs."""
         return {}
 
+    def connect(self) -> None:
+        """Open what the next call will use (e.g. an HTTP connection), so the go-live call
+        does not pay for it after the instant. Best effort: never raises; by default nothing."""
+        return None
+
     @abstractmethod
     def publish(self, payload: JSON, staged: JSON, key: str) -> Receipt:
         """Make the release live. `key` is the delivery's idempotency key."""

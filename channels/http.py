@@ -6,15 +6,25 @@ A failure before the request left is retryable; a timeout after it left is
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 import requests
+from requests.utils import select_proxy
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random
 
 from channels import outbound
-from channels.contract import JSON, ChannelAdapter, OutcomeUnknown, PermanentError, RetryableError
+from channels.contract import (
+    JSON,
+    ChannelAdapter,
+    OutcomeUnknown,
+    PermanentError,
+    RetryableError,
+    config_value,
+)
 
+log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 3.05
 READ_TIMEOUT = 15.0
 _TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s]+")
@@ -56,6 +66,32 @@ def call(
                              code="timeout") from None
 
 
+def preconnect(session: requests.Session, url: str) -> None:
+    """Open a connection to `url`'s host in the session's pool, where the session's next
+    call there picks it up (nothing is sent). Best effort: when it cannot, the call
+    connects as it always did. Through a proxy the proxy connects: nothing to open."""
+    try:
+        request = session.prepare_request(requests.Request("GET", url))
+        env = session.merge_environment_settings(request.url, {}, None, None, None)
+        if select_proxy(request.url, env["proxies"]):
+            return
+        adapter = session.get_adapter(request.url)
+        if not isinstance(adapter, requests.adapters.HTTPAdapter):
+            return
+        # the pool the call itself will take, keyed by the same TLS settings
+        pool = adapter.get_connection_with_tls_context(request, env["verify"],
+                                                       env["proxies"], env["cert"])
+        conn = pool._get_conn()  # one that went stale is closed here
+        try:
+            if conn.sock is None:
+                conn.timeout = CONNECT_TIMEOUT
+                conn.connect()
+        finally:
+            pool._put_conn(conn)
+    except Exception as exc:  # refused, unreachable, not allowed: the call will say so
+        log.debug("no connection opened ahead to %s: %s", scrub(url), type(exc).__name__)
+
+
 def _after_sending(exc: requests.ConnectionError) -> bool:
     """The server closed the connection without answering (e.g. RemoteDisconnected)."""
     text = str(exc)
@@ -73,3 +109,11 @@ class HttpChannel(ChannelAdapter):
     def allow_outbound(self, allowed: outbound.Allowed) -> None:
         super().allow_outbound(allowed)
         self.http = outbound.session(self.outbound)
+
+    def connect(self) -> None:
+        """A connection open to each HTTP endpoint of the config (the API base)."""
+        config = self.config.model_dump()
+        for key in self.endpoints:
+            value = config_value(config, key)
+            if isinstance(value, str) and value.startswith(("http://", "https://")):
+                preconnect(self.http, value)

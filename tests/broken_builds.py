@@ -33,9 +33,9 @@ def claim_without_fence() -> None:
     from orchestrator.domain.clock import utcnow
     from orchestrator.domain.states import DeliveryState as D
     from orchestrator.store.models import Delivery
-    from orchestrator.usecases import delivery_steps
+    from orchestrator.usecases.delivery import claims
 
-    right = delivery_steps.claim
+    right = claims.claim
 
     def claim(uow: Any, delivery_id: int, from_states: Any, to: Any) -> Any:
         if to != D.PUBLISHING:
@@ -47,7 +47,7 @@ def claim_without_fence() -> None:
             next_attempt_at=None, updated_at=now))
         return uow.session.get(Delivery, delivery_id, populate_existing=True)
 
-    delivery_steps.claim = claim
+    claims.claim = claim
 
 
 BUILDS = {"lookup_not_sent": lookup_not_sent, "claim_without_fence": claim_without_fence}

@@ -12,7 +12,8 @@ from orchestrator.domain import clock
 from orchestrator.domain.release import parse_release
 from orchestrator.settings import Settings
 from orchestrator.store.db import engine_for
-from orchestrator.usecases import alerts, channels, corrections, fanout, integrity, users
+from orchestrator.usecases import alerts, channels, corrections, integrity, users
+from orchestrator.usecases.delivery import firing, follow_up, staging
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from tests import fakes
 
@@ -32,12 +33,12 @@ class RecordingQueue:
 
 
 TASKS: dict[str, Callable[..., None]] = {
-    "stage_release": lambda ctx, release_id: fanout.stage_release(ctx, release_id),
-    "stage": lambda ctx, delivery_id: fanout.stage(ctx, delivery_id),
-    "fire": lambda ctx, release_id: fanout.fire(ctx, release_id),
-    "publish": lambda ctx, delivery_id: fanout.publish_one(ctx, delivery_id),
-    "reconcile": lambda ctx, delivery_id: fanout.reconcile(ctx, delivery_id),
-    "confirm": lambda ctx, delivery_id: fanout.confirm(ctx, delivery_id),
+    "stage_release": lambda ctx, release_id: staging.stage_release(ctx, release_id),
+    "stage": lambda ctx, delivery_id: staging.stage(ctx, delivery_id),
+    "fire": lambda ctx, release_id: firing.fire(ctx, release_id),
+    "publish": lambda ctx, delivery_id: firing.publish_one(ctx, delivery_id),
+    "reconcile": lambda ctx, delivery_id: follow_up.reconcile(ctx, delivery_id),
+    "confirm": lambda ctx, delivery_id: follow_up.confirm(ctx, delivery_id),
     "withdraw": lambda ctx, delivery_id: corrections.withdraw_delivery(ctx, delivery_id),
     "integrity": lambda ctx, delivery_id: integrity.check_one(ctx, delivery_id),
     "send_alerts": lambda ctx: alerts.send_due(ctx),

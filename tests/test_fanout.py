@@ -3,7 +3,7 @@
 from sqlmodel import select
 
 from orchestrator.store.models import AuditEvent, Delivery, DeliveryAttempt, Release
-from orchestrator.usecases import fanout
+from orchestrator.usecases.delivery import firing
 from orchestrator.usecases.unit_of_work import UnitOfWork
 from tests import fakes
 from tests.conftest import approve_all, drain
@@ -38,7 +38,7 @@ def test_a_duplicated_task_publishes_once(ctx, new_release):
     approve_all(ctx, rid)
     ctx.queue.sent = ctx.queue.sent * 2  # the broker delivered every message twice
     drain(ctx)
-    fanout.fire(ctx, rid)  # and a stray fire after the fact
+    firing.fire(ctx, rid)  # and a stray fire after the fact
     assert [len(fakes.posts(a)) for a in ("alpha", "beta")] == [1, 1]
     assert release(ctx, rid).state == "published"
 

@@ -267,7 +267,7 @@ class TestOnPostgreSQL:
             uow.commit()
 
     def test_a_locked_row_is_read_again_not_taken_from_the_session(self, ctx, new_release):
-        from orchestrator.usecases import delivery_steps
+        from orchestrator.usecases.delivery import claims
 
         rid = new_release()
         with UnitOfWork(ctx) as uow:
@@ -276,5 +276,5 @@ class TestOnPostgreSQL:
             with UnitOfWork(ctx) as other:  # another process moves it on meanwhile
                 other.session.get(Release, rid).state = "in_review"
                 other.commit()
-            assert delivery_steps.locked(uow.session, Release, rid).state == "in_review"
+            assert claims.locked(uow.session, Release, rid).state == "in_review"
             assert seen.state == "in_review"  # the same object, read again under the lock

@@ -6,7 +6,8 @@ from functools import cache
 
 from orchestrator.settings import get_settings
 from orchestrator.store.db import engine_for
-from orchestrator.usecases import alerts, corrections, fanout, integrity
+from orchestrator.usecases import alerts, corrections, integrity
+from orchestrator.usecases.delivery import firing, follow_up, staging
 from orchestrator.usecases.unit_of_work import Context
 from workers.celery_app import app
 from workers.queue import CeleryQueue
@@ -20,32 +21,32 @@ def context() -> Context:
 
 @app.task(name="tongfa.stage_release")
 def stage_release(release_id: int) -> None:
-    fanout.stage_release(context(), release_id)
+    staging.stage_release(context(), release_id)
 
 
 @app.task(name="tongfa.stage")
 def stage(delivery_id: int) -> None:
-    fanout.stage(context(), delivery_id)
+    staging.stage(context(), delivery_id)
 
 
 @app.task(name="tongfa.fire")
 def fire(release_id: int) -> None:
-    fanout.fire(context(), release_id)
+    firing.fire(context(), release_id)
 
 
 @app.task(name="tongfa.publish")
 def publish(delivery_id: int) -> None:
-    fanout.publish_one(context(), delivery_id)
+    firing.publish_one(context(), delivery_id)
 
 
 @app.task(name="tongfa.reconcile")
 def reconcile(delivery_id: int) -> None:
-    fanout.reconcile(context(), delivery_id)
+    follow_up.reconcile(context(), delivery_id)
 
 
 @app.task(name="tongfa.confirm")
 def confirm(delivery_id: int) -> None:
-    fanout.confirm(context(), delivery_id)
+    follow_up.confirm(context(), delivery_id)
 
 
 @app.task(name="tongfa.withdraw")

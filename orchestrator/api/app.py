@@ -177,7 +177,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
         from lxml import etree
 
         from channels.wechat import check_signature
-        from orchestrator.usecases import fanout
+        from orchestrator.usecases.delivery import follow_up
 
         with uow() as u:
             token = channels.callback_token(ctx.settings, channels.get_channel(u.session, name))
@@ -191,7 +191,7 @@ def create_app(ctx: Context, mounts: dict[str, Any] | None = None) -> FastAPI:
         publish_id = event.findtext("PublishEventInfo/publish_id") or ""
         if event.findtext("Event") == "PUBLISHJOBFINISH" and publish_id:
             with uow() as u:
-                fanout.platform_says_done(u, name, publish_id.strip())
+                follow_up.platform_says_done(u, name, publish_id.strip())
         return Response("success", media_type="text/plain")
 
     @app.post("/api/v1/channels/{name}/test")

@@ -42,13 +42,15 @@ def _kind(kind: str) -> type[ChannelAdapter]:
         raise InvalidInput([("kind", str(exc))]) from None
 
 
-def posting_quota(channel: ChannelInstance) -> RateLimit | None:
-    """The instance's `config.rate`, else its kind's default; `"rate": null` turns it off.
-    InvalidConfig (this channel only) if the stored value does not parse."""
+def posting_quota(channel: ChannelInstance, cls: type[ChannelAdapter] | None = None
+                  ) -> RateLimit | None:
+    """The instance's `config.rate`, else its kind's default (of class `cls` when the caller
+    looked it up); `"rate": null` turns it off. InvalidConfig (this channel only) if the
+    stored value does not parse."""
     if "rate" in channel.config:
         return _stored(channel, "rate", RateLimit.from_config)
     try:
-        return RateLimit.from_config(adapter_class(channel.kind).default_rate)
+        return RateLimit.from_config((cls or adapter_class(channel.kind)).default_rate)
     except UnknownKind:
         return None
 
@@ -269,10 +271,12 @@ def list_channels(session: Session) -> list[ChannelInstance]:
     return list(session.exec(select(ChannelInstance).order_by(ChannelInstance.name)))
 
 
-def adapter_for(settings: Settings, row: ChannelInstance) -> ChannelAdapter:
-    """The adapter of a stored channel; InvalidConfig (nothing read) if it names a file
-    outside the private roots, e.g. stored before that rule or changed in the database."""
-    cls = adapter_class(row.kind)
+def adapter_for(settings: Settings, row: ChannelInstance,
+                cls: type[ChannelAdapter] | None = None) -> ChannelAdapter:
+    """The adapter of a stored channel (of class `cls` when the caller looked it up);
+    InvalidConfig (nothing read) if it names a file outside the private roots, e.g. stored
+    before that rule or changed in the database. Deliveries use warm ones (delivery.adapters)."""
+    cls = cls or adapter_class(row.kind)
     outside = file_problems(settings, cls, row.config)
     if outside:
         raise InvalidConfig([Problem(key, reason) for key, reason in outside])

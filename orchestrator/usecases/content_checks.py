@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session, select
 
+from channels.contract import ChannelAdapter
 from channels.registry import UnknownKind, adapter_class
 from channels.wechat import IMAGE_REF
 from orchestrator.domain.checks import ChannelView, CheckConfig, Finding, blocking, check_release
@@ -16,6 +18,8 @@ from orchestrator.domain.errors import Refused
 from orchestrator.domain.wordlist import ListedWord, WordListError, parse_word_list
 from orchestrator.settings import Settings
 from orchestrator.store.models import ChannelInstance, Release
+
+KindOf = Callable[[ChannelInstance], type[ChannelAdapter]]
 
 
 def word_list(path: Path) -> tuple[ListedWord, ...]:
@@ -45,14 +49,14 @@ def config_for(settings: Settings) -> CheckConfig:
 
 
 def findings(settings: Settings, session: Session, release: Release,
-             payloads: dict[str, Any]) -> list[Finding]:
+             payloads: dict[str, Any], kind_of: KindOf | None = None) -> list[Finding]:
     """Every finding about this release and what each channel will show of it.
 
     Every string of every channel's payload and of the release's overrides is read (see
     orchestrator.domain.checks) as that channel shows it, not just the fields called text
     or content.
     """
-    kinds = field_kinds(session, set(payloads) | set(release.overrides))
+    kinds = field_kinds(session, set(payloads) | set(release.overrides), kind_of)
     views = {name: ChannelView(payload if isinstance(payload, dict) else {},
                                release.overrides.get(name) or {}, kinds.get(name, {}))
              for name, payload in payloads.items()}
@@ -60,14 +64,17 @@ def findings(settings: Settings, session: Session, release: Release,
                          config_for(settings), views)
 
 
-def field_kinds(session: Session, names: set[str]) -> dict[str, dict[str, str]]:
-    """How each named channel shows its fields (its adapter's field_kinds); a channel that
-    is gone or of a kind not installed says nothing, so its fields are read both ways."""
+def field_kinds(session: Session, names: set[str], kind_of: KindOf | None = None
+                ) -> dict[str, dict[str, str]]:
+    """How each named channel shows its fields (its adapter's field_kinds, its class found
+    by `kind_of`, e.g. a worker's warm adapters); a channel that is gone or of a kind not
+    installed says nothing, so its fields are read both ways."""
+    kind_of = kind_of or (lambda row: adapter_class(row.kind))
     rows = session.exec(select(ChannelInstance).where(ChannelInstance.name.in_(names)))
     found = {}
     for row in rows:
         try:
-            found[row.name] = dict(adapter_class(row.kind).field_kinds)
+            found[row.name] = dict(kind_of(row).field_kinds)
         except UnknownKind:
             continue
     return found

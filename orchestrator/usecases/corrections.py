@@ -21,8 +21,8 @@ from orchestrator.domain.states import release_transition
 from orchestrator.settings import Settings
 from orchestrator.store.models import Delivery, Release
 from orchestrator.usecases import access, audit
-from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.channels import adapter_for, get_channel
+from orchestrator.usecases.delivery import claims
 from orchestrator.usecases.releases import get_release
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from orchestrator.usecases.versions import withdrawal_version
@@ -43,7 +43,7 @@ def withdraw(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> int:
     """Take a published release down everywhere it went; returns how many channels."""
     s = uow.session
     get_release(s, release_id)  # NotFound, not a 500, for an id that does not exist
-    release = steps.locked(s, Release, release_id)
+    release = claims.locked(s, Release, release_id)
     access.check(s, actor, Op.WITHDRAW, release)  # who first: a state is news only to readers
     if not reason.strip():
         raise InvalidInput([("reason", "a withdrawal needs a reason")])
@@ -51,9 +51,9 @@ def withdraw(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> int:
     release.state = release_transition(release.state, R.WITHDRAWN)
     release.state_reason = reason
     s.add(release)
-    live = [d for d in steps.current_deliveries(s, release) if d.state == D.PUBLISHED]
+    live = [d for d in claims.current_deliveries(s, release) if d.state == D.PUBLISHED]
     for delivery in live:
-        steps.send(uow, "withdraw", delivery)
+        claims.send(uow, "withdraw", delivery)
     audit.record(s, actor=actor, action="release.withdrawn", subject_type="release",
                  subject_id=release.id, release_id=release.id, before=before,
                  after={"state": release.state, "channels": [d.channel for d in live]},
@@ -73,16 +73,16 @@ def withdraw_delivery(ctx: Context, delivery_id: int) -> None:
         release = uow.session.get(Release, delivery.release_id)
         if release is not None:  # a channel that versions its items gives it this number
             receipt.details["withdraw_version"] = withdrawal_version(uow.session, release)
-    out = steps.call_adapter(lambda: _withdraw(adapter, receipt))
+    out = claims.call_adapter(lambda: _withdraw(adapter, receipt))
     with UnitOfWork(ctx) as uow:
-        delivery = steps.locked(uow.session, Delivery, delivery_id)
+        delivery = claims.locked(uow.session, Delivery, delivery_id)
         if delivery.state != D.PUBLISHED:
             return
-        steps.record_attempt(uow, delivery, "withdraw", out)
+        claims.record_attempt(uow, delivery, "withdraw", out)
         if out.error is None:
-            steps.set_state(uow, delivery, D.WITHDRAWN)
+            claims.set_state(uow, delivery, D.WITHDRAWN)
         elif isinstance(out.error, ChannelError) and out.error.retryable:
-            steps.send(uow, "withdraw", delivery, countdown=5.0)
+            claims.send(uow, "withdraw", delivery, countdown=5.0)
         else:
             delivery.last_error_code, delivery.last_error = out.error.code, out.error.message
             uow.session.add(delivery)

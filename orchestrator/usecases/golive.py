@@ -17,9 +17,10 @@ from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.domain.states import release_transition
 from orchestrator.store.models import Delivery, GoLiveGroup, Release, SignOff
-from orchestrator.usecases import access, audit, fanout, releases, review
-from orchestrator.usecases import delivery_steps as steps
+from orchestrator.usecases import access, audit, releases, review
 from orchestrator.usecases import holds as holds_module
+from orchestrator.usecases.delivery import claims, gate
+from orchestrator.usecases.delivery.signed import intact, signed_intact
 from orchestrator.usecases.releases import get_release
 from orchestrator.usecases.rendering import render_all
 from orchestrator.usecases.unit_of_work import UnitOfWork
@@ -80,7 +81,7 @@ def sign_reschedule(uow: UnitOfWork, release_id: int, actor: str, approve: bool,
     """
     s = uow.session
     get_release(s, release_id)  # NotFound, not a 500, for an id that does not exist
-    release = steps.locked(s, Release, release_id)
+    release = claims.locked(s, Release, release_id)
     who = access.check(s, actor, Op.SIGN_RESCHEDULE, release)
     if release.reschedule_by is None:
         raise Refused(f"release {release_id} has no go-live move waiting for a signature")
@@ -96,13 +97,13 @@ def sign_reschedule(uow: UnitOfWork, release_id: int, actor: str, approve: bool,
                      detail={"comment": comment})
         uow.commit()
         if release.state == R.APPROVED and not release.held:
-            fanout.hold_or_fire(uow.ctx, release.id)
+            gate.hold_or_fire(uow.ctx, release.id)
         return release.state
-    rows = steps.current_deliveries(s, release)
+    rows = claims.current_deliveries(s, release)
     if any(d.state == D.STAGING for d in rows):
         raise Refused("a channel is staging right now; try again in a moment")
-    signed = steps.signed_intact(uow, release)
-    if not all(steps.intact(uow, release, d, signed) for d in rows):
+    signed = signed_intact(uow, release)
+    if not all(intact(uow, release, d, signed) for d in rows):
         raise Refused("the content changed since it was approved; edit and submit it again")
     before = {"state": release.state, "go_live_at": iso(release.go_live_at),
               "approved_hash": release.approved_hash, "held": release.held,
@@ -115,7 +116,7 @@ def sign_reschedule(uow: UnitOfWork, release_id: int, actor: str, approve: bool,
         if canonical_json(payloads[delivery.channel]) != canonical_json(delivery.payload):
             delivery.payload = payloads[delivery.channel]
             if delivery.state == D.STAGED:  # staged for the old time: stage it again
-                steps.set_state(uow, delivery, D.PENDING)
+                claims.set_state(uow, delivery, D.PENDING)
             s.add(delivery)
             restaged.append(delivery.channel)
     release.content_hash = release.approved_hash = digest
@@ -139,7 +140,7 @@ def sign_reschedule(uow: UnitOfWork, release_id: int, actor: str, approve: bool,
         uow.enqueue("stage_release", priority=release.priority, release_id=release.id)
     uow.commit()
     if release.state == R.APPROVED:
-        fanout.hold_or_fire(uow.ctx, release.id)
+        gate.hold_or_fire(uow.ctx, release.id)
     return release.state
 
 
@@ -193,7 +194,7 @@ def consent_to_group(uow: UnitOfWork, release_id: int, actor: str, accept: bool,
                  detail={"comment": comment} if comment else None)
     uow.commit()
     if accept and release.state == R.APPROVED:
-        fanout.hold_or_fire(uow.ctx, release.id)
+        gate.hold_or_fire(uow.ctx, release.id)
     return release.group_status
 
 
@@ -205,7 +206,7 @@ def remove_from_group(uow: UnitOfWork, release_id: int, actor: str, comment: str
     """
     s = uow.session
     get_release(s, release_id)  # NotFound, not a 500, for an id that does not exist
-    release = steps.locked(s, Release, release_id)  # not while the group goes live
+    release = claims.locked(s, Release, release_id)  # not while the group goes live
     access.check(s, actor, Op.HEADER, release)  # NotFound first for what one cannot see
     access.check(s, actor, Op.CONSENT, release)
     if release.group_status != "member" or release.author == actor:
@@ -224,9 +225,9 @@ def remove_from_group(uow: UnitOfWork, release_id: int, actor: str, comment: str
                      .order_by(Release.id).limit(1)).first()
     uow.commit()
     if waiting is not None:  # the rest of the group may have waited only for it
-        fanout.hold_or_fire(uow.ctx, waiting)
+        gate.hold_or_fire(uow.ctx, waiting)
     if release.state == R.APPROVED:  # notes why it now waits on its own
-        fanout.hold_or_fire(uow.ctx, release.id)
+        gate.hold_or_fire(uow.ctx, release.id)
     return release.group_status
 
 
@@ -236,13 +237,13 @@ def force_go_live(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> 
     the channels left out (their deliveries are cancelled)."""
     s = uow.session
     get_release(s, release_id)  # NotFound, not a 500, for an id that does not exist
-    release = steps.locked(s, Release, release_id)
+    release = claims.locked(s, Release, release_id)
     access.check(s, actor, Op.FORCE, release)  # who first: a state is news only to readers
     if not reason.strip():
         raise InvalidInput([("reason", "say why the release goes live without every channel")])
     if release.held or release.reschedule_by is not None:
         raise Refused("its go-live is held or being moved: an approver signs the time first")
-    signed_at = fanout.signed_go_live_at(s, release)  # never ahead of its go-live group
+    signed_at = gate.signed_go_live_at(s, release)  # never ahead of its go-live group
     if signed_at is not None and signed_at > utcnow():
         whose = (f"its go-live group {release.golive_group} is" if signed_at != release.go_live_at
                  else "it is")
@@ -259,14 +260,14 @@ def force_go_live(uow: UnitOfWork, release_id: int, actor: str, reason: str) -> 
                 or (d.state == D.STAGED and d.channel in holds)]
     if not [d for d in rows if d.state == D.STAGED and d not in left_out]:
         raise Refused("no channel is staged: nothing could go live")
-    if blocked := fanout.blocked_now(uow, release):  # forcing waives channels, never checks
+    if blocked := gate.blocked_now(uow, release):  # forcing waives channels, never checks
         raise Refused(f"held by a pre-publish check: {blocked}")
     for delivery in left_out:
-        steps.set_state(uow, delivery, D.CANCELLED, error=("left_out", reason))
+        claims.set_state(uow, delivery, D.CANCELLED, error=("left_out", reason))
     audit.record(s, actor=actor, action="release.forced_go_live", subject_type="release",
                  subject_id=release.id, release_id=release.id,
                  after={"left_out": [d.channel for d in left_out]},
                  detail={"reason": reason, "held_by": {c: h.why for c, h in holds.items()}})
-    fanout.go_live(uow, release, actor=actor)
+    gate.go_live(uow, release, actor=actor)
     uow.commit()
     return [d.channel for d in left_out]

@@ -1,6 +1,6 @@
 """Held releases are never silent: which channel holds a release from going live, and why.
 
-The go-live gate (fanout.cleared_to_go_live) asks; the answer goes on the release (its
+The go-live gate (delivery.gate.cleared_to_go_live) asks; the answer goes on the release (its
 state reason, the board, the approver's queue) and into an alert. An approver may let
 the other channels go live without the held ones (golive.force_go_live) or wait.
 """
@@ -16,8 +16,8 @@ from orchestrator.domain.clock import iso
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.store.models import Release
 from orchestrator.usecases import alerts
-from orchestrator.usecases import delivery_steps as steps
 from orchestrator.usecases.channels import get_channel
+from orchestrator.usecases.delivery import claims
 from orchestrator.usecases.unit_of_work import UnitOfWork
 
 
@@ -36,7 +36,7 @@ def channel_holds(session: Session, release: Release) -> list[Hold]:
     could not be staged, or failing to stage (retrying). Each holds the whole release
     until it clears or an approver lets the rest go live without it (force_go_live)."""
     holds = []
-    for d in steps.current_deliveries(session, release):
+    for d in claims.current_deliveries(session, release):
         if d.state not in (D.PENDING, D.STAGING, D.STAGED, D.FAILED):
             continue
         channel = get_channel(session, d.channel)

@@ -12,9 +12,9 @@ from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.domain.states import release_transition
 from orchestrator.store.models import Delivery, Release
-from orchestrator.usecases import access, alerts, audit, fanout
-from orchestrator.usecases import delivery_steps as steps
+from orchestrator.usecases import access, alerts, audit
 from orchestrator.usecases.channels import adapter_for, get_channel
+from orchestrator.usecases.delivery import claims, follow_up
 from orchestrator.usecases.unit_of_work import UnitOfWork
 
 
@@ -26,7 +26,7 @@ def _delivery(uow: UnitOfWork, delivery_id: int, actor: str) -> tuple[Delivery, 
         raise Forbidden(f"{actor} needs the role channel_admin")
     if delivery is None:
         raise NotFound(f"no delivery with id {delivery_id}")
-    release = steps.locked(uow.session, Release, delivery.release_id)
+    release = claims.locked(uow.session, Release, delivery.release_id)
     access.check(uow.session, actor, Op.RESEND, release)
     if delivery.revision != release.revision:
         raise Refused("this delivery belongs to an earlier revision of the release")
@@ -46,7 +46,7 @@ def resend(uow: UnitOfWork, delivery_id: int, actor: str) -> None:
     if release.state in (R.PARTIALLY_PUBLISHED, R.FAILED):
         release.state = release_transition(release.state, R.PUBLISHING)
         uow.session.add(release)
-    steps.set_state(uow, delivery, D.PENDING)
+    claims.set_state(uow, delivery, D.PENDING)
     delivery.budget_from, delivery.next_attempt_at = delivery.attempts, None
     delivery.budget_since = utcnow()
     delivery.last_error_code = delivery.last_error = None
@@ -54,7 +54,7 @@ def resend(uow: UnitOfWork, delivery_id: int, actor: str) -> None:
     audit.record(uow.session, actor=actor, action="delivery.resend", subject_type="delivery",
                  subject_id=delivery.id, release_id=release.id, channel=delivery.channel,
                  before=before, after={"release_state": release.state})
-    steps.send(uow, "stage", delivery)
+    claims.send(uow, "stage", delivery)
     uow.commit()
 
 
@@ -85,7 +85,7 @@ def mark_published(uow: UnitOfWork, delivery_id: int, actor: str, url: str,
     receipt.details.update({"marked_by": actor, **({"note": note} if note else {})})
     delivery.receipt = receipt.to_json()
     delivery.remote_id, delivery.url, delivery.published_at = receipt.remote_id, url, now
-    steps.set_state(uow, delivery, D.PUBLISHED)
+    claims.set_state(uow, delivery, D.PUBLISHED)
     alerts.clear(uow.session, alerts.NEEDS_DECISION, release.id, channel=delivery.channel)
     audit.record(uow.session, actor=actor, action="delivery.marked_published",
                  subject_type="delivery", subject_id=delivery.id, release_id=release.id,
@@ -93,7 +93,7 @@ def mark_published(uow: UnitOfWork, delivery_id: int, actor: str, url: str,
                  after={"state": D.PUBLISHED, "url": url, "remote_id": receipt.remote_id},
                  detail={"note": note} if note else None)
     uow.commit()
-    fanout.finish(uow.ctx, release.id)
+    follow_up.finish(uow.ctx, release.id)
 
 
 def cancel(uow: UnitOfWork, delivery_id: int, actor: str, reason: str) -> None:
@@ -114,10 +114,10 @@ def cancel(uow: UnitOfWork, delivery_id: int, actor: str, reason: str) -> None:
         raise InvalidInput([("reason", "say why this delivery is given up")])
     before = {"state": delivery.state, "attempts": delivery.attempts,
               "last_error_code": delivery.last_error_code}
-    steps.set_state(uow, delivery, D.CANCELLED)
+    claims.set_state(uow, delivery, D.CANCELLED)
     alerts.clear(uow.session, alerts.NEEDS_DECISION, release.id, channel=delivery.channel)
     audit.record(uow.session, actor=actor, action="delivery.cancelled", subject_type="delivery",
                  subject_id=delivery.id, release_id=release.id, channel=delivery.channel,
                  before=before, after={"state": D.CANCELLED}, detail={"reason": reason})
     uow.commit()
-    fanout.finish(uow.ctx, release.id)
+    follow_up.finish(uow.ctx, release.id)

@@ -17,8 +17,8 @@ from orchestrator.domain.review import (
 )
 from orchestrator.domain.states import ReleaseState, release_transition
 from orchestrator.store.models import Release, SignOff
-from orchestrator.usecases import access, audit, fanout
-from orchestrator.usecases import delivery_steps as steps
+from orchestrator.usecases import access, audit
+from orchestrator.usecases.delivery import claims, staging
 from orchestrator.usecases.releases import get_release
 from orchestrator.usecases.rendering import render_all
 from orchestrator.usecases.unit_of_work import UnitOfWork
@@ -65,7 +65,7 @@ def _prepare(uow: UnitOfWork, release_id: int, actor: str) -> tuple[Release, Rev
     get_release(s, release_id)  # NotFound, not a 500, for an id that does not exist
     # locked until commit: a second signer of the same step (or a rejection) waits, then
     # sees this signature and the state it left
-    release = steps.locked(s, Release, release_id)
+    release = claims.locked(s, Release, release_id)
     access.check(s, actor, Op.SIGN, release)  # who first: a state is news only to readers
     policy = policy_for(uow, release)
     step = signable_step(uow, release, actor)
@@ -119,7 +119,7 @@ def _approve(uow: UnitOfWork, release: Release, actor: str, digest: str) -> None
         subject_id=release.id, release_id=release.id, before=before,
         after={"state": release.state, "approved_hash": digest},
     )
-    fanout.create_deliveries(uow, release)
+    staging.create_deliveries(uow, release)
 
 
 def reject(uow: UnitOfWork, release_id: int, actor: str, comment: str) -> None:

@@ -21,8 +21,8 @@ from orchestrator.domain.clock import utcnow
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.store.models import AuditCheckpoint, Delivery, Release, SchedulerLease
-from orchestrator.usecases import alerts, audit, fanout, integrity
-from orchestrator.usecases import delivery_steps as steps
+from orchestrator.usecases import alerts, audit, integrity
+from orchestrator.usecases.delivery import claims, follow_up, gate
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,9 @@ def tick(ctx: Context, redrive_after: float = 30.0) -> dict[str, int]:
     counts = {"fired": _fire_due(ctx), "expired": _expire_leases(ctx)}
     counts["redriven"] = _redrive(ctx, redrive_after)
     for release_id in _ids(ctx, R.APPROVED):
-        fanout.hold_or_fire(ctx, release_id)
+        gate.hold_or_fire(ctx, release_id)
     for release_id in _ids(ctx, R.PUBLISHING):
-        fanout.finish(ctx, release_id)
+        follow_up.finish(ctx, release_id)
     _checkpoint_audit(ctx)
     # only which checks are due: the read-backs run as their own tasks, off the lease clock
     counts["integrity"] = integrity.enqueue_due(ctx)
@@ -83,9 +83,9 @@ def _fire_due(ctx: Context) -> int:
             if release.state != R.SCHEDULED:
                 continue  # already gone live with its group in this tick
             # the same gate as an immediate go-live: staged, checked again, group ready
-            members = fanout.cleared_to_go_live(uow, release, (R.SCHEDULED, R.APPROVED))
+            members = gate.cleared_to_go_live(uow, release, (R.SCHEDULED, R.APPROVED))
             for member in members or []:
-                fanout.go_live(uow, member, actor="scheduler", enqueue_fire=member is members[0])
+                gate.go_live(uow, member, actor="scheduler", enqueue_fire=member is members[0])
             fired += bool(members)
         uow.commit()
     return fired
@@ -99,7 +99,7 @@ def _expire_leases(ctx: Context) -> int:
                 select(Delivery).where(Delivery.state == source, Delivery.lease_until < utcnow())
             ).all()
             for delivery in rows:
-                steps.set_state(uow, delivery, target)
+                claims.set_state(uow, delivery, target)
                 delivery.lease_until = None
                 audit.record(
                     uow.session, actor="reaper", action="delivery.lease_expired",
@@ -107,7 +107,7 @@ def _expire_leases(ctx: Context) -> int:
                     release_id=delivery.release_id, channel=delivery.channel,
                     before={"state": source}, after={"state": target},
                 )
-                steps.send(uow, REDRIVE_TASK[target], delivery)
+                claims.send(uow, REDRIVE_TASK[target], delivery)
                 expired += 1
         uow.commit()
     return expired

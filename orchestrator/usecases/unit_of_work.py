@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from orchestrator.settings import Settings
 from orchestrator.store.db import session as new_session
+
+if TYPE_CHECKING:
+    from orchestrator.usecases.delivery.adapters import AdapterPool
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,14 @@ class Context:
     # where actions come from, e.g. {"via": "cli", "os_user": ...}: audit.record adds it
     # to every event's detail (empty for workers and the scheduler)
     origin: dict[str, str] = field(default_factory=dict)
+    # the channels' adapters this process has built, carried from step to step
+    adapters: AdapterPool = field(default_factory=lambda: _adapter_pool())
+
+
+def _adapter_pool() -> AdapterPool:
+    from orchestrator.usecases.delivery.adapters import AdapterPool  # it builds on use cases
+
+    return AdapterPool()
 
 
 class UnitOfWork:

@@ -1,4 +1,4 @@
-"""The mechanics every delivery step uses: claims, the content check, attempts, states.
+"""The mechanics every delivery step uses: claims and fences, attempts, states, retries.
 
 A claim is one compare-and-set (state, due, lease, channel not waiting) that adds one
 to the fence; whoever records an outcome must still hold that fence. Every state
@@ -21,7 +21,6 @@ from sqlmodel import Session, select
 from channels.contract import ChannelAdapter, ChannelError, InvalidConfig
 from orchestrator.domain.clock import utcnow
 from orchestrator.domain.errors import NotFound
-from orchestrator.domain.hashing import canonical_json, content_hash
 from orchestrator.domain.redaction import redact_text
 from orchestrator.domain.release import MAX_ID
 from orchestrator.domain.retry import RetryPolicy
@@ -29,8 +28,7 @@ from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import delivery_transition
 from orchestrator.store.models import ChannelInstance, Delivery, DeliveryAttempt, Release
 from orchestrator.usecases import audit
-from orchestrator.usecases.channels import adapter_for, get_channel, retry_policy
-from orchestrator.usecases.rendering import hashed_fields, release_view
+from orchestrator.usecases.channels import get_channel, retry_policy
 from orchestrator.usecases.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -49,7 +47,10 @@ def send(uow: UnitOfWork, task: str, delivery: Delivery, countdown: float = 0.0)
 
 @dataclass(frozen=True)
 class Claim:
+    """A delivery this worker holds (at `fence`), with the warm adapter of its channel."""
+
     delivery_id: int
+    release_id: int
     fence: int
     channel: str
     payload: dict[str, Any]
@@ -98,12 +99,17 @@ def claim_for(uow: UnitOfWork, delivery_id: int, from_states: tuple[D, ...], to:
 
 
 def as_claim(uow: UnitOfWork, delivery: Delivery) -> Claim:
-    channel = get_channel(uow.session, delivery.channel)
+    assert delivery.id is not None
     return Claim(
-        delivery.id, delivery.fence, delivery.channel, delivery.payload, delivery.staged,
-        delivery.receipt, delivery.idempotency_key, adapter_for(uow.ctx.settings, channel),
+        delivery.id, delivery.release_id, delivery.fence, delivery.channel, delivery.payload,
+        delivery.staged, delivery.receipt, delivery.idempotency_key, adapter(uow, delivery),
         delivery.attempts,
     )
+
+
+def adapter(uow: UnitOfWork, delivery: Delivery) -> ChannelAdapter:
+    """The warm adapter of the delivery's channel at its current configuration."""
+    return uow.ctx.adapters.adapter(uow.ctx.settings, get_channel(uow.session, delivery.channel))
 
 
 def locked(session: Session, model: type, row_id: int) -> Any:
@@ -115,35 +121,6 @@ def locked(session: Session, model: type, row_id: int) -> Any:
     if row is None:  # an id from a request (force-go-live, withdraw) may name no row
         raise NotFound(f"no {model.__name__.lower()} with id {row_id}")
     return row
-
-
-def signed_intact(uow: UnitOfWork, release: Release) -> bool:
-    """The stored payloads and release fields still hash to what the sign-offs bound."""
-    stored = {d.channel: d.payload for d in current_deliveries(uow.session, release)}
-    return content_hash(hashed_fields(release), stored) == release.approved_hash
-
-
-def intact(uow: UnitOfWork, release: Release, delivery: Delivery, signed: bool) -> bool:
-    """Never send anything but what was signed off.
-
-    The payload must be the signed one, and rendering it again today (templates, channel
-    config) must give the same bytes: a template altered on disk is caught here too.
-    """
-    if not signed:
-        return False
-    adapter = adapter_for(uow.ctx.settings, get_channel(uow.session, delivery.channel))
-    fresh = adapter.render(release_view(uow.ctx.settings, release, delivery.channel))
-    return canonical_json(fresh) == canonical_json(delivery.payload)
-
-
-def refuse_tampered(uow: UnitOfWork, release: Release, delivery: Delivery) -> None:
-    set_state(uow, delivery, D.FAILED, error=("content_hash_mismatch",
-               "content differs from what was signed off; nothing was sent"))
-    audit.record(
-        uow.session, actor=WORKER, action="delivery.refused", subject_type="delivery",
-        subject_id=delivery.id, release_id=release.id, channel=delivery.channel,
-        detail={"reason": "content_hash_mismatch", "approved_hash": release.approved_hash},
-    )
 
 
 # ------------------------------------------------------------------ recording
@@ -305,7 +282,6 @@ def flag_credentials(uow: UnitOfWork, channel: ChannelInstance) -> None:
         uow.session, actor=WORKER, action="channel.credentials_rejected", subject_type="channel",
         subject_id=channel.name, channel=channel.name,
     )
-
 
 
 def current_deliveries(session: Session, release: Release) -> list[Delivery]:

@@ -13,7 +13,7 @@ from orchestrator.domain.release import parse_release
 from orchestrator.settings import Settings
 from orchestrator.store.db import engine_for
 from orchestrator.usecases import alerts, channels, corrections, integrity, users
-from orchestrator.usecases.delivery import firing, follow_up, staging
+from orchestrator.usecases.delivery import firing, follow_up, instant, staging
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 from tests import fakes
 
@@ -25,17 +25,22 @@ PEOPLE = {"press": ["author"], "press2": ["author"], "reviewer": ["reviewer"],
 class RecordingQueue:
     """Holds what the use cases enqueue, so a test can run it (or run it twice)."""
 
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, int]]] = []
+    def __init__(self, processes: int = 1) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.workers = processes  # the worker processes a go-live is split over
 
-    def send(self, task: str, *, priority: str, countdown: float = 0.0, **kwargs: int) -> None:
+    def send(self, task: str, *, priority: str, countdown: float = 0.0, **kwargs: Any) -> None:
         self.sent.append((task, kwargs))
+
+    def processes(self, priority: str) -> int:
+        return self.workers
 
 
 TASKS: dict[str, Callable[..., None]] = {
     "stage_release": lambda ctx, release_id: staging.stage_release(ctx, release_id),
     "stage": lambda ctx, delivery_id: staging.stage(ctx, delivery_id),
     "fire": lambda ctx, release_id: firing.fire(ctx, release_id),
+    "fire_share": lambda ctx, deliveries, at_ms: instant.fire_share(ctx, deliveries, at_ms),
     "publish": lambda ctx, delivery_id: firing.publish_one(ctx, delivery_id),
     "reconcile": lambda ctx, delivery_id: follow_up.reconcile(ctx, delivery_id),
     "confirm": lambda ctx, delivery_id: follow_up.confirm(ctx, delivery_id),

@@ -7,7 +7,7 @@ from functools import cache
 from orchestrator.settings import get_settings
 from orchestrator.store.db import engine_for
 from orchestrator.usecases import alerts, corrections, integrity
-from orchestrator.usecases.delivery import firing, follow_up, staging
+from orchestrator.usecases.delivery import firing, follow_up, instant, staging
 from orchestrator.usecases.unit_of_work import Context
 from workers.celery_app import app
 from workers.queue import CeleryQueue
@@ -32,6 +32,11 @@ def stage(delivery_id: int) -> None:
 @app.task(name="tongfa.fire")
 def fire(release_id: int) -> None:
     firing.fire(context(), release_id)
+
+
+@app.task(name="tongfa.fire_share")
+def fire_share(deliveries: list[int], at_ms: int) -> None:
+    instant.fire_share(context(), deliveries, at_ms)
 
 
 @app.task(name="tongfa.publish")

@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=200)
     parser.add_argument("--top", type=int, default=45)
     args = parser.parse_args()
-    from orchestrator.usecases import fanout
+    from orchestrator.usecases.delivery import staging
 
     with tempfile.TemporaryDirectory() as tmp, Rig(
         Path(tmp), weibo_accounts=args.channels, with_website=False, workers=0,
@@ -61,7 +61,7 @@ def main() -> None:
               f"{(time.perf_counter() - started) * 1000:.0f} ms")
         # stage_release stages every channel, then (all staged, approved) fires in-line
         profiled(f"stage + fire, {args.channels} channels", args.top,
-                 fanout.stage_release, rig.ctx, rid)
+                 staging.stage_release, rig.ctx, rid)
         print(dict(rig.states()))
 
 

@@ -92,6 +92,18 @@ class Settings(BaseSettings):
     redrive_seconds: float = Field(
         30.0, description="The reaper re-sends the task of a delivery idle this long"
     )
+    go_live_lead_seconds: float = Field(
+        3.0, ge=0, le=60, description="a scheduled go-live is made ready this long before its "
+        "instant (checked, claimed, connections opened), so at the instant only the calls go"
+    )
+    go_live_gather_seconds: float = Field(
+        1.0, ge=0, le=60, description="a go-live fired by several worker processes (a wide "
+        "one) goes out this long after it is cleared, so that every process is ready"
+    )
+    go_live_share: int = Field(
+        25, ge=1, description="a go-live is split over worker processes in shares of at "
+        "least this many channels (fewer go out from one process)"
+    )
     log_level: str = "INFO"
     api_token_days: int = Field(
         90, ge=1, le=3650, description="How long a new API token is valid, in days"

@@ -27,11 +27,15 @@ PEOPLE = {"press": ["author"], "press2": ["author"], "reviewer": ["reviewer"],
 class RecordingQueue:
     """Holds what the use cases enqueue, so a test can run it (or run it twice)."""
 
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, int]]] = []
+    def __init__(self, processes: int = 1) -> None:
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+        self.workers = processes  # the worker processes a go-live is split over
 
-    def send(self, task: str, *, priority: str, countdown: float = 0.0, **kwargs: int) -> None:
+    def send(self, task: str, *, priority: str, countdown: float = 0.0, **kwargs: Any) -> None:
         self.sent.append((task, kwargs))
+
+    def processes(self, priority: str) -> int:
+        return self.workers
 
 
 def drain(ctx: Context, limit: int = 500) -> list[str]:

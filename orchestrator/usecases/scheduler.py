@@ -6,6 +6,7 @@ restarted scheduler, a purged queue or a SIGKILLed worker costs time, not work.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
@@ -23,7 +24,7 @@ from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
 from orchestrator.store.models import Delivery, Release, SchedulerLease
 from orchestrator.usecases import alerts, audit, integrity, transparency
-from orchestrator.usecases.delivery import claims, follow_up, gate
+from orchestrator.usecases.delivery import claims, follow_up, gate, instant
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -73,19 +74,32 @@ def _ids(ctx: Context, state: R) -> list[int]:
 
 
 def _fire_due(ctx: Context) -> int:
+    """Scheduled releases whose instant is within the lead: cleared by the same gate as an
+    immediate go-live (staged, checked again, group ready), then armed for their instant
+    and sent in shares to the workers, which make everything ready before it
+    (delivery.instant). Nothing goes out before the signed time."""
     fired = 0
+    lead = dt.timedelta(seconds=ctx.settings.go_live_lead_seconds)
     with UnitOfWork(ctx) as uow:
         due = uow.session.exec(
-            select(Release).where(Release.state == R.SCHEDULED, Release.go_live_at <= utcnow())
+            select(Release).where(Release.state == R.SCHEDULED,
+                                  Release.go_live_at <= utcnow() + lead)
         ).all()
         for release in due:
             if release.state != R.SCHEDULED:
                 continue  # already gone live with its group in this tick
-            # the same gate as an immediate go-live: staged, checked again, group ready
-            members = gate.cleared_to_go_live(uow, release, (R.SCHEDULED, R.APPROVED))
-            for member in members or []:
-                gate.go_live(uow, member, actor="scheduler", enqueue_fire=member is members[0])
-            fired += bool(members)
+            # a group waits for its latest member: cleared only once that one is due too
+            window = utcnow() + lead
+            at = min(gate.signed_go_live_at(uow.session, release) or window, window)
+            members = gate.cleared_to_go_live(uow, release, (R.SCHEDULED, R.APPROVED), at=at)
+            if not members:
+                continue
+            for member in members:
+                gate.go_live(uow, member, actor="scheduler", enqueue_fire=False)
+            shares = instant.plan(uow, members)
+            at = instant.arm(uow, shares, max(at, utcnow()))
+            instant.send_shares(uow, release.priority, shares, at)
+            fired += 1
         uow.commit()
     return fired
 
@@ -145,7 +159,9 @@ def seconds_to_next_go_live(ctx: Context) -> float | None:
         due = uow.session.exec(select(Release.go_live_at).where(
             Release.state == R.SCHEDULED, Release.go_live_at.is_not(None))
             .order_by(Release.go_live_at).limit(1)).first()
-    return None if due is None else (due - utcnow()).total_seconds()
+    if due is None:
+        return None  # a go-live is made ready its lead before the instant
+    return (due - utcnow()).total_seconds() - ctx.settings.go_live_lead_seconds
 
 
 def hold_lease(ctx: Context, holder: str, ttl: float = 10.0) -> bool:

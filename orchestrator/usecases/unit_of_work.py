@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from orchestrator.domain.clock import Clock, WallClock
 from orchestrator.settings import Settings
 from orchestrator.store.db import session as new_session
 
@@ -42,14 +43,23 @@ def queue_for(priority: str) -> Queue:
 class WorkQueue(Protocol):
     """Where use cases hand work to the workers (Celery, in workers/)."""
 
-    def send(self, task: str, *, priority: str, countdown: float, **kwargs: int) -> None: ...
+    def send(self, task: str, *, priority: str, countdown: float,
+             **kwargs: int | list[int]) -> None: ...
+
+    def processes(self, priority: str) -> int:
+        """How many worker processes serve the queue of `priority` now (at least 1)."""
+        ...
 
 
 class NoQueue:
     """For entry points that must not enqueue (the reaper re-drives later)."""
 
-    def send(self, task: str, *, priority: str, countdown: float, **kwargs: int) -> None:
+    def send(self, task: str, *, priority: str, countdown: float,
+             **kwargs: int | list[int]) -> None:
         log.info("not enqueued (no queue): %s %s", task, kwargs)
+
+    def processes(self, priority: str) -> int:
+        return 1
 
 
 @dataclass
@@ -64,6 +74,8 @@ class Context:
     origin: dict[str, str] = field(default_factory=dict)
     # the channels' adapters this process has built, carried from step to step
     adapters: AdapterPool = field(default_factory=lambda: _adapter_pool())
+    # what a go-live waits for its instant on (tests give one that moves when slept on)
+    clock: Clock = field(default_factory=WallClock)
 
 
 def _adapter_pool() -> AdapterPool:
@@ -75,7 +87,7 @@ def _adapter_pool() -> AdapterPool:
 class UnitOfWork:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._outbox: list[tuple[str, str, float, dict[str, int]]] = []
+        self._outbox: list[tuple[str, str, float, dict[str, int | list[int]]]] = []
 
     def __enter__(self) -> UnitOfWork:
         self.session: Session = new_session(self.ctx.engine)
@@ -89,7 +101,8 @@ class UnitOfWork:
         self.session.close()
 
     def enqueue(
-        self, task: str, *, priority: str = "normal", countdown: float = 0.0, **kwargs: int
+        self, task: str, *, priority: str = "normal", countdown: float = 0.0,
+        **kwargs: int | list[int],
     ) -> None:
         """Send `task(**kwargs)` to the workers once this transaction has committed."""
         self._outbox.append((task, priority, countdown, kwargs))

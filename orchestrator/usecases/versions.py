@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, select
 
 from orchestrator.store.models import AuditEvent, Release
 
 VERSION_EVENTS = ("release.created", "release.withdrawn")
+VERSIONS_SEEN = "item_versions"  # session.info: release id -> item_version, this transaction
 
 
 def item_root(session: Session, release: Release) -> int:
@@ -49,7 +52,23 @@ def _events(session: Session, root: int) -> list[tuple[str, int]]:
 
 
 def item_version(session: Session, release: Release) -> tuple[int, int]:
-    """(the item's first release, this release's version of it)."""
+    """(the item's first release, this release's version of it).
+
+    Kept for the rest of the transaction (a go-live renders every channel of a release
+    again): the events it reads are written only as a transaction commits."""
+    known = session.info.setdefault(VERSIONS_SEEN, {})
+    if release.id not in known:
+        known[release.id] = _item_version(session, release)
+    return known[release.id]
+
+
+@sa_event.listens_for(OrmSession, "after_commit")
+@sa_event.listens_for(OrmSession, "after_rollback")
+def _forget_versions(session: OrmSession) -> None:
+    session.info.pop(VERSIONS_SEEN, None)
+
+
+def _item_version(session: Session, release: Release) -> tuple[int, int]:
     root = item_root(session, release)
     events = _events(session, root)
     for n, (action, release_id) in enumerate(events, start=1):

@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from orchestrator.usecases import alerts, corrections, integrity
-from orchestrator.usecases.delivery import firing, follow_up, staging
+from orchestrator.usecases.delivery import firing, follow_up, instant, staging
 
 TASKS: dict[str, Callable[..., None]] = {
     "stage_release": staging.stage_release,  # release_id
     "stage": staging.stage,  # delivery_id
     "fire": firing.fire,  # release_id
+    "fire_share": instant.fire_share,  # deliveries, at_ms: one process's share of a go-live
     "publish": firing.publish_one,  # delivery_id
     "reconcile": follow_up.reconcile,  # delivery_id
     "confirm": follow_up.confirm,  # delivery_id

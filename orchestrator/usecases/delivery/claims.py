@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, update
@@ -62,7 +62,7 @@ class Claim:
     attempt: int
 
 
-_waiting_channels = select(ChannelInstance.name).where(
+waiting_channels = select(ChannelInstance.name).where(
     or_(ChannelInstance.paused, ChannelInstance.credentials_rejected)
 )
 
@@ -71,27 +71,40 @@ def claim(
     uow: UnitOfWork, delivery_id: int, from_states: tuple[D, ...], to: D
 ) -> Delivery | None:
     """Atomic compare-and-set; None when another worker has it or it is not due."""
+    taken = claim_many(uow, [delivery_id], from_states, to)
+    return taken[0] if taken else None
+
+
+def claim_many(uow: UnitOfWork, delivery_ids: list[int], from_states: tuple[D, ...], to: D,
+               due_by: datetime | None = None) -> list[Delivery]:
+    """The compare-and-set of `claim` on many deliveries in one statement: those taken
+    (in id order). `due_by`: taken ahead of an instant, due by then, the lease running
+    from it."""
+    if not delivery_ids:
+        return []
     now = utcnow()
-    result = uow.session.execute(
+    due = max(now, due_by or now)
+    taken = list(uow.session.execute(
         update(Delivery)
         .where(
-            Delivery.id == delivery_id,
+            Delivery.id.in_(delivery_ids),
             Delivery.state.in_(from_states),
-            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= due),
             or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now),
-            Delivery.channel.not_in(_waiting_channels),  # paused, or credentials rejected
+            Delivery.channel.not_in(waiting_channels),  # paused, or credentials rejected
         )
         .values(
             state=to, fence=Delivery.fence + 1, attempts=Delivery.attempts + 1,
-            lease_until=now + timedelta(seconds=uow.ctx.settings.lease_seconds),
+            lease_until=due + timedelta(seconds=uow.ctx.settings.lease_seconds),
             next_attempt_at=None, updated_at=now,
         )
-    )
-    if result.rowcount != 1:
-        return None
-    delivery = uow.session.get(Delivery, delivery_id, populate_existing=True)
-    assert delivery is not None
-    return delivery
+        .returning(Delivery.id)
+    ).scalars())
+    if not taken:
+        return []
+    return list(uow.session.exec(select(Delivery).where(Delivery.id.in_(taken))
+                                 .order_by(Delivery.id)
+                                 .execution_options(populate_existing=True)))
 
 
 KIND_NOT_LOADED = "kind_not_loaded"  # the channel's kind is not installed or failed to load
@@ -201,6 +214,24 @@ def fenced(uow: UnitOfWork, delivery_id: int, fence: int) -> Delivery | None:
         log.warning("delivery %s: fence %s is stale (now %s)", delivery_id, fence, delivery.fence)
         return None
     return delivery
+
+
+def fenced_many(uow: UnitOfWork, taken: list[Claim]) -> dict[int, Delivery]:
+    """`fenced` for many claims, their rows locked in one statement (in id order, as every
+    locker takes them): delivery id -> the delivery, for the claims still held."""
+    rows = uow.session.exec(select(Delivery).where(
+        Delivery.id.in_([c.delivery_id for c in taken])).order_by(Delivery.id)
+        .with_for_update().execution_options(populate_existing=True)).all()
+    fences = {c.delivery_id: c.fence for c in taken}
+    held = {}
+    for delivery in rows:
+        assert delivery.id is not None
+        if delivery.fence == fences[delivery.id]:
+            held[delivery.id] = delivery
+        else:
+            log.warning("delivery %s: fence %s is stale (now %s)", delivery.id,
+                        fences[delivery.id], delivery.fence)
+    return held
 
 
 def retry_or_fail(uow: UnitOfWork, delivery: Delivery, err: ChannelError,

@@ -34,7 +34,11 @@ log = logging.getLogger(__name__)
 
 
 def fire(ctx: Context, release_id: int) -> None:
-    """Publish every staged channel of a release (and of its go-live group) at one instant."""
+    """Publish every staged channel of a release (and of its go-live group) at one instant:
+    at once from this process when one share holds them all, else split over the worker
+    processes, which all send at the same instant shortly after (delivery.instant)."""
+    from orchestrator.usecases.delivery import instant
+
     with UnitOfWork(ctx) as uow:
         first = claims.locked(uow.session, Release, release_id)
         members = [first]
@@ -42,31 +46,21 @@ def fire(ctx: Context, release_id: int) -> None:
             members = list(uow.session.exec(select(Release).where(
                 Release.golive_group == first.golive_group,
                 Release.group_status == "member").order_by(Release.id)))
-        taken = []
-        for release in members:
-            if release.state != R.PUBLISHING:
-                continue
-            signed = signed_intact(uow, release)
-            for delivery in claims.current_deliveries(uow.session, release):
-                if delivery.state != D.STAGED:
-                    continue
-                try:
-                    whole = intact(uow, release, delivery, signed)
-                except UnknownKind as missing:  # its plugin stopped loading: it fails alone
-                    claims.set_state(uow, delivery, D.FAILED,
-                                     error=(KIND_NOT_LOADED, str(missing)))
-                    continue
-                if not whole:
-                    refuse_tampered(uow, release, delivery)
-                    continue
-                claim = _claim_publish(uow, delivery)
-                if claim is not None:
-                    taken.append(claim)
+        live = [m for m in members if m.state == R.PUBLISHING]
         member_ids = [m.id for m in members]
+        # one process left to the work that comes meanwhile (the next release's staging):
+        # a share waiting for it would go out late, on its own
+        shares = instant.plan(uow, live, spare=1)
+        at = instant.gathered(ctx, len(shares))
+        if shares:
+            at = instant.arm(uow, shares, at)
+        if len(shares) > 1:
+            instant.send_shares(uow, first.priority, shares, at)
         uow.commit()
-    _publish_all(ctx, taken)
+    settled = instant.go_out(ctx, shares[0], at) if len(shares) == 1 else []
     for member_id in member_ids:
-        finish(ctx, member_id)
+        if member_id not in settled:
+            finish(ctx, member_id)
 
 
 def publish_one(ctx: Context, delivery_id: int) -> None:
@@ -125,7 +119,7 @@ def concurrently(taken: list[Claim], call: Callable[[Claim], Any]) -> list[Outco
     start = threading.Barrier(len(taken))
 
     def one(claim: Claim) -> Outcome:
-        _connect(claim)
+        connect_ahead(claim)
         start.wait()
         return claims.call_adapter(lambda: call(claim))
 
@@ -133,7 +127,7 @@ def concurrently(taken: list[Claim], call: Callable[[Claim], Any]) -> list[Outco
         return list(pool.map(one, taken))
 
 
-def _connect(claim: Claim) -> None:
+def connect_ahead(claim: Claim) -> None:
     """Best effort, before the barrier: a failure only means the call connects itself, and
     a thread that died here would leave the others waiting at the barrier."""
     try:
@@ -153,8 +147,12 @@ def _publish_all(ctx: Context, taken: list[Claim]) -> None:
 
 def _record_publish(uow: UnitOfWork, claim: Claim, out: Outcome) -> None:
     delivery = claims.fenced(uow, claim.delivery_id, claim.fence)
-    if delivery is None:
-        return
+    if delivery is not None:
+        record_publish(uow, delivery, claim, out)
+
+
+def record_publish(uow: UnitOfWork, delivery: Delivery, claim: Claim, out: Outcome) -> None:
+    """A publish call's outcome, on the delivery the caller holds at the claim's fence."""
     claims.record_attempt(uow, delivery, "publish", out)
     err = out.error
     if err is None:

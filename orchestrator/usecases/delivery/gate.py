@@ -6,8 +6,9 @@ One gate for an immediate go-live and a scheduled one alike; the decisions thems
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, select
 
 from orchestrator.domain.audit_actions import Action
@@ -17,7 +18,7 @@ from orchestrator.domain.publishing import ready_to_go_live, waiting_for
 from orchestrator.domain.states import STATE_LABELS, release_transition
 from orchestrator.domain.states import DeliveryState as D
 from orchestrator.domain.states import ReleaseState as R
-from orchestrator.store.models import Release
+from orchestrator.store.models import Delivery, Release
 from orchestrator.usecases import alerts, audit, content_checks
 from orchestrator.usecases.delivery import claims
 from orchestrator.usecases.holds import channel_holds, speak_of_holds
@@ -34,7 +35,9 @@ def hold_or_fire(ctx: Context, release_id: int, enqueue_fire: bool = True) -> bo
         release = claims.locked(uow.session, Release, release_id)
         if release.state == R.PUBLISHING:  # a re-sent channel joins a release already live
             for delivery in claims.current_deliveries(uow.session, release):
-                if delivery.state == D.STAGED:
+                # one armed for the go-live instant is its share's (delivery.instant): a
+                # publish task of its own would race the share and send it on its own
+                if delivery.state == D.STAGED and delivery.next_attempt_at is None:
                     claims.send(uow, "publish", delivery)
             uow.commit()
             return False
@@ -50,13 +53,15 @@ def hold_or_fire(ctx: Context, release_id: int, enqueue_fire: bool = True) -> bo
         return True
 
 
-def cleared_to_go_live(uow: UnitOfWork, release: Release, states: tuple[R, ...]) -> list[Release] | None:
+def cleared_to_go_live(uow: UnitOfWork, release: Release, states: tuple[R, ...],
+                       at: datetime | None = None) -> list[Release] | None:
     """The go-live gate, one for an immediate go-live and a scheduled one alike.
 
     Every channel staged, the pre-publish checks passed again on exactly what each channel
     will send (the word lists or the allowed domains may have changed since sign-off), and
     every member of its go-live group ready and clear. Returns the releases to go live
-    together, or None with the reason noted on the release (it is held, not published).
+    together (at `at`, default now), or None with the reason noted on the release (it is
+    held, not published).
     """
     holds = channel_holds(uow.session, release)
     if speak_of_holds(uow, release, holds):
@@ -70,7 +75,7 @@ def cleared_to_go_live(uow: UnitOfWork, release: Release, states: tuple[R, ...])
     if waiting:
         _note(uow, release, waiting)
         return None
-    members = ready_members(uow.session, release, states)
+    members = ready_members(uow.session, release, states, at)
     if members is None:
         if release.golive_group:
             held = _held_in_group(uow.session, release)
@@ -143,7 +148,8 @@ def _note(uow: UnitOfWork, release: Release, reason: str) -> None:
         uow.commit()
 
 
-def ready_members(session: Session, release: Release, states: tuple[R, ...]) -> list[Release] | None:
+def ready_members(session: Session, release: Release, states: tuple[R, ...],
+                  at: datetime | None = None) -> list[Release] | None:
     """The releases that go live together with this one, if every one is ready; else None.
 
     Only consented members count: a release that names a group without its owner's
@@ -159,7 +165,7 @@ def ready_members(session: Session, release: Release, states: tuple[R, ...]) -> 
                                      Release.group_status == "member",
                                      Release.state != R.WITHDRAWN).order_by(Release.id))]
     staged = [(m, [d.state for d in claims.current_deliveries(session, m)]) for m in members]
-    return members if ready_to_go_live(staged, states, utcnow()) else None
+    return members if ready_to_go_live(staged, states, at or utcnow()) else None
 
 
 def signed_go_live_at(session: Session, release: Release) -> datetime | None:
@@ -185,5 +191,12 @@ def go_live(uow: UnitOfWork, release: Release, actor: str, enqueue_fire: bool = 
         subject_id=release.id, release_id=release.id, before=before,
         after={"state": release.state},
     )
+    # its staged channels wait for the go-live instant that fire() sets (delivery.instant):
+    # from now on no publish task of their own may take them before it
+    ids = [d.id for d in claims.current_deliveries(uow.session, release) if d.state == D.STAGED]
+    if ids:
+        soonest = utcnow() + timedelta(seconds=uow.ctx.settings.go_live_gather_seconds)
+        uow.session.execute(update(Delivery).where(Delivery.id.in_(ids))
+                            .values(next_attempt_at=soonest))
     if enqueue_fire:
         uow.enqueue("fire", priority=release.priority, release_id=release.id)

@@ -62,11 +62,8 @@ def stage(ctx: Context, delivery_id: int) -> None:
 
 def _stage(ctx: Context, delivery_ids: list[int]) -> None:
     taken, signed = [], {}  # release id -> do its stored payloads hash to the signed hash?
-    with UnitOfWork(ctx) as uow:
-        for delivery_id in delivery_ids:
-            delivery = claims.claim(uow, delivery_id, (D.PENDING,), D.STAGING)
-            if delivery is None:
-                continue
+    with UnitOfWork(ctx) as uow:  # every channel claimed in one statement
+        for delivery in claims.claim_many(uow, delivery_ids, (D.PENDING,), D.STAGING):
             release = uow.session.get(Release, delivery.release_id)
             assert release is not None
             if release.id not in signed:  # once per release, not once per channel
@@ -86,8 +83,9 @@ def _stage(ctx: Context, delivery_ids: list[int]) -> None:
 
     outcomes = concurrently(taken, run)
     with UnitOfWork(ctx) as uow:  # every channel's outcome in one transaction
+        held = claims.fenced_many(uow, taken)
         for claim, out in zip(taken, outcomes, strict=True):
-            delivery = claims.fenced(uow, claim.delivery_id, claim.fence)
+            delivery = held.get(claim.delivery_id)
             if delivery is None:
                 continue
             claims.record_attempt(uow, delivery, "stage", out)

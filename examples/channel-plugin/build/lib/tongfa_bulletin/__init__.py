@@ -1,1 +1,0 @@
-"""The lobby's electronic notice board as a tongfa channel kind (`bulletin`)."""

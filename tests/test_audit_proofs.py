@@ -19,6 +19,7 @@ from orchestrator.settings import Settings
 from orchestrator.store.db import engine_for
 from orchestrator.usecases import audit, transparency, witness
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+from tests.cli_runner import tongfa_in
 from tests.conftest import RecordingQueue
 
 SCRIPT = Path(__file__).resolve().parent.parent / "docs" / "verify_audit_proof.py"
@@ -41,16 +42,7 @@ def log(tmp_path):
     }
     env.pop("TONGFA_BROKER_URL", None)
 
-    def tongfa(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "orchestrator.cli.main", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-        )
-        assert (result.returncode == 0) == ok, result.stderr + result.stdout
-        return result
+    tongfa = tongfa_in(env)
 
     ctx.tongfa = tongfa  # type: ignore[attr-defined]
     append(ctx, 40)

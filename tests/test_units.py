@@ -14,6 +14,7 @@ from orchestrator.domain.errors import InvalidInput, NotFound
 from orchestrator.store.models import ROOT_UNIT_ID, AuditEvent, ChannelInstance, Unit, User
 from orchestrator.usecases import channels, releases, review, units, users
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
+from tests.cli_runner import tongfa_in
 from tests.conftest import release_input
 
 # province (root) → two cities → a county of the first
@@ -316,8 +317,6 @@ def _snapshot(ctx: Context) -> tuple[Any, ...]:
 def test_units_people_channels_and_signing_through_the_cli(tmp_path):
     import json
     import os
-    import subprocess
-    import sys
 
     env = {
         **os.environ,
@@ -326,16 +325,7 @@ def test_units_people_channels_and_signing_through_the_cli(tmp_path):
     }
     env.pop("TONGFA_BROKER_URL", None)
 
-    def tongfa(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "orchestrator.cli.main", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-        )
-        assert (result.returncode == 0) == ok, result.stderr
-        return result
+    tongfa = tongfa_in(env)
 
     assert tongfa("units", "add", "gz", "--name", "广州市").stdout.strip() == "root/gz"
     assert (

@@ -70,8 +70,15 @@ def _migration_lock(engine: Engine, url: str) -> Iterator[None]:
                 conn.execute(text("SELECT pg_advisory_unlock(7420001)"))
                 conn.commit()
         return
-    lock_path = Path(url.split(":///", 1)[-1] + ".migrate.lock")
-    with open(lock_path, "w") as handle:
+    with file_lock(Path(url.split(":///", 1)[-1] + ".migrate.lock")):
+        yield
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """One holder at a time among the processes of this machine (an flock on `path`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -10,7 +10,6 @@ the witness directory with the leaf hashes, and to the website under /transparen
 from __future__ import annotations
 
 import base64
-import fcntl
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from orchestrator.domain.hashing import canonical_json
 from orchestrator.domain.note import Checkpoint, NoteError, Signer, Verifier, open_checkpoint
 from orchestrator.domain.release import MAX_ID
 from orchestrator.settings import Settings
+from orchestrator.store.db import file_lock
 from orchestrator.store.models import AuditCheckpoint, AuditEvent, AuditTreeNode, AuditTreeState
 from orchestrator.store.secrets import key_file
 from orchestrator.usecases.unit_of_work import Context, UnitOfWork
@@ -294,14 +294,8 @@ def publish(ctx: Context, note: str) -> None:
 @contextmanager
 def publishing_lock(settings: Settings) -> Iterator[None]:
     """One publisher at a time on this machine (the scheduler and a CLI checkpoint)."""
-    lock = Path(settings.var_dir) / "audit-publish.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(Path(settings.var_dir) / "audit-publish.lock"):
+        yield
 
 
 def _publish(settings: Settings, session: Session, note: str, cp: Checkpoint, site: Path) -> None:
